@@ -1,0 +1,58 @@
+/*
+ * config.h — every nstd setting in one table (config.c): flag, environment
+ * variable, config-file key, type, default, limits and help. Parsing of the
+ * command line, the environment and the file, validation, and `nstd --help`
+ * all read that table, so a new setting is one row there plus its field here.
+ *
+ * Precedence: flag > environment > file > default.
+ */
+#ifndef NSTD_CONFIG_H
+#define NSTD_CONFIG_H
+
+#include <stdio.h>
+
+typedef struct {
+    char bind[64];              /* NSTD_BIND, --bind (0.0.0.0) */
+    int port;                   /* NSTD_PORT, --port (8080) */
+    char data_dir[512];         /* NSTD_DATA_DIR, --data-dir (./data) */
+    char model[512];            /* NSTD_MODEL, --model ("" = models/vgg19.safetensors
+                                   when present, else embedded vgg19-random) */
+    int workers;                /* NSTD_WORKERS, --workers (1) */
+    int blas_threads;           /* NSTD_BLAS_THREADS, --blas-threads (0 = cores / workers) */
+    int queue_size;             /* NSTD_QUEUE_SIZE, --queue-size (16): queued jobs */
+    long max_upload_bytes;      /* NSTD_MAX_UPLOAD_BYTES, --max-upload-bytes (32 MiB), whole request */
+    int max_image_size;         /* NSTD_MAX_IMAGE_SIZE, --max-image-size (1024): image_size limit */
+    long max_input_pixels;      /* NSTD_MAX_INPUT_PIXELS, --max-input-pixels (50e6): uploaded image w*h */
+    int max_iterations;         /* NSTD_MAX_ITERATIONS, --max-iterations (2000) */
+    int max_styles;             /* NSTD_MAX_STYLES, --max-styles (4) */
+    int job_ttl;                /* NSTD_JOB_TTL, --job-ttl (86400 s), finished jobs */
+    char cors_origins[1024];    /* NSTD_CORS_ORIGINS, --cors-origins ("" = no CORS; "*" = any;
+                                   else comma-separated origins) */
+    char base_path[256];        /* NSTD_BASE_PATH, --base-path ("" ; e.g. "/nst") */
+    char log_format[16];        /* NSTD_LOG_FORMAT, --log-format (json | text) */
+    int connection_timeout;     /* NSTD_CONNECTION_TIMEOUT, --connection-timeout (30 s) */
+    int max_connections_per_ip; /* NSTD_MAX_CONNECTIONS_PER_IP, --max-connections-per-ip (32) */
+    int http_threads;           /* NSTD_HTTP_THREADS, --http-threads (4) */
+    char config_file[512];      /* NSTD_CONFIG, --config: optional file of key = value lines */
+} nstd_config;
+
+/* Defaults of every setting. */
+void config_defaults(nstd_config *cfg);
+
+/* Fill cfg from defaults, the file named by --config/NSTD_CONFIG, the
+ * environment (envp, NULL-terminated "NAME=value" strings) and argv, in
+ * that order of increasing precedence.
+ * Returns 0 on success; 1 when --help or --version was given (text already
+ * written to `out`, caller exits 0); -1 on an invalid setting, with a message
+ * naming the setting (flag or variable) and the allowed range in err. */
+int config_load(nstd_config *cfg, int argc, char **argv, char **envp, FILE *out, char *err,
+                size_t errlen);
+
+/* Write `nstd --help` (generated from the table) to out. */
+void config_print_help(FILE *out);
+
+/* The settings as a JSON object text (for /v1/info and the start-up log);
+ * malloc'd, caller free()s. */
+char *config_to_json(const nstd_config *cfg);
+
+#endif

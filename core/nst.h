@@ -1,0 +1,228 @@
+/*
+ * nst.h — libnst, the public interface of the nstd style-transfer engine.
+ *
+ * libnst implements Gatys, Ecker & Bethge, "Image Style Transfer Using
+ * Convolutional Neural Networks" (CVPR 2016) on a VGG19 network evaluated
+ * with OpenBLAS. It is a plain C library: no HTTP, no global mutable state,
+ * no threads of its own beyond BLAS. Two transfers may run at the same time
+ * in one process as long as each has its own nst_params/images; an nst_model
+ * is read-only after loading and may be shared between them.
+ *
+ * Conventions (after libuv):
+ *   - functions return 0 (NST_OK) or a negative nst_err code;
+ *   - functions that can fail for a reason a user must read also fill an
+ *     nst_error with a message naming the problem (and the parameter field
+ *     when there is one); nst_strerror() names a bare code;
+ *   - ownership is stated at each declaration. "caller frees" means with the
+ *     matching *_free function.
+ *
+ * Images are planar RGB floats in [0,1]: data[c*h*w + y*w + x], c = 0,1,2.
+ */
+#ifndef NST_H
+#define NST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NST_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------ errors */
+
+typedef enum {
+    NST_OK = 0,
+    NST_ENOMEM = -1,    /* allocation failed */
+    NST_EINVAL = -2,    /* invalid parameter value */
+    NST_EIO = -3,       /* file could not be read or written */
+    NST_EMODEL = -4,    /* model file malformed or not VGG19 */
+    NST_EIMAGE = -5,    /* image could not be decoded */
+    NST_ETOOBIG = -6,   /* image exceeds the pixel limit */
+    NST_ECANCELED = -7  /* the cancel flag was set */
+} nst_err;
+
+typedef struct {
+    int code;           /* nst_err */
+    char field[64];     /* parameter that is wrong ("beta", "style[1]"), or "" */
+    char message[256];  /* human-readable, names the problem */
+} nst_error;
+
+/* A static string naming the code. */
+const char *nst_strerror(int code);
+
+/* Fill err (when not NULL) and return code. printf-style message. */
+int nst_error_set(nst_error *err, int code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* ------------------------------------------------------------------ layers */
+
+/* VGG19 convolutional layers conv1_1 … conv5_4; index 0 … 15. A layer name
+ * denotes the activation after its ReLU. */
+#define NST_NUM_LAYERS 16
+
+/* Index of a layer name, or -1 when unknown. */
+int nst_layer_index(const char *name);
+/* Name of a layer index (static string), NULL when out of range. */
+const char *nst_layer_name(int index);
+
+/* ------------------------------------------------------------------ images */
+
+typedef struct {
+    int w, h;       /* width and height in pixels */
+    float *data;    /* 3*w*h floats, planar RGB in [0,1]; owned by the image */
+} nst_image;
+
+/* Allocate a w×h image (zeroed). */
+int nst_image_alloc(nst_image *img, int w, int h);
+void nst_image_free(nst_image *img);
+int nst_image_copy(nst_image *dst, const nst_image *src);
+
+/* Read the dimensions from an encoded PNG/JPEG/… header without decoding.
+ * Fails with NST_EIMAGE (not an image, truncated header) or NST_ETOOBIG
+ * when w*h > max_pixels (max_pixels <= 0: no limit). */
+int nst_image_probe(const void *buf, size_t len, long max_pixels, int *w, int *h,
+                    nst_error *err);
+/* Decode an encoded image (after nst_image_probe's checks). Caller frees out. */
+int nst_image_decode(const void *buf, size_t len, long max_pixels, nst_image *out,
+                     nst_error *err);
+/* Read and decode a file. Caller frees out. */
+int nst_image_load(const char *path, long max_pixels, nst_image *out, nst_error *err);
+/* Resize to exactly w×h (stb_image_resize, sRGB-agnostic linear filter). */
+int nst_image_resize(const nst_image *in, int w, int h, nst_image *out);
+/* Resize so the longest side is `longest` (aspect kept, each side >= 1). */
+int nst_image_fit(const nst_image *in, int longest, nst_image *out);
+/* Encode as 8-bit RGB PNG, values clamped to [0,1]. *png is malloc'd; caller
+ * free()s it. */
+int nst_image_encode_png(const nst_image *img, unsigned char **png, size_t *len);
+/* Encode and write a PNG file. */
+int nst_image_save_png(const nst_image *img, const char *path, nst_error *err);
+
+/* Colour preservation (Gatys et al. 2017). */
+/* Luminance-only transfer: keep img's luminance (Y of YIQ), take the chroma
+ * (I, Q) of `colors` (same size). In place on img. */
+void nst_colors_luminance(nst_image *img, const nst_image *colors);
+/* Colour histogram matching: give img the mean and covariance of the colours
+ * of `colors` (any size) by a linear map. In place on img. */
+void nst_colors_match(nst_image *img, const nst_image *colors);
+
+/* ------------------------------------------------------------------ model */
+
+typedef struct nst_model nst_model;  /* opaque, read-only after load */
+
+typedef enum { NST_POOL_MAX = 0, NST_POOL_AVG = 1 } nst_pooling;
+
+/* Recommended defaults a model may carry in its metadata. */
+typedef struct {
+    nst_pooling pooling;
+    double alpha, beta, tv_weight;
+} nst_model_defaults;
+
+/* Load a VGG19 safetensors file (torchvision names features.N.weight|bias,
+ * F32/F16/BF16). Every shape is checked. Caller frees *out. */
+int nst_model_load(const char *path, nst_model **out, nst_error *err);
+/* The embedded "vgg19-random" model: He-initialised weights from a fixed
+ * seed with a portable PRNG; identical on every machine. Caller frees *out. */
+int nst_model_random(nst_model **out, nst_error *err);
+/* Write the model as a safetensors file (F32, torchvision names, metadata). */
+int nst_model_export(const nst_model *m, const char *path, nst_error *err);
+void nst_model_free(nst_model *m);
+
+const char *nst_model_name(const nst_model *m);      /* "vgg19-random", file stem… */
+int nst_model_pretrained(const nst_model *m);        /* 1 for trained weights */
+const nst_model_defaults *nst_model_get_defaults(const nst_model *m);
+
+/* ------------------------------------------------------------------ params */
+
+#define NST_MAX_STYLES 16
+
+typedef enum { NST_OPT_LBFGS = 0, NST_OPT_ADAM = 1 } nst_optimizer;
+typedef enum { NST_INIT_CONTENT = 0, NST_INIT_NOISE = 1, NST_INIT_STYLE = 2 } nst_init;
+typedef enum {
+    NST_COLORS_NONE = 0, NST_COLORS_LUMINANCE = 1, NST_COLORS_HISTOGRAM = 2
+} nst_colors;
+
+/* Every parameter of a transfer (DESIGN §4). Layer lists hold indices. */
+typedef struct {
+    int n_content_layers;
+    int content_layers[NST_NUM_LAYERS];
+    int n_style_layers;
+    int style_layers[NST_NUM_LAYERS];
+    double style_layer_weights[NST_NUM_LAYERS]; /* w_l, one per style layer */
+    double alpha;             /* content weight */
+    double beta;              /* style weight */
+    double tv_weight;         /* total-variation weight */
+    int iterations;
+    nst_optimizer optimizer;
+    double learning_rate;     /* Adam step size (pixels in [0,1]) */
+    nst_init init;
+    uint64_t seed;            /* noise init */
+    int image_size;           /* longest side of the output, pixels */
+    double style_scale;       /* style image size relative to the output */
+    int n_style_blend_weights;/* 0: equal weights */
+    double style_blend_weights[NST_MAX_STYLES];
+    nst_pooling pooling;
+    nst_colors preserve_colors;
+    int preview_every;        /* 0: no previews */
+} nst_params;
+
+/* Limits the validator enforces (from the server's configuration). */
+typedef struct {
+    int max_iterations;       /* <= 0: no limit */
+    int max_image_size;       /* longest side; <= 0: no limit */
+} nst_limits;
+
+/* The paper's setup, with alpha/beta/tv_weight/pooling from the model's
+ * defaults when m is not NULL. */
+void nst_params_default(nst_params *p, const nst_model *m);
+/* Apply a JSON object of parameters on top of *p (start from
+ * nst_params_default). Unknown keys, wrong types and out-of-range values fail
+ * with NST_EINVAL and err->field naming the key. json need not be
+ * NUL-terminated. */
+int nst_params_parse(nst_params *p, const char *json, size_t len, const nst_limits *lim,
+                     nst_error *err);
+/* Apply one parameter given as text (command-line flags: "--style-layers
+ * conv1_1,conv2_1"); key uses the JSON name. Same checks as the parser. */
+int nst_params_set(nst_params *p, const char *key, const char *value, const nst_limits *lim,
+                   nst_error *err);
+/* Checks that depend on the number of style images (blend weights). */
+int nst_params_check_styles(const nst_params *p, int n_styles, nst_error *err);
+/* The effective parameters as a JSON object text (malloc'd, caller free()s). */
+char *nst_params_to_json(const nst_params *p);
+
+/* ------------------------------------------------------------------ transfer */
+
+typedef struct {
+    int iteration;            /* 1-based, completed iterations */
+    int iterations;           /* total planned */
+    double loss_total, loss_content, loss_style, loss_tv;
+    double elapsed_s;         /* since the transfer started */
+    const nst_image *image;   /* current image (colour handling applied) on
+                                 preview iterations, else NULL; valid during
+                                 the callback only */
+} nst_progress;
+
+typedef void (*nst_progress_fn)(const nst_progress *p, void *user);
+
+typedef struct {
+    nst_progress_fn progress; /* called after every iteration; may be NULL */
+    void *user;
+    const volatile int *cancel; /* when non-NULL and *cancel != 0 the run
+                                   stops within one iteration: NST_ECANCELED */
+    const nst_image *resume;  /* when non-NULL: start from this image (output
+                                 size) instead of params->init */
+    int resume_iteration;     /* iterations already done when resuming */
+} nst_callbacks;
+
+/* Run one transfer. content and styles are decoded images of any size; the
+ * output has the content's aspect with longest side params->image_size.
+ * out is allocated here; caller frees it. cb may be NULL. */
+int nst_transfer(const nst_model *m, const nst_params *p, const nst_image *content,
+                 const nst_image *styles, int n_styles, const nst_callbacks *cb,
+                 nst_image *out, nst_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,45 @@
+/*
+ * ops.h — the network's layers as forward/backward pairs over flat float
+ * buffers (llm.c style). Tensors are (C,H,W) row-major, one image at a time.
+ * Only gradients with respect to the input are computed: the weights are
+ * fixed, the image is what is optimised.
+ *
+ * No function here allocates; scratch space is passed in, sized by the
+ * matching *_scratch_floats function.
+ */
+#ifndef NST_OPS_H
+#define NST_OPS_H
+
+#include <stddef.h>
+
+/* Floats of scratch that conv3x3_forward/backward need for these sizes.
+ * Bounded: does not grow with H*W beyond a fixed tile budget. */
+size_t conv3x3_scratch_floats(int C, int OC, int H, int W);
+
+/* 3×3 convolution, stride 1, zero padding 1.
+ * inp is (C,H,W), weight is (OC,C,3,3), bias is (OC) or NULL,
+ * out will be (OC,H,W). */
+void conv3x3_forward(float *out, const float *inp, const float *weight, const float *bias,
+                     int C, int OC, int H, int W, float *scratch);
+
+/* Gradient of conv3x3_forward with respect to its input.
+ * dout is (OC,H,W), weight is (OC,C,3,3), dinp will be (C,H,W) (overwritten). */
+void conv3x3_backward(float *dinp, const float *dout, const float *weight,
+                      int C, int OC, int H, int W, float *scratch);
+
+/* ReLU in place: x is (n). */
+void relu_forward(float *x, size_t n);
+/* dx is (n), y is relu's output (n): dx *= (y > 0). */
+void relu_backward(float *dx, const float *y, size_t n);
+
+/* 2×2 pooling, stride 2. inp is (C,H,W), out will be (C,H/2,W/2) (floor:
+ * an odd last row/column is dropped, as in PyTorch). */
+void maxpool2_forward(float *out, const float *inp, int C, int H, int W);
+void avgpool2_forward(float *out, const float *inp, int C, int H, int W);
+/* dout is (C,H/2,W/2), inp is the forward input (C,H,W), dinp will be
+ * (C,H,W) (overwritten; dropped rows/columns get 0). Max pooling routes the
+ * gradient to the first maximum of each window. */
+void maxpool2_backward(float *dinp, const float *dout, const float *inp, int C, int H, int W);
+void avgpool2_backward(float *dinp, const float *dout, int C, int H, int W);
+
+#endif

@@ -1,0 +1,20 @@
+# scripts/deps.sh — the Debian packages nstd needs, installed when missing.
+# Sourced by scripts/run and scripts/test: install_deps build [test].
+install_deps() {
+    local pkgs="cmake make gcc pkg-config libopenblas-dev libcjson-dev libstb-dev libuv1-dev libmicrohttpd-dev"
+    for what in "$@"; do
+        case $what in
+            test) pkgs="$pkgs curl python3 clang libclang-rt-14-dev" ;;
+        esac
+    done
+    local missing=""
+    for p in $pkgs; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+    done
+    [ -z "$missing" ] && return 0
+    echo "installing:$missing" >&2
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}

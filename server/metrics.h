@@ -1,0 +1,35 @@
+/*
+ * metrics.h — the numbers an operator needs, counted where they happen and
+ * rendered in the Prometheus text exposition format (version 0.0.4).
+ *   nstd_http_requests_total{route,method,status}   counter
+ *   nstd_http_request_duration_seconds{route}       histogram
+ *   nstd_jobs_total{state}                          counter (transitions into a final state)
+ *   nstd_jobs{state}                                gauge (current jobs per state)
+ *   nstd_queue_depth                                gauge
+ *   nstd_iteration_duration_seconds                 histogram
+ *   nstd_job_duration_seconds                       histogram
+ * Thread-safe.
+ */
+#ifndef NSTD_METRICS_H
+#define NSTD_METRICS_H
+
+typedef struct metrics metrics;
+
+metrics *metrics_create(void);
+void metrics_free(metrics *m);
+
+/* route is the route template ("/v1/jobs/{id}"), not the raw path. */
+void metrics_request(metrics *m, const char *route, const char *method, int status,
+                     double seconds);
+void metrics_iteration(metrics *m, double seconds);
+/* A job reached a final state ("succeeded", "failed", "canceled"). */
+void metrics_job_finished(metrics *m, const char *state, double seconds);
+/* Current gauges, set by the job manager whenever they change. */
+void metrics_set_jobs(metrics *m, int queued, int running, int succeeded, int failed,
+                      int canceled);
+void metrics_set_queue_depth(metrics *m, int depth);
+
+/* The exposition text; malloc'd, caller free()s. */
+char *metrics_render(metrics *m);
+
+#endif
