@@ -1,0 +1,218 @@
+/*
+ * nst.c — run one style transfer from the shell.
+ *
+ *   nst --content C.jpg --style S.jpg [--style S2.jpg …] --output OUT.png
+ *       [--params P.json] [--model M.safetensors] [--save-every N]
+ *       [--threads N] [--quiet] [--<param> VALUE …]
+ *   nst --export-model OUT.safetensors [--model M.safetensors]
+ *
+ * Every transfer parameter of the HTTP API is also a flag: the JSON key with
+ * '_' written as '-' (--style-layers conv1_1,conv2_1 --beta 1e8 --init noise).
+ * Flags go through the engine's one parameter validator, after the --params
+ * file, so the same names, ranges and messages apply as over HTTP.
+ * Exit status: 0 success, 1 failure while running, 2 bad input.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nst.h"
+
+void openblas_set_num_threads(int n);
+
+#define MAX_INPUT_PIXELS 100000000L
+
+typedef struct {
+    const char *content, *output, *params_file, *model, *export_model;
+    const char *styles[NST_MAX_STYLES];
+    int n_styles;
+    int save_every, threads, quiet;
+    /* parameter flags, applied after the params file: key, value pairs */
+    const char *keys[64], *values[64];
+    int n_params;
+} cli_args;
+
+typedef struct {
+    const cli_args *args;
+    int last_iteration;
+    double last_elapsed;
+} cli_progress;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: nst --content IMAGE --style IMAGE [--style IMAGE …] --output OUT.png\n"
+            "           [--params PARAMS.json] [--model MODEL.safetensors] [--save-every N]\n"
+            "           [--threads N] [--quiet] [--PARAM VALUE …]\n"
+            "       nst --export-model OUT.safetensors [--model MODEL.safetensors]\n\n"
+            "PARAM is any key of the params JSON with '_' written '-', e.g. --iterations 300\n"
+            "--image-size 512 --alpha 1 --beta 1e8 --tv-weight 0 --optimizer lbfgs|adam\n"
+            "--learning-rate 0.02 --init content|noise|style --seed 0 --style-scale 1\n"
+            "--style-blend-weights 0.7,0.3 --pooling max|avg --preserve-colors none|luminance|histogram\n"
+            "--content-layers conv4_2 --style-layers conv1_1,conv2_1 --style-layer-weights 0.5,0.5\n"
+            "--preview-every N. Without --model the embedded vgg19-random model is used.\n");
+}
+
+static int die(int status, const char *what, const nst_error *e)
+{
+    if (e && e->field[0])
+        fprintf(stderr, "nst: %s: %s (%s)\n", what, e->message, e->field);
+    else
+        fprintf(stderr, "nst: %s: %s\n", what, e ? e->message : "");
+    return status;
+}
+
+/* Parse argv into a; 0, or 2 after printing the problem. */
+static int parse_args(int argc, char **argv, cli_args *a)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
+            usage(stdout);
+            exit(0);
+        }
+        if (!strcmp(arg, "--quiet")) {
+            a->quiet = 1;
+            continue;
+        }
+        if (strncmp(arg, "--", 2) != 0 || i + 1 >= argc) {
+            fprintf(stderr, "nst: %s: expected --flag VALUE\n", arg);
+            usage(stderr);
+            return 2;
+        }
+        const char *v = argv[++i];
+        const char *name = arg + 2;
+        if (!strcmp(name, "content")) a->content = v;
+        else if (!strcmp(name, "output")) a->output = v;
+        else if (!strcmp(name, "params")) a->params_file = v;
+        else if (!strcmp(name, "model")) a->model = v;
+        else if (!strcmp(name, "export-model")) a->export_model = v;
+        else if (!strcmp(name, "save-every")) a->save_every = atoi(v);
+        else if (!strcmp(name, "threads")) a->threads = atoi(v);
+        else if (!strcmp(name, "style")) {
+            if (a->n_styles == NST_MAX_STYLES) {
+                fprintf(stderr, "nst: at most %d --style images\n", NST_MAX_STYLES);
+                return 2;
+            }
+            a->styles[a->n_styles++] = v;
+        } else if (a->n_params < 64) {
+            a->keys[a->n_params] = name;
+            a->values[a->n_params++] = v;
+        }
+    }
+    if (a->export_model) return 0;
+    if (!a->content || !a->n_styles || !a->output) {
+        fprintf(stderr, "nst: --content, --style and --output are required\n");
+        usage(stderr);
+        return 2;
+    }
+    return 0;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    size_t cap = 0, n = 0, r;
+    do {
+        if (n == cap && !(buf = realloc(buf, cap = cap ? 2 * cap : 4096))) break;
+        r = fread(buf + n, 1, cap - n, f);
+        n += r;
+    } while (r > 0);
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+/* Defaults of the model, then the params file, then the flags. */
+static int build_params(const cli_args *a, const nst_model *m, nst_params *p, nst_error *e)
+{
+    nst_params_default(p, m);
+    if (a->params_file) {
+        size_t len;
+        char *json = read_file(a->params_file, &len);
+        if (!json) return nst_error_set(e, NST_EIO, "params", "cannot read %s", a->params_file);
+        int rc = nst_params_parse(p, json, len, NULL, e);
+        free(json);
+        if (rc) return rc;
+    }
+    for (int i = 0; i < a->n_params; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s", a->keys[i]);
+        for (char *c = key; *c; c++)
+            if (*c == '-') *c = '_';
+        int rc = nst_params_set(p, key, a->values[i], NULL, e);
+        if (rc) return rc;
+    }
+    if (a->save_every > 0) p->preview_every = a->save_every;
+    return nst_params_check_styles(p, a->n_styles, e);
+}
+
+static void on_progress(const nst_progress *pr, void *user)
+{
+    cli_progress *cp = user;
+    double dt = (pr->elapsed_s - cp->last_elapsed) / (pr->iteration - cp->last_iteration);
+    cp->last_iteration = pr->iteration;
+    cp->last_elapsed = pr->elapsed_s;
+    if (!cp->args->quiet)
+        printf("iter %4d/%d  total %.6e  content %.6e  style %.6e  tv %.3e  %.3f s/iter\n",
+               pr->iteration, pr->iterations, pr->loss_total, pr->loss_content, pr->loss_style,
+               pr->loss_tv, dt);
+    fflush(stdout);
+    if (pr->image && cp->args->save_every > 0 && pr->iteration < pr->iterations) {
+        nst_error e;
+        if (nst_image_save_png(pr->image, cp->args->output, &e))
+            die(0, "saving the intermediate image", &e);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    cli_args a = {0};
+    int rc = parse_args(argc, argv, &a);
+    if (rc) return rc;
+    if (a.threads > 0) openblas_set_num_threads(a.threads);
+
+    nst_error e = {0};
+    nst_model *m = NULL;
+    rc = a.model ? nst_model_load(a.model, &m, &e) : nst_model_random(&m, &e);
+    if (rc) return die(2, a.model ? a.model : "vgg19-random", &e);
+    if (a.export_model) {
+        rc = nst_model_export(m, a.export_model, &e);
+        nst_model_free(m);
+        return rc ? die(1, a.export_model, &e) : 0;
+    }
+
+    nst_params p;
+    nst_image content = {0}, styles[NST_MAX_STYLES] = {{0}}, out = {0};
+    int status = 0;
+    if ((rc = build_params(&a, m, &p, &e))) {
+        status = die(2, "invalid parameters", &e);
+        goto done;
+    }
+    if ((rc = nst_image_load(a.content, MAX_INPUT_PIXELS, &content, &e))) {
+        status = die(2, a.content, &e);
+        goto done;
+    }
+    for (int k = 0; k < a.n_styles; k++)
+        if ((rc = nst_image_load(a.styles[k], MAX_INPUT_PIXELS, &styles[k], &e))) {
+            status = die(2, a.styles[k], &e);
+            goto done;
+        }
+    if (!a.quiet) fprintf(stderr, "nst: model %s%s\n", nst_model_name(m),
+                          nst_model_pretrained(m) ? "" : " (random weights, not pretrained)");
+    cli_progress cp = {&a, 0, 0};
+    nst_callbacks cb = {on_progress, &cp, NULL, NULL, 0};
+    if ((rc = nst_transfer(m, &p, &content, styles, a.n_styles, &cb, &out, &e))) {
+        status = die(1, "transfer failed", &e);
+        goto done;
+    }
+    if ((rc = nst_image_save_png(&out, a.output, &e))) status = die(1, a.output, &e);
+done:
+    nst_image_free(&out);
+    nst_image_free(&content);
+    for (int k = 0; k < a.n_styles; k++) nst_image_free(&styles[k]);
+    nst_model_free(m);
+    return status;
+}

@@ -1,0 +1,183 @@
+/*
+ * vgg.c — VGG19's convolutional part as a planned workspace (see vgg.h).
+ *
+ * Memory: one buffer per conv activation up to the net's depth, plus three
+ * shared buffers (the preprocessed input or a pooled map on the way down,
+ * and two gradient buffers on the way up) and the convolution scratch. No
+ * full-size im2col buffer exists anywhere (ops.c tiles it).
+ *
+ * This file is not the loss: it knows nothing of Gram matrices or content
+ * targets; the backward pass asks a hook for each layer's loss gradient.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "vgg.h"
+
+struct nst_net {
+    const nst_model *model;
+    nst_pooling pooling;
+    int depth;
+    int W, H;                     /* input size */
+    int lw[NST_NUM_LAYERS];       /* spatial size of layer l's activation */
+    int lh[NST_NUM_LAYERS];
+    float *act[NST_NUM_LAYERS];   /* (cout, lh, lw) post-ReLU */
+    float *input;                 /* preprocessed image, then pooled maps (max_in floats) */
+    float *grad_a, *grad_b;       /* gradient ping-pong (max_act floats each) */
+    float *scratch;               /* convolution scratch */
+    size_t bytes;
+};
+
+/* Floats in layer l's activation. */
+static size_t act_floats(const nst_net *net, int l)
+{
+    return (size_t)nst_layers[l].cout * net->lh[l] * net->lw[l];
+}
+
+/* Floats of layer l's input: the image, the previous activation, or its pooling. */
+static size_t in_floats(const nst_net *net, int l)
+{
+    return (size_t)nst_layers[l].cin * net->lh[l] * net->lw[l];
+}
+
+nst_net *nst_net_create(const nst_model *m, int W, int H, int depth, nst_pooling pooling)
+{
+    if (depth < 1 || depth > NST_NUM_LAYERS || W < 1 || H < 1) return NULL;
+    nst_net *net = calloc(1, sizeof *net);
+    if (!net) return NULL;
+    net->model = m;
+    net->pooling = pooling;
+    net->depth = depth;
+    net->W = W;
+    net->H = H;
+    int w = W, h = H;
+    size_t max_act = 0, max_in = 0, max_scratch = 0;
+    for (int l = 0; l < depth; l++) {
+        net->lw[l] = w;
+        net->lh[l] = h;
+        const nst_layer_def *d = &nst_layers[l];
+        if (act_floats(net, l) > max_act) max_act = act_floats(net, l);
+        if (in_floats(net, l) > max_in) max_in = in_floats(net, l);
+        size_t s = conv3x3_scratch_floats(d->cin, d->cout, h, w);
+        if (s > max_scratch) max_scratch = s;
+        if (d->pool_after) {
+            w /= 2;
+            h /= 2;
+            if ((w < 1 || h < 1) && l + 1 < depth) { /* image too small for this depth */
+                free(net);
+                return NULL;
+            }
+        }
+    }
+    int ok = 1;
+    for (int l = 0; l < depth; l++) {
+        net->act[l] = malloc(act_floats(net, l) * sizeof(float));
+        ok &= net->act[l] != NULL;
+        net->bytes += act_floats(net, l) * sizeof(float);
+    }
+    net->input = malloc(max_in * sizeof(float));
+    net->grad_a = malloc(max_act * sizeof(float));
+    net->grad_b = malloc(max_act * sizeof(float)); /* max_in <= max_act */
+    net->scratch = malloc((max_scratch ? max_scratch : 1) * sizeof(float));
+    net->bytes += (max_in + 2 * max_act + max_scratch) * sizeof(float);
+    if (!ok || !net->input || !net->grad_a || !net->grad_b || !net->scratch) {
+        nst_net_free(net);
+        return NULL;
+    }
+    return net;
+}
+
+void nst_net_free(nst_net *net)
+{
+    if (!net) return;
+    for (int l = 0; l < NST_NUM_LAYERS; l++) free(net->act[l]);
+    free(net->input);
+    free(net->grad_a);
+    free(net->grad_b);
+    free(net->scratch);
+    free(net);
+}
+
+size_t nst_net_bytes(const nst_net *net) { return net->bytes; }
+
+const float *nst_net_activation(const nst_net *net, int l, int *C, int *H, int *W)
+{
+    if (C) *C = nst_layers[l].cout;
+    if (H) *H = net->lh[l];
+    if (W) *W = net->lw[l];
+    return net->act[l];
+}
+
+/* net->input (3,H,W) = (img[src(c)] * range − mean[c]) / std[c]; img is (3,H,W). */
+static void preprocess(const nst_preprocess *p, float *out, const float *img, size_t hw)
+{
+    for (int c = 0; c < 3; c++) {
+        const float *src = img + (size_t)(p->bgr ? 2 - c : c) * hw;
+        float a = p->range / p->std[c], b = -p->mean[c] / p->std[c];
+        for (size_t i = 0; i < hw; i++) out[c * hw + i] = src[i] * a + b;
+    }
+}
+
+/* Adjoint of preprocess: dimg (3,H,W) = d/dimg given dnet (3,H,W). */
+static void preprocess_backward(const nst_preprocess *p, float *dimg, const float *dnet, size_t hw)
+{
+    for (int c = 0; c < 3; c++) {
+        float *dst = dimg + (size_t)(p->bgr ? 2 - c : c) * hw;
+        float a = p->range / p->std[c];
+        for (size_t i = 0; i < hw; i++) dst[i] = dnet[c * hw + i] * a;
+    }
+}
+
+void nst_net_forward(nst_net *net, const float *img)
+{
+    const nst_model *m = net->model;
+    preprocess(&m->pre, net->input, img, (size_t)net->W * net->H);
+    const float *in = net->input;
+    for (int l = 0; l < net->depth; l++) {
+        const nst_layer_def *d = &nst_layers[l];
+        int w = net->lw[l], h = net->lh[l];
+        conv3x3_forward(net->act[l], in, m->weight[l], m->bias[l], d->cin, d->cout, h, w,
+                        net->scratch);
+        relu_forward(net->act[l], act_floats(net, l));
+        in = net->act[l];
+        if (d->pool_after && l + 1 < net->depth) {
+            if (net->pooling == NST_POOL_MAX)
+                maxpool2_forward(net->input, net->act[l], d->cout, h, w);
+            else
+                avgpool2_forward(net->input, net->act[l], d->cout, h, w);
+            in = net->input;
+        }
+    }
+}
+
+double nst_net_backward(nst_net *net, float *dimg, nst_layer_loss_fn loss, void *user)
+{
+    const nst_model *m = net->model;
+    double total = 0;
+    float *g = net->grad_a;     /* d/d act[l] */
+    float *other = net->grad_b; /* d/d input of conv l */
+    memset(g, 0, act_floats(net, net->depth - 1) * sizeof(float));
+    for (int l = net->depth - 1; l >= 0; l--) {
+        const nst_layer_def *d = &nst_layers[l];
+        int w = net->lw[l], h = net->lh[l];
+        total += loss(l, net->act[l], g, d->cout, h, w, user);
+        relu_backward(g, net->act[l], act_floats(net, l));
+        conv3x3_backward(other, g, m->weight[l], d->cin, d->cout, h, w, net->scratch);
+        if (l == 0) break;
+        /* other holds d/d input of conv l; turn it into d/d act[l-1] in g. */
+        const nst_layer_def *p = &nst_layers[l - 1];
+        if (p->pool_after) {
+            if (net->pooling == NST_POOL_MAX)
+                maxpool2_backward(g, other, net->act[l - 1], p->cout, net->lh[l - 1], net->lw[l - 1]);
+            else
+                avgpool2_backward(g, other, p->cout, net->lh[l - 1], net->lw[l - 1]);
+        } else {
+            float *t = g;
+            g = other;
+            other = t;
+        }
+    }
+    preprocess_backward(&m->pre, dimg, other, (size_t)net->W * net->H);
+    return total;
+}

@@ -1,0 +1,41 @@
+/*
+ * vgg.h — VGG19 forward and backward for one image size, up to a chosen
+ * depth. A net is a workspace planned once per size: every buffer it needs
+ * is allocated in nst_net_create, none in forward/backward.
+ *
+ * Forward stores each conv layer's post-ReLU activation (the ReLU masks and
+ * the max-pooling inputs the backward pass needs); nothing else is kept.
+ * Backward walks from the deepest layer to the image; at each layer it asks
+ * a hook to add the loss gradient of that layer's activation, so losses are
+ * computed while the gradient flows and need no buffers of their own.
+ */
+#ifndef NST_VGG_H
+#define NST_VGG_H
+
+#include "layers.h"
+
+typedef struct nst_net nst_net;
+
+/* A net for W×H images through layers 0 … depth-1. NULL when out of memory.
+ * The model must outlive the net. */
+nst_net *nst_net_create(const nst_model *m, int W, int H, int depth, nst_pooling pooling);
+void nst_net_free(nst_net *net);
+/* Bytes allocated by the net (for logging and benchmarks). */
+size_t nst_net_bytes(const nst_net *net);
+
+/* img is (3,H,W) in [0,1]; runs the preprocessing and layers 0 … depth-1. */
+void nst_net_forward(nst_net *net, const float *img);
+
+/* Post-ReLU activation of layer l (valid after forward): (C,H,W). */
+const float *nst_net_activation(const nst_net *net, int l, int *C, int *H, int *W);
+
+/* Hook called once per layer, deepest first: add d(loss)/d(activation l) into
+ * grad (C,H,W) and return the loss contributed at that layer. */
+typedef double (*nst_layer_loss_fn)(int l, const float *act, float *grad, int C, int H, int W,
+                                    void *user);
+
+/* Backward pass after forward: dimg (3,H,W) is overwritten with the gradient
+ * with respect to the [0,1] image. Returns the sum of the hook's losses. */
+double nst_net_backward(nst_net *net, float *dimg, nst_layer_loss_fn loss, void *user);
+
+#endif
