@@ -1,0 +1,204 @@
+/*
+ * objective.c — the loss of Gatys et al. for one job (see objective.h):
+ *     L(x) = α Σ_content ½‖F^l − P^l‖² + β Σ_style w_l E_l + tv_weight TV(x)
+ * with the content targets P^l of the content image at the output size and
+ * the blended style Grams A^l = Σ_k b_k A^l_k (b normalised to sum 1, each
+ * style image resized so its longest side is style_scale × the output's).
+ * Losses and their gradients are added layer by layer while VGG's backward
+ * pass runs (vgg.h's hook), so no per-loss gradient buffers exist.
+ *
+ * Not here: the optimiser and the loop (transfer.c).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loss.h"
+#include "objective.h"
+#include "vgg.h"
+
+struct nst_objective {
+    const nst_params *p;
+    nst_net *net;
+    int W, H;
+    float *content_target[NST_NUM_LAYERS]; /* P^l, (C,H,W), or NULL */
+    float *style_target[NST_NUM_LAYERS];   /* A^l, (C,C), or NULL */
+    double style_weight[NST_NUM_LAYERS];   /* w_l */
+    float *gram_scratch;                   /* C*C floats of the widest style layer */
+    nst_losses parts;                      /* of the evaluation in progress */
+};
+
+/* ------------------------------------------------------------------ evaluation */
+
+/* The vgg.h hook: content and style losses of layer l, weighted, added into grad. */
+static double layer_loss(int l, const float *act, float *grad, int C, int H, int W, void *user)
+{
+    nst_objective *o = user;
+    double f = 0;
+    if (o->content_target[l]) {
+        double lc = o->p->alpha * content_loss(grad, (float)o->p->alpha, act,
+                                               o->content_target[l], (size_t)C * H * W);
+        o->parts.content += lc;
+        f += lc;
+    }
+    if (o->style_target[l]) {
+        double w = o->p->beta * o->style_weight[l];
+        double ls = w * style_loss(grad, (float)w, act, o->style_target[l], C, H * W,
+                                   o->gram_scratch);
+        o->parts.style += ls;
+        f += ls;
+    }
+    return f;
+}
+
+double nst_objective_eval(nst_objective *o, const float *x, float *g, nst_losses *parts)
+{
+    memset(&o->parts, 0, sizeof o->parts);
+    nst_net_forward(o->net, x);
+    double f = nst_net_backward(o->net, g, layer_loss, o);
+    if (o->p->tv_weight > 0) {
+        o->parts.tv = o->p->tv_weight * tv_loss(g, (float)o->p->tv_weight, x, 3, o->H, o->W);
+        f += o->parts.tv;
+    }
+    o->parts.total = f;
+    if (parts) *parts = o->parts;
+    return f;
+}
+
+void nst_objective_free(nst_objective *o)
+{
+    if (!o) return;
+    for (int l = 0; l < NST_NUM_LAYERS; l++) {
+        free(o->content_target[l]);
+        free(o->style_target[l]);
+    }
+    free(o->gram_scratch);
+    nst_net_free(o->net);
+    free(o);
+}
+
+/* ------------------------------------------------------------------ targets */
+
+/* One past the deepest layer any loss uses. */
+static int params_depth(const nst_params *p)
+{
+    int depth = 0;
+    for (int i = 0; i < p->n_content_layers; i++)
+        if (p->content_layers[i] + 1 > depth) depth = p->content_layers[i] + 1;
+    for (int i = 0; i < p->n_style_layers; i++)
+        if (p->style_layers[i] + 1 > depth) depth = p->style_layers[i] + 1;
+    return depth;
+}
+
+/* Copy the content layers' activations of the content image (output size). */
+static int content_targets(nst_objective *o, const nst_image *content)
+{
+    nst_net_forward(o->net, content->data);
+    for (int i = 0; i < o->p->n_content_layers; i++) {
+        int l = o->p->content_layers[i], C, H, W;
+        const float *a = nst_net_activation(o->net, l, &C, &H, &W);
+        size_t n = (size_t)C * H * W;
+        if (!o->content_target[l] && !(o->content_target[l] = malloc(n * sizeof(float))))
+            return NST_ENOMEM;
+        memcpy(o->content_target[l], a, n * sizeof(float));
+    }
+    return NST_OK;
+}
+
+/* Add b × Gram of each style layer of `style` (already sized) into the targets. */
+static int style_targets_add(nst_objective *o, const nst_model *m, const nst_image *style, double b,
+                             float *gram)
+{
+    const nst_params *p = o->p;
+    nst_net *net = o->net;
+    int own = style->w != o->W || style->h != o->H;
+    if (own && !(net = nst_net_create(m, style->w, style->h, params_depth(p), p->pooling)))
+        return NST_ENOMEM;
+    nst_net_forward(net, style->data);
+    for (int i = 0; i < p->n_style_layers; i++) {
+        int l = p->style_layers[i], C, H, W;
+        const float *a = nst_net_activation(net, l, &C, &H, &W);
+        gram_compute(gram, a, C, H * W);
+        float *t = o->style_target[l];
+        for (size_t j = 0; j < (size_t)C * C; j++) t[j] += (float)b * gram[j];
+    }
+    if (own) nst_net_free(net);
+    return NST_OK;
+}
+
+/* Style image k at the size the losses see it: longest side style_scale ×
+ * the output's (at least 16 px, so every pooling has input), colours matched
+ * to the content when asked. */
+static int style_prepare(const nst_params *p, const nst_image *style, const nst_image *content,
+                         nst_image *out)
+{
+    int out_longest = content->w > content->h ? content->w : content->h;
+    int longest = (int)lround(p->style_scale * out_longest);
+    if (longest < 16) longest = 16;
+    int rc = nst_image_fit(style, longest, out);
+    if (rc == NST_OK && p->preserve_colors == NST_COLORS_HISTOGRAM)
+        nst_colors_match(out, content);
+    return rc;
+}
+
+/* The blended style Grams A^l = Σ_k b_k A^l_k with b normalised to sum 1. */
+static int style_targets(nst_objective *o, const nst_model *m, const nst_image *styles,
+                         int n_styles, const nst_image *content)
+{
+    const nst_params *p = o->p;
+    size_t max_c = 0;
+    for (int i = 0; i < p->n_style_layers; i++) {
+        int l = p->style_layers[i];
+        size_t c = (size_t)nst_layers[l].cout;
+        if (c > max_c) max_c = c;
+        if (!(o->style_target[l] = calloc(c * c, sizeof(float)))) return NST_ENOMEM;
+        o->style_weight[l] = p->style_layer_weights[i];
+    }
+    float *gram = malloc(max_c * max_c * sizeof(float));
+    o->gram_scratch = malloc(max_c * max_c * sizeof(float));
+    if (!gram || !o->gram_scratch) {
+        free(gram);
+        return NST_ENOMEM;
+    }
+    double sum = 0;
+    for (int k = 0; k < n_styles; k++)
+        sum += p->n_style_blend_weights ? p->style_blend_weights[k] : 1;
+    int rc = NST_OK;
+    for (int k = 0; k < n_styles && rc == NST_OK; k++) {
+        double b = (p->n_style_blend_weights ? p->style_blend_weights[k] : 1) / sum;
+        if (b == 0) continue;
+        nst_image s = {0};
+        rc = style_prepare(p, &styles[k], content, &s);
+        if (rc == NST_OK) rc = style_targets_add(o, m, &s, b, gram);
+        nst_image_free(&s);
+    }
+    free(gram);
+    return rc;
+}
+
+int nst_objective_create(const nst_model *m, const nst_params *p, const nst_image *content_sized,
+                         const nst_image *styles, int n_styles, nst_objective **out,
+                         nst_error *err)
+{
+    *out = NULL;
+    int rc = nst_params_check_styles(p, n_styles, err);
+    if (rc != NST_OK) return rc;
+    nst_objective *o = calloc(1, sizeof *o);
+    if (!o) return nst_error_set(err, NST_ENOMEM, "", "out of memory");
+    o->p = p;
+    o->W = content_sized->w;
+    o->H = content_sized->h;
+    if (!(o->net = nst_net_create(m, o->W, o->H, params_depth(p), p->pooling))) {
+        nst_objective_free(o);
+        return nst_error_set(err, NST_ENOMEM, "image_size",
+                             "cannot plan the network for %dx%d pixels (out of memory)", o->W,
+                             o->H);
+    }
+    if ((rc = content_targets(o, content_sized)) != NST_OK ||
+        (rc = style_targets(o, m, styles, n_styles, content_sized)) != NST_OK) {
+        nst_objective_free(o);
+        return nst_error_set(err, rc, "", "computing the targets: %s", nst_strerror(rc));
+    }
+    *out = o;
+    return NST_OK;
+}

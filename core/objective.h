@@ -1,0 +1,31 @@
+/*
+ * objective.h — the style-transfer loss of one job as a function of the
+ * output image: targets computed once at creation, then any number of
+ * evaluations of L(x) and ∇L(x). transfer.c optimises it; the tests check
+ * it against finite differences and the PyTorch reference.
+ */
+#ifndef NST_OBJECTIVE_H
+#define NST_OBJECTIVE_H
+
+#include "nst.h"
+
+typedef struct nst_objective nst_objective;
+
+/* Targets for an output of W×H pixels: content_sized is the content image at
+ * exactly W×H; styles are the style images as given (resized here by
+ * style_scale, colour-matched when preserve_colors is histogram).
+ * p must outlive the objective. Caller frees *out. */
+int nst_objective_create(const nst_model *m, const nst_params *p, const nst_image *content_sized,
+                         const nst_image *styles, int n_styles, nst_objective **out,
+                         nst_error *err);
+void nst_objective_free(nst_objective *o);
+
+/* The weighted parts of the last evaluation: total = content + style + tv. */
+typedef struct {
+    double total, content, style, tv;
+} nst_losses;
+
+/* L(x) for x (3,H,W) in [0,1]; g (3,H,W) receives ∇L(x). */
+double nst_objective_eval(nst_objective *o, const float *x, float *g, nst_losses *parts);
+
+#endif
