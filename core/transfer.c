@@ -116,7 +116,7 @@ static int optimise(nst_objective *o, const nst_params *p, float *x, const nst_i
         return nst_error_set(err, NST_ENOMEM, "", "out of memory for the optimiser");
     }
     double t0 = now_s();
-    eval_ctx ctx = {o, {0}};
+    eval_ctx ctx = {.o = o};
     double f = eval_fn(x, g, &ctx);
     int rc = NST_OK;
     int first = cb && cb->resume ? cb->resume_iteration : 0;
