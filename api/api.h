@@ -1,0 +1,56 @@
+/*
+ * api.h — the HTTP API of nstd (DESIGN §4) as libmicrohttpd callbacks.
+ *
+ * The daemon (server/httpd.c) passes every request to api_access and every
+ * finished request to api_completed; everything in between — routing,
+ * CORS, the base path, multipart uploads, JSON views, the error model,
+ * Server-Sent Events, access log and request metrics — lives in api/.
+ * The API drives the job manager (server/jobs.h) and never touches the
+ * engine's compute side.
+ *
+ * Server-Sent Events park their connection (MHD suspend) while nothing is
+ * new; a pump thread started by api_create resumes them when jobs change.
+ * So the daemon must be started with MHD_ALLOW_SUSPEND_RESUME, and
+ * api_begin_shutdown must be called (it ends every stream) before the
+ * daemon is stopped.
+ */
+#ifndef NSTD_API_H
+#define NSTD_API_H
+
+#include <microhttpd.h>
+
+#include "config.h"
+#include "jobs.h"
+#include "metrics.h"
+#include "nst.h"
+#include "store.h"
+
+/* What the API serves from; all borrowed, all must outlive the api. */
+typedef struct {
+    const nstd_config *cfg;
+    jobs *jobs;
+    store *store;
+    metrics *metrics;
+    const nst_model *model;
+} api_deps;
+
+typedef struct api api;
+
+/* Caller frees with api_free (after the daemon stopped). 0 or -1. */
+int api_create(api **out, const api_deps *deps);
+void api_free(api *a);
+
+/* MHD_AccessHandlerCallback and MHD_RequestCompletedCallback; cls is the api. */
+enum MHD_Result api_access(void *cls, struct MHD_Connection *conn, const char *url,
+                           const char *method, const char *version, const char *upload_data,
+                           size_t *upload_data_size, void **req_cls);
+void api_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                   enum MHD_RequestTerminationCode toe);
+
+/* Refuse new jobs (503) and end every event stream. */
+void api_begin_shutdown(api *a);
+/* Number of event streams still open (the daemon waits for 0 before it
+ * stops, since a parked connection must not outlive the daemon). */
+int api_open_streams(api *a);
+
+#endif

@@ -1,0 +1,216 @@
+/*
+ * events.c — GET /v1/jobs/{id}/events: a job's progress as Server-Sent
+ * Events, until the job ends.
+ *
+ *   event: progress   data: <job object>   after every change of the job
+ *   event: end        data: <job object>   once the job is finished; then the
+ *                                          stream closes
+ *   : keep-alive                           a comment every 15 s of silence
+ *
+ * A stream whose job has nothing new parks its connection (MHD suspend) so
+ * it holds no HTTP thread. The pump thread sleeps on the job manager's
+ * change notification (at most a second) and then resumes every parked
+ * stream; each one looks at its job's version and either writes an event or
+ * parks again. If the job is deleted, the stream ends with an `end` event
+ * whose data is an error object.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define HEARTBEAT_S 15.0
+#define PUMP_WAKE_MS 1000
+
+struct sse_stream {
+    api *api;
+    struct MHD_Connection *conn;
+    char id[JOB_ID_LEN + 1];
+    unsigned long sent_version;   /* the job version last sent; 0: none yet */
+    int parked;                   /* suspended, waiting for the pump (sse_mu) */
+    int ended;                    /* the final event is out */
+    double last_write;            /* monotonic */
+    char *pending;                /* event text not yet handed to MHD */
+    size_t pending_len, pending_off;
+    long long *bytes;             /* the request's byte count (access log) */
+    sse_stream *next;
+};
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* "event: NAME\nid: N\ndata: JSON\n\n", malloc'd; body consumed. */
+static char *event_text(const char *name, unsigned long id, cJSON *body)
+{
+    char *json = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+    if (!json) return NULL;
+    size_t n = strlen(json) + strlen(name) + 64;
+    char *text = malloc(n);
+    if (text) snprintf(text, n, "event: %s\nid: %lu\ndata: %s\n\n", name, id, json);
+    free(json);
+    return text;
+}
+
+/* The next thing to send, or NULL when there is nothing new. */
+static char *next_event(sse_stream *s)
+{
+    api *a = s->api;
+    job_info info;
+    if (jobs_get(a->d.jobs, s->id, &info) < 0) {
+        cJSON *body = cJSON_CreateObject();
+        cJSON *e = cJSON_AddObjectToObject(body, "error");
+        cJSON_AddStringToObject(e, "code", "not_found");
+        cJSON_AddStringToObject(e, "message", "the job was deleted");
+        cJSON_AddStringToObject(e, "field", "id");
+        s->ended = 1;
+        return event_text("end", s->sent_version + 1, body);
+    }
+    char *text = NULL;
+    if (info.version != s->sent_version) {
+        int final = info.state == JOB_SUCCEEDED || info.state == JOB_FAILED ||
+                    info.state == JOB_CANCELED;
+        text = event_text(final ? "end" : "progress", info.version, view_job(a, &info));
+        s->sent_version = info.version;
+        s->ended = final;
+    } else if (mono() - s->last_write >= HEARTBEAT_S) {
+        text = strdup(": keep-alive\n\n");
+    }
+    job_info_free(&info);
+    return text;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    sse_stream *s = cls;
+    api *a = s->api;
+    if (!s->pending) {
+        if (s->ended || a->shutting_down) return MHD_CONTENT_READER_END_OF_STREAM;
+        s->pending = next_event(s);
+        s->pending_len = s->pending ? strlen(s->pending) : 0;
+        s->pending_off = 0;
+        if (!s->pending) {
+            pthread_mutex_lock(&a->sse_mu);
+            if (!a->shutting_down) {
+                s->parked = 1;
+                MHD_suspend_connection(s->conn);
+            }
+            pthread_mutex_unlock(&a->sse_mu);
+            return 0;
+        }
+    }
+    size_t n = s->pending_len - s->pending_off;
+    if (n > max) n = max;
+    memcpy(buf, s->pending + s->pending_off, n);
+    s->pending_off += n;
+    if (s->pending_off == s->pending_len) {
+        free(s->pending);
+        s->pending = NULL;
+    }
+    s->last_write = mono();
+    *s->bytes += (long long)n;
+    return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    sse_stream *s = cls;
+    api *a = s->api;
+    pthread_mutex_lock(&a->sse_mu);
+    for (sse_stream **pp = &a->streams; *pp; pp = &(*pp)->next) {
+        if (*pp == s) {
+            *pp = s->next;
+            a->n_streams--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&a->sse_mu);
+    free(s->pending);
+    free(s);
+}
+
+enum MHD_Result h_job_events(api_request *rq, const char *data, size_t *size)
+{
+    api *a = rq->api;
+    job_info info;
+    int rc = jobs_get(a->d.jobs, rq->id, &info);
+    if (rc < 0) return reply_jobs_error(rq, rc);
+    job_info_free(&info);
+    if (a->shutting_down) return reply_jobs_error(rq, JOBS_ESHUTDOWN);
+
+    sse_stream *s = calloc(1, sizeof *s);
+    if (!s) return MHD_NO;
+    s->api = a;
+    s->conn = rq->conn;
+    memcpy(s->id, rq->id, sizeof s->id);
+    s->last_write = mono();
+    s->bytes = &rq->bytes;
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 8192, stream_read, s, stream_free);
+    if (!r) {
+        free(s);
+        return MHD_NO;
+    }
+    pthread_mutex_lock(&a->sse_mu);
+    s->next = a->streams;
+    a->streams = s;
+    a->n_streams++;
+    pthread_mutex_unlock(&a->sse_mu);
+    MHD_add_response_header(r, "Content-Type", "text/event-stream");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "X-Accel-Buffering", "no");   /* reverse proxies: stream */
+    return reply_send(rq, 200, r, 0);
+}
+
+/* ================================================================ pump */
+
+/* Resume every parked stream (under sse_mu). */
+static void wake_all(api *a)
+{
+    for (sse_stream *s = a->streams; s; s = s->next) {
+        if (s->parked) {
+            s->parked = 0;
+            MHD_resume_connection(s->conn);
+        }
+    }
+}
+
+static void *pump_main(void *arg)
+{
+    api *a = arg;
+    unsigned long seen = 0;
+    while (!a->pump_stop) {
+        jobs_wait_change(a->d.jobs, &seen, PUMP_WAKE_MS);
+        pthread_mutex_lock(&a->sse_mu);
+        wake_all(a);
+        pthread_mutex_unlock(&a->sse_mu);
+    }
+    return NULL;
+}
+
+int events_start(api *a)
+{
+    return pthread_create(&a->pump, NULL, pump_main, a) == 0 ? 0 : -1;
+}
+
+/* End every stream: parked ones are resumed and see shutting_down. */
+void events_stop(api *a)
+{
+    pthread_mutex_lock(&a->sse_mu);
+    wake_all(a);
+    pthread_mutex_unlock(&a->sse_mu);
+}
+
+int api_open_streams(api *a)
+{
+    pthread_mutex_lock(&a->sse_mu);
+    int n = a->n_streams;
+    pthread_mutex_unlock(&a->sse_mu);
+    return n;
+}

@@ -1,0 +1,120 @@
+/*
+ * internal.h — what the files of api/ share: the api object, one request in
+ * flight, the route table's row type, the reply helpers (the one error
+ * writer among them), the job view, and the handlers the route table names.
+ * Not for use outside api/.
+ */
+#ifndef NSTD_API_INTERNAL_H
+#define NSTD_API_INTERNAL_H
+
+#include <pthread.h>
+
+#include <cjson/cJSON.h>
+
+#include "api.h"
+
+/* ================================================================ objects */
+
+typedef struct sse_stream sse_stream;
+
+struct api {
+    api_deps d;
+    char base[256];             /* base path without trailing slash ("" or "/nst") */
+    volatile int shutting_down;
+
+    pthread_mutex_t sse_mu;     /* guards streams and their parked flags */
+    sse_stream *streams;
+    int n_streams;
+    pthread_t pump;
+    volatile int pump_stop;
+};
+
+typedef struct api_request api_request;
+
+/* A handler is called once with upload == NULL when the headers are in; a
+ * handler that takes a body (route column `body`) is then called for every chunk and
+ * a last time with *upload_size == 0. It answers with one of the reply_*
+ * functions, or returns MHD_YES to wait for more body. */
+typedef enum MHD_Result (*api_handler)(api_request *rq, const char *upload, size_t *upload_size);
+
+typedef struct {
+    const char *method;         /* "GET", "POST", "DELETE" */
+    const char *path;           /* template; "{id}" stands for one path segment */
+    api_handler fn;
+    int body;                   /* the handler reads a request body */
+} api_route;
+
+#define API_MAX_HEADERS 8
+
+struct api_request {
+    api *api;
+    struct MHD_Connection *conn;
+    const char *method;         /* MHD's, valid for the request */
+    char path[1024];            /* the URL path after the base path */
+    const api_route *route;     /* NULL until matched */
+    const char *route_name;     /* template for metrics and logs */
+    char id[JOB_ID_LEN + 2];    /* the {id} segment, "" when none (one longer
+                                   than an id, so an overlong one shows) */
+    char request_id[65];
+    const char *cors_origin;    /* the Origin to echo, NULL when none/refused */
+    double t0;                  /* monotonic start */
+    int status;                 /* answered status, 0 until answered */
+    long long bytes;            /* response body bytes */
+    int answered;
+    int n_headers;              /* extra response headers set by the handler */
+    char *headers[API_MAX_HEADERS][2];
+    void *state;                /* the handler's per-request state… */
+    void (*state_free)(void *); /* …and how to free it */
+};
+
+/* ================================================================ replies (reply.c) */
+
+/* Add a response header to the reply the handler is about to send (copied). */
+void reply_header(api_request *rq, const char *name, const char *value);
+/* Queue r with status, adding the request id, CORS and handler headers.
+ * Takes r. bytes is the body size for the access log. */
+enum MHD_Result reply_send(api_request *rq, int status, struct MHD_Response *r, long long bytes);
+/* A JSON body (consumed). */
+enum MHD_Result reply_json(api_request *rq, int status, cJSON *body);
+/* The error model: {"error":{"code","message","field"}}; field may be NULL. */
+enum MHD_Result reply_error(api_request *rq, int status, const char *code, const char *field,
+                            const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* A body of bytes; data is malloc'd and taken (freed by MHD). */
+enum MHD_Result reply_bytes(api_request *rq, int status, const char *content_type, void *data,
+                            size_t len);
+/* An error for a negative jobs_* code. */
+enum MHD_Result reply_jobs_error(api_request *rq, int code);
+
+/* ================================================================ views (view.c) */
+
+/* The job object of DESIGN §4 — the one view POST, GET, the list and the
+ * event stream share. Caller owns the result. */
+cJSON *view_job(const api *a, const job_info *info);
+/* The base path + a formatted path, into buf. */
+void view_link(const api *a, char *buf, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A query-string argument, NULL when absent. */
+const char *view_query(api_request *rq, const char *key);
+
+/* ================================================================ handlers */
+
+/* routes_jobs.c */
+enum MHD_Result h_jobs_create(api_request *rq, const char *upload, size_t *upload_size);
+enum MHD_Result h_jobs_list(api_request *rq, const char *upload, size_t *upload_size);
+enum MHD_Result h_job_get(api_request *rq, const char *upload, size_t *upload_size);
+enum MHD_Result h_job_delete(api_request *rq, const char *upload, size_t *upload_size);
+enum MHD_Result h_job_result(api_request *rq, const char *upload, size_t *upload_size);
+enum MHD_Result h_job_preview(api_request *rq, const char *upload, size_t *upload_size);
+/* events.c */
+enum MHD_Result h_job_events(api_request *rq, const char *upload, size_t *upload_size);
+int events_start(api *a);
+void events_stop(api *a);
+/* routes_misc.c */
+enum MHD_Result h_root(api_request *rq, const char *upload, size_t *upload_size);
+enum MHD_Result h_info(api_request *rq, const char *upload, size_t *upload_size);
+enum MHD_Result h_healthz(api_request *rq, const char *upload, size_t *upload_size);
+enum MHD_Result h_readyz(api_request *rq, const char *upload, size_t *upload_size);
+enum MHD_Result h_metrics(api_request *rq, const char *upload, size_t *upload_size);
+enum MHD_Result h_openapi(api_request *rq, const char *upload, size_t *upload_size);
+
+#endif

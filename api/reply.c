@@ -1,0 +1,102 @@
+/*
+ * reply.c — every response leaves through here: the headers all answers
+ * carry (X-Request-Id, CORS), JSON and byte bodies, and the one writer of
+ * the error model {"error":{"code","message","field"}}.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+void reply_header(api_request *rq, const char *name, const char *value)
+{
+    if (rq->n_headers >= API_MAX_HEADERS) return;
+    rq->headers[rq->n_headers][0] = strdup(name);
+    rq->headers[rq->n_headers][1] = strdup(value);
+    rq->n_headers++;
+}
+
+enum MHD_Result reply_send(api_request *rq, int status, struct MHD_Response *r, long long bytes)
+{
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "X-Request-Id", rq->request_id);
+    if (rq->cors_origin) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", rq->cors_origin);
+        MHD_add_response_header(r, "Access-Control-Expose-Headers",
+                                "Location, Retry-After, X-Request-Id");
+    }
+    if (rq->api->d.cfg->cors_origins[0]) MHD_add_response_header(r, "Vary", "Origin");
+    for (int i = 0; i < rq->n_headers; i++)
+        MHD_add_response_header(r, rq->headers[i][0], rq->headers[i][1]);
+    rq->status = status;
+    rq->bytes = bytes;
+    rq->answered = 1;
+    enum MHD_Result ret = MHD_queue_response(rq->conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+enum MHD_Result reply_bytes(api_request *rq, int status, const char *content_type, void *data,
+                            size_t len)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, data ? data : (void *)"", data ? MHD_RESPMEM_MUST_FREE
+                                                                           : MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        free(data);
+        return MHD_NO;
+    }
+    if (content_type) MHD_add_response_header(r, "Content-Type", content_type);
+    return reply_send(rq, status, r, (long long)len);
+}
+
+enum MHD_Result reply_json(api_request *rq, int status, cJSON *body)
+{
+    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+    cJSON_Delete(body);
+    if (!text) return MHD_NO;
+    reply_header(rq, "Cache-Control", "no-store");
+    return reply_bytes(rq, status, "application/json", text, strlen(text));
+}
+
+enum MHD_Result reply_error(api_request *rq, int status, const char *code, const char *field,
+                            const char *fmt, ...)
+{
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    cJSON *body = cJSON_CreateObject();
+    cJSON *e = cJSON_AddObjectToObject(body, "error");
+    cJSON_AddStringToObject(e, "code", code);
+    cJSON_AddStringToObject(e, "message", message);
+    if (field && field[0]) cJSON_AddStringToObject(e, "field", field);
+    else cJSON_AddNullToObject(e, "field");
+    return reply_json(rq, status, body);
+}
+
+enum MHD_Result reply_jobs_error(api_request *rq, int code)
+{
+    switch (code) {
+    case JOBS_ENOTFOUND:
+        return reply_error(rq, 404, "not_found", "id", "no job with id '%s'", rq->id);
+    case JOBS_EFULL:
+        reply_header(rq, "Retry-After", "5");
+        return reply_error(rq, 429, "queue_full", NULL,
+                           "the job queue is full (%d jobs); retry later",
+                           rq->api->d.cfg->queue_size);
+    case JOBS_ESHUTDOWN:
+        reply_header(rq, "Retry-After", "5");
+        return reply_error(rq, 503, "shutting_down", NULL, "the server is shutting down");
+    case JOBS_ESTATE:
+        return reply_error(rq, 409, "not_finished", NULL,
+                           "job '%s' has not succeeded; its result is not available", rq->id);
+    case JOBS_ENOFILE:
+        return reply_error(rq, 404, "no_preview", NULL, "job '%s' has no preview yet", rq->id);
+    default:
+        return reply_error(rq, 500, "internal_error", NULL, "%s", jobs_strerror(code));
+    }
+}

@@ -1,0 +1,302 @@
+/*
+ * router.c — the life of one request: a request id, the base path taken
+ * off, CORS, the route table lookup (404 for unknown paths, 405 with Allow
+ * for a known path and wrong method, OPTIONS answered from the table),
+ * the handler, and at the end one access-log line and the request metrics,
+ * labelled with the route template rather than the raw path.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "internal.h"
+#include "log.h"
+
+/* ================================================================ routes */
+
+/* Every route of the API (the OpenAPI document describes the same set).
+ * body: the handler reads a request body. */
+static const api_route routes[] = {
+    /* method   path template            handler         body */
+    {"GET",    "/",                      h_root,          0},
+    {"POST",   "/v1/jobs",               h_jobs_create,   1},
+    {"GET",    "/v1/jobs",               h_jobs_list,     0},
+    {"GET",    "/v1/jobs/{id}",          h_job_get,       0},
+    {"DELETE", "/v1/jobs/{id}",          h_job_delete,    0},
+    {"GET",    "/v1/jobs/{id}/result",   h_job_result,    0},
+    {"GET",    "/v1/jobs/{id}/preview",  h_job_preview,   0},
+    {"GET",    "/v1/jobs/{id}/events",   h_job_events,    0},
+    {"GET",    "/v1/info",               h_info,          0},
+    {"GET",    "/v1/openapi.json",       h_openapi,       0},
+    {"GET",    "/healthz",               h_healthz,       0},
+    {"GET",    "/readyz",                h_readyz,        0},
+    {"GET",    "/metrics",               h_metrics,       0},
+};
+#define N_ROUTES (sizeof routes / sizeof routes[0])
+
+/* Match path against a template; the {id} segment is copied to id (empty
+ * string when the template has none; cut at idlen - 1, which a buffer one
+ * longer than a job id turns into "malformed"). */
+static int route_match(const char *tmpl, const char *path, char *id, size_t idlen)
+{
+    id[0] = 0;
+    while (*tmpl && *path) {
+        if (strncmp(tmpl, "{id}", 4) == 0) {
+            size_t n = strcspn(path, "/");
+            if (n == 0) return 0;
+            snprintf(id, idlen, "%.*s", (int)n, path);
+            tmpl += 4;
+            path += n;
+            continue;
+        }
+        if (*tmpl != *path) return 0;
+        tmpl++;
+        path++;
+    }
+    return *tmpl == 0 && *path == 0;
+}
+
+/* A job id is 32 lowercase hex digits. */
+static int id_wellformed(const char *id)
+{
+    if (strlen(id) != JOB_ID_LEN) return 0;
+    for (const char *c = id; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f'))) return 0;
+    return 1;
+}
+
+/* The methods the path answers to ("GET, HEAD, DELETE, OPTIONS"); 0 when
+ * no route has this path. */
+static int allowed_methods(const char *path, char *buf, size_t n)
+{
+    char id[JOB_ID_LEN + 2];
+    int found = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        if (!route_match(routes[i].path, path, id, sizeof id)) continue;
+        size_t k = strlen(buf);
+        snprintf(buf + k, n - k, "%s%s", found ? ", " : "", routes[i].method);
+        if (strcmp(routes[i].method, "GET") == 0) {
+            k = strlen(buf);
+            snprintf(buf + k, n - k, ", HEAD");
+        }
+        found = 1;
+    }
+    if (found) {
+        size_t k = strlen(buf);
+        snprintf(buf + k, n - k, ", OPTIONS");
+    }
+    return found;
+}
+
+static const api_route *route_find(const char *method, const char *path, char *id, size_t idlen)
+{
+    if (strcmp(method, "HEAD") == 0) method = "GET";
+    for (size_t i = 0; i < N_ROUTES; i++)
+        if (strcmp(routes[i].method, method) == 0 && route_match(routes[i].path, path, id, idlen))
+            return &routes[i];
+    return NULL;
+}
+
+/* ================================================================ request set-up */
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The client's X-Request-Id when it is sane, else 16 random hex digits. */
+static void request_id(api_request *rq)
+{
+    const char *in = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (in && *in && strlen(in) < sizeof rq->request_id &&
+        strspn(in, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:") ==
+            strlen(in)) {
+        snprintf(rq->request_id, sizeof rq->request_id, "%s", in);
+        return;
+    }
+    unsigned char r[8] = {0};
+    if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+        unsigned long long t = (unsigned long long)(mono() * 1e9);
+        memcpy(r, &t, sizeof r);
+    }
+    for (int i = 0; i < 8; i++) sprintf(rq->request_id + 2 * i, "%02x", r[i]);
+}
+
+/* Take the base path off the URL; a URL without it is taken as is (a proxy
+ * may already have stripped it). */
+static void strip_base(const api *a, const char *url, char *out, size_t n)
+{
+    size_t b = strlen(a->base);
+    if (b && strncmp(url, a->base, b) == 0 && (url[b] == '/' || url[b] == 0))
+        url += b;
+    snprintf(out, n, "%s", *url ? url : "/");
+}
+
+/* 1 when origin is in the configured CORS list ("*" allows any). */
+static int origin_allowed(const api *a, const char *origin)
+{
+    const char *list = a->d.cfg->cors_origins;
+    if (!origin || !*list) return 0;
+    if (strcmp(list, "*") == 0) return 1;
+    size_t olen = strlen(origin);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',') p++;
+        size_t n = strcspn(p, ",");
+        size_t m = n;
+        while (m && p[m - 1] == ' ') m--;
+        if (m && m == olen && strncmp(p, origin, m) == 0) return 1;
+        p += n;
+    }
+    return 0;
+}
+
+/* OPTIONS: a CORS preflight when the request names an Origin, else the
+ * plain list of allowed methods. */
+static enum MHD_Result answer_options(api_request *rq, const char *allow)
+{
+    const char *origin = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Origin");
+    if (origin) {
+        if (!rq->cors_origin)
+            return reply_error(rq, 403, "origin_not_allowed", NULL,
+                               "origin '%.200s' is not allowed (CORS)", origin);
+        const char *hdrs = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+                                                       "Access-Control-Request-Headers");
+        reply_header(rq, "Access-Control-Allow-Methods", allow);
+        reply_header(rq, "Access-Control-Allow-Headers",
+                     hdrs && *hdrs ? hdrs : "Content-Type, X-Request-Id");
+        reply_header(rq, "Access-Control-Max-Age", "600");
+    }
+    reply_header(rq, "Allow", allow);
+    return reply_bytes(rq, 204, NULL, NULL, 0);
+}
+
+/* The first call for a request: everything decided from the headers. */
+static enum MHD_Result dispatch(api_request *rq)
+{
+    char allow[128];
+    const char *origin = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Origin");
+    if (origin_allowed(rq->api, origin)) rq->cors_origin = origin;
+
+    rq->route = route_find(rq->method, rq->path, rq->id, sizeof rq->id);
+    int known = allowed_methods(rq->path, allow, sizeof allow);
+    if (!rq->route) {
+        if (!known)
+            return reply_error(rq, 404, "not_found", NULL, "no route for %.200s", rq->path);
+        for (size_t i = 0; i < N_ROUTES; i++) {   /* the template, for metrics */
+            char id[JOB_ID_LEN + 2];
+            if (route_match(routes[i].path, rq->path, id, sizeof id)) {
+                rq->route_name = routes[i].path;
+                break;
+            }
+        }
+        if (strcmp(rq->method, "OPTIONS") == 0) return answer_options(rq, allow);
+        reply_header(rq, "Allow", allow);
+        return reply_error(rq, 405, "method_not_allowed", NULL,
+                           "%s is not allowed on %.200s (allowed: %s)", rq->method, rq->path,
+                           allow);
+    }
+    rq->route_name = rq->route->path;
+    if (rq->id[0] && !id_wellformed(rq->id))
+        return reply_error(rq, 404, "not_found", "id",
+                           "malformed job id '%.40s' (expected 32 hex digits)", rq->id);
+    return rq->route->fn(rq, NULL, NULL);
+}
+
+/* ================================================================ MHD callbacks */
+
+enum MHD_Result api_access(void *cls, struct MHD_Connection *conn, const char *url,
+                           const char *method, const char *version, const char *upload_data,
+                           size_t *upload_data_size, void **req_cls)
+{
+    api *a = cls;
+    api_request *rq = *req_cls;
+    if (!rq) {
+        rq = calloc(1, sizeof *rq);
+        if (!rq) return MHD_NO;
+        *req_cls = rq;
+        rq->api = a;
+        rq->conn = conn;
+        rq->method = method;
+        rq->t0 = mono();
+        rq->route_name = "other";
+        request_id(rq);
+        strip_base(a, url, rq->path, sizeof rq->path);
+        return dispatch(rq);
+    }
+    if (rq->answered || !rq->route || !rq->route->body) {
+        *upload_data_size = 0;   /* a body nobody asked for is dropped */
+        if (!rq->answered)
+            return reply_error(rq, 500, "internal_error", NULL, "no response");
+        return MHD_YES;
+    }
+    return rq->route->fn(rq, upload_data, upload_data_size);
+}
+
+void api_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                   enum MHD_RequestTerminationCode toe)
+{
+    api *a = cls;
+    api_request *rq = *req_cls;
+    if (!rq) return;
+    *req_cls = NULL;
+    double secs = mono() - rq->t0;
+    if (rq->status && a->d.metrics)
+        metrics_request(a->d.metrics, rq->route_name, rq->method, rq->status, secs);
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "method", rq->method);
+    cJSON_AddStringToObject(f, "path", rq->path);
+    cJSON_AddStringToObject(f, "route", rq->route_name);
+    cJSON_AddNumberToObject(f, "status", rq->status);
+    cJSON_AddNumberToObject(f, "duration_ms", (double)(long long)(secs * 1e6) / 1e3);
+    cJSON_AddStringToObject(f, "request_id", rq->request_id);
+    cJSON_AddNumberToObject(f, "bytes", (double)rq->bytes);
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        cJSON_AddBoolToObject(f, "aborted", 1);
+    log_event("info", "request", f);
+    if (rq->state_free) rq->state_free(rq->state);
+    for (int i = 0; i < rq->n_headers; i++) {
+        free(rq->headers[i][0]);
+        free(rq->headers[i][1]);
+    }
+    free(rq);
+}
+
+/* ================================================================ api object */
+
+int api_create(api **out, const api_deps *deps)
+{
+    api *a = calloc(1, sizeof *a);
+    if (!a) return -1;
+    a->d = *deps;
+    snprintf(a->base, sizeof a->base, "%s", deps->cfg->base_path);
+    size_t n = strlen(a->base);
+    while (n && a->base[n - 1] == '/') a->base[--n] = 0;
+    pthread_mutex_init(&a->sse_mu, NULL);
+    if (events_start(a) < 0) {
+        pthread_mutex_destroy(&a->sse_mu);
+        free(a);
+        return -1;
+    }
+    *out = a;
+    return 0;
+}
+
+void api_begin_shutdown(api *a)
+{
+    a->shutting_down = 1;
+    events_stop(a);
+}
+
+void api_free(api *a)
+{
+    if (!a) return;
+    a->pump_stop = 1;
+    pthread_join(a->pump, NULL);
+    pthread_mutex_destroy(&a->sse_mu);
+    free(a);
+}

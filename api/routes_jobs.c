@@ -1,0 +1,233 @@
+/*
+ * routes_jobs.c — the job routes: submit (multipart → validated job spec →
+ * job manager), get, list, cancel/delete, result and preview downloads.
+ * Validation of params is libnst's (nst_params_parse and friends); images
+ * are decoded once here so a job that is accepted has usable inputs.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "upload.h"
+
+/* ================================================================ submit */
+
+static void upload_state_free(void *p)
+{
+    upload_free(p);
+}
+
+/* Check one uploaded image fully (header, then decode); reply on failure. */
+static int check_image(api_request *rq, const upload_part *part, const char *field)
+{
+    nst_error err;
+    memset(&err, 0, sizeof err);
+    long max_px = rq->api->d.cfg->max_input_pixels;
+    int w = 0, h = 0;
+    int rc = nst_image_probe(part->data, part->len, max_px, &w, &h, &err);
+    if (rc == 0) {
+        nst_image img = {0};
+        rc = nst_image_decode(part->data, part->len, max_px, &img, &err);
+        nst_image_free(&img);
+    }
+    if (rc == 0) return 0;
+    if (rc == NST_ETOOBIG)
+        reply_error(rq, 413, "image_too_large", field, "%s: %s", field, err.message);
+    else if (rc == NST_ENOMEM)
+        reply_error(rq, 503, "out_of_memory", field, "%s: not enough memory to decode", field);
+    else
+        reply_error(rq, 400, "invalid_image", field, "%s: %s", field,
+                    err.message[0] ? err.message : "not a PNG or JPEG image");
+    return -1;
+}
+
+/* The complete body: validate everything, then hand the job over. */
+static enum MHD_Result submit(api_request *rq, upload *u)
+{
+    api *a = rq->api;
+    const nstd_config *cfg = a->d.cfg;
+    if (upload_finish(u) < 0)
+        return reply_error(rq, u->status, u->code, u->field, "%s", u->message);
+
+    if (u->content.len == 0)
+        return reply_error(rq, 400, "invalid_image", "content", "content: the file is empty");
+    if (check_image(rq, &u->content, "content") < 0) return MHD_YES;
+    for (int i = 0; i < u->n_styles; i++) {
+        char field[16];
+        snprintf(field, sizeof field, "style[%d]", i);
+        if (u->styles[i].len == 0)
+            return reply_error(rq, 400, "invalid_image", field, "%s: the file is empty", field);
+        if (check_image(rq, &u->styles[i], field) < 0) return MHD_YES;
+    }
+
+    nst_params p;
+    nst_error err;
+    memset(&err, 0, sizeof err);
+    nst_params_default(&p, a->d.model);
+    if (u->n_params) {
+        cJSON *syntax = cJSON_ParseWithLength((const char *)u->params.data, u->params.len);
+        cJSON_Delete(syntax);
+        if (!syntax)
+            return reply_error(rq, 400, "invalid_json", "params", "params: not valid JSON");
+        nst_limits lim = {cfg->max_iterations, cfg->max_image_size};
+        if (nst_params_parse(&p, (const char *)u->params.data, u->params.len, &lim, &err) != 0)
+            return reply_error(rq, 422, "invalid_params", err.field[0] ? err.field : "params",
+                               "%s", err.message);
+    }
+    if (nst_params_check_styles(&p, u->n_styles, &err) != 0)
+        return reply_error(rq, 422, "invalid_params", err.field[0] ? err.field : "params", "%s",
+                           err.message);
+
+    job_blob content = {u->content.data, u->content.len};
+    job_blob styles[NST_MAX_STYLES];
+    for (int i = 0; i < u->n_styles; i++) styles[i] = (job_blob){u->styles[i].data, u->styles[i].len};
+    job_info info;
+    int rc = jobs_submit(a->d.jobs, &p, &content, styles, u->n_styles, &info);
+    if (rc < 0) return reply_jobs_error(rq, rc);
+    char loc[512];
+    view_link(a, loc, sizeof loc, "/v1/jobs/%s", info.id);
+    reply_header(rq, "Location", loc);
+    cJSON *body = view_job(a, &info);
+    job_info_free(&info);
+    return reply_json(rq, 202, body);
+}
+
+/* POST /v1/jobs: checks that need only the headers, then the streamed body. */
+enum MHD_Result h_jobs_create(api_request *rq, const char *data, size_t *size)
+{
+    api *a = rq->api;
+    upload *u = rq->state;
+    if (!data && !u) {   /* headers only */
+        if (a->shutting_down) return reply_jobs_error(rq, JOBS_ESHUTDOWN);
+        const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Content-Type");
+        if (!ct || strncasecmp(ct, "multipart/form-data", 19) != 0)
+            return reply_error(rq, 415, "unsupported_media_type", NULL,
+                               "expected multipart/form-data with parts content, style, params; "
+                               "got %s", ct ? ct : "no Content-Type");
+        const char *cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Content-Length");
+        long max = a->d.cfg->max_upload_bytes;
+        if (cl && max > 0 && strtoll(cl, NULL, 10) > max)
+            return reply_error(rq, 413, "payload_too_large", NULL,
+                               "the request body (%s bytes) exceeds the limit of %ld bytes", cl,
+                               max);
+        int rc = jobs_can_accept(a->d.jobs);
+        if (rc < 0) return reply_jobs_error(rq, rc);
+        u = upload_create(rq->conn, max, a->d.cfg->max_styles);
+        if (!u)
+            return reply_error(rq, 400, "bad_multipart", NULL,
+                               "malformed multipart/form-data header (boundary missing?)");
+        rq->state = u;
+        rq->state_free = upload_state_free;
+        return MHD_YES;
+    }
+    if (*size) {
+        size_t n = *size;
+        *size = 0;
+        if (upload_feed(u, data, n) < 0 && u->status == 413)
+            return reply_error(rq, u->status, u->code, u->field, "%s", u->message);
+        return MHD_YES;   /* other errors are answered when the body is complete */
+    }
+    return submit(rq, u);
+}
+
+/* ================================================================ read */
+
+enum MHD_Result h_job_get(api_request *rq, const char *data, size_t *size)
+{
+    job_info info;
+    int rc = jobs_get(rq->api->d.jobs, rq->id, &info);
+    if (rc < 0) return reply_jobs_error(rq, rc);
+    cJSON *body = view_job(rq->api, &info);
+    job_info_free(&info);
+    return reply_json(rq, 200, body);
+}
+
+/* A non-negative integer query argument in [lo, hi]; reply on error. */
+static int query_int(api_request *rq, const char *key, int dflt, int lo, int hi, int *out)
+{
+    const char *v = view_query(rq, key);
+    *out = dflt;
+    if (!v) return 0;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || errno || n < lo || n > hi) {
+        reply_error(rq, 400, "invalid_query", key, "%s: expected an integer from %d to %d", key,
+                    lo, hi);
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
+}
+
+enum MHD_Result h_jobs_list(api_request *rq, const char *data, size_t *size)
+{
+    int limit, offset;
+    if (query_int(rq, "limit", 20, 1, 100, &limit) < 0) return MHD_YES;
+    if (query_int(rq, "offset", 0, 0, 1 << 30, &offset) < 0) return MHD_YES;
+    job_info *items;
+    int n, total;
+    int rc = jobs_list(rq->api->d.jobs, offset, limit, &items, &n, &total);
+    if (rc < 0) return reply_jobs_error(rq, rc);
+    cJSON *body = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(body, "jobs");
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(arr, view_job(rq->api, &items[i]));
+    jobs_list_free(items, n);
+    cJSON_AddNumberToObject(body, "total", total);
+    if (offset + n < total) {
+        char next[512];
+        view_link(rq->api, next, sizeof next, "/v1/jobs?limit=%d&offset=%d", limit, offset + n);
+        cJSON_AddStringToObject(body, "next", next);
+    } else {
+        cJSON_AddNullToObject(body, "next");
+    }
+    return reply_json(rq, 200, body);
+}
+
+static enum MHD_Result send_png(api_request *rq, int rc, unsigned char *png, size_t len)
+{
+    if (rc < 0) return reply_jobs_error(rq, rc);
+    reply_header(rq, "Cache-Control", "no-store");
+    return reply_bytes(rq, 200, "image/png", png, len);
+}
+
+enum MHD_Result h_job_result(api_request *rq, const char *data, size_t *size)
+{
+    unsigned char *png = NULL;
+    size_t len = 0;
+    int rc = jobs_read_result(rq->api->d.jobs, rq->id, &png, &len);
+    if (rc == 0) {
+        char cd[96];
+        snprintf(cd, sizeof cd, "inline; filename=\"nst-%s.png\"", rq->id);
+        reply_header(rq, "Content-Disposition", cd);
+    }
+    return send_png(rq, rc, png, len);
+}
+
+enum MHD_Result h_job_preview(api_request *rq, const char *data, size_t *size)
+{
+    unsigned char *png = NULL;
+    size_t len = 0;
+    int rc = jobs_read_preview(rq->api->d.jobs, rq->id, &png, &len);
+    return send_png(rq, rc, png, len);
+}
+
+/* ================================================================ delete */
+
+/* Queued → canceled (200); running → canceled, the worker stops within one
+ * iteration (202); finished → removed with its files (204). */
+enum MHD_Result h_job_delete(api_request *rq, const char *data, size_t *size)
+{
+    job_info info;
+    int rc = jobs_delete(rq->api->d.jobs, rq->id, &info);
+    if (rc < 0) return reply_jobs_error(rq, rc);
+    if (rc == JOBS_REMOVED) {
+        job_info_free(&info);
+        return reply_bytes(rq, 204, NULL, NULL, 0);
+    }
+    cJSON *body = view_job(rq->api, &info);
+    job_info_free(&info);
+    return reply_json(rq, rc == JOBS_CANCELED ? 200 : 202, body);
+}

@@ -1,0 +1,158 @@
+/*
+ * jobs.h — the job manager: a bounded queue of style-transfer jobs, a pool of
+ * worker threads that run them with libnst, and the in-memory view of every
+ * job the store holds.
+ *
+ * A job moves queued → running → succeeded | failed | canceled. Every
+ * transition is persisted to the job's job.json (atomically, through the
+ * store) before anyone can observe it; the result file is written before the
+ * state says succeeded. jobs_start reloads every job directory: finished jobs
+ * stay downloadable until their TTL, queued and interrupted ones are queued
+ * again (resuming from their checkpoint image when there is one).
+ *
+ * Callers never hold a pointer to a job: they get snapshots (job_info) that
+ * they own and free with job_info_free. Each job carries a version counter
+ * that grows at every change; jobs_wait_change lets a watcher sleep until
+ * some job changed.
+ *
+ * This module knows nothing of HTTP. All functions are thread-safe.
+ * Functions return 0 or a negative JOBS_E* code (jobs_strerror names it).
+ */
+#ifndef NSTD_JOBS_H
+#define NSTD_JOBS_H
+
+#include <stddef.h>
+
+#include "metrics.h"
+#include "nst.h"
+#include "store.h"
+
+#define JOB_ID_LEN 32   /* 128 random bits as lowercase hex */
+
+typedef enum {
+    JOB_QUEUED = 0,
+    JOB_RUNNING,
+    JOB_SUCCEEDED,
+    JOB_FAILED,
+    JOB_CANCELED,
+    JOB_NSTATES
+} job_state;
+
+enum {
+    JOBS_ENOTFOUND = -1,  /* no job with that id */
+    JOBS_EFULL = -2,      /* the queue is full */
+    JOBS_ESHUTDOWN = -3,  /* shutting down: no new jobs */
+    JOBS_EIO = -4,        /* the store failed */
+    JOBS_ENOMEM = -5,
+    JOBS_ESTATE = -6,     /* not in a state that allows this (result before success) */
+    JOBS_ENOFILE = -7     /* the job has no such file (yet) */
+};
+
+/* What jobs_delete did. */
+enum {
+    JOBS_CANCELED = 1,    /* was queued: canceled at once */
+    JOBS_CANCELING = 2,   /* was running: shown as canceled now, the worker stops
+                             within one iteration */
+    JOBS_REMOVED = 3      /* was finished: the job and its files are gone */
+};
+
+/* A snapshot of one job, owned by the caller (job_info_free). */
+typedef struct {
+    char id[JOB_ID_LEN + 1];
+    job_state state;
+    int position;               /* 1-based place in the queue while queued, else 0 */
+    int iteration, iterations;  /* completed / planned */
+    int has_loss;               /* 0 until the first iteration reported losses */
+    double loss_total, loss_content, loss_style, loss_tv;
+    double elapsed_s;           /* optimisation time so far, over all runs */
+    double eta_s;               /* estimated seconds left; < 0 when unknown */
+    char *params_json;          /* effective params (nst_params_to_json); owned */
+    char model[64];
+    double created_at, started_at, finished_at; /* Unix time; 0 when unset */
+    char error_code[32];        /* "" unless failed */
+    char error_message[256];
+    int has_preview;
+    unsigned long version;      /* grows with every change of this job */
+} job_info;
+
+void job_info_free(job_info *info);
+const char *job_state_name(job_state s);   /* "queued", "running", … */
+
+/* An uploaded file as received (encoded image bytes); borrowed. */
+typedef struct {
+    const void *data;
+    size_t len;
+} job_blob;
+
+typedef struct {
+    int workers;            /* worker threads, >= 1 */
+    int blas_threads;       /* BLAS threads per process; 0: cores / workers */
+    int queue_size;         /* max queued jobs; a full queue refuses submits */
+    int job_ttl;            /* seconds a finished job is kept */
+    long max_input_pixels;  /* decode limit for stored inputs */
+    nst_limits limits;      /* for re-reading stored params */
+} jobs_config;
+
+typedef struct {
+    int queued, running, succeeded, failed, canceled;
+    int queue_size, workers;
+    int accepting;          /* 0 once shutdown began */
+} jobs_stats;
+
+typedef struct jobs jobs;
+
+/* Reload the store's jobs, then start the workers. model and store are
+ * borrowed and must outlive the manager; metrics may be NULL. Caller frees
+ * with jobs_free (after jobs_shutdown). On failure returns a negative code
+ * and a message in err. */
+int jobs_start(jobs **out, const jobs_config *cfg, store *st, metrics *mx,
+               const nst_model *model, char *err, size_t errlen);
+
+/* Accept a job: store the inputs and job.json, then queue it. p must have
+ * passed nst_params_parse/nst_params_check_styles. *out (may be NULL) gets
+ * the new job. JOBS_EFULL, JOBS_ESHUTDOWN, JOBS_EIO. */
+int jobs_submit(jobs *j, const nst_params *p, const job_blob *content, const job_blob *styles,
+                int n_styles, job_info *out);
+
+/* 0 when the queue has room now (a submit may still find it full). */
+int jobs_can_accept(jobs *j);
+
+/* Snapshot one job. JOBS_ENOTFOUND. */
+int jobs_get(jobs *j, const char *id, job_info *out);
+
+/* Snapshot jobs newest first: items [offset, offset+limit). *items is a
+ * malloc'd array (free with jobs_list_free); *total counts all jobs. */
+int jobs_list(jobs *j, int offset, int limit, job_info **items, int *n, int *total);
+void jobs_list_free(job_info *items, int n);
+
+/* Cancel a queued or running job, or remove a finished one with its files.
+ * Returns JOBS_CANCELED, JOBS_CANCELING or JOBS_REMOVED; *out (may be NULL)
+ * gets the job as it is after a cancel. JOBS_ENOTFOUND. */
+int jobs_delete(jobs *j, const char *id, job_info *out);
+
+/* Read the result (only when succeeded: else JOBS_ESTATE) or the latest
+ * preview (JOBS_ENOFILE when none yet). *data is malloc'd, caller free()s. */
+int jobs_read_result(jobs *j, const char *id, unsigned char **data, size_t *len);
+int jobs_read_preview(jobs *j, const char *id, unsigned char **data, size_t *len);
+
+/* Counts for readiness, info and metrics. */
+void jobs_get_stats(jobs *j, jobs_stats *out);
+
+/* Sleep until any job changed after *seen (a value from an earlier call,
+ * start with 0) or timeout_ms passed; *seen gets the current global
+ * version. Returns 1 on a change, 0 on timeout. */
+int jobs_wait_change(jobs *j, unsigned long *seen, int timeout_ms);
+
+/* Remove finished jobs whose TTL ran out (called from a timer). Returns how
+ * many went. */
+int jobs_expire(jobs *j);
+
+/* Stop accepting jobs, make running jobs stop within one iteration and save
+ * them as queued with their checkpoint (they resume on the next start), and
+ * join the workers. Idempotent. */
+void jobs_shutdown(jobs *j);
+void jobs_free(jobs *j);
+
+const char *jobs_strerror(int code);
+
+#endif

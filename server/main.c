@@ -1,0 +1,210 @@
+/*
+ * main.c — the nstd process: configuration, logging, the model, the job
+ * store, the job manager, the HTTP daemon, and a libuv loop in the main
+ * thread that handles signals and the TTL timer.
+ *
+ * Start-up order matters: the job manager starts before any other thread
+ * (it lowers the priority of the BLAS threads that exist at that moment).
+ *
+ * Shutdown (SIGTERM or SIGINT): stop accepting connections, refuse new jobs,
+ * make running jobs stop within one iteration and save them as queued with
+ * their checkpoint, join the workers, end event streams, stop the daemon,
+ * exit 0. A second signal during shutdown exits at once with status 1.
+ *
+ * Exit status: 0 after a clean shutdown (or --help/--version), 1 when a
+ * resource (model, store, port) is unavailable, 2 for an invalid setting.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "api.h"
+#include "config.h"
+#include "httpd.h"
+#include "jobs.h"
+#include "log.h"
+#include "metrics.h"
+#include "nst.h"
+#include "store.h"
+
+extern char **environ;
+
+#define DEFAULT_MODEL "models/vgg19.safetensors"
+
+typedef struct {
+    nstd_config cfg;
+    nst_model *model;
+    store *store;
+    metrics *metrics;
+    jobs *jobs;
+    api *api;
+    httpd *httpd;
+    uv_loop_t *loop;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t ttl_timer;
+    int stopping;
+} server;
+
+static void log_error(const char *event, const char *message)
+{
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "error", message);
+    log_event("error", event, f);
+}
+
+/* ================================================================ model */
+
+/* The configured model, else the pretrained file when present, else the
+ * embedded random-weight VGG19. */
+static int load_model(server *s)
+{
+    nst_error err;
+    memset(&err, 0, sizeof err);
+    const char *path = s->cfg.model[0] ? s->cfg.model
+                       : access(DEFAULT_MODEL, R_OK) == 0 ? DEFAULT_MODEL : NULL;
+    int rc = path ? nst_model_load(path, &s->model, &err) : nst_model_random(&s->model, &err);
+    if (rc != 0) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s: %s", path ? path : "embedded model",
+                 err.message[0] ? err.message : nst_strerror(rc));
+        log_error("model_load_failed", msg);
+        return -1;
+    }
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "version", NST_VERSION);
+    cJSON_AddStringToObject(f, "model", nst_model_name(s->model));
+    cJSON_AddBoolToObject(f, "pretrained", nst_model_pretrained(s->model));
+    cJSON_AddStringToObject(f, "model_source", path ? path : "embedded");
+    if (!nst_model_pretrained(s->model))
+        cJSON_AddStringToObject(f, "note", "random-weight VGG19: results are weaker than with "
+                                           "pretrained weights (scripts/fetch-model)");
+    log_event("info", "start", f);
+    return 0;
+}
+
+/* ================================================================ loop */
+
+static void ttl_tick(uv_timer_t *t)
+{
+    server *s = t->data;
+    jobs_expire(s->jobs);
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    server *s = sig->data;
+    if (s->stopping) {
+        log_error("shutdown_forced", "second signal during shutdown");
+        _exit(1);
+    }
+    s->stopping = 1;
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "signal", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    log_event("info", "shutdown", f);
+
+    httpd_quiesce(s->httpd);        /* no new connections */
+    api_begin_shutdown(s->api);     /* no new jobs, streams end */
+    jobs_shutdown(s->jobs);         /* running jobs checkpoint, workers join */
+    httpd_stop(s->httpd, 2000);
+    s->httpd = NULL;
+
+    close_handle((uv_handle_t *)&s->sigterm);
+    close_handle((uv_handle_t *)&s->sigint);
+    close_handle((uv_handle_t *)&s->ttl_timer);
+}
+
+/* ================================================================ main */
+
+int main(int argc, char **argv)
+{
+    server s;
+    memset(&s, 0, sizeof s);
+    char err[512] = "";
+    int rc = config_load(&s.cfg, argc, argv, environ, stdout, err, sizeof err);
+    if (rc == 1) return 0;
+    if (rc < 0) {
+        fprintf(stderr, "nstd: %s\n", err);
+        return 2;
+    }
+    log_init(s.cfg.log_format);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (load_model(&s) < 0) return 1;
+    char *settings = config_to_json(&s.cfg);
+    cJSON *sf = cJSON_CreateObject();
+    cJSON *sj = settings ? cJSON_Parse(settings) : NULL;
+    cJSON_AddItemToObject(sf, "settings", sj ? sj : cJSON_CreateNull());
+    log_event("info", "config", sf);
+    free(settings);
+
+    if (store_open(&s.store, s.cfg.data_dir, err, sizeof err) < 0) {
+        log_error("store_open_failed", err);
+        nst_model_free(s.model);
+        return 1;
+    }
+    s.metrics = metrics_create();
+
+    jobs_config jc = {
+        .workers = s.cfg.workers,
+        .blas_threads = s.cfg.blas_threads,
+        .queue_size = s.cfg.queue_size,
+        .job_ttl = s.cfg.job_ttl,
+        .max_input_pixels = s.cfg.max_input_pixels,
+        .limits = {s.cfg.max_iterations, s.cfg.max_image_size},
+    };
+    int status = 1;
+    if (jobs_start(&s.jobs, &jc, s.store, s.metrics, s.model, err, sizeof err) < 0) {
+        log_error("jobs_start_failed", err);
+        goto out;
+    }
+    api_deps deps = {&s.cfg, s.jobs, s.store, s.metrics, s.model};
+    if (api_create(&s.api, &deps) < 0) {
+        log_error("api_start_failed", "cannot start the event pump");
+        goto out;
+    }
+    if (httpd_start(&s.httpd, &s.cfg, s.api, err, sizeof err) < 0) {
+        log_error("listen_failed", err);
+        goto out;
+    }
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "bind", s.cfg.bind);
+    cJSON_AddNumberToObject(f, "port", s.cfg.port);
+    cJSON_AddStringToObject(f, "base_path", s.cfg.base_path);
+    cJSON_AddNumberToObject(f, "workers", s.cfg.workers);
+    log_event("info", "listening", f);
+
+    s.loop = uv_default_loop();
+    uv_signal_init(s.loop, &s.sigterm);
+    uv_signal_init(s.loop, &s.sigint);
+    s.sigterm.data = s.sigint.data = &s;
+    uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&s.sigint, on_signal, SIGINT);
+    uv_timer_init(s.loop, &s.ttl_timer);
+    s.ttl_timer.data = &s;
+    uint64_t period = s.cfg.job_ttl >= 600 ? 60000 : s.cfg.job_ttl > 10 ? 5000 : 1000;
+    uv_timer_start(&s.ttl_timer, ttl_tick, period, period);
+    uv_run(s.loop, UV_RUN_DEFAULT);
+    uv_loop_close(s.loop);
+    status = 0;
+
+out:
+    if (s.httpd) httpd_stop(s.httpd, 0);
+    if (s.api) api_begin_shutdown(s.api);
+    if (s.jobs) jobs_shutdown(s.jobs);
+    api_free(s.api);
+    jobs_free(s.jobs);
+    metrics_free(s.metrics);
+    store_close(s.store);
+    nst_model_free(s.model);
+    if (status == 0) log_event("info", "stopped", NULL);
+    return status;
+}
