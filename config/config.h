@@ -55,4 +55,42 @@ void config_print_help(FILE *out);
  * malloc'd, caller free()s. */
 char *config_to_json(const nstd_config *cfg);
 
+/* ------------------------------------------------------------------ the table
+ * One row per setting, exposed read-only so that tests and tools can walk it
+ * (every flag appears in --help, every default validates, …). */
+
+typedef enum {
+    CONFIG_INT,     /* int field; min..max */
+    CONFIG_LONG,    /* long field; min..max */
+    CONFIG_BYTES,   /* long field; optional K, M or G suffix (powers of 1024) */
+    CONFIG_SECONDS, /* int field; optional s, m, h or d suffix */
+    CONFIG_STRING,  /* char[] field; min is the least length, the field size the most */
+    CONFIG_ENUM     /* char[] field; one of `choices` ("json|text") */
+} config_type;
+
+typedef struct {
+    const char *name;     /* key in config_to_json: "data_dir" */
+    const char *flag;     /* "--data-dir" */
+    const char *env;      /* "NSTD_DATA_DIR" */
+    const char *file_key; /* key in the config file; NULL: not settable there */
+    config_type type;
+    size_t offset;        /* of the field in nstd_config */
+    size_t size;          /* of the field */
+    const char *def;      /* default, as text, parsed like any other value */
+    long min, max;        /* numbers: inclusive range; strings: min length */
+    const char *choices;  /* CONFIG_ENUM: '|'-separated */
+    /* Extra rule, or NULL. May rewrite the stored value in place (only
+     * shortening it); returns NULL when it is fine, else what it must be. */
+    const char *(*check)(char *value);
+    const char *metavar;  /* placeholder in --help: "N", "PATH" */
+    const char *help;     /* one sentence or two */
+} config_setting;
+
+/* The table (static storage) and its number of rows in *n. */
+const config_setting *config_settings(size_t *n);
+
+/* Fill cfg with the value `value` of one setting as if it came from the flag.
+ * For tools and tests; 0, or -1 with the same message config_load gives. */
+int config_set(nstd_config *cfg, const char *name, const char *value, char *err, size_t errlen);
+
 #endif

@@ -8,6 +8,10 @@
  *   nstd_queue_depth                                gauge
  *   nstd_iteration_duration_seconds                 histogram
  *   nstd_job_duration_seconds                       histogram
+ *   nstd_build_info{version}                        gauge, always 1
+ *   nstd_start_time_seconds                         gauge
+ *   nstd_metrics_overflow_total                     counter (label sets beyond the
+ *                                                   fixed tables, unknown final states)
  * Thread-safe.
  */
 #ifndef NSTD_METRICS_H
@@ -31,5 +35,8 @@ void metrics_set_queue_depth(metrics *m, int depth);
 
 /* The exposition text; malloc'd, caller free()s. */
 char *metrics_render(metrics *m);
+
+/* The Content-Type of metrics_render's text. */
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 #endif

@@ -38,4 +38,10 @@ int store_remove(store *s, const char *id);
 int store_list(store *s, char ***ids, int *n);
 void store_ids_free(char **ids, int n);
 
+/* 1 when id is a well-formed job id: exactly 32 lower-case hex digits. Every
+ * function above rejects other ids with -EINVAL (file names likewise must be
+ * plain names: letters, digits, '.', '_', '-', not starting with '.').
+ * store_remove of a job that does not exist returns 0, like store_unlink. */
+int store_id_valid(const char *id);
+
 #endif

@@ -1,0 +1,423 @@
+/*
+ * openapi.c — the OpenAPI 3.0 document of the HTTP API, kept as plain JSON
+ * in this file so that it reads (and diffs) like the document it is.
+ *
+ * The JSON is written as macro arguments: the preprocessor's # operator
+ * turns tokens into one string literal, escaping every quote, so no line
+ * needs a backslash. Whitespace collapses to single spaces on the way; the
+ * served text is still valid JSON. The document stops the macro only to
+ * splice in NST_VERSION. tests/api/test_openapi.c parses it and checks that
+ * every route of the router is described.
+ *
+ * What it describes must match api/ (routes, statuses, error codes) and
+ * core/params.c (parameter names, types, ranges). Defaults that depend on
+ * the loaded model (alpha, beta, tv_weight, pooling, iterations …) are not
+ * written here; GET /v1/info reports them.
+ */
+#include <cjson/cJSON.h>
+
+#include "nst.h"
+#include "openapi.h"
+
+#define JSON(...) #__VA_ARGS__
+
+static const char openapi_doc[] =
+/* ================================================================ info */
+JSON({
+  "openapi": "3.0.3",
+  "info": {
+    "title": "nstd",
+    "description": "Neural style transfer (Gatys, Ecker and Bethge, CVPR 2016) as an HTTP service. Upload a content image and one or more style images with optional parameters; a worker optimises the output image while you poll the job, follow its Server-Sent Events or watch its preview; download the PNG when it has succeeded. All bodies are JSON except images, events and metrics. Every error is {\"error\": {\"code\", \"message\", \"field\"}}. A path that exists answers a wrong method with 405 and an Allow header; OPTIONS is answered for CORS preflight when cross-origin access is configured. Behind a reverse proxy every path carries the configured base path as a prefix.",
+    "version": ) "\"" NST_VERSION "\"" JSON(,
+    "license": {"name": "see the repository"}
+  },
+  "tags": [
+    {"name": "jobs", "description": "Style-transfer jobs"},
+    {"name": "service", "description": "Service information, health and metrics"}
+  ],
+/* ================================================================ paths */
+  "paths": {
+    "/": {
+      "get": {
+        "tags": ["service"],
+        "operationId": "getIndex",
+        "summary": "Web page: upload, parameters, live progress and preview, download",
+        "responses": {
+          "200": {"description": "The page", "content": {"text/html": {"schema": {"type": "string"}}}}
+        }
+      }
+    },
+    "/v1/jobs": {
+      "post": {
+        "tags": ["jobs"],
+        "operationId": "createJob",
+        "summary": "Submit a style-transfer job",
+        "description": "The job is stored before the answer is sent, so it survives a restart. It waits in a bounded queue; when the queue is full the answer is 429 with Retry-After.",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "multipart/form-data": {
+              "schema": {"$ref": "#/components/schemas/JobUpload"},
+              "encoding": {
+                "content": {"contentType": "image/png, image/jpeg, image/bmp, image/gif, image/tga, image/x-portable-anymap, application/octet-stream"},
+                "style": {"contentType": "image/png, image/jpeg, image/bmp, image/gif, image/tga, image/x-portable-anymap, application/octet-stream"},
+                "params": {"contentType": "application/json, text/plain"}
+              }
+            }
+          }
+        },
+        "responses": {
+          "202": {
+            "description": "Accepted and queued",
+            "headers": {"Location": {"$ref": "#/components/headers/Location"}},
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}
+          },
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "403": {"$ref": "#/components/responses/Forbidden"},
+          "413": {"$ref": "#/components/responses/PayloadTooLarge"},
+          "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
+          "422": {"$ref": "#/components/responses/UnprocessableEntity"},
+          "429": {"$ref": "#/components/responses/TooManyRequests"},
+          "503": {"$ref": "#/components/responses/ServiceUnavailable"}
+        }
+      },
+      "get": {
+        "tags": ["jobs"],
+        "operationId": "listJobs",
+        "summary": "List jobs, newest first",
+        "parameters": [
+          {"name": "limit", "in": "query", "description": "Jobs per page", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+          {"name": "offset", "in": "query", "description": "Jobs to skip", "schema": {"type": "integer", "minimum": 0, "default": 0}}
+        ],
+        "responses": {
+          "200": {"description": "One page of jobs", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobList"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"}
+        }
+      }
+    },
+    "/v1/jobs/{id}": {
+      "parameters": [{"$ref": "#/components/parameters/JobId"}],
+      "get": {
+        "tags": ["jobs"],
+        "operationId": "getJob",
+        "summary": "A job: state, queue position, progress, parameters, timestamps, error, links",
+        "responses": {
+          "200": {"description": "The job", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
+          "404": {"$ref": "#/components/responses/NotFound"}
+        }
+      },
+      "delete": {
+        "tags": ["jobs"],
+        "operationId": "deleteJob",
+        "summary": "Cancel a queued or running job; delete a finished one",
+        "responses": {
+          "200": {"description": "The job was queued and is now canceled", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
+          "202": {"description": "The job was running; it stops within one iteration", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
+          "204": {"description": "The job was finished; it and its files are deleted"},
+          "404": {"$ref": "#/components/responses/NotFound"}
+        }
+      }
+    },
+    "/v1/jobs/{id}/result": {
+      "parameters": [{"$ref": "#/components/parameters/JobId"}],
+      "get": {
+        "tags": ["jobs"],
+        "operationId": "getJobResult",
+        "summary": "The finished image",
+        "responses": {
+          "200": {"description": "The output image", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "409": {"$ref": "#/components/responses/Conflict"}
+        }
+      }
+    },
+    "/v1/jobs/{id}/preview": {
+      "parameters": [{"$ref": "#/components/parameters/JobId"}],
+      "get": {
+        "tags": ["jobs"],
+        "operationId": "getJobPreview",
+        "summary": "The latest intermediate image (every preview_every iterations)",
+        "responses": {
+          "200": {"description": "The latest preview", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+          "404": {"$ref": "#/components/responses/NotFound"}
+        }
+      }
+    },
+    "/v1/jobs/{id}/events": {
+      "parameters": [{"$ref": "#/components/parameters/JobId"}],
+      "get": {
+        "tags": ["jobs"],
+        "operationId": "getJobEvents",
+        "summary": "Progress as Server-Sent Events until the job ends",
+        "description": "Each event carries the Job object as its data. `event: progress` follows every change of the job; `event: end` follows its final state, then the stream closes. A comment line keeps an idle connection alive. If the job is deleted meanwhile, the `end` event carries an Error object.",
+        "responses": {
+          "200": {"description": "An event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+          "404": {"$ref": "#/components/responses/NotFound"}
+        }
+      }
+    },
+    "/v1/info": {
+      "get": {
+        "tags": ["service"],
+        "operationId": "getInfo",
+        "summary": "Version, model, limits and default parameters",
+        "responses": {
+          "200": {"description": "Service information", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Info"}}}}
+        }
+      }
+    },
+    "/healthz": {
+      "get": {
+        "tags": ["service"],
+        "operationId": "getHealth",
+        "summary": "Liveness: the process answers",
+        "responses": {
+          "200": {"description": "Alive", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}
+        }
+      }
+    },
+    "/readyz": {
+      "get": {
+        "tags": ["service"],
+        "operationId": "getReadiness",
+        "summary": "Readiness: model loaded, data directory writable, queue not full, not shutting down",
+        "responses": {
+          "200": {"description": "Ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}},
+          "503": {"description": "Not ready; reasons lists why", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}}
+        }
+      }
+    },
+    "/metrics": {
+      "get": {
+        "tags": ["service"],
+        "operationId": "getMetrics",
+        "summary": "Metrics in the Prometheus text exposition format 0.0.4",
+        "responses": {
+          "200": {"description": "Counters, gauges and histograms", "content": {"text/plain": {"schema": {"type": "string"}}}}
+        }
+      }
+    },
+    "/v1/openapi.json": {
+      "get": {
+        "tags": ["service"],
+        "operationId": "getOpenAPI",
+        "summary": "This document",
+        "responses": {
+          "200": {"description": "OpenAPI 3 description of the API", "content": {"application/json": {"schema": {"type": "object"}}}}
+        }
+      }
+    }
+  },
+/* ================================================================ components */
+  "components": {
+    "parameters": {
+      "JobId": {
+        "name": "id", "in": "path", "required": true,
+        "description": "Job id: 128 random bits as 32 lower-case hex digits",
+        "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}
+      }
+    },
+    "headers": {
+      "Location": {"description": "Path of the new job", "schema": {"type": "string"}},
+      "RetryAfter": {"description": "Seconds to wait before trying again", "schema": {"type": "integer", "minimum": 0}},
+      "Allow": {"description": "Methods the path answers to", "schema": {"type": "string"}}
+    },
+    "responses": {
+      "BadRequest": {"description": "Malformed request: multipart body (bad_multipart), an image that does not decode (invalid_image), params that are not JSON (invalid_json), a bad query parameter (invalid_query)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Forbidden": {"description": "The request's Origin is not among the allowed CORS origins (origin_not_allowed)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "NotFound": {"description": "No such job (not_found), or no preview yet (no_preview)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "MethodNotAllowed": {"description": "The path exists but not with this method (method_not_allowed); any path of this API may answer so", "headers": {"Allow": {"$ref": "#/components/headers/Allow"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Conflict": {"description": "The job has not succeeded, so there is no result (not_finished)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "PayloadTooLarge": {"description": "The request body exceeds max_upload_bytes (payload_too_large), or an image exceeds max_input_pixels (image_too_large)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "UnsupportedMediaType": {"description": "The body is not multipart/form-data (unsupported_media_type)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "UnprocessableEntity": {"description": "Well-formed but invalid: a parameter out of range, an unknown key, a missing image or too many styles (invalid_params); field names the culprit", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "TooManyRequests": {"description": "The job queue is full (queue_full)", "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "ServiceUnavailable": {"description": "The server is shutting down (shutting_down) or out of memory (out_of_memory)", "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    },
+    "schemas": {
+      "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+          "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+              "code": {"type": "string", "description": "Stable machine-readable code, such as invalid_params or queue_full", "example": "invalid_params"},
+              "message": {"type": "string", "description": "What is wrong, for people", "example": "beta must be a number from 0 to 1e+15"},
+              "field": {"type": "string", "nullable": true, "description": "The parameter or form field at fault, when there is one", "example": "beta"}
+            }
+          }
+        }
+      },
+      "JobUpload": {
+        "type": "object",
+        "required": ["content", "style"],
+        "properties": {
+          "content": {"type": "string", "format": "binary", "description": "The content image (PNG, JPEG, BMP, GIF, TGA or PNM)"},
+          "style": {"type": "array", "items": {"type": "string", "format": "binary"}, "minItems": 1, "description": "One or more style images: repeat the field, up to max_styles (GET /v1/info)"},
+          "params": {"type": "string", "description": "A JSON object of Params (optional); see the Params schema", "example": "{\"iterations\": 200, \"image_size\": 512, \"preserve_colors\": \"luminance\"}"}
+        }
+      },
+      "Layer": {
+        "type": "string",
+        "description": "A VGG19 convolution; the name denotes the activation after its ReLU",
+        "enum": ["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3", "conv3_4", "conv4_1", "conv4_2", "conv4_3", "conv4_4", "conv5_1", "conv5_2", "conv5_3", "conv5_4"]
+      },
+      "Params": {
+        "type": "object",
+        "description": "Parameters of a transfer; all optional, unknown keys rejected (422 naming the key). Values not given take the defaults of GET /v1/info, which may come from the loaded model.",
+        "additionalProperties": false,
+        "properties": {
+          "content_layers": {"type": "array", "items": {"$ref": "#/components/schemas/Layer"}, "minItems": 1, "uniqueItems": true, "description": "Layers whose activations are matched to the content image", "default": ["conv4_2"]},
+          "style_layers": {"type": "array", "items": {"$ref": "#/components/schemas/Layer"}, "minItems": 1, "uniqueItems": true, "description": "Layers whose Gram matrices are matched to the style images", "default": ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]},
+          "style_layer_weights": {"type": "array", "items": {"type": "number", "minimum": 0}, "description": "Weight w_l of each style layer, one per entry of style_layers; default equal weights 1/n"},
+          "alpha": {"type": "number", "minimum": 0, "maximum": 1e15, "description": "Content weight (alpha)"},
+          "beta": {"type": "number", "minimum": 0, "maximum": 1e15, "description": "Style weight (beta)"},
+          "tv_weight": {"type": "number", "minimum": 0, "maximum": 1e15, "description": "Total-variation weight (smoothness of the output)"},
+          "iterations": {"type": "integer", "minimum": 1, "description": "Optimiser iterations; at most max_iterations (GET /v1/info)"},
+          "optimizer": {"type": "string", "enum": ["lbfgs", "adam"], "default": "lbfgs", "description": "L-BFGS as in the paper, or Adam"},
+          "learning_rate": {"type": "number", "minimum": 0, "exclusiveMinimum": true, "maximum": 10, "description": "Adam step size, for pixel values in [0, 1]"},
+          "init": {"type": "string", "enum": ["content", "noise", "style"], "default": "content", "description": "Starting image"},
+          "seed": {"type": "integer", "minimum": 0, "maximum": 9007199254740992, "description": "Random seed for init noise"},
+          "image_size": {"type": "integer", "minimum": 16, "description": "Longest side of the output in pixels (the content's aspect is kept); at most max_image_size (GET /v1/info)"},
+          "style_scale": {"type": "number", "minimum": 0.05, "maximum": 8, "default": 1, "description": "Size of the style images relative to the output before their features are taken"},
+          "style_blend_weights": {"type": "array", "items": {"type": "number", "minimum": 0}, "nullable": true, "description": "Weight of each style image, one per style upload; default (or null) equal weights"},
+          "pooling": {"type": "string", "enum": ["max", "avg"], "description": "Pooling in the network: max, or average as the paper suggests"},
+          "preserve_colors": {"type": "string", "enum": ["none", "luminance", "histogram"], "default": "none", "description": "Keep the content image's colours: luminance-only transfer or colour histogram matching"},
+          "preview_every": {"type": "integer", "minimum": 0, "description": "Iterations between preview images; 0 for none"}
+        }
+      },
+      "Loss": {
+        "type": "object",
+        "description": "Loss terms after the latest iteration; null before the first",
+        "required": ["total", "content", "style", "tv"],
+        "properties": {
+          "total": {"type": "number", "nullable": true},
+          "content": {"type": "number", "nullable": true, "description": "alpha times the content loss"},
+          "style": {"type": "number", "nullable": true, "description": "beta times the style loss"},
+          "tv": {"type": "number", "nullable": true, "description": "tv_weight times the total variation"}
+        }
+      },
+      "Progress": {
+        "type": "object",
+        "required": ["iteration", "iterations", "percent", "loss", "elapsed_s", "eta_s"],
+        "properties": {
+          "iteration": {"type": "integer", "minimum": 0, "description": "Completed iterations"},
+          "iterations": {"type": "integer", "minimum": 0, "description": "Planned iterations"},
+          "percent": {"type": "number", "minimum": 0, "maximum": 100},
+          "loss": {"$ref": "#/components/schemas/Loss"},
+          "elapsed_s": {"type": "number", "minimum": 0, "description": "Seconds of computation so far"},
+          "eta_s": {"type": "number", "nullable": true, "description": "Estimated seconds remaining; null while unknown"}
+        }
+      },
+      "JobLinks": {
+        "type": "object",
+        "required": ["self", "result", "preview", "events"],
+        "properties": {
+          "self": {"type": "string", "example": "/v1/jobs/3f2a9c0d4e5b6a7f8091a2b3c4d5e6f7"},
+          "result": {"type": "string", "example": "/v1/jobs/3f2a9c0d4e5b6a7f8091a2b3c4d5e6f7/result"},
+          "preview": {"type": "string", "example": "/v1/jobs/3f2a9c0d4e5b6a7f8091a2b3c4d5e6f7/preview"},
+          "events": {"type": "string", "example": "/v1/jobs/3f2a9c0d4e5b6a7f8091a2b3c4d5e6f7/events"}
+        }
+      },
+      "Job": {
+        "type": "object",
+        "description": "A job, the same in the POST answer, GET, the list and every event. Every key is always present; those that do not apply are null.",
+        "required": ["id", "state", "position", "progress", "params", "model", "created_at", "started_at", "finished_at", "error", "links"],
+        "properties": {
+          "id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+          "state": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "canceled"]},
+          "position": {"type": "integer", "minimum": 0, "nullable": true, "description": "Place in the queue while queued (0: next), else null"},
+          "progress": {"$ref": "#/components/schemas/Progress"},
+          "params": {"$ref": "#/components/schemas/Params"},
+          "model": {"type": "string", "description": "Name of the model that runs the job", "example": "vgg19-random"},
+          "created_at": {"type": "string", "format": "date-time", "description": "RFC 3339, UTC"},
+          "started_at": {"type": "string", "format": "date-time", "nullable": true},
+          "finished_at": {"type": "string", "format": "date-time", "nullable": true},
+          "error": {
+            "type": "object",
+            "nullable": true,
+            "description": "Why the job failed; null unless failed",
+            "required": ["code", "message"],
+            "properties": {
+              "code": {"type": "string"},
+              "message": {"type": "string"},
+              "field": {"type": "string", "nullable": true}
+            }
+          },
+          "links": {"$ref": "#/components/schemas/JobLinks"}
+        }
+      },
+      "JobList": {
+        "type": "object",
+        "required": ["jobs", "total", "next"],
+        "properties": {
+          "jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}, "description": "Newest first"},
+          "total": {"type": "integer", "minimum": 0, "description": "Jobs in the store"},
+          "next": {"type": "string", "nullable": true, "description": "Path of the next page; null on the last page"}
+        }
+      },
+      "Info": {
+        "type": "object",
+        "required": ["version", "model", "limits", "defaults"],
+        "properties": {
+          "version": {"type": "string"},
+          "model": {
+            "type": "object",
+            "required": ["name", "pretrained"],
+            "properties": {
+              "name": {"type": "string", "example": "vgg19-random"},
+              "pretrained": {"type": "boolean", "description": "false for the embedded random-weight network, whose results are weaker than with ImageNet weights"}
+            }
+          },
+          "limits": {
+            "type": "object",
+            "properties": {
+              "max_upload_bytes": {"type": "integer"},
+              "max_image_size": {"type": "integer"},
+              "max_input_pixels": {"type": "integer"},
+              "max_iterations": {"type": "integer"},
+              "max_styles": {"type": "integer"},
+              "queue_size": {"type": "integer"},
+              "job_ttl_s": {"type": "integer", "description": "Seconds a finished job is kept"}
+            }
+          },
+          "defaults": {"$ref": "#/components/schemas/Params"},
+          "workers": {"type": "integer"}
+        }
+      },
+      "Health": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"type": "string", "enum": ["ok"]}}
+      },
+      "Readiness": {
+        "type": "object",
+        "required": ["status", "reasons"],
+        "properties": {
+          "status": {"type": "string", "enum": ["ready", "not_ready"]},
+          "reasons": {"type": "array", "items": {"type": "string"}, "description": "Why not ready; empty when ready"}
+        }
+      }
+    }
+  }
+});
+
+const char *api_openapi_json(void)
+{
+    return openapi_doc;
+}
+
+char *api_openapi_render(const char *base_path)
+{
+    cJSON *doc = cJSON_Parse(openapi_doc);
+    if (!doc) return NULL;
+    cJSON *servers = cJSON_AddArrayToObject(doc, "servers");
+    cJSON *server = cJSON_CreateObject();
+    cJSON_AddStringToObject(server, "url", base_path && base_path[0] ? base_path : "/");
+    cJSON_AddItemToArray(servers, server);
+    char *text = cJSON_PrintUnformatted(doc);
+    cJSON_Delete(doc);
+    return text;
+}

@@ -1,0 +1,266 @@
+/*
+ * test_openapi.c — the OpenAPI document parses, is version 3, describes
+ * every route with its statuses, every $ref resolves, the Job, Error and
+ * Params schemas have exactly the fields of the API, and the Params schema
+ * agrees with the engine's parameter parser (same keys, every enum value
+ * accepted).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "nst.h"
+#include "openapi.h"
+#include "test.h"
+
+static cJSON *doc;
+
+/* The node at a '/'-separated path of object keys ("components/schemas/Job");
+ * keys that contain '/' (paths, media types) are looked up one by one. */
+static cJSON *at(cJSON *root, const char *path)
+{
+    char key[128];
+    cJSON *node = root;
+    while (node && *path) {
+        size_t n = strcspn(path, "/");
+        snprintf(key, sizeof key, "%.*s", (int)n, path);
+        node = cJSON_GetObjectItemCaseSensitive(node, key);
+        path += n + (path[n] == '/');
+    }
+    return node;
+}
+
+/* The operation object of a method on a path. */
+static cJSON *operation(const char *path, const char *method)
+{
+    cJSON *p = cJSON_GetObjectItemCaseSensitive(at(doc, "paths"), path);
+    return cJSON_GetObjectItemCaseSensitive(p, method);
+}
+
+static void test_parses(void)
+{
+    const char *text = api_openapi_json();
+    CHECK(text && text == api_openapi_json(), "not a static string");
+    doc = cJSON_Parse(text);
+    CHECK(doc != NULL, "the document is not JSON near: %.80s", cJSON_GetErrorPtr());
+    if (!doc) return;
+    cJSON *v = at(doc, "openapi");
+    CHECK(cJSON_IsString(v) && strncmp(v->valuestring, "3.", 2) == 0, "openapi version");
+    v = at(doc, "info/version");
+    CHECK(cJSON_IsString(v) && strcmp(v->valuestring, NST_VERSION) == 0, "info.version");
+    CHECK(cJSON_IsString(at(doc, "info/title")), "info.title");
+}
+
+static void test_routes(void)
+{
+    static const struct {
+        const char *path, *method;
+        const char *statuses[9];
+    } routes[] = {
+        {"/", "get", {"200"}},
+        {"/v1/jobs", "post", {"202", "400", "413", "415", "422", "429", "503"}},
+        {"/v1/jobs", "get", {"200", "400"}},
+        {"/v1/jobs/{id}", "get", {"200", "404"}},
+        {"/v1/jobs/{id}", "delete", {"200", "202", "204", "404"}},
+        {"/v1/jobs/{id}/result", "get", {"200", "404", "409"}},
+        {"/v1/jobs/{id}/preview", "get", {"200", "404"}},
+        {"/v1/jobs/{id}/events", "get", {"200", "404"}},
+        {"/v1/info", "get", {"200"}},
+        {"/healthz", "get", {"200"}},
+        {"/readyz", "get", {"200", "503"}},
+        {"/metrics", "get", {"200"}},
+        {"/v1/openapi.json", "get", {"200"}},
+    };
+    if (!doc) return;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        cJSON *op = operation(routes[i].path, routes[i].method);
+        CHECK(op != NULL, "no %s %s", routes[i].method, routes[i].path);
+        CHECK(cJSON_IsString(at(op, "summary")), "%s %s has no summary", routes[i].method,
+              routes[i].path);
+        CHECK(cJSON_IsString(at(op, "operationId")), "%s %s has no operationId",
+              routes[i].method, routes[i].path);
+        for (int k = 0; k < 9 && routes[i].statuses[k]; k++)
+            CHECK(cJSON_GetObjectItemCaseSensitive(at(op, "responses"), routes[i].statuses[k]),
+                  "%s %s lacks response %s", routes[i].method, routes[i].path,
+                  routes[i].statuses[k]);
+    }
+    /* no path beyond these */
+    int n = cJSON_GetArraySize(at(doc, "paths"));
+    CHECK(n == 11, "%d paths", n);
+
+    /* the upload */
+    cJSON *upload = at(doc, "components/schemas/JobUpload/properties");
+    CHECK(!strcmp(cJSON_GetStringValue(at(upload, "content/format")), "binary"), "content");
+    CHECK(!strcmp(cJSON_GetStringValue(at(upload, "style/type")), "array") &&
+              !strcmp(cJSON_GetStringValue(at(upload, "style/items/format")), "binary"),
+          "style is an array of files");
+    CHECK(!strcmp(cJSON_GetStringValue(at(upload, "params/type")), "string"), "params");
+    cJSON *body = at(operation("/v1/jobs", "post"), "requestBody/content");
+    CHECK(cJSON_GetObjectItemCaseSensitive(body, "multipart/form-data"), "POST is multipart");
+
+    /* headers that clients rely on */
+    CHECK(at(operation("/v1/jobs", "post"), "responses/202/headers/Location"), "Location");
+    CHECK(at(doc, "components/responses/TooManyRequests/headers/Retry-After"), "Retry-After");
+    CHECK(at(doc, "components/responses/MethodNotAllowed/headers/Allow"), "405 Allow");
+    CHECK(cJSON_GetObjectItemCaseSensitive(
+              at(operation("/v1/jobs/{id}/events", "get"), "responses/200/content"),
+              "text/event-stream"),
+          "events are text/event-stream");
+    CHECK(cJSON_GetObjectItemCaseSensitive(
+              at(operation("/v1/jobs/{id}/result", "get"), "responses/200/content"), "image/png"),
+          "result is a PNG");
+}
+
+/* Every "$ref" in the tree points at an existing node of the document. */
+static void check_refs(cJSON *node, int *count)
+{
+    for (cJSON *c = node ? node->child : NULL; c; c = c->next) {
+        if (c->string && !strcmp(c->string, "$ref")) {
+            const char *ref = cJSON_GetStringValue(c);
+            (*count)++;
+            CHECK(ref && strncmp(ref, "#/", 2) == 0 && at(doc, ref + 2), "dangling $ref %s",
+                  ref ? ref : "(not a string)");
+        }
+        check_refs(c, count);
+    }
+}
+
+static void test_refs(void)
+{
+    if (!doc) return;
+    int count = 0;
+    check_refs(doc, &count);
+    CHECK(count > 30, "only %d $refs", count);
+}
+
+/* The object's property names, in order, as one comma-separated string. */
+static void property_names(cJSON *schema, char *buf, size_t len)
+{
+    buf[0] = 0;
+    cJSON *p;
+    cJSON_ArrayForEach(p, at(schema, "properties"))
+    {
+        size_t n = strlen(buf);
+        snprintf(buf + n, len - n, "%s%s", n ? "," : "", p->string);
+    }
+}
+
+static void test_schemas(void)
+{
+    if (!doc) return;
+    char names[1024];
+
+    property_names(at(doc, "components/schemas/Job"), names, sizeof names);
+    CHECK(!strcmp(names, "id,state,position,progress,params,model,created_at,started_at,"
+                         "finished_at,error,links"),
+          "Job fields: %s", names);
+    property_names(at(doc, "components/schemas/Progress"), names, sizeof names);
+    CHECK(!strcmp(names, "iteration,iterations,percent,loss,elapsed_s,eta_s"), "progress: %s",
+          names);
+    property_names(at(doc, "components/schemas/Loss"), names, sizeof names);
+    CHECK(!strcmp(names, "total,content,style,tv"), "loss: %s", names);
+    property_names(at(doc, "components/schemas/JobLinks"), names, sizeof names);
+    CHECK(!strcmp(names, "self,result,preview,events"), "links: %s", names);
+    property_names(at(doc, "components/schemas/Job/properties/error"), names, sizeof names);
+    CHECK(!strcmp(names, "code,message,field"), "job error: %s", names);
+    property_names(at(doc, "components/schemas/Error/properties/error"), names, sizeof names);
+    CHECK(!strcmp(names, "code,message,field"), "Error: %s", names);
+    property_names(at(doc, "components/schemas/Error"), names, sizeof names);
+    CHECK(!strcmp(names, "error"), "Error wrapper: %s", names);
+
+    char states[128] = "";
+    cJSON *s;
+    cJSON_ArrayForEach(s, at(doc, "components/schemas/Job/properties/state/enum"))
+    {
+        size_t n = strlen(states);
+        snprintf(states + n, sizeof states - n, "%s%s", n ? "," : "", s->valuestring);
+    }
+    CHECK(!strcmp(states, "queued,running,succeeded,failed,canceled"), "states: %s", states);
+
+    property_names(at(doc, "components/schemas/Params"), names, sizeof names);
+    CHECK(!strcmp(names, "content_layers,style_layers,style_layer_weights,alpha,beta,tv_weight,"
+                         "iterations,optimizer,learning_rate,init,seed,image_size,style_scale,"
+                         "style_blend_weights,pooling,preserve_colors,preview_every"),
+          "Params: %s", names);
+    CHECK(cJSON_IsFalse(at(doc, "components/schemas/Params/additionalProperties")),
+          "Params must reject unknown keys");
+    cJSON *p;
+    cJSON_ArrayForEach(p, at(doc, "components/schemas/Params/properties"))
+        CHECK(cJSON_IsString(at(p, "description")), "param %s has no description", p->string);
+}
+
+/* The Params schema and the engine's parser agree: the effective params
+ * have exactly the schema's keys, and every enum value parses. */
+static void test_params_match_engine(void)
+{
+    if (!doc) return;
+    cJSON *props = at(doc, "components/schemas/Params/properties");
+    nst_params p;
+    nst_params_default(&p, NULL);
+    char *json = nst_params_to_json(&p);
+    cJSON *eff = json ? cJSON_Parse(json) : NULL;
+    free(json);
+    CHECK(eff != NULL, "nst_params_to_json");
+    cJSON *item;
+    cJSON_ArrayForEach(item, eff)
+        CHECK(cJSON_GetObjectItemCaseSensitive(props, item->string), "param %s not in schema",
+              item->string);
+    cJSON_ArrayForEach(item, props)
+        CHECK(cJSON_GetObjectItemCaseSensitive(eff, item->string), "schema param %s unknown",
+              item->string);
+    cJSON_Delete(eff);
+
+    nst_limits lim = {0, 0};
+    cJSON_ArrayForEach(item, props)
+    {
+        cJSON *v;
+        cJSON_ArrayForEach(v, at(item, "enum"))
+        {
+            char text[160];
+            nst_error err = {0};
+            nst_params_default(&p, NULL);
+            snprintf(text, sizeof text, "{\"%s\": \"%s\"}", item->string, v->valuestring);
+            CHECK(nst_params_parse(&p, text, strlen(text), &lim, &err) == NST_OK,
+                  "engine rejects %s: %s", text, err.message);
+        }
+    }
+    cJSON *layer;
+    cJSON_ArrayForEach(layer, at(doc, "components/schemas/Layer/enum"))
+        CHECK(nst_layer_index(layer->valuestring) >= 0, "unknown layer %s", layer->valuestring);
+    CHECK(cJSON_GetArraySize(at(doc, "components/schemas/Layer/enum")) == NST_NUM_LAYERS,
+          "layer count");
+}
+
+static void test_render(void)
+{
+    char *text = api_openapi_render("/nst");
+    cJSON *d = text ? cJSON_Parse(text) : NULL;
+    CHECK(d != NULL, "rendered document does not parse");
+    cJSON *url = at(cJSON_GetArrayItem(at(d, "servers"), 0), "url");
+    CHECK(cJSON_IsString(url) && !strcmp(url->valuestring, "/nst"), "servers url");
+    CHECK(cJSON_GetObjectItemCaseSensitive(at(d, "paths"), "/v1/jobs"),
+          "rendered document lost its paths");
+    cJSON_Delete(d);
+    free(text);
+
+    text = api_openapi_render(NULL);
+    d = text ? cJSON_Parse(text) : NULL;
+    url = at(cJSON_GetArrayItem(at(d, "servers"), 0), "url");
+    CHECK(cJSON_IsString(url) && !strcmp(url->valuestring, "/"), "default servers url");
+    cJSON_Delete(d);
+    free(text);
+}
+
+int main(void)
+{
+    TEST_RUN(test_parses);
+    TEST_RUN(test_routes);
+    TEST_RUN(test_refs);
+    TEST_RUN(test_schemas);
+    TEST_RUN(test_params_match_engine);
+    TEST_RUN(test_render);
+    cJSON_Delete(doc);
+    return TEST_EXIT();
+}

@@ -1,0 +1,272 @@
+/*
+ * test_store.c — the on-disk job store: files round-trip, writes leave no
+ * temporaries, bad ids and names are refused before any path is built,
+ * listing skips everything that is not a job, removal takes the whole tree,
+ * and a reopened store sweeps what a crash leaves behind.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "test.h"
+
+#define ID1 "0123456789abcdef0123456789abcdef"
+#define ID2 "fedcba9876543210fedcba9876543210"
+
+static char data_dir[1024];
+static char jobs_dir[1100];
+
+/* rm -r for the test's own directory. */
+static void remove_all(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0) return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        struct dirent *e;
+        while (d && (e = readdir(d)) != NULL) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            char sub[2048];
+            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+            remove_all(sub);
+        }
+        if (d) closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+/* Number of entries in dir whose name starts with prefix. */
+static int count_prefixed(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) n++;
+    if (d) closedir(d);
+    return n;
+}
+
+static void touch(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL, "cannot create %s", path);
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+static store *open_store(void)
+{
+    store *s = NULL;
+    char err[512] = "";
+    CHECK(store_open(&s, data_dir, err, sizeof err) == 0, "store_open: %s", err);
+    return s;
+}
+
+static void test_open(void)
+{
+    store *s = open_store();
+    struct stat st;
+    CHECK(stat(jobs_dir, &st) == 0 && S_ISDIR(st.st_mode), "%s not created", jobs_dir);
+    CHECK(s && store_writable(s), "store not writable");
+    CHECK(count_prefixed(jobs_dir, ".") == 2, "probe file left behind");
+    store_close(s);
+
+    store *bad = NULL;
+    char err[512] = "";
+    touch("/tmp/nstd-test-store-file", "x");
+    CHECK(store_open(&bad, "/tmp/nstd-test-store-file", err, sizeof err) == -1,
+          "opened a store under a regular file");
+    CHECK(bad == NULL && err[0], "no message: '%s'", err);
+    unlink("/tmp/nstd-test-store-file");
+}
+
+static void test_files(void)
+{
+    store *s = open_store();
+    if (!s) return;
+    static const char json[] = "{\"state\":\"queued\"}";
+    unsigned char bin[300];
+    for (int i = 0; i < 300; i++) bin[i] = (unsigned char)(i * 7);
+
+    CHECK(!store_exists(s, ID1, "job.json"), "exists before write");
+    CHECK(store_write(s, ID1, "job.json", json, strlen(json)) == 0, "write job.json");
+    CHECK(store_write(s, ID1, "content", bin, sizeof bin) == 0, "write content");
+    CHECK(store_write(s, ID1, "style-0", "", 0) == 0, "write an empty file");
+    CHECK(store_exists(s, ID1, "job.json"), "job.json missing");
+
+    unsigned char *data;
+    size_t len;
+    CHECK(store_read(s, ID1, "job.json", &data, &len) == 0, "read job.json");
+    CHECK(len == strlen(json) && memcmp(data, json, len) == 0 && data[len] == 0,
+          "job.json round trip");
+    free(data);
+    CHECK(store_read(s, ID1, "content", &data, &len) == 0, "read content");
+    CHECK(len == sizeof bin && memcmp(data, bin, len) == 0, "binary round trip");
+    free(data);
+    CHECK(store_read(s, ID1, "style-0", &data, &len) == 0 && len == 0 && data && data[0] == 0,
+          "empty file round trip");
+    free(data);
+
+    /* overwrite replaces */
+    CHECK(store_write(s, ID1, "job.json", "{}", 2) == 0, "overwrite");
+    CHECK(store_read(s, ID1, "job.json", &data, &len) == 0 && len == 2 && !memcmp(data, "{}", 2),
+          "overwrite round trip");
+    free(data);
+
+    CHECK(store_read(s, ID1, "result.png", &data, &len) == -ENOENT && data == NULL,
+          "missing file is -ENOENT");
+    CHECK(store_read(s, ID2, "job.json", &data, &len) == -ENOENT, "missing job is -ENOENT");
+
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s/%s", jobs_dir, ID1);
+    CHECK(count_prefixed(dir, ".") == 2, "temporary files left in %s", dir);
+
+    CHECK(store_unlink(s, ID1, "style-0") == 0, "unlink");
+    CHECK(!store_exists(s, ID1, "style-0"), "exists after unlink");
+    CHECK(store_unlink(s, ID1, "style-0") == 0, "unlink of a missing file");
+    store_close(s);
+}
+
+static void test_bad_ids(void)
+{
+    store *s = open_store();
+    if (!s) return;
+    static const char *ids[] = {
+        "",
+        "0123456789abcdef0123456789abcde",   /* 31 */
+        "0123456789abcdef0123456789abcdef0", /* 33 */
+        "0123456789ABCDEF0123456789abcdef",  /* upper case */
+        "0123456789abcdef0123456789abcdeg",
+        "../../../../../../../../../etc/x",
+        "0123456789abcdef/123456789abcdef",
+        "..",
+    };
+    static const char *names[] = {"", ".", "..", "../job.json", "a/b", ".tmp-job.json",
+                                  "/etc/passwd", "x y"};
+    unsigned char *data;
+    size_t len;
+    char **list;
+    int n;
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        CHECK(!store_id_valid(ids[i]), "id '%s' valid", ids[i]);
+        CHECK(store_write(s, ids[i], "job.json", "x", 1) == -EINVAL, "write id '%s'", ids[i]);
+        CHECK(store_read(s, ids[i], "job.json", &data, &len) == -EINVAL, "read id '%s'", ids[i]);
+        CHECK(!store_exists(s, ids[i], "job.json"), "exists id '%s'", ids[i]);
+        CHECK(store_unlink(s, ids[i], "job.json") == -EINVAL, "unlink id '%s'", ids[i]);
+        CHECK(store_remove(s, ids[i]) == -EINVAL, "remove id '%s'", ids[i]);
+    }
+    CHECK(!store_id_valid(NULL), "NULL id valid");
+    CHECK(store_id_valid(ID1), "good id invalid");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        CHECK(store_write(s, ID2, names[i], "x", 1) == -EINVAL, "write name '%s'", names[i]);
+        CHECK(store_read(s, ID2, names[i], &data, &len) == -EINVAL, "read name '%s'", names[i]);
+        CHECK(store_unlink(s, ID2, names[i]) == -EINVAL, "unlink name '%s'", names[i]);
+    }
+    CHECK(store_list(s, &list, &n) == 0, "list");
+    for (int i = 0; i < n; i++) CHECK(strcmp(list[i], ID2) != 0, "bad name created job %s", ID2);
+    store_ids_free(list, n);
+    store_close(s);
+}
+
+static void test_list_remove(void)
+{
+    store *s = open_store();
+    if (!s) return;
+    CHECK(store_write(s, ID2, "job.json", "{}", 2) == 0, "write job 2");
+    CHECK(store_write(s, ID2, "result.png", "png", 3) == 0, "write result 2");
+
+    /* strays: a temporary file, a junk directory, a file with an id name,
+     * a directory with an almost-id name, a stray inside a job */
+    char path[1300];
+    snprintf(path, sizeof path, "%s/.tmp-job.json-abc123", jobs_dir);
+    touch(path, "partial");
+    snprintf(path, sizeof path, "%s/junk", jobs_dir);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", jobs_dir);
+    touch(path, "not a directory");
+    snprintf(path, sizeof path, "%s/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", jobs_dir);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/%s/.tmp-result.png-XYZ", jobs_dir, ID2);
+    touch(path, "partial");
+
+    char **list;
+    int n;
+    CHECK(store_list(s, &list, &n) == 0, "list");
+    CHECK(n == 2, "%d ids listed", n);
+    if (n == 2) {
+        CHECK(strcmp(list[0], ID1) == 0 && strcmp(list[1], ID2) == 0, "ids %s %s", list[0],
+              list[1]);
+    }
+    store_ids_free(list, n);
+
+    /* a nested directory and a symlink inside a job: removal takes the
+     * tree and does not follow the link */
+    char outside[1300];
+    snprintf(outside, sizeof outside, "%s/outside", data_dir);
+    touch(outside, "keep me");
+    snprintf(path, sizeof path, "%s/%s/sub", jobs_dir, ID1);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/%s/sub/file", jobs_dir, ID1);
+    touch(path, "x");
+    snprintf(path, sizeof path, "%s/%s/link", jobs_dir, ID1);
+    CHECK(symlink(outside, path) == 0, "symlink");
+
+    CHECK(store_remove(s, ID1) == 0, "remove job 1");
+    snprintf(path, sizeof path, "%s/%s", jobs_dir, ID1);
+    struct stat st;
+    CHECK(lstat(path, &st) != 0 && errno == ENOENT, "job 1 directory still there");
+    CHECK(lstat(outside, &st) == 0, "removal followed a symlink");
+    CHECK(count_prefixed(jobs_dir, ".trash-") == 0, "trash left behind");
+    CHECK(!store_exists(s, ID1, "job.json"), "job 1 file exists after remove");
+    CHECK(store_remove(s, ID1) == 0, "remove of a missing job");
+
+    CHECK(store_list(s, &list, &n) == 0 && n == 1 && strcmp(list[0], ID2) == 0,
+          "list after remove: %d", n);
+    store_ids_free(list, n);
+
+    /* A reopen sweeps temporaries and trash from a crash, keeps the rest. */
+    snprintf(path, sizeof path, "%s/.trash-%s-QQQQQQ", jobs_dir, ID1);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/.trash-%s-QQQQQQ/job.json", jobs_dir, ID1);
+    touch(path, "{}");
+    store_close(s);
+    s = open_store();
+    if (!s) return;
+    snprintf(path, sizeof path, "%s/%s", jobs_dir, ID2);
+    CHECK(count_prefixed(path, ".tmp-") == 0, "temporary in job not swept");
+    CHECK(count_prefixed(jobs_dir, ".trash-") == 0, "trash not swept");
+    CHECK(store_exists(s, ID2, "result.png"), "sweep removed a real file");
+    unsigned char *data;
+    size_t len;
+    CHECK(store_read(s, ID2, "result.png", &data, &len) == 0 && len == 3, "result after reopen");
+    free(data);
+    store_close(s);
+}
+
+int main(void)
+{
+    const char *tmp = getenv("NST_TEST_TMP");
+    snprintf(data_dir, sizeof data_dir, "%s/test_store.%d/nested/data",
+             tmp && *tmp ? tmp : "/tmp", (int)getpid());
+    snprintf(jobs_dir, sizeof jobs_dir, "%s/jobs", data_dir);
+
+    TEST_RUN(test_open);
+    TEST_RUN(test_files);
+    TEST_RUN(test_bad_ids);
+    TEST_RUN(test_list_remove);
+
+    char top[1024];
+    snprintf(top, sizeof top, "%s/test_store.%d", tmp && *tmp ? tmp : "/tmp", (int)getpid());
+    remove_all(top);
+    return TEST_EXIT();
+}
