@@ -21,7 +21,7 @@ static cJSON *time_value(double t)
     int ms = (int)((t - (double)secs) * 1000.0);
     struct tm tm;
     gmtime_r(&secs, &tm);
-    char buf[40];
+    char buf[64];
     snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
     return cJSON_CreateString(buf);

@@ -68,7 +68,7 @@ static int load_model(server *s)
                        : access(DEFAULT_MODEL, R_OK) == 0 ? DEFAULT_MODEL : NULL;
     int rc = path ? nst_model_load(path, &s->model, &err) : nst_model_random(&s->model, &err);
     if (rc != 0) {
-        char msg[512];
+        char msg[1024];
         snprintf(msg, sizeof msg, "%s: %s", path ? path : "embedded model",
                  err.message[0] ? err.message : nst_strerror(rc));
         log_error("model_load_failed", msg);

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""images.py — test images for the integration tests, written with the
+standard library only (zlib + struct), and a PNG header reader.
+
+  images.py gradient W H OUT      smooth colour gradient
+  images.py stripes  W H OUT      diagonal colour stripes
+  images.py noise    W H OUT [SEED]  deterministic pseudo-random pixels
+  images.py bomb     W H OUT      a valid PNG header declaring W x H, no pixels
+  images.py size FILE             print "W H" of a PNG (fails if not a PNG)
+"""
+import random
+import struct
+import sys
+import zlib
+
+
+def chunk(kind, data):
+    body = kind + data
+    return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+
+
+def png(w, h, pixel):
+    raw = bytearray()
+    for y in range(h):
+        raw.append(0)  # filter: none
+        for x in range(w):
+            raw.extend(pixel(x, y))
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) +
+            chunk(b"IDAT", zlib.compress(bytes(raw), 9)) + chunk(b"IEND", b""))
+
+
+def gradient(w, h):
+    return png(w, h, lambda x, y: (255 * x // max(1, w - 1), 255 * y // max(1, h - 1), 128))
+
+
+def stripes(w, h):
+    def px(x, y):
+        band = ((x + y) // 4) % 3
+        return ((230, 40, 40), (40, 200, 60), (30, 60, 220))[band]
+    return png(w, h, px)
+
+
+def noise(w, h, seed=1):
+    rng = random.Random(seed)
+    return png(w, h, lambda x, y: (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+
+
+def bomb(w, h):
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) +
+            chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
+def size(path):
+    with open(path, "rb") as f:
+        head = f.read(33)
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        sys.exit("%s: not a PNG" % path)
+    w, h = struct.unpack(">II", head[16:24])
+    print(w, h)
+
+
+def main(argv):
+    if argv[1] == "size":
+        return size(argv[2])
+    kind, w, h, out = argv[1], int(argv[2]), int(argv[3]), argv[4]
+    if kind == "noise":
+        data = noise(w, h, int(argv[5]) if len(argv) > 5 else 1)
+    else:
+        data = {"gradient": gradient, "stripes": stripes, "bomb": bomb}[kind](w, h)
+    with open(out, "wb") as f:
+        f.write(data)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
