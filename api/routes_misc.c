@@ -88,10 +88,7 @@ enum MHD_Result h_metrics(api_request *rq, const char *data, size_t *size)
 
 enum MHD_Result h_openapi(api_request *rq, const char *data, size_t *size)
 {
-    const char *doc = api_openapi_json();
-    size_t len = strlen(doc);
-    char *copy = malloc(len + 1);
-    if (!copy) return MHD_NO;
-    memcpy(copy, doc, len + 1);
-    return reply_bytes(rq, 200, "application/json", copy, len);
+    char *doc = api_openapi_render(rq->api->base);   /* servers: the base path */
+    if (!doc) return reply_error(rq, 500, "internal_error", NULL, "out of memory");
+    return reply_bytes(rq, 200, "application/json", doc, strlen(doc));
 }
