@@ -191,8 +191,8 @@ int nst_objective_create(const nst_model *m, const nst_params *p, const nst_imag
     if (!(o->net = nst_net_create(m, o->W, o->H, params_depth(p), p->pooling))) {
         nst_objective_free(o);
         return nst_error_set(err, NST_ENOMEM, "image_size",
-                             "cannot plan the network for %dx%d pixels (out of memory)", o->W,
-                             o->H);
+                             "cannot plan the network for %dx%d pixels (out of memory)",
+                             content_sized->w, content_sized->h);
     }
     if ((rc = content_targets(o, content_sized)) != NST_OK ||
         (rc = style_targets(o, m, styles, n_styles, content_sized)) != NST_OK) {
