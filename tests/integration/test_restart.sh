@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# test_restart.sh — nothing accepted is lost: kill -9 while a job runs, then
+# a restart on the same data directory runs the job again (from its
+# checkpoint) to success, and earlier results are still served byte for
+# byte. SIGTERM exits 0 within a few seconds with the running job saved as
+# queued with its checkpoint, and it resumes on the next start. A job
+# directory left by an interrupted submit (no job.json) is removed.
+. "$(dirname "$0")/lib.sh"
+make_images
+start_nstd --workers 1
+
+done_id=$(submit '{"image_size":32,"iterations":3}')
+wait_state "$done_id" succeeded 60
+OUT="$T/before.png" req GET "/v1/jobs/$done_id/result" >/dev/null
+
+# ---------------------------------------------------------------- kill -9
+id=$(submit '{"image_size":40,"iterations":24,"preview_every":2}')
+wait_state "$id" running 60
+deadline=$(( $(date +%s) + 60 * SLOW ))
+until [ -e "$DATA/jobs/$id/checkpoint.png" ] && [ "$(job_field "$id" 'd["progress"]["iteration"]')" -ge 4 ]; do
+    [ "$(date +%s)" -lt $deadline ] || fail "no checkpoint while running"
+    sleep 0.1
+done
+kill_nstd
+ok "killed with -9 while job $id ran"
+
+# a submit interrupted before job.json: inputs only
+stray=0123456789abcdef0123456789abcdef
+mkdir -p "$DATA/jobs/$stray"
+cp "$T/content.png" "$DATA/jobs/$stray/content"
+
+start_nstd --workers 1
+state=$(job_field "$id" 'd["state"]')
+case $state in queued|running|succeeded) ;; *) fail "job after restart is $state" ;; esac
+wait_state "$id" succeeded 120
+expect_eq "$(OUT="$T/r.png" req GET "/v1/jobs/$id/result")" 200 "result after restart"
+expect_eq "$(png_size "$T/r.png")" "40 33" "result size after restart"
+grep -q '"event":"job_started","resume_iteration":[0-9]*,"job":"'"$id"'"' "$NSTD_LOG" ||
+    fail "the job did not resume from its checkpoint"
+ok "interrupted job ran again from its checkpoint and succeeded"
+expect_eq "$(OUT="$T/after.png" req GET "/v1/jobs/$done_id/result")" 200 "old result after restart"
+cmp -s "$T/before.png" "$T/after.png" || fail "old result changed across the restart"
+ok "earlier result still served, byte-identical"
+[ ! -e "$DATA/jobs/$stray" ] || fail "directory of an unfinished submit was kept"
+expect_eq "$(req GET "/v1/jobs/$stray")" 404 "unfinished submit is not a job"
+ok "unfinished submit removed at start"
+
+# ---------------------------------------------------------------- SIGTERM
+id=$(submit '{"image_size":64,"iterations":2000,"preview_every":1}')
+wait_state "$id" running 60
+deadline=$(( $(date +%s) + 60 * SLOW ))
+until [ -e "$DATA/jobs/$id/checkpoint.png" ]; do
+    [ "$(date +%s)" -lt $deadline ] || fail "no checkpoint while running"
+    sleep 0.1
+done
+stop_nstd
+expect_eq "$STOP_RC" 0 "exit status after SIGTERM"
+"$PY" -c "import sys; sys.exit(0 if $STOP_S < 10 * $SLOW else 1)" || fail "SIGTERM took $STOP_S s"
+ok "SIGTERM: exit 0 after $STOP_S s"
+expect_eq "$(jf "$DATA/jobs/$id/job.json" 'd["state"]')" queued "saved state"
+[ "$(jf "$DATA/jobs/$id/job.json" 'd["checkpoint_iteration"]')" -ge 1 ] || fail "no checkpoint saved"
+[ -s "$DATA/jobs/$id/checkpoint.png" ] || fail "checkpoint file missing"
+ok "running job saved as queued with its checkpoint"
+grep -q '"event":"stopped"' "$NSTD_LOG" || fail "no stopped log line"
+
+start_nstd --workers 1
+wait_state "$id" running 60
+expect_eq "$(req GET /v1/jobs)" 200 "list after restart"
+expect_eq "$(jf "$T/body" 'd["total"]')" 3 "all jobs kept"
+expect_eq "$(req DELETE "/v1/jobs/$id")" 202 "cancel the resumed job"
+stop_nstd
+expect_eq "$STOP_RC" 0 "exit status"
+ok "saved job resumes after restart"
