@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# test_service.sh — the service routes: /healthz, /readyz, /v1/info (model,
+# limits, defaults), GET /, /v1/openapi.json (valid JSON naming every route
+# the server answers), /metrics (Prometheus text exposition, every line
+# checked by a small parser), HEAD.
+. "$(dirname "$0")/lib.sh"
+make_images
+start_nstd --workers 1 --max-iterations 500
+
+expect_eq "$(req GET /healthz)" 200 "healthz"
+expect_eq "$(jf "$T/body" 'd["status"]')" ok "healthz body"
+expect_eq "$(req GET /readyz)" 200 "readyz"
+expect_eq "$(jf "$T/body" 'd["status"]')" ready "readyz body"
+expect_eq "$(req HEAD /healthz -I)" 200 "HEAD healthz"
+ok "health and readiness"
+
+expect_eq "$(req GET /v1/info)" 200 "info"
+expect_eq "$(jf "$T/body" 'd["model"]["name"]')" vgg19-random "model name"
+expect_eq "$(jf "$T/body" 'd["model"]["pretrained"]')" false "pretrained flag"
+expect_eq "$(jf "$T/body" 'd["limits"]["max_iterations"]')" 500 "limits from the configuration"
+expect_eq "$(jf "$T/body" 'd["workers"]')" 1 "workers"
+jf "$T/body" 'd["version"]' | grep -Eq '^[0-9]+\.[0-9]+\.[0-9]+' || fail "version"
+for k in content_layers style_layers alpha beta iterations optimizer image_size pooling preview_every; do
+    jf "$T/body" "'$k' in d['defaults']" | grep -qx true || fail "defaults lack $k"
+done
+ok "info: version, model, limits, defaults"
+
+expect_eq "$(req GET /)" 200 "root"
+expect_eq "$(jf "$T/body" 'd["openapi"]')" /v1/openapi.json "root points at the API description"
+
+# one finished job so that every route has something to answer
+id=$(submit '{"image_size":32,"iterations":2,"preview_every":1}')
+wait_state "$id" succeeded 60
+
+expect_eq "$(req GET /v1/openapi.json)" 200 "openapi"
+"$PY" - "$T/body" "$BASE" "$id" <<'PY' || fail "openapi check"
+import json, sys, urllib.request, urllib.error
+doc = json.load(open(sys.argv[1]))
+base, job = sys.argv[2], sys.argv[3]
+assert doc["openapi"].startswith("3."), doc.get("openapi")
+# every route the server answers (method, path) must be described
+routes = [("get", "/"), ("post", "/v1/jobs"), ("get", "/v1/jobs"), ("get", "/v1/jobs/{id}"),
+          ("delete", "/v1/jobs/{id}"), ("get", "/v1/jobs/{id}/result"),
+          ("get", "/v1/jobs/{id}/preview"), ("get", "/v1/jobs/{id}/events"),
+          ("get", "/v1/info"), ("get", "/v1/openapi.json"), ("get", "/healthz"),
+          ("get", "/readyz"), ("get", "/metrics")]
+for method, path in routes:
+    assert path in doc["paths"], "openapi lacks " + path
+    assert method in doc["paths"][path], "openapi lacks %s %s" % (method.upper(), path)
+# and every GET path described is answered (not 404/405)
+for path, ops in doc["paths"].items():
+    if "get" not in ops:
+        continue
+    url = base + path.replace("{id}", job)
+    try:
+        urllib.request.urlopen(url, timeout=10).read()
+    except urllib.error.HTTPError as e:
+        raise AssertionError("%s answered %d" % (path, e.code))
+PY
+ok "openapi.json is valid and covers every route"
+
+expect_eq "$(req GET /metrics)" 200 "metrics"
+header Content-Type | grep -q '^text/plain; version=0.0.4' || fail "metrics content type: $(header Content-Type)"
+"$PY" - "$T/body" <<'PY' || fail "metrics text does not parse"
+import re, sys
+name = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+label = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"'
+sample = re.compile(r"^(%s)(\{(%s(,%s)*,?)?\})? (-?[0-9.eE+-]+|[+-]?Inf|NaN)( -?[0-9]+)?$" % (name, label, label))
+help_ = re.compile(r"^# HELP %s .*$" % name)
+type_ = re.compile(r"^# TYPE (%s) (counter|gauge|histogram|summary|untyped)$" % name)
+types, samples = {}, []
+for n, line in enumerate(open(sys.argv[1]).read().split("\n"), 1):
+    if not line:
+        continue
+    m = type_.match(line)
+    if m:
+        types[m.group(1)] = m.group(2)
+        continue
+    if help_.match(line) or line.startswith("# "):
+        continue
+    m = sample.match(line)
+    assert m, "line %d does not parse: %r" % (n, line)
+    samples.append(m.group(1))
+names = set(samples)
+need = ["nstd_http_requests_total", "nstd_http_request_duration_seconds_bucket",
+        "nstd_jobs_total", "nstd_jobs", "nstd_queue_depth", "nstd_iteration_duration_seconds_count"]
+for want in need:
+    assert want in names, "metrics lack " + want
+text = open(sys.argv[1]).read()
+assert 'route="/v1/jobs/{id}"' in text, "requests not labelled by route template"
+assert re.search(r'nstd_jobs_total\{state="succeeded"\} [1-9]', text), "finished job not counted"
+PY
+ok "/metrics parses as Prometheus text and counts requests and jobs"
+stop_nstd
+expect_eq "$STOP_RC" 0 "exit status"
