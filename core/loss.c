@@ -1,0 +1,97 @@
+/*
+ * loss.c — Gram matrices and the content, style and total-variation losses
+ * of Gatys et al., each returning its unweighted value and adding
+ * weight × its exact gradient into a caller's buffer (see loss.h).
+ *
+ * Sums are accumulated in double; tensors stay float. The Gram matrix and the
+ * style gradient are one BLAS call each (ssyrk, sgemm).
+ *
+ * What this file is not: it does not choose layers, weights or blend several
+ * styles' Grams (the transfer does), and it allocates nothing.
+ */
+#include <cblas.h>
+
+#include "loss.h"
+
+void gram_compute(float *gram, const float *feat, int N, int M)
+{
+    // feat is (N,M), gram will be (N,N) = F Fᵀ / M, both triangles filled
+    if (N <= 0 || M <= 0) return;
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, N, M, 1.0f / (float)M, feat, M,
+                0.0f, gram, N);
+    for (int i = 1; i < N; i++)
+        for (int j = 0; j < i; j++) gram[(size_t)i * N + j] = gram[(size_t)j * N + i];
+}
+
+double style_loss(float *dfeat, float weight, const float *feat, const float *target,
+                  int N, int M, float *scratch)
+{
+    // feat is (N,M), target is (N,N), dfeat is (N,M) (accumulated),
+    // scratch is (N,N): it ends holding the symmetric part of G − A
+    if (N <= 0 || M <= 0) return 0.0;
+    float *d = scratch;
+    gram_compute(d, feat, N, M);
+    double sum = 0.0;
+    for (size_t i = 0; i < (size_t)N * N; i++) {
+        d[i] -= target[i];
+        sum += (double)d[i] * d[i];
+    }
+    /* dE/dF = (D + Dᵀ) F / (2 N² M); A is symmetric in practice, which makes
+     * this D F / (N² M), but an asymmetric target still gets its exact
+     * gradient. */
+    for (int i = 1; i < N; i++)
+        for (int j = 0; j < i; j++) {
+            float *lo = d + (size_t)i * N + j, *up = d + (size_t)j * N + i;
+            float s = 0.5f * (*lo + *up);
+            *lo = s;
+            *up = s;
+        }
+    double nn = (double)N * N;
+    float scale = (float)((double)weight / (nn * M));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, M, N, scale, d, N, feat, M,
+                1.0f, dfeat, M);
+    return sum / (4.0 * nn);
+}
+
+double content_loss(float *dfeat, float weight, const float *feat, const float *target,
+                    size_t n)
+{
+    // feat, target and dfeat are (n); dfeat is accumulated
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        float d = feat[i] - target[i];
+        sum += (double)d * d;
+        dfeat[i] += weight * d;
+    }
+    return 0.5 * sum;
+}
+
+double tv_loss(float *dimg, float weight, const float *img, int C, int H, int W)
+{
+    // img is (C,H,W), dimg is (C,H,W) (accumulated)
+    double sum = 0.0;
+    float w2 = 2.0f * weight;
+    for (int c = 0; c < C; c++)
+        for (int y = 0; y < H; y++) {
+            const float *a = img + ((size_t)c * H + y) * W;
+            float *g = dimg + ((size_t)c * H + y) * W;
+            /* horizontal neighbours: (a[x+1] − a[x])² */
+            for (int x = 0; x + 1 < W; x++) {
+                float d = a[x + 1] - a[x];
+                sum += (double)d * d;
+                g[x + 1] += w2 * d;
+                g[x] -= w2 * d;
+            }
+            if (y + 1 == H) continue;
+            /* vertical neighbours: (b[x] − a[x])² with b the next row */
+            const float *b = a + W;
+            float *gb = g + W;
+            for (int x = 0; x < W; x++) {
+                float d = b[x] - a[x];
+                sum += (double)d * d;
+                gb[x] += w2 * d;
+                g[x] -= w2 * d;
+            }
+        }
+    return sum;
+}

@@ -1,0 +1,247 @@
+/*
+ * ops.c — the network's layers: 3×3 convolution (forward and backward to the
+ * input), ReLU and 2×2 max/average pooling, over flat (C,H,W) float buffers.
+ *
+ * The convolution is im2col + one OpenBLAS sgemm per band of output rows.
+ * A band of R rows unfolds into a column matrix of (C*9, R*W) floats; R is
+ * chosen so that matrix stays within CONV_TILE_FLOATS, which bounds the
+ * scratch memory at any image height (a 1024 px image needs no more scratch
+ * than a 256 px one with the same width class). Backward computes the column
+ * gradient Wᵀ·dout for a band with one sgemm and folds it back (col2im) into
+ * the input gradient.
+ *
+ * What this file is not: it computes no weight or bias gradients (the network
+ * is fixed, only the image is optimised), it has no other kernel sizes,
+ * strides or batches, it allocates nothing and owns no threads (BLAS may).
+ */
+#include <cblas.h>
+#include <string.h>
+
+#include "ops.h"
+
+/* ------------------------------------------------------------ convolution */
+
+/* Upper bound on one band's column matrix: 2M floats, 8 MB. Measured with
+ * bench/conv_bench.c: smaller bands re-pack the weights too often on the
+ * deep layers, larger ones gain nothing and fall out of the cache. A build
+ * may override it (-DCONV_TILE_FLOATS=…) to measure other budgets. */
+#ifndef CONV_TILE_FLOATS
+#define CONV_TILE_FLOATS ((size_t)2 << 20)
+#endif
+
+/* Rows per band for a (C,H,W) input: as many as fit the budget (at least
+ * one), then evened out so the last band is not a sliver. */
+static int conv_tile_rows(int C, int H, int W)
+{
+    if (H <= 0) return 1;
+    size_t per_row = (size_t)9 * (size_t)C * (size_t)W;
+    size_t fit = per_row ? CONV_TILE_FLOATS / per_row : (size_t)H;
+    int rmax = fit < 1 ? 1 : fit > (size_t)H ? H : (int)fit;
+    int bands = (H + rmax - 1) / rmax;
+    return (H + bands - 1) / bands;
+}
+
+size_t conv3x3_scratch_floats(int C, int OC, int H, int W)
+{
+    if (C <= 0 || H <= 0 || W <= 0) return 0;
+    return (size_t)9 * (size_t)C * (size_t)conv_tile_rows(C, H, W) * (size_t)W;
+}
+
+/* One unfolded row k = (c,ky,kx) of the band starting at output row y0:
+ * col is (R*W), img is channel c (H,W); col[r*W + x] = img[y0+r+ky-1][x+kx-1]
+ * or 0 outside the image. Rows inside the image are copied as one run
+ * shifted by kx-1; the column that the shift wrapped is then zeroed. */
+static void im2col_row(float *restrict col, const float *restrict img, int H, int W,
+                       int y0, int R, int ky, int kx)
+{
+    int ylo = y0 + ky - 1;                     /* image row of band row 0 */
+    int ra = ylo < 0 ? -ylo : 0;               /* first band row inside */
+    int rb = H - ylo < R ? H - ylo : R;        /* one past the last inside */
+    if (rb < ra) rb = ra;
+    memset(col, 0, sizeof(float) * (size_t)ra * W);
+    memset(col + (size_t)rb * W, 0, sizeof(float) * (size_t)(R - rb) * W);
+    if (rb == ra) return;
+    float *dst = col + (size_t)ra * W;
+    const float *src = img + (size_t)(ylo + ra) * W;
+    size_t n = (size_t)(rb - ra) * W;
+    if (kx == 1) {
+        memcpy(dst, src, sizeof(float) * n);
+    } else if (kx == 0) {                      /* dst[x] = src[x-1] */
+        memcpy(dst + 1, src, sizeof(float) * (n - 1));
+        for (size_t o = 0; o < n; o += W) dst[o] = 0.0f;
+    } else {                                   /* dst[x] = src[x+1] */
+        memcpy(dst, src + 1, sizeof(float) * (n - 1));
+        for (size_t o = W - 1; o < n; o += W) dst[o] = 0.0f;
+    }
+}
+
+/* inp is (C,H,W); col will be (C*9, R*W) for output rows y0 … y0+R-1. */
+static void im2col_band(float *restrict col, const float *restrict inp, int C, int H, int W,
+                        int y0, int R)
+{
+    size_t plane = (size_t)H * W, n = (size_t)R * W;
+    for (int c = 0; c < C; c++)
+        for (int t = 0; t < 9; t++)
+            im2col_row(col + ((size_t)c * 9 + t) * n, inp + c * plane, H, W, y0, R,
+                       t / 3, t % 3);
+}
+
+/* dcol is (C*9, R*W) for output rows y0 … y0+R-1; dinp (C,H,W) gets the
+ * adjoint of im2col_band added. For each input row, the nine taps that read
+ * it are summed in one pass, each as a contiguous shifted run. */
+static void col2im_band(float *restrict dinp, const float *restrict dcol, int C, int H, int W,
+                        int y0, int R)
+{
+    size_t plane = (size_t)H * W, n = (size_t)R * W;
+    int ya = y0 - 1 < 0 ? 0 : y0 - 1;
+    int yb = y0 + R + 1 > H ? H : y0 + R + 1;
+    for (int c = 0; c < C; c++) {
+        const float *dc = dcol + (size_t)c * 9 * n;
+        for (int y = ya; y < yb; y++) {
+            float *restrict d = dinp + c * plane + (size_t)y * W;
+            for (int ky = 0; ky < 3; ky++) {
+                int r = y - y0 - ky + 1;       /* band row whose tap ky reads y */
+                if (r < 0 || r >= R) continue;
+                const float *restrict s0 = dc + (size_t)(ky * 3 + 0) * n + (size_t)r * W;
+                const float *restrict s1 = s0 + n, *restrict s2 = s1 + n;
+                /* tap kx reads input x from output x - kx + 1 */
+                for (int x = 0; x < W - 1; x++) d[x] += s0[x + 1];
+                for (int x = 0; x < W; x++) d[x] += s1[x];
+                for (int x = 1; x < W; x++) d[x] += s2[x - 1];
+            }
+        }
+    }
+}
+
+void conv3x3_forward(float *out, const float *inp, const float *weight, const float *bias,
+                     int C, int OC, int H, int W, float *scratch)
+{
+    // inp is (C,H,W), weight is (OC,C*9), bias is (OC) or NULL, out will be
+    // (OC,H,W); scratch holds conv3x3_scratch_floats(C,OC,H,W)
+    if (OC <= 0 || H <= 0 || W <= 0) return;
+    size_t plane = (size_t)H * W;
+    int K = 9 * C;
+    int R = conv_tile_rows(C, H, W);
+    for (int y0 = 0; y0 < H; y0 += R) {
+        int r = H - y0 < R ? H - y0 : R;
+        int n = r * W;
+        float *band = out + (size_t)y0 * W;
+        for (int oc = 0; oc < OC; oc++) {
+            float b = bias ? bias[oc] : 0.0f, *o = band + oc * plane;
+            for (int i = 0; i < n; i++) o[i] = b;
+        }
+        if (C <= 0) continue;
+        im2col_band(scratch, inp, C, H, W, y0, r);
+        /* out[:, band] += weight (OC,K) · col (K,n); beta = 1 keeps the bias */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, n, K, 1.0f, weight, K,
+                    scratch, n, 1.0f, band, (int)plane);
+    }
+}
+
+void conv3x3_backward(float *dinp, const float *dout, const float *weight,
+                      int C, int OC, int H, int W, float *scratch)
+{
+    // dout is (OC,H,W), weight is (OC,C*9), dinp will be (C,H,W);
+    // scratch holds conv3x3_scratch_floats(C,OC,H,W)
+    if (C <= 0 || H <= 0 || W <= 0) return;
+    size_t plane = (size_t)H * W;
+    int K = 9 * C;
+    memset(dinp, 0, sizeof(float) * (size_t)C * plane);
+    if (OC <= 0) return;
+    int R = conv_tile_rows(C, H, W);
+    for (int y0 = 0; y0 < H; y0 += R) {
+        int r = H - y0 < R ? H - y0 : R;
+        int n = r * W;
+        /* dcol (K,n) = weightᵀ (K,OC) · dout[:, band] (OC,n) */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, n, OC, 1.0f, weight, K,
+                    dout + (size_t)y0 * W, (int)plane, 0.0f, scratch, n);
+        col2im_band(dinp, scratch, C, H, W, y0, r);
+    }
+}
+
+/* ------------------------------------------------------------ relu */
+
+void relu_forward(float *x, size_t n)
+{
+    // x is (n), in place
+    for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void relu_backward(float *dx, const float *y, size_t n)
+{
+    // dx is (n), y is relu's output (n); dx is masked in place
+    for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dx[i] : 0.0f;
+}
+
+/* ------------------------------------------------------------ pooling */
+
+void maxpool2_forward(float *out, const float *inp, int C, int H, int W)
+{
+    // inp is (C,H,W), out will be (C,H/2,W/2)
+    int OH = H / 2, OW = W / 2;
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < OH; i++) {
+            const float *a = inp + ((size_t)c * H + 2 * i) * W, *b = a + W;
+            float *o = out + ((size_t)c * OH + i) * OW;
+            for (int j = 0; j < OW; j++) {
+                float m0 = a[2 * j] > a[2 * j + 1] ? a[2 * j] : a[2 * j + 1];
+                float m1 = b[2 * j] > b[2 * j + 1] ? b[2 * j] : b[2 * j + 1];
+                o[j] = m0 > m1 ? m0 : m1;
+            }
+        }
+}
+
+void maxpool2_backward(float *dinp, const float *dout, const float *inp, int C, int H, int W)
+{
+    // dout is (C,H/2,W/2), inp is (C,H,W), dinp will be (C,H,W); each window's
+    // gradient goes to its first maximum in row-major order
+    int OH = H / 2, OW = W / 2;
+    memset(dinp, 0, sizeof(float) * (size_t)C * H * W);
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < OH; i++) {
+            size_t row = ((size_t)c * H + 2 * i) * W;
+            const float *a = inp + row;
+            float *da = dinp + row;
+            const float *g = dout + ((size_t)c * OH + i) * OW;
+            for (int j = 0; j < OW; j++) {
+                size_t k[4] = {2 * j, 2 * j + 1, W + 2 * j, W + 2 * j + 1};
+                size_t best = k[0];
+                for (int q = 1; q < 4; q++)
+                    if (a[k[q]] > a[best]) best = k[q];
+                da[best] = g[j];
+            }
+        }
+}
+
+void avgpool2_forward(float *out, const float *inp, int C, int H, int W)
+{
+    // inp is (C,H,W), out will be (C,H/2,W/2)
+    int OH = H / 2, OW = W / 2;
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < OH; i++) {
+            const float *a = inp + ((size_t)c * H + 2 * i) * W, *b = a + W;
+            float *o = out + ((size_t)c * OH + i) * OW;
+            for (int j = 0; j < OW; j++)
+                o[j] = 0.25f * ((a[2 * j] + a[2 * j + 1]) + (b[2 * j] + b[2 * j + 1]));
+        }
+}
+
+void avgpool2_backward(float *dinp, const float *dout, int C, int H, int W)
+{
+    // dout is (C,H/2,W/2), dinp will be (C,H,W); a dropped odd last row or
+    // column gets 0
+    int OH = H / 2, OW = W / 2;
+    memset(dinp, 0, sizeof(float) * (size_t)C * H * W);
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < OH; i++) {
+            float *a = dinp + ((size_t)c * H + 2 * i) * W, *b = a + W;
+            const float *g = dout + ((size_t)c * OH + i) * OW;
+            for (int j = 0; j < OW; j++) {
+                float v = 0.25f * g[j];
+                a[2 * j] = v;
+                a[2 * j + 1] = v;
+                b[2 * j] = v;
+                b[2 * j + 1] = v;
+            }
+        }
+}

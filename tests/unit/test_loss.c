@@ -1,0 +1,279 @@
+/*
+ * test_loss.c — Gram matrices and the three losses of loss.h against plain
+ * double-precision references written here: the Gram matrix is symmetric and
+ * equals F Fᵀ / M; each loss's value matches its formula, its gradient
+ * matches central finite differences of the double reference, and it is
+ * added (× weight) into the gradient buffer, not written over it.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loss.h"
+#include "test.h"
+
+/* ------------------------------------------------------------ helpers */
+
+static uint64_t rng_state = 0x243f6a8885a308d3ull;
+
+/* Uniform in [-1, 1) (splitmix64). */
+static double rnd(void)
+{
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (double)(z >> 11) / (double)(1ull << 52) - 1.0;
+}
+
+static float *rand_floats(size_t n, double scale)
+{
+    float *p = malloc(sizeof(float) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) p[i] = (float)(scale * rnd());
+    return p;
+}
+
+static double *to_double(const float *p, size_t n)
+{
+    double *d = malloc(sizeof(double) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) d[i] = p[i];
+    return d;
+}
+
+/* Relative difference with a floor so near-zero entries compare absolutely. */
+static double rel_diff(double a, double b, double floor)
+{
+    double den = fabs(a) + fabs(b);
+    return fabs(a - b) / (den > floor ? den : floor);
+}
+
+/* A loss evaluated in double at x (n values); ctx holds its other inputs. */
+typedef double (*ref_loss_fn)(const double *x, const void *ctx);
+
+/* Compares grad (n) with central differences of f around x at `probes`
+ * coordinates (all when 0); returns the worst relative difference. x is
+ * restored. */
+static double fd_worst(ref_loss_fn f, const void *ctx, double *x, const float *grad, size_t n,
+                       int probes, double h)
+{
+    double gmax = 0.0, worst = 0.0;
+    for (size_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(grad[i]));
+    size_t count = probes ? (size_t)probes : n;
+    for (size_t p = 0; p < count; p++) {
+        size_t i = probes ? (size_t)((rnd() + 1.0) * 0.5 * n) % n : p;
+        double x0 = x[i];
+        x[i] = x0 + h;
+        double lp = f(x, ctx);
+        x[i] = x0 - h;
+        double lm = f(x, ctx);
+        x[i] = x0;
+        worst = fmax(worst, rel_diff(grad[i], (lp - lm) / (2 * h), 1e-3 * gmax + 1e-30));
+    }
+    return worst;
+}
+
+/* ------------------------------------------------------------ gram */
+
+/* feat (N,M) double, gram (N,N) = F Fᵀ / M. */
+static void ref_gram(double *gram, const double *feat, int N, int M)
+{
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0.0;
+            for (int k = 0; k < M; k++) s += feat[(size_t)i * M + k] * feat[(size_t)j * M + k];
+            gram[(size_t)i * N + j] = s / M;
+        }
+}
+
+static void check_gram(int N, int M)
+{
+    float *f = rand_floats((size_t)N * M, 1.0), *g = malloc(sizeof(float) * N * N);
+    for (int i = 0; i < N * N; i++) g[i] = NAN; /* output only: must be overwritten */
+    double *fd = to_double(f, (size_t)N * M), *ref = malloc(sizeof(double) * N * N);
+    gram_compute(g, f, N, M);
+    ref_gram(ref, fd, N, M);
+    int asym = 0;
+    double worst = 0.0;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            asym += g[i * N + j] != g[j * N + i];
+            /* entries are O(1/sqrt(M)) off the diagonal: compare against the
+             * diagonal scale, which is O(1) */
+            worst = fmax(worst, fabs(g[i * N + j] - ref[i * N + j]));
+        }
+    printf("  gram N=%-3d M=%-5d  max |G - F Fᵀ/M| %.2e\n", N, M, worst);
+    CHECK(asym == 0, "gram N=%d M=%d: %d asymmetric entries", N, M, asym);
+    CHECK(worst < 1e-5, "gram N=%d M=%d: %g", N, M, worst);
+    free(f), free(g), free(fd), free(ref);
+}
+
+static void test_gram(void)
+{
+    check_gram(1, 1);
+    check_gram(3, 7);
+    check_gram(17, 33);
+    check_gram(64, 1000);
+    check_gram(130, 257);
+}
+
+/* ------------------------------------------------------------ style */
+
+typedef struct {
+    int N, M;
+    const double *target; /* (N,N) */
+} style_ctx;
+
+static double ref_style(const double *feat, const void *ctx_)
+{
+    const style_ctx *ctx = ctx_;
+    int N = ctx->N;
+    double *g = malloc(sizeof(double) * N * N), s = 0.0;
+    ref_gram(g, feat, N, ctx->M);
+    for (int i = 0; i < N * N; i++) s += (g[i] - ctx->target[i]) * (g[i] - ctx->target[i]);
+    free(g);
+    return s / (4.0 * N * N);
+}
+
+/* Target: a style Gram (symmetric) or, with asym, any matrix. The gradient
+ * is taken with weight 1 from zero, then checked to accumulate with weight
+ * 2.5 onto a non-zero buffer. */
+static void check_style(int N, int M, int asym, int probes)
+{
+    size_t nf = (size_t)N * M;
+    float *f = rand_floats(nf, 1.0), *a = malloc(sizeof(float) * N * N);
+    if (asym) {
+        for (int i = 0; i < N * N; i++) a[i] = (float)(0.3 * rnd());
+    } else {
+        float *s = rand_floats((size_t)N * 2 * M, 1.0);
+        gram_compute(a, s, N, 2 * M);
+        free(s);
+    }
+    float *scratch = malloc(sizeof(float) * N * N);
+    float *g = calloc(nf, sizeof(float)), *acc = rand_floats(nf, 1.0);
+    float *base = malloc(sizeof(float) * nf);
+    memcpy(base, acc, sizeof(float) * nf);
+
+    double e = style_loss(g, 1.0f, f, a, N, M, scratch);
+    double e2 = style_loss(acc, 2.5f, f, a, N, M, scratch);
+    double *fd = to_double(f, nf), *ad = to_double(a, (size_t)N * N);
+    style_ctx ctx = {N, M, ad};
+    double ref = ref_style(fd, &ctx);
+    double worst = fd_worst(ref_style, &ctx, fd, g, nf, probes, 1e-4);
+    double accum = 0.0, gmax = 0.0;
+    for (size_t i = 0; i < nf; i++) gmax = fmax(gmax, fabs(g[i]));
+    for (size_t i = 0; i < nf; i++)
+        accum = fmax(accum, fabs(acc[i] - (base[i] + 2.5 * g[i])) / (1.0 + 2.5 * gmax));
+    printf("  style N=%-3d M=%-4d %s  E %.6g (ref %.6g)  fd worst rel diff %.2e\n", N, M,
+           asym ? "asymmetric A" : "gram A      ", e, ref, worst);
+    CHECK(rel_diff(e, ref, 1e-12) < 1e-5, "style value %.9g vs %.9g", e, ref);
+    CHECK(e == e2, "style value depends on the weight: %.9g vs %.9g", e, e2);
+    CHECK(worst < 1e-3, "style finite differences: %g", worst);
+    CHECK(accum < 1e-6, "style gradient does not accumulate: %g", accum);
+    free(f), free(a), free(scratch), free(g), free(acc), free(base), free(fd), free(ad);
+}
+
+static void test_style_loss(void)
+{
+    check_style(1, 1, 0, 0);
+    check_style(4, 9, 0, 0);
+    check_style(5, 6, 1, 0);
+    check_style(16, 25, 0, 0);
+    check_style(64, 49, 0, 200);
+}
+
+/* ------------------------------------------------------------ content */
+
+typedef struct {
+    const double *target;
+    size_t n;
+} content_ctx;
+
+static double ref_content(const double *feat, const void *ctx_)
+{
+    const content_ctx *ctx = ctx_;
+    double s = 0.0;
+    for (size_t i = 0; i < ctx->n; i++) {
+        double d = feat[i] - ctx->target[i];
+        s += d * d;
+    }
+    return 0.5 * s;
+}
+
+static void test_content_loss(void)
+{
+    enum { N = 500 };
+    float *f = rand_floats(N, 1.0), *p = rand_floats(N, 1.0), *g = calloc(N, sizeof(float));
+    float *acc = rand_floats(N, 1.0), base[N];
+    memcpy(base, acc, sizeof base);
+    double l = content_loss(g, 1.0f, f, p, N);
+    content_loss(acc, -0.75f, f, p, N);
+    double *fd = to_double(f, N), *pd = to_double(p, N);
+    content_ctx ctx = {pd, N};
+    double ref = ref_content(fd, &ctx), worst = fd_worst(ref_content, &ctx, fd, g, N, 0, 1e-3);
+    double accum = 0.0;
+    for (int i = 0; i < N; i++) accum = fmax(accum, fabs(acc[i] - (base[i] - 0.75 * g[i])));
+    printf("  content L %.6g (ref %.6g)  fd worst rel diff %.2e\n", l, ref, worst);
+    CHECK(rel_diff(l, ref, 1e-12) < 1e-6, "content value %.9g vs %.9g", l, ref);
+    CHECK(worst < 1e-4, "content finite differences: %g", worst);
+    CHECK(accum < 1e-6, "content gradient does not accumulate: %g", accum);
+    free(f), free(p), free(g), free(acc), free(fd), free(pd);
+}
+
+/* ------------------------------------------------------------ tv */
+
+typedef struct {
+    int C, H, W;
+} tv_ctx;
+
+static double ref_tv(const double *x, const void *ctx_)
+{
+    const tv_ctx *s = ctx_;
+    double t = 0.0;
+    for (int c = 0; c < s->C; c++)
+        for (int y = 0; y < s->H; y++)
+            for (int i = 0; i < s->W; i++) {
+                const double *p = x + ((size_t)c * s->H + y) * s->W + i;
+                if (i + 1 < s->W) t += (p[1] - p[0]) * (p[1] - p[0]);
+                if (y + 1 < s->H) t += (p[s->W] - p[0]) * (p[s->W] - p[0]);
+            }
+    return t;
+}
+
+static void check_tv(int C, int H, int W)
+{
+    size_t n = (size_t)C * H * W;
+    float *x = rand_floats(n, 1.0), *g = calloc(n, sizeof(float)), *acc = rand_floats(n, 1.0);
+    float *base = malloc(sizeof(float) * n);
+    memcpy(base, acc, sizeof(float) * n);
+    double t = tv_loss(g, 1.0f, x, C, H, W);
+    tv_loss(acc, 3.0f, x, C, H, W);
+    double *xd = to_double(x, n);
+    tv_ctx ctx = {C, H, W};
+    double ref = ref_tv(xd, &ctx), worst = fd_worst(ref_tv, &ctx, xd, g, n, 0, 1e-3);
+    double accum = 0.0;
+    for (size_t i = 0; i < n; i++) accum = fmax(accum, fabs(acc[i] - (base[i] + 3.0 * g[i])));
+    printf("  tv C=%d H=%-2d W=%-2d  T %.6g (ref %.6g)  fd worst rel diff %.2e\n", C, H, W, t,
+           ref, worst);
+    CHECK(rel_diff(t, ref, 1e-12) < 1e-6, "tv value %.9g vs %.9g", t, ref);
+    CHECK(worst < 1e-4, "tv finite differences: %g", worst);
+    CHECK(accum < 1e-5, "tv gradient does not accumulate: %g", accum);
+    free(x), free(g), free(acc), free(base), free(xd);
+}
+
+static void test_tv_loss(void)
+{
+    check_tv(3, 7, 9);
+    check_tv(1, 1, 5);
+    check_tv(2, 6, 1);
+    check_tv(1, 1, 1);
+    check_tv(3, 16, 16);
+}
+
+int main(void)
+{
+    TEST_RUN(test_gram);
+    TEST_RUN(test_style_loss);
+    TEST_RUN(test_content_loss);
+    TEST_RUN(test_tv_loss);
+    return TEST_EXIT();
+}

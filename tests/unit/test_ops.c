@@ -1,0 +1,363 @@
+/*
+ * test_ops.c — the layers of ops.h against plain references written here in
+ * double precision: 3×3 convolution forward against a direct six-loop sum,
+ * backward against the direct transposed sum, the adjoint identity
+ * <conv(x), y> = <x, convᵀ(y)> and central finite differences; ReLU and both
+ * poolings by finite differences. Sizes include odd heights and widths, one
+ * row or column, three input channels, and images tall enough to take
+ * several row bands. Scratch buffers are allocated at exactly the size
+ * conv3x3_scratch_floats asks for, so a sanitizer build catches overruns.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "test.h"
+
+/* ------------------------------------------------------------ helpers */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+/* Uniform in [-1, 1) (splitmix64). */
+static double rnd(void)
+{
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (double)(z >> 11) / (double)(1ull << 52) - 1.0;
+}
+
+static float *rand_floats(size_t n, double scale)
+{
+    float *p = malloc(sizeof(float) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) p[i] = (float)(scale * rnd());
+    return p;
+}
+
+/* Relative difference with a floor so near-zero entries compare absolutely. */
+static double rel_diff(double a, double b, double floor)
+{
+    double den = fabs(a) + fabs(b);
+    return fabs(a - b) / (den > floor ? den : floor);
+}
+
+/* ------------------------------------------------------------ references */
+
+/* inp is (C,H,W) double, weight (OC,C,3,3) float, bias (OC) or NULL, out
+ * will be (OC,H,W) double; absum (OC,H,W) or NULL gets Σ|w·x| (error scale). */
+static void ref_conv(double *out, double *absum, const double *inp, const float *weight,
+                     const float *bias, int C, int OC, int H, int W)
+{
+    for (int oc = 0; oc < OC; oc++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                double s = bias ? bias[oc] : 0.0, a = bias ? fabs(bias[oc]) : 0.0;
+                for (int c = 0; c < C; c++)
+                    for (int ky = 0; ky < 3; ky++)
+                        for (int kx = 0; kx < 3; kx++) {
+                            int yy = y + ky - 1, xx = x + kx - 1;
+                            if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
+                            double t = weight[((oc * C + c) * 3 + ky) * 3 + kx] *
+                                       inp[((size_t)c * H + yy) * W + xx];
+                            s += t;
+                            a += fabs(t);
+                        }
+                size_t o = ((size_t)oc * H + y) * W + x;
+                out[o] = s;
+                if (absum) absum[o] = a;
+            }
+}
+
+/* dout is (OC,H,W) double, dinp will be (C,H,W): the transposed sum. */
+static void ref_conv_backward(double *dinp, const double *dout, const float *weight,
+                              int C, int OC, int H, int W)
+{
+    memset(dinp, 0, sizeof(double) * (size_t)C * H * W);
+    for (int oc = 0; oc < OC; oc++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                for (int c = 0; c < C; c++)
+                    for (int ky = 0; ky < 3; ky++)
+                        for (int kx = 0; kx < 3; kx++) {
+                            int yy = y + ky - 1, xx = x + kx - 1;
+                            if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
+                            dinp[((size_t)c * H + yy) * W + xx] +=
+                                weight[((oc * C + c) * 3 + ky) * 3 + kx] *
+                                dout[((size_t)oc * H + y) * W + x];
+                        }
+}
+
+static double *to_double(const float *p, size_t n)
+{
+    double *d = malloc(sizeof(double) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) d[i] = p[i];
+    return d;
+}
+
+/* ------------------------------------------------------------ convolution */
+
+typedef struct {
+    int C, OC, H, W;
+} conv_shape;
+
+/* Odd sizes, a single row or column, C = 3, and the last two large enough
+ * for several row bands (the last one with bands of a single row). */
+static const conv_shape conv_shapes[] = {
+    {1, 1, 1, 1},   {3, 4, 5, 7},    {3, 2, 1, 9},   {2, 3, 9, 1},  {3, 5, 1, 1},
+    {4, 5, 6, 6},   {3, 8, 13, 11},  {16, 7, 4, 31}, {5, 3, 2, 2},  {64, 6, 157, 64},
+    {256, 3, 3, 1000},
+};
+
+static void check_conv_forward(conv_shape s, int with_bias)
+{
+    size_t ni = (size_t)s.C * s.H * s.W, no = (size_t)s.OC * s.H * s.W;
+    float *x = rand_floats(ni, 1.0), *w = rand_floats((size_t)s.OC * s.C * 9, 0.5);
+    float *b = with_bias ? rand_floats(s.OC, 1.0) : NULL;
+    float *out = malloc(sizeof(float) * no);
+    float *scratch = malloc(sizeof(float) * conv3x3_scratch_floats(s.C, s.OC, s.H, s.W));
+    double *xd = to_double(x, ni), *ref = malloc(sizeof(double) * no),
+           *abs = malloc(sizeof(double) * no);
+    conv3x3_forward(out, x, w, b, s.C, s.OC, s.H, s.W, scratch);
+    ref_conv(ref, abs, xd, w, b, s.C, s.OC, s.H, s.W);
+    double worst = 0.0;
+    for (size_t i = 0; i < no; i++) {
+        double e = fabs(out[i] - ref[i]) / (abs[i] > 1e-3 ? abs[i] : 1e-3);
+        if (e > worst) worst = e;
+    }
+    printf("  conv forward  C=%-3d OC=%d H=%-3d W=%-4d bias=%d  worst err/Σ|wx| %.2e\n", s.C,
+           s.OC, s.H, s.W, with_bias, worst);
+    CHECK(worst < 1e-5, "conv forward C=%d OC=%d H=%d W=%d: %g", s.C, s.OC, s.H, s.W, worst);
+    free(x), free(w), free(b), free(out), free(scratch), free(xd), free(ref), free(abs);
+}
+
+static void test_conv_forward(void)
+{
+    for (size_t i = 0; i < sizeof conv_shapes / sizeof *conv_shapes; i++) {
+        check_conv_forward(conv_shapes[i], 1);
+        if (i < 4) check_conv_forward(conv_shapes[i], 0);
+    }
+}
+
+/* Backward element by element against the transposed sum, and the adjoint
+ * identity over the whole tensors. */
+static void check_conv_backward(conv_shape s)
+{
+    size_t ni = (size_t)s.C * s.H * s.W, no = (size_t)s.OC * s.H * s.W;
+    float *x = rand_floats(ni, 1.0), *y = rand_floats(no, 1.0);
+    float *w = rand_floats((size_t)s.OC * s.C * 9, 0.5);
+    float *cx = malloc(sizeof(float) * no), *cty = malloc(sizeof(float) * ni);
+    float *scratch = malloc(sizeof(float) * conv3x3_scratch_floats(s.C, s.OC, s.H, s.W));
+    /* dinp is overwritten, not accumulated: start it dirty */
+    for (size_t i = 0; i < ni; i++) cty[i] = 1e6f;
+    conv3x3_forward(cx, x, w, NULL, s.C, s.OC, s.H, s.W, scratch);
+    conv3x3_backward(cty, y, w, s.C, s.OC, s.H, s.W, scratch);
+
+    double *yd = to_double(y, no), *ref = malloc(sizeof(double) * ni);
+    ref_conv_backward(ref, yd, w, s.C, s.OC, s.H, s.W);
+    double worst = 0.0, scale = 0.0;
+    for (size_t i = 0; i < ni; i++) scale = fmax(scale, fabs(ref[i]));
+    for (size_t i = 0; i < ni; i++) worst = fmax(worst, fabs(cty[i] - ref[i]));
+    worst /= scale > 1.0 ? scale : 1.0;
+
+    double lhs = 0.0, rhs = 0.0, mag = 0.0;
+    for (size_t i = 0; i < no; i++) {
+        lhs += (double)cx[i] * y[i];
+        mag += fabs((double)cx[i] * y[i]);
+    }
+    for (size_t i = 0; i < ni; i++) rhs += (double)x[i] * cty[i];
+    double adj = fabs(lhs - rhs) / (mag > 1e-12 ? mag : 1e-12);
+    printf("  conv backward C=%-3d OC=%d H=%-3d W=%-4d  worst elem %.2e  adjoint %.2e\n", s.C,
+           s.OC, s.H, s.W, worst, adj);
+    CHECK(worst < 1e-5, "conv backward C=%d OC=%d H=%d W=%d: %g", s.C, s.OC, s.H, s.W, worst);
+    CHECK(adj < 1e-5, "adjoint <conv x, y> = %.12g, <x, convT y> = %.12g", lhs, rhs);
+    free(x), free(y), free(w), free(cx), free(cty), free(scratch), free(yd), free(ref);
+}
+
+static void test_conv_backward(void)
+{
+    for (size_t i = 0; i < sizeof conv_shapes / sizeof *conv_shapes; i++)
+        check_conv_backward(conv_shapes[i]);
+}
+
+/* L(x) = ½ Σ conv(x)², so dL/dx = convᵀ(conv(x)); compared with central
+ * differences of L evaluated in double at `probes` coordinates (all when 0). */
+static void check_conv_fd(conv_shape s, int probes)
+{
+    size_t ni = (size_t)s.C * s.H * s.W, no = (size_t)s.OC * s.H * s.W;
+    float *x = rand_floats(ni, 1.0), *w = rand_floats((size_t)s.OC * s.C * 9, 0.5);
+    float *b = rand_floats(s.OC, 0.5);
+    float *out = malloc(sizeof(float) * no), *g = malloc(sizeof(float) * ni);
+    float *scratch = malloc(sizeof(float) * conv3x3_scratch_floats(s.C, s.OC, s.H, s.W));
+    conv3x3_forward(out, x, w, b, s.C, s.OC, s.H, s.W, scratch);
+    conv3x3_backward(g, out, w, s.C, s.OC, s.H, s.W, scratch);
+
+    double *xd = to_double(x, ni), *od = malloc(sizeof(double) * no);
+    double gmax = 0.0, worst = 0.0, h = 1e-3;
+    for (size_t i = 0; i < ni; i++) gmax = fmax(gmax, fabs(g[i]));
+    int n = probes ? probes : (int)ni;
+    for (int p = 0; p < n; p++) {
+        size_t i = probes ? (size_t)((rnd() + 1.0) * 0.5 * ni) % ni : (size_t)p;
+        double l[2];
+        for (int sgn = 0; sgn < 2; sgn++) {
+            xd[i] = x[i] + (sgn ? -h : h);
+            ref_conv(od, NULL, xd, w, b, s.C, s.OC, s.H, s.W);
+            l[sgn] = 0.0;
+            for (size_t k = 0; k < no; k++) l[sgn] += 0.5 * od[k] * od[k];
+        }
+        xd[i] = x[i];
+        double fd = (l[0] - l[1]) / (2 * h);
+        worst = fmax(worst, rel_diff(g[i], fd, 1e-3 * gmax));
+    }
+    printf("  conv fd       C=%-3d OC=%d H=%-3d W=%-4d  worst rel diff %.2e\n", s.C, s.OC,
+           s.H, s.W, worst);
+    CHECK(worst < 1e-4, "conv finite differences: %g", worst);
+    free(x), free(w), free(b), free(out), free(g), free(scratch), free(xd), free(od);
+}
+
+static void test_conv_finite_differences(void)
+{
+    check_conv_fd((conv_shape){3, 4, 5, 7}, 0);
+    check_conv_fd((conv_shape){2, 3, 1, 6}, 0);
+    check_conv_fd((conv_shape){3, 2, 6, 1}, 0);
+    check_conv_fd((conv_shape){8, 5, 9, 8}, 60);
+}
+
+/* Scratch is bounded: it does not grow with the height, and stays near the
+ * band budget for VGG shapes at 1024 px. */
+static void test_conv_scratch_bounded(void)
+{
+    size_t a = conv3x3_scratch_floats(64, 64, 1024, 1024);
+    size_t b = conv3x3_scratch_floats(64, 64, 8192, 1024);
+    size_t c = conv3x3_scratch_floats(512, 512, 128, 128);
+    size_t small = conv3x3_scratch_floats(3, 64, 4, 5);
+    printf("  scratch floats: 64ch 1024px %zu, 64ch 8192x1024 %zu, 512ch 128px %zu\n", a, b,
+           c);
+    CHECK(a == b, "scratch grows with H: %zu vs %zu", a, b);
+    CHECK(a * sizeof(float) <= (size_t)8 << 20, "scratch %zu floats", a);
+    CHECK(c * sizeof(float) <= (size_t)8 << 20, "scratch %zu floats", c);
+    CHECK(small == (size_t)27 * 4 * 5, "small image scratch %zu", small);
+    /* the two largest conv_shapes are there to cross band borders */
+    CHECK(conv3x3_scratch_floats(64, 6, 157, 64) < (size_t)9 * 64 * 157 * 64, "one band");
+    CHECK(conv3x3_scratch_floats(256, 3, 3, 1000) == (size_t)9 * 256 * 1000, "not 1 row");
+    CHECK(conv3x3_scratch_floats(3, 64, 1024, 1024) >= (size_t)27 * 1024, "one row fits");
+}
+
+/* ------------------------------------------------------------ relu */
+
+static void test_relu(void)
+{
+    enum { N = 1000 };
+    float *x = rand_floats(N, 1.0), *r = rand_floats(N, 1.0);
+    /* keep every input at least 0.01 away from the kink */
+    for (int i = 0; i < N; i++) x[i] += x[i] >= 0 ? 0.01f : -0.01f;
+    float y[N], dx[N];
+    memcpy(y, x, sizeof y);
+    relu_forward(y, N);
+    memcpy(dx, r, sizeof dx);
+    relu_backward(dx, y, N);
+    double worst = 0.0, h = 1e-3;
+    int bad_fwd = 0;
+    for (int i = 0; i < N; i++) {
+        bad_fwd += y[i] != (x[i] > 0 ? x[i] : 0.0f);
+        /* L = Σ r·relu(x): only coordinate i changes */
+        double lp = r[i] * fmax(0.0, x[i] + h), lm = r[i] * fmax(0.0, x[i] - h);
+        worst = fmax(worst, rel_diff(dx[i], (lp - lm) / (2 * h), 1e-6));
+    }
+    printf("  relu worst rel diff %.2e\n", worst);
+    CHECK(bad_fwd == 0, "%d relu outputs wrong", bad_fwd);
+    CHECK(worst < 1e-6, "relu finite differences: %g", worst);
+    free(x), free(r);
+}
+
+/* ------------------------------------------------------------ pooling */
+
+/* inp (C,H,W) double, out (C,H/2,W/2); avg selects the kind of pooling. */
+static void ref_pool(double *out, const double *inp, int C, int H, int W, int avg)
+{
+    int OH = H / 2, OW = W / 2;
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < OH; i++)
+            for (int j = 0; j < OW; j++) {
+                const double *p = inp + ((size_t)c * H + 2 * i) * W + 2 * j;
+                double v[4] = {p[0], p[1], p[W], p[W + 1]}, m = v[0], s = v[0];
+                for (int q = 1; q < 4; q++) m = fmax(m, v[q]), s += v[q];
+                out[((size_t)c * OH + i) * OW + j] = avg ? s / 4 : m;
+            }
+}
+
+/* Distinct inputs (a shuffled ramp, gaps 0.01 > 2h) so max pooling has no
+ * ties; L = Σ r·pool(x); gradient and forward compared with the reference. */
+static void check_pool(int C, int H, int W, int avg)
+{
+    size_t ni = (size_t)C * H * W, no = (size_t)C * (H / 2) * (W / 2);
+    float *x = malloc(sizeof(float) * ni), *r = rand_floats(no, 1.0);
+    for (size_t i = 0; i < ni; i++) x[i] = 0.01f * (float)i - 0.005f * (float)ni;
+    for (size_t i = ni; i > 1; i--) {
+        size_t j = (size_t)((rnd() + 1.0) * 0.5 * i) % i;
+        float t = x[i - 1];
+        x[i - 1] = x[j], x[j] = t;
+    }
+    float *out = malloc(sizeof(float) * (no ? no : 1)), *g = malloc(sizeof(float) * ni);
+    for (size_t i = 0; i < ni; i++) g[i] = 1e6f; /* must be overwritten */
+    if (avg) {
+        avgpool2_forward(out, x, C, H, W);
+        avgpool2_backward(g, r, C, H, W);
+    } else {
+        maxpool2_forward(out, x, C, H, W);
+        maxpool2_backward(g, r, x, C, H, W);
+    }
+    double *xd = to_double(x, ni), *od = malloc(sizeof(double) * (no ? no : 1));
+    ref_pool(od, xd, C, H, W, avg);
+    double fwd = 0.0, worst = 0.0, h = 1e-3;
+    for (size_t i = 0; i < no; i++) fwd = fmax(fwd, fabs(out[i] - od[i]));
+    for (size_t i = 0; i < ni; i++) {
+        double l[2];
+        for (int sgn = 0; sgn < 2; sgn++) {
+            xd[i] = x[i] + (sgn ? -h : h);
+            ref_pool(od, xd, C, H, W, avg);
+            l[sgn] = 0.0;
+            for (size_t k = 0; k < no; k++) l[sgn] += r[k] * od[k];
+        }
+        xd[i] = x[i];
+        worst = fmax(worst, rel_diff(g[i], (l[0] - l[1]) / (2 * h), 1e-3));
+    }
+    printf("  %s C=%d H=%-2d W=%-2d  forward err %.1e  worst rel diff %.2e\n",
+           avg ? "avgpool" : "maxpool", C, H, W, fwd, worst);
+    CHECK(fwd < 1e-5, "pool forward: %g", fwd);
+    CHECK(worst < 1e-4, "pool finite differences: %g", worst);
+    free(x), free(r), free(out), free(g), free(xd), free(od);
+}
+
+static void test_pooling(void)
+{
+    static const int sizes[][3] = {{2, 6, 8}, {3, 7, 9}, {1, 5, 4}, {2, 1, 6}, {1, 3, 3}};
+    for (int avg = 0; avg < 2; avg++)
+        for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+            check_pool(sizes[i][0], sizes[i][1], sizes[i][2], avg);
+}
+
+/* Max pooling routes a tied window's gradient to its first maximum only. */
+static void test_maxpool_ties(void)
+{
+    float x[2 * 4] = {1, 5, 5, 2, 5, 5, 5, 5}, dout[2] = {3, 7}, g[8], out[2];
+    maxpool2_forward(out, x, 1, 2, 4);
+    maxpool2_backward(g, dout, x, 1, 2, 4);
+    float want[8] = {0, 3, 7, 0, 0, 0, 0, 0};
+    CHECK(out[0] == 5 && out[1] == 5, "tie forward %g %g", out[0], out[1]);
+    CHECK(memcmp(g, want, sizeof g) == 0, "tie gradient %g %g %g %g / %g %g %g %g", g[0],
+          g[1], g[2], g[3], g[4], g[5], g[6], g[7]);
+}
+
+int main(void)
+{
+    TEST_RUN(test_conv_forward);
+    TEST_RUN(test_conv_backward);
+    TEST_RUN(test_conv_finite_differences);
+    TEST_RUN(test_conv_scratch_bounded);
+    TEST_RUN(test_relu);
+    TEST_RUN(test_pooling);
+    TEST_RUN(test_maxpool_ties);
+    return TEST_EXIT();
+}
