@@ -1,0 +1,441 @@
+/*
+ * image.c — images in and out of libnst: allocation, decoding (with the
+ * size checks an upload needs), resizing, and PNG encoding.
+ *
+ * Decoding, resizing and encoding are stb's (stb_image, stb_image_resize,
+ * stb_image_write from the system's libstb); this file converts between
+ * stb's interleaved 8-bit or float pixels and libnst's planar RGB floats in
+ * [0,1], and puts limits in front of the decoder:
+ *   - only PNG, JPEG, GIF and BMP are accepted, recognised by their
+ *     signature bytes (stb would also guess at TGA, PSD, PIC, PNM and HDR,
+ *     whose headers are weak enough that random bytes can pass for them);
+ *   - the header is read first and the image is refused before any pixel
+ *     memory is allocated when w*h exceeds the caller's pixel limit (the
+ *     size is read here from the header as well as by stb, whose own
+ *     reader rejects very large images with a vague reason).
+ * PNG output is deterministic: the same pixels give the same bytes.
+ *
+ * Not here: colour preservation (color.c), anything about what the pixels
+ * mean to the network (the model's preprocessing).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <stb/stb_image.h>
+#include <stb/stb_image_resize.h>
+#include <stb/stb_image_write.h>
+
+#include "nst.h"
+
+/* ------------------------------------------------------------ allocation */
+
+int nst_image_alloc(nst_image *img, int w, int h)
+{
+    img->w = img->h = 0;
+    img->data = NULL;
+    if (w <= 0 || h <= 0) return NST_EINVAL;
+    if ((size_t)w > SIZE_MAX / sizeof(float) / 3 / (size_t)h) return NST_ENOMEM;
+    img->data = calloc((size_t)3 * (size_t)w * (size_t)h, sizeof(float));
+    if (!img->data) return NST_ENOMEM;
+    img->w = w;
+    img->h = h;
+    return NST_OK;
+}
+
+void nst_image_free(nst_image *img)
+{
+    if (!img) return;
+    free(img->data);
+    img->data = NULL;
+    img->w = img->h = 0;
+}
+
+static int image_valid(const nst_image *img)
+{
+    return img && img->data && img->w > 0 && img->h > 0;
+}
+
+static size_t image_floats(const nst_image *img)
+{
+    return (size_t)3 * (size_t)img->w * (size_t)img->h;
+}
+
+/* dst is overwritten, not freed: pass an empty or freed image. */
+int nst_image_copy(nst_image *dst, const nst_image *src)
+{
+    if (!image_valid(src)) return NST_EINVAL;
+    int rc = nst_image_alloc(dst, src->w, src->h);
+    if (rc) return rc;
+    memcpy(dst->data, src->data, image_floats(src) * sizeof(float));
+    return NST_OK;
+}
+
+/* ------------------------------------------------------------ layout */
+
+static float clamp01(float v)
+{
+    return v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f; /* NaN → 0 */
+}
+
+/* rgb is interleaved 8-bit (h,w,3); out (3,h,w) gets it scaled to [0,1]. */
+static void planar_from_rgb8(nst_image *out, const unsigned char *rgb)
+{
+    size_t n = (size_t)out->w * (size_t)out->h;
+    for (int c = 0; c < 3; c++)
+        for (size_t i = 0; i < n; i++) out->data[c * n + i] = rgb[3 * i + c] / 255.0f;
+}
+
+/* rgb is interleaved floats (h,w,3); out (3,h,w) gets it clamped to [0,1]. */
+static void planar_from_rgbf(nst_image *out, const float *rgb)
+{
+    size_t n = (size_t)out->w * (size_t)out->h;
+    for (int c = 0; c < 3; c++)
+        for (size_t i = 0; i < n; i++) out->data[c * n + i] = clamp01(rgb[3 * i + c]);
+}
+
+/* planar (3,h,w) → interleaved floats (h,w,3). */
+static void interleaved_from_planar(float *out, const nst_image *in)
+{
+    size_t n = (size_t)in->w * (size_t)in->h;
+    for (size_t i = 0; i < n; i++)
+        for (int c = 0; c < 3; c++) out[3 * i + c] = in->data[c * n + i];
+}
+
+/* ------------------------------------------------------------ decoding */
+
+/* Big- and little-endian unsigned integers at b. */
+static unsigned long be16(const unsigned char *b) { return (unsigned long)b[0] << 8 | b[1]; }
+static unsigned long le16(const unsigned char *b) { return (unsigned long)b[1] << 8 | b[0]; }
+static unsigned long be32(const unsigned char *b) { return be16(b) << 16 | be16(b + 2); }
+static unsigned long le32(const unsigned char *b) { return le16(b + 2) << 16 | le16(b); }
+
+/* Each reader takes the dimensions straight from a format's header, so an
+ * oversized image is refused by its declared size even where stb's header
+ * reader gives up on it with a vaguer reason. 0: not found. */
+static int png_size(const unsigned char *b, size_t n, long *w, long *h)
+{
+    if (n < 24 || memcmp(b + 12, "IHDR", 4) != 0) return 0;
+    *w = (long)be32(b + 16);
+    *h = (long)be32(b + 20);
+    return 1;
+}
+
+static int gif_size(const unsigned char *b, size_t n, long *w, long *h)
+{
+    if (n < 10) return 0;
+    *w = (long)le16(b + 6);
+    *h = (long)le16(b + 8);
+    return 1;
+}
+
+static int bmp_size(const unsigned char *b, size_t n, long *w, long *h)
+{
+    if (n < 26) return 0;
+    if (le32(b + 14) == 12) { /* OS/2 core header: 16-bit sizes */
+        *w = (long)le16(b + 18);
+        *h = (long)le16(b + 20);
+    } else { /* height < 0: rows stored top-down */
+        *w = (int32_t)le32(b + 18);
+        *h = labs((long)(int32_t)le32(b + 22));
+    }
+    return 1;
+}
+
+/* Walks the markers up to the first start-of-frame (SOF0 … SOF15 except
+ * DHT C4, JPG C8, DAC CC). */
+static int jpeg_size(const unsigned char *b, size_t n, long *w, long *h)
+{
+    size_t i = 2;
+    while (i + 4 <= n && b[i] == 0xff) {
+        unsigned m = b[i + 1];
+        if (m == 0xff || m == 0x01 || (m >= 0xd0 && m <= 0xd8)) { /* fill, no length */
+            i += m == 0xff ? 1 : 2;
+        } else if (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc) {
+            if (i + 9 > n) return 0;
+            *h = (long)be16(b + i + 5);
+            *w = (long)be16(b + i + 7);
+            return 1;
+        } else if (m == 0xd9 || m == 0xda) { /* end of image, scan: no frame */
+            return 0;
+        } else {
+            i += 2 + be16(b + i + 2);
+        }
+    }
+    return 0;
+}
+
+/* The formats accepted, by their leading bytes. */
+typedef struct {
+    const char *name;
+    const char *magic;
+    size_t magic_len;
+    int (*size)(const unsigned char *b, size_t n, long *w, long *h);
+} image_format;
+
+static const image_format formats[] = {
+    {"PNG", "\x89PNG\r\n\x1a\n", 8, png_size},
+    {"JPEG", "\xff\xd8\xff", 3, jpeg_size},
+    {"GIF", "GIF87a", 6, gif_size},
+    {"GIF", "GIF89a", 6, gif_size},
+    {"BMP", "BM", 2, bmp_size},
+};
+
+static const image_format *format_of(const unsigned char *buf, size_t len)
+{
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+        if (len >= formats[i].magic_len && memcmp(buf, formats[i].magic, formats[i].magic_len) == 0)
+            return &formats[i];
+    return NULL;
+}
+
+static const char *stb_reason(void)
+{
+    const char *r = stbi_failure_reason();
+    return r ? r : "unknown reason";
+}
+
+static int check_size(long w, long h, long max_pixels, nst_error *err)
+{
+    if (w <= 0 || h <= 0)
+        return nst_error_set(err, NST_EIMAGE, "", "image has no pixels (%ldx%ld)", w, h);
+    if (max_pixels > 0 && w > max_pixels / h) /* w*h > max_pixels, without overflow */
+        return nst_error_set(err, NST_ETOOBIG, "",
+                             "image is %ldx%ld pixels, more than the limit of %ld pixels", w, h,
+                             max_pixels);
+    return NST_OK;
+}
+
+int nst_image_probe(const void *buf, size_t len, long max_pixels, int *w, int *h,
+                    nst_error *err)
+{
+    int iw = 0, ih = 0, comp = 0, rc;
+    long hw, hh;
+    if (!buf || len == 0) return nst_error_set(err, NST_EIMAGE, "", "image is empty");
+    if (len > INT_MAX)
+        return nst_error_set(err, NST_ETOOBIG, "", "encoded image is larger than %d bytes",
+                             INT_MAX);
+    const image_format *f = format_of(buf, len);
+    if (!f) return nst_error_set(err, NST_EIMAGE, "", "not a PNG, JPEG, GIF or BMP image");
+    if (f->size(buf, len, &hw, &hh) && (rc = check_size(hw, hh, max_pixels, err)))
+        return rc;
+    if (!stbi_info_from_memory(buf, (int)len, &iw, &ih, &comp))
+        return nst_error_set(err, NST_EIMAGE, "", "cannot read %s header: %s", f->name,
+                             stb_reason());
+    if ((rc = check_size(iw, ih, max_pixels, err))) return rc;
+    if (w) *w = iw;
+    if (h) *h = ih;
+    return NST_OK;
+}
+
+int nst_image_decode(const void *buf, size_t len, long max_pixels, nst_image *out,
+                     nst_error *err)
+{
+    int w, h, dw = 0, dh = 0, comp = 0;
+    out->w = out->h = 0;
+    out->data = NULL;
+    int rc = nst_image_probe(buf, len, max_pixels, &w, &h, err);
+    if (rc) return rc;
+    unsigned char *pix = stbi_load_from_memory(buf, (int)len, &dw, &dh, &comp, 3);
+    if (!pix)
+        return nst_error_set(err, NST_EIMAGE, "", "cannot decode image: %s", stb_reason());
+    if (dw != w || dh != h) {
+        stbi_image_free(pix);
+        return nst_error_set(err, NST_EIMAGE, "", "image header and data disagree on size");
+    }
+    rc = nst_image_alloc(out, w, h);
+    if (rc == NST_OK) planar_from_rgb8(out, pix);
+    stbi_image_free(pix);
+    return rc ? nst_error_set(err, rc, "", "out of memory decoding a %dx%d image", w, h) : 0;
+}
+
+/* Read a whole file into a malloc'd buffer. */
+static int read_file(const char *path, unsigned char **buf, size_t *len, nst_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return nst_error_set(err, NST_EIO, "", "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    int rc = NST_OK;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
+        rc = nst_error_set(err, NST_EIO, "", "%s is not a regular file", path);
+    else if (st.st_size > INT_MAX)
+        rc = nst_error_set(err, NST_ETOOBIG, "", "%s is larger than %d bytes", path, INT_MAX);
+    else if (!(*buf = malloc(st.st_size ? (size_t)st.st_size : 1)))
+        rc = nst_error_set(err, NST_ENOMEM, "", "out of memory reading %s", path);
+    else if ((*len = fread(*buf, 1, (size_t)st.st_size, f)) != (size_t)st.st_size) {
+        rc = nst_error_set(err, NST_EIO, "", "cannot read %s: %s", path,
+                           ferror(f) ? strerror(errno) : "file shrank while reading");
+        free(*buf);
+        *buf = NULL;
+    }
+    fclose(f);
+    return rc;
+}
+
+int nst_image_load(const char *path, long max_pixels, nst_image *out, nst_error *err)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    out->w = out->h = 0;
+    out->data = NULL;
+    int rc = read_file(path, &buf, &len, err);
+    if (rc) return rc;
+    rc = nst_image_decode(buf, len, max_pixels, out, err);
+    free(buf);
+    if (rc && err) { /* say which file */
+        char msg[sizeof err->message];
+        memcpy(msg, err->message, sizeof msg);
+        nst_error_set(err, rc, "", "%s: %s", path, msg);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ resizing */
+
+int nst_image_resize(const nst_image *in, int w, int h, nst_image *out)
+{
+    if (!image_valid(in) || w <= 0 || h <= 0) return NST_EINVAL;
+    if (w == in->w && h == in->h) return nst_image_copy(out, in);
+    int rc = nst_image_alloc(out, w, h);
+    if (rc) return rc;
+    float *src = malloc(image_floats(in) * sizeof(float));
+    float *dst = malloc(image_floats(out) * sizeof(float));
+    if (src && dst) {
+        interleaved_from_planar(src, in);
+        if (stbir_resize_float(src, in->w, in->h, 0, dst, w, h, 0, 3))
+            planar_from_rgbf(out, dst); /* clamped: cubic filters overshoot */
+        else
+            rc = NST_ENOMEM;
+    } else {
+        rc = NST_ENOMEM;
+    }
+    free(src);
+    free(dst);
+    if (rc) nst_image_free(out);
+    return rc;
+}
+
+int nst_image_fit(const nst_image *in, int longest, nst_image *out)
+{
+    if (!image_valid(in) || longest <= 0) return NST_EINVAL;
+    int big = in->w > in->h ? in->w : in->h;
+    double scale = (double)longest / big;
+    int w = in->w == big ? longest : (int)lround(in->w * scale);
+    int h = in->h == big ? longest : (int)lround(in->h * scale);
+    return nst_image_resize(in, w > 0 ? w : 1, h > 0 ? h : 1, out);
+}
+
+/* ------------------------------------------------------------ encoding */
+
+/* A growing byte buffer that stb's writer appends to. */
+typedef struct {
+    unsigned char *data;
+    size_t len, cap;
+    int failed;
+} byte_sink;
+
+static void sink_write(void *ctx, void *data, int size)
+{
+    byte_sink *s = ctx;
+    if (s->failed || size <= 0) return;
+    if (s->len + (size_t)size > s->cap) {
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap < s->len + (size_t)size) cap *= 2;
+        unsigned char *p = realloc(s->data, cap);
+        if (!p) {
+            s->failed = 1;
+            return;
+        }
+        s->data = p;
+        s->cap = cap;
+    }
+    memcpy(s->data + s->len, data, (size_t)size);
+    s->len += (size_t)size;
+}
+
+int nst_image_encode_png(const nst_image *img, unsigned char **png, size_t *len)
+{
+    *png = NULL;
+    *len = 0;
+    if (!image_valid(img)) return NST_EINVAL;
+    if (((long long)img->w * 3 + 1) * img->h > INT_MAX) return NST_ETOOBIG; /* stb's ints */
+    size_t n = (size_t)img->w * (size_t)img->h;
+    unsigned char *rgb = malloc(3 * n);
+    if (!rgb) return NST_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        for (int c = 0; c < 3; c++)
+            rgb[3 * i + c] = (unsigned char)(clamp01(img->data[c * n + i]) * 255.0f + 0.5f);
+    byte_sink sink = {0};
+    int ok = stbi_write_png_to_func(sink_write, &sink, img->w, img->h, 3, rgb, img->w * 3);
+    free(rgb);
+    if (!ok || sink.failed) {
+        free(sink.data);
+        return NST_ENOMEM;
+    }
+    *png = sink.data;
+    *len = sink.len;
+    return NST_OK;
+}
+
+/* Create a new file next to `path` for writing; its name goes to tmp. */
+static int temp_open(const char *path, char *tmp, size_t size)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    unsigned long salt = (unsigned long)ts.tv_nsec ^ ((unsigned long)(uintptr_t)tmp >> 4);
+    for (int attempt = 0; attempt < 100; attempt++) {
+        int n = snprintf(tmp, size, "%s.%ld.%lx.tmp", path, (long)getpid(), salt + attempt);
+        if (n < 0 || (size_t)n >= size) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    return -1;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t k = write(fd, p, len);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return -1;
+        p += k;
+        len -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Written to a temporary file that is renamed over `path`, so a reader
+ * sees the old file or the whole new one, never a part. */
+int nst_image_save_png(const nst_image *img, const char *path, nst_error *err)
+{
+    unsigned char *png;
+    size_t len;
+    int rc = nst_image_encode_png(img, &png, &len);
+    if (rc) return nst_error_set(err, rc, "", "cannot encode %s: %s", path, nst_strerror(rc));
+    char tmp[4096];
+    int fd = temp_open(path, tmp, sizeof tmp);
+    if (fd < 0) {
+        rc = nst_error_set(err, NST_EIO, "", "cannot create %s: %s", path, strerror(errno));
+    } else {
+        int bad = write_all(fd, png, len) != 0 || fsync(fd) != 0;
+        int saved = errno;
+        if (close(fd) != 0 && !bad) bad = 1, saved = errno;
+        if (!bad && rename(tmp, path) != 0) bad = 1, saved = errno;
+        if (bad) {
+            rc = nst_error_set(err, NST_EIO, "", "cannot write %s: %s", path, strerror(saved));
+            unlink(tmp);
+        }
+    }
+    free(png);
+    return rc;
+}
