@@ -55,7 +55,7 @@ static enum MHD_Result submit(api_request *rq, upload *u)
         return reply_error(rq, 400, "invalid_image", "content", "content: the file is empty");
     if (check_image(rq, &u->content, "content") < 0) return MHD_YES;
     for (int i = 0; i < u->n_styles; i++) {
-        char field[16];
+        char field[32];
         snprintf(field, sizeof field, "style[%d]", i);
         if (u->styles[i].len == 0)
             return reply_error(rq, 400, "invalid_image", field, "%s: the file is empty", field);

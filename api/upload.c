@@ -107,11 +107,13 @@ upload *upload_create(struct MHD_Connection *conn, long max_bytes, int max_style
 
 int upload_feed(upload *u, const char *data, size_t len)
 {
-    if (u->status) return -1;
-    u->received += (long)len;
-    if (u->max_bytes > 0 && u->received > u->max_bytes)
+    u->received += (long)len;   /* counted even after an error: the limit still holds */
+    if (u->max_bytes > 0 && u->received > u->max_bytes && u->status != 413) {
+        u->status = 0;          /* too large outranks any earlier error */
         return upload_fail(u, 413, "payload_too_large", NULL,
                            "the request body exceeds the limit of %ld bytes", u->max_bytes);
+    }
+    if (u->status) return -1;
     if (MHD_post_process(u->pp, data, len) != MHD_YES)
         return upload_fail(u, 400, "bad_multipart", NULL, "malformed multipart/form-data body");
     return 0;

@@ -5,8 +5,9 @@
  *
  * Parts: `content` (exactly one), `style` (1…max_styles, in order), `params`
  * (at most one, JSON text). Any other part name is an error. The first error
- * wins and is kept as an HTTP status, an error code, the part it concerns
- * and a message; nothing is buffered after it.
+ * wins (except that a body over the limit always ends as 413) and is kept as
+ * an HTTP status, an error code, the part it concerns and a message; nothing
+ * is buffered after it, but bytes are still counted against the limit.
  *
  * Usage: upload_create on the first call (NULL: not multipart → 415),
  * upload_feed for every chunk, upload_finish at the end, then read the

@@ -561,7 +561,8 @@ static void finish_job(jobs *j, struct job *jb, int rc, nst_image *out, nst_erro
     cJSON_AddStringToObject(f, "state", job_state_name(st));
     cJSON_AddNumberToObject(f, "duration_s", duration);
     if (st == JOB_FAILED) cJSON_AddStringToObject(f, "error", jb->error_message);
-    job_log(st == JOB_FAILED ? "warn" : "info", "job_finished", jb, f);
+    job_log(st == JOB_FAILED ? "warn" : "info",
+            st == JOB_QUEUED ? "job_suspended" : "job_finished", jb, f);
 }
 
 /* A worker: take the oldest queued job, run it, repeat until shutdown. */
