@@ -201,6 +201,8 @@ typedef struct {
     const nst_image *image;   /* current image (colour handling applied) on
                                  preview iterations, else NULL; valid during
                                  the callback only */
+    int evaluations;          /* loss+gradient evaluations so far (L-BFGS's
+                                 line search may take more than one an iteration) */
 } nst_progress;
 
 typedef void (*nst_progress_fn)(const nst_progress *p, void *user);

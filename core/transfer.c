@@ -92,11 +92,13 @@ static int lbfgs_history(size_t n)
 typedef struct {
     nst_objective *o;
     nst_losses parts;
+    int evaluations;
 } eval_ctx;
 
 static double eval_fn(const float *x, float *g, void *user)
 {
     eval_ctx *c = user;
+    c->evaluations++;
     return nst_objective_eval(c->o, x, g, &c->parts);
 }
 
@@ -135,7 +137,8 @@ static int optimise(nst_objective *o, const nst_params *p, float *x, const nst_i
             int preview = (p->preview_every > 0 && it % p->preview_every == 0) || it == p->iterations;
             if (preview) present(p, x, content_sized, view);
             nst_progress pr = {it, p->iterations, f, ctx.parts.content, ctx.parts.style,
-                               ctx.parts.tv, now_s() - t0, preview ? view : NULL};
+                               ctx.parts.tv, now_s() - t0, preview ? view : NULL,
+                               ctx.evaluations};
             cb->progress(&pr, cb->user);
         }
     }

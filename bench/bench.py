@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Seconds per iteration and peak memory of `nst`, optionally beside a peer.
+
+    bench/bench.py --nst build/nst --content PHOTO --style PAINTING \
+        [--sizes 256,512] [--iters 10] [--runs 3] [--threads 2] \
+        [--peer "python3 /path/to/torch_gatys.py"]
+
+For each size it runs `nst` --runs times (--iters L-BFGS iterations each,
+default layers: content conv4_2, style conv1_1…conv5_1) and, when --peer is
+given, the peer command `PEER SIZE ITERS THREADS` as many times, alternating
+the two so drift hits both alike. A peer prints `s_per_eval=SECONDS`. nst
+prints one line per iteration; the first iteration (which includes the
+style targets and the first evaluation) is left out. Figures are the median,
+min and max of the runs' medians; peak RSS comes from /usr/bin/time.
+GFLOP/s counts the convolutions of one forward and one backward pass
+(2·9·Cin·Cout·H·W each way per layer up to conv5_1, the deepest layer used).
+The peer evaluates the loss once per iteration (no line search); nst's
+L-BFGS mostly does too, and its evaluations are counted and reported.
+Not part of CI.
+"""
+import argparse, re, statistics, subprocess, sys, tempfile, os
+
+LAYERS = [(3, 64, 0), (64, 64, 1), (64, 128, 0), (128, 128, 1), (128, 256, 0), (256, 256, 0),
+          (256, 256, 0), (256, 256, 1), (256, 512, 0), (512, 512, 0), (512, 512, 0), (512, 512, 1),
+          (512, 512, 0)]  # up to conv5_1: (cin, cout, pool after)
+
+
+def gflop_per_eval(w, h):
+    flop = 0
+    for cin, cout, pool in LAYERS:
+        flop += 2 * 2 * 9 * cin * cout * w * h  # forward + backward to the input
+        if pool:
+            w, h = w // 2, h // 2
+    return flop / 1e9
+
+
+def timed(cmd):
+    """Run cmd under /usr/bin/time; return (stdout+stderr text, peak RSS MiB)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", tf.name] + cmd,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if p.returncode != 0:
+            sys.exit(f"bench: {' '.join(cmd)} failed:\n{p.stdout[-2000:]}")
+        rss_kib = int(tf.read().strip().splitlines()[-1])
+    return p.stdout, rss_kib / 1024
+
+
+def run_nst(a, size, out_dir):
+    out = os.path.join(out_dir, f"bench-{size}.png")
+    cmd = [a.nst, "--content", a.content, "--style", a.style, "--output", out,
+           "--image-size", str(size), "--iterations", str(a.iters), "--preview-every", "0",
+           "--threads", str(a.threads)] + a.nst_args
+    text, rss = timed(cmd)
+    per_iter = [float(m.group(1)) for m in re.finditer(r"([0-9.]+) s/iter", text)]
+    evals = [int(m.group(1)) for m in re.finditer(r"evals (\d+)", text)]
+    if len(per_iter) < 2:
+        sys.exit(f"bench: no iteration lines from nst:\n{text[-2000:]}")
+    iters = per_iter[1:]
+    total = sum(iters)
+    n_evals = (evals[-1] - evals[0]) if len(evals) >= 2 else len(iters)
+    return {"s_iter": statistics.median(iters), "s_eval": total / max(n_evals, 1),
+            "evals_per_iter": n_evals / len(iters), "rss": rss}
+
+
+def run_peer(a, size):
+    text, rss = timed(a.peer.split() + [str(size), str(a.iters), str(a.threads)])
+    m = re.search(r"s_per_eval=([0-9.]+)", text)
+    if not m:
+        sys.exit(f"bench: the peer printed no s_per_eval:\n{text[-2000:]}")
+    return {"s_iter": float(m.group(1)), "s_eval": float(m.group(1)), "evals_per_iter": 1.0, "rss": rss}
+
+
+def summary(runs, key):
+    xs = [r[key] for r in runs]
+    return statistics.median(xs), min(xs), max(xs)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nst", default="build/nst")
+    ap.add_argument("--content", required=True)
+    ap.add_argument("--style", required=True)
+    ap.add_argument("--sizes", default="256,512")
+    ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--peer", default=None, help="peer command; gets SIZE ITERS THREADS")
+    ap.add_argument("--nst-args", default="", help="extra nst flags, e.g. '--pooling max'")
+    a = ap.parse_args()
+    a.nst_args = a.nst_args.split()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in [int(s) for s in a.sizes.split(",")]:
+            mine, peer = [], []
+            for _ in range(a.runs):
+                mine.append(run_nst(a, size, tmp))
+                if a.peer:
+                    peer.append(run_peer(a, size))
+            rows.append((size, mine, peer))
+    print(f"{'size':>5} {'who':>5} {'s/eval med':>10} {'min':>7} {'max':>7} {'evals/it':>8} "
+          f"{'GFLOP/s':>8} {'peak RSS MiB':>12} {'time ratio':>10} {'RSS ratio':>9}")
+    for size, mine, peer in rows:
+        gf = gflop_per_eval(size, size)
+        for who, runs in (("nst", mine), ("peer", peer)):
+            if not runs:
+                continue
+            med, lo, hi = summary(runs, "s_eval")
+            rss = statistics.median(r["rss"] for r in runs)
+            epi = statistics.median(r["evals_per_iter"] for r in runs)
+            ratio = rss_ratio = ""
+            if who == "nst" and peer:
+                ratio = "%.2f" % (med / summary(peer, "s_eval")[0])
+                rss_ratio = "%.2f" % (rss / statistics.median(r["rss"] for r in peer))
+            print(f"{size:>5} {who:>5} {med:>10.3f} {lo:>7.3f} {hi:>7.3f} {epi:>8.2f} "
+                  f"{gf / med:>8.1f} {rss:>12.0f} {ratio:>10} {rss_ratio:>9}")
+
+
+if __name__ == "__main__":
+    main()
