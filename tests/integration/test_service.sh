@@ -2,7 +2,7 @@
 # test_service.sh — the service routes: /healthz, /readyz, /v1/info (model,
 # limits, defaults), GET /, /v1/openapi.json (valid JSON naming every route
 # the server answers), /metrics (Prometheus text exposition, every line
-# checked by a small parser), HEAD.
+# checked by a small parser), HEAD; finished jobs expire after --job-ttl.
 . "$(dirname "$0")/lib.sh"
 make_images
 start_nstd --workers 1 --max-iterations 500
@@ -91,5 +91,20 @@ assert 'route="/v1/jobs/{id}"' in text, "requests not labelled by route template
 assert re.search(r'nstd_jobs_total\{state="succeeded"\} [1-9]', text), "finished job not counted"
 PY
 ok "/metrics parses as Prometheus text and counts requests and jobs"
+stop_nstd
+expect_eq "$STOP_RC" 0 "exit status"
+
+# ---------------------------------------------------------------- TTL
+start_nstd --workers 1 --job-ttl 2
+id=$(submit '{"image_size":32,"iterations":1}')
+wait_state "$id" succeeded 60
+deadline=$(( $(date +%s) + 15 * SLOW ))
+until [ "$(req GET "/v1/jobs/$id")" = 404 ]; do
+    [ "$(date +%s)" -lt $deadline ] || fail "finished job not expired after its TTL"
+    sleep 0.2
+done
+[ ! -e "$DATA/jobs/$id" ] || fail "expired job's files remain"
+grep -q '"event":"job_expired"' "$NSTD_LOG" || fail "no job_expired log line"
+ok "finished jobs expire after --job-ttl with their files"
 stop_nstd
 expect_eq "$STOP_RC" 0 "exit status"
