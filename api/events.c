@@ -5,7 +5,8 @@
  *   event: progress   data: <job object>   after every change of the job
  *   event: end        data: <job object>   once the job is finished; then the
  *                                          stream closes
- *   : keep-alive                           a comment every 15 s of silence
+ *   : keep-alive                           a comment after 15 s of silence (less
+ *                                          when the connection timeout is shorter)
  *
  * A stream whose job has nothing new parks its connection (MHD suspend) so
  * it holds no HTTP thread. The pump thread sleeps on the job manager's
@@ -58,6 +59,14 @@ static char *event_text(const char *name, unsigned long id, cJSON *body)
     return text;
 }
 
+/* Seconds of silence before a keep-alive comment: HEARTBEAT_S, or less
+ * when the connection timeout would close an idle stream sooner. */
+static double heartbeat_s(const api *a)
+{
+    double t = a->d.cfg->connection_timeout / 2.0;
+    return t < 1 ? 1 : t < HEARTBEAT_S ? t : HEARTBEAT_S;
+}
+
 /* The next thing to send, or NULL when there is nothing new. */
 static char *next_event(sse_stream *s)
 {
@@ -79,7 +88,7 @@ static char *next_event(sse_stream *s)
         text = event_text(final ? "end" : "progress", info.version, view_job(a, &info));
         s->sent_version = info.version;
         s->ended = final;
-    } else if (mono() - s->last_write >= HEARTBEAT_S) {
+    } else if (mono() - s->last_write >= heartbeat_s(a)) {
         text = strdup(": keep-alive\n\n");
     }
     job_info_free(&info);

@@ -3,6 +3,7 @@
  * carry (X-Request-Id, CORS), JSON and byte bodies, and the one writer of
  * the error model {"error":{"code","message","field"}}.
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,11 +84,18 @@ enum MHD_Result reply_jobs_error(api_request *rq, int code)
     switch (code) {
     case JOBS_ENOTFOUND:
         return reply_error(rq, 404, "not_found", "id", "no job with id '%s'", rq->id);
-    case JOBS_EFULL:
-        reply_header(rq, "Retry-After", "5");
+    case JOBS_EFULL: {
+        /* When a worker is expected to be free: the shortest running ETA. */
+        jobs_stats st;
+        jobs_get_stats(rq->api->d.jobs, &st);
+        int secs = st.next_free_s < 0 ? 5 : (int)ceil(st.next_free_s);
+        char retry[16];
+        snprintf(retry, sizeof retry, "%d", secs < 1 ? 1 : secs > 600 ? 600 : secs);
+        reply_header(rq, "Retry-After", retry);
         return reply_error(rq, 429, "queue_full", NULL,
                            "the job queue is full (%d jobs); retry later",
                            rq->api->d.cfg->queue_size);
+    }
     case JOBS_ESHUTDOWN:
         reply_header(rq, "Retry-After", "5");
         return reply_error(rq, 503, "shutting_down", NULL, "the server is shutting down");

@@ -1030,11 +1030,17 @@ int jobs_read_preview(jobs *j, const char *id, unsigned char **data, size_t *len
 void jobs_get_stats(jobs *j, jobs_stats *out)
 {
     memset(out, 0, sizeof *out);
+    out->next_free_s = -1;
     pthread_mutex_lock(&j->mu);
     for (int i = 0; i < j->n_all; i++) {
-        switch (j->all[i]->state) {
+        const struct job *jb = j->all[i];
+        switch (jb->state) {
         case JOB_QUEUED: out->queued++; break;
-        case JOB_RUNNING: out->running++; break;
+        case JOB_RUNNING:
+            out->running++;
+            if (jb->eta_s >= 0 && (out->next_free_s < 0 || jb->eta_s < out->next_free_s))
+                out->next_free_s = jb->eta_s;
+            break;
         case JOB_SUCCEEDED: out->succeeded++; break;
         case JOB_FAILED: out->failed++; break;
         case JOB_CANCELED: out->canceled++; break;

@@ -97,6 +97,7 @@ typedef struct {
     int queued, running, succeeded, failed, canceled;
     int queue_size, workers;
     int accepting;          /* 0 once shutdown began */
+    double next_free_s;     /* estimated seconds until a running job ends; < 0 unknown */
 } jobs_stats;
 
 typedef struct jobs jobs;
