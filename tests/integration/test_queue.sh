@@ -2,10 +2,10 @@
 # test_queue.sh — the bounded queue: with one worker and a queue of one, a
 # third job is refused with 429 and Retry-After; readiness reports the full
 # queue; a queued job has no preview yet; HTTP stays responsive while the
-# worker is busy.
+# worker is busy; a quiet event stream gets keep-alive comments.
 . "$(dirname "$0")/lib.sh"
 make_images
-start_nstd --workers 1 --queue-size 1
+start_nstd --workers 1 --queue-size 1 --connection-timeout 4
 
 long='{"image_size":64,"iterations":2000,"preview_every":0}'
 running=$(submit "$long")
@@ -20,6 +20,13 @@ header Retry-After | grep -Eq '^[0-9]+$' || fail "429 without Retry-After"
 ok "Retry-After: $(header Retry-After)"
 
 expect_error "$(req GET "/v1/jobs/$queued/preview")" 404 no_preview "" "preview of a queued job"
+
+# an event stream of a job that does not change stays alive with comments
+# (every 2 s here: half the connection timeout)
+curl -s -N --max-time $((5 * SLOW)) "$BASE/v1/jobs/$queued/events" >"$T/events" || true
+expect_eq "$(grep -c '^event: progress' "$T/events")" 1 "one event for an unchanged job"
+grep -q '^: keep-alive' "$T/events" || fail "no keep-alive comment: $(head -c 200 "$T/events")"
+ok "SSE keep-alive comments on a quiet stream"
 
 expect_eq "$(req GET /readyz)" 503 "readyz with a full queue"
 jf "$T/body" '" ".join(d["reasons"])' | grep -q "queue is full" || fail "readyz reason: $(cat "$T/body")"
