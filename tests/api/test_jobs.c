@@ -1,0 +1,271 @@
+/*
+ * test_jobs.c — the job manager (server/jobs.c) and the job view
+ * (api/view.c) in-process, without HTTP: submit → run → succeeded with a
+ * result and previews; the bounded queue; cancel of queued and running
+ * jobs; delete; list order; the change notification; shutdown saving a
+ * running job as queued with its checkpoint, and the reload resuming it;
+ * the job object's keys, nulls and links. Uses the embedded random model,
+ * tiny images and a fresh store under $NST_TEST_TMP.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "jobs.h"
+#include "test.h"
+
+static nst_model *model;
+static char dir[512];
+static unsigned char *content_png, *style_png;
+static size_t content_len, style_len;
+
+/* ------------------------------------------------------------ fixtures */
+
+static void make_png(int w, int h, int seed, unsigned char **png, size_t *len)
+{
+    nst_image img;
+    nst_image_alloc(&img, w, h);
+    for (int i = 0; i < 3 * w * h; i++) img.data[i] = (float)((i * 7 + seed * 13) % 17) / 16.0f;
+    nst_image_encode_png(&img, png, len);
+    nst_image_free(&img);
+}
+
+static jobs *start(store **st, int queue_size)
+{
+    char err[256];
+    CHECK(store_open(st, dir, err, sizeof err) == 0, "store_open: %s", err);
+    jobs_config cfg = {.workers = 1, .blas_threads = 1, .queue_size = queue_size,
+                       .job_ttl = 3600, .max_input_pixels = 1 << 20, .limits = {2000, 256}};
+    jobs *j = NULL;
+    CHECK(jobs_start(&j, &cfg, *st, NULL, model, err, sizeof err) == 0, "jobs_start: %s", err);
+    return j;
+}
+
+static int submit(jobs *j, int iterations, int image_size, int preview_every, job_info *out)
+{
+    nst_params p;
+    nst_params_default(&p, model);
+    p.iterations = iterations;
+    p.image_size = image_size;
+    p.preview_every = preview_every;
+    job_blob c = {content_png, content_len}, s = {style_png, style_len};
+    return jobs_submit(j, &p, &c, &s, 1, out);
+}
+
+/* Wait (on the change notification) until job id is in state, or 60 s. */
+static int wait_state(jobs *j, const char *id, job_state state)
+{
+    unsigned long seen = 0;
+    time_t end = time(NULL) + 60;
+    while (time(NULL) < end) {
+        job_info info;
+        if (jobs_get(j, id, &info) != 0) return 0;
+        job_state s = info.state;
+        job_info_free(&info);
+        if (s == state) return 1;
+        jobs_wait_change(j, &seen, 500);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ tests */
+
+static void test_run_to_success(void)
+{
+    store *st;
+    jobs *j = start(&st, 4);
+    job_info info;
+    CHECK(submit(j, 4, 24, 2, &info) == 0, "submit");
+    CHECK(strlen(info.id) == JOB_ID_LEN, "id length %zu", strlen(info.id));
+    CHECK(info.state == JOB_QUEUED || info.state == JOB_RUNNING, "state %d", info.state);
+    CHECK(info.iterations == 4, "iterations %d", info.iterations);
+    CHECK(info.params_json && strstr(info.params_json, "\"image_size\":24"), "params %s",
+          info.params_json);
+    CHECK(wait_state(j, info.id, JOB_SUCCEEDED), "job did not succeed");
+
+    job_info done;
+    CHECK(jobs_get(j, info.id, &done) == 0, "get");
+    CHECK(done.iteration == 4 && done.has_loss && done.eta_s == 0, "progress %d %d %g",
+          done.iteration, done.has_loss, done.eta_s);
+    CHECK(done.started_at >= done.created_at && done.finished_at >= done.started_at, "times");
+    CHECK(done.has_preview, "no preview recorded");
+    job_info_free(&done);
+
+    unsigned char *png;
+    size_t len;
+    CHECK(jobs_read_result(j, info.id, &png, &len) == 0, "result");
+    nst_image out = {0};
+    CHECK(nst_image_decode(png, len, 0, &out, NULL) == 0 && out.w == 24 && out.h == 18,
+          "result %dx%d", out.w, out.h);
+    nst_image_free(&out);
+    free(png);
+    CHECK(jobs_read_preview(j, info.id, &png, &len) == 0, "preview");
+    free(png);
+
+    CHECK(jobs_delete(j, info.id, NULL) == JOBS_REMOVED, "delete finished");
+    CHECK(jobs_get(j, info.id, &done) == JOBS_ENOTFOUND, "deleted job still there");
+    CHECK(!store_exists(st, info.id, "job.json"), "deleted job's files remain");
+    job_info_free(&info);
+    jobs_shutdown(j);
+    jobs_free(j);
+    store_close(st);
+}
+
+static void test_queue_cancel_list(void)
+{
+    store *st;
+    jobs *j = start(&st, 1);
+    job_info a, b;
+    CHECK(submit(j, 2000, 48, 0, &a) == 0, "submit a");
+    CHECK(wait_state(j, a.id, JOB_RUNNING), "a not running");
+    CHECK(submit(j, 2000, 48, 0, &b) == 0, "submit b");
+    CHECK(b.state == JOB_QUEUED && b.position == 1, "b state %d position %d", b.state, b.position);
+    CHECK(submit(j, 5, 24, 0, NULL) == JOBS_EFULL, "third job accepted with a full queue");
+    CHECK(jobs_can_accept(j) == JOBS_EFULL, "can_accept");
+
+    job_info *items;
+    int n, total;
+    CHECK(jobs_list(j, 0, 10, &items, &n, &total) == 0 && n == 2 && total == 2, "list %d %d", n,
+          total);
+    CHECK(n == 2 && strcmp(items[0].id, b.id) == 0 && strcmp(items[1].id, a.id) == 0,
+          "list not newest first");
+    jobs_list_free(items, n);
+    CHECK(jobs_list(j, 1, 10, &items, &n, &total) == 0 && n == 1 && strcmp(items[0].id, a.id) == 0,
+          "offset");
+    jobs_list_free(items, n);
+
+    job_info c;
+    CHECK(jobs_delete(j, b.id, &c) == JOBS_CANCELED && c.state == JOB_CANCELED, "cancel queued");
+    job_info_free(&c);
+    CHECK(jobs_delete(j, a.id, &c) == JOBS_CANCELING && c.state == JOB_CANCELED, "cancel running");
+    job_info_free(&c);
+    jobs_stats s;
+    time_t end = time(NULL) + 30;
+    do {
+        jobs_get_stats(j, &s);
+        if (s.running) usleep(20000);
+    } while (s.running && time(NULL) < end);
+    CHECK(s.running == 0 && s.canceled == 2 && s.queued == 0, "stats %d %d %d", s.running,
+          s.canceled, s.queued);
+    CHECK(jobs_read_result(j, a.id, &(unsigned char *){0}, &(size_t){0}) == JOBS_ESTATE,
+          "result of a canceled job");
+    job_info_free(&a);
+    job_info_free(&b);
+    jobs_shutdown(j);
+    CHECK(submit(j, 5, 24, 0, NULL) == JOBS_ESHUTDOWN, "submit after shutdown");
+    jobs_free(j);
+    store_close(st);
+}
+
+static void test_shutdown_and_resume(void)
+{
+    store *st;
+    jobs *j = start(&st, 4);
+    job_info a;
+    CHECK(submit(j, 2000, 32, 1, &a) == 0, "submit");
+    unsigned long seen = 0;
+    time_t end = time(NULL) + 60;
+    while (!store_exists(st, a.id, "checkpoint.png") && time(NULL) < end)
+        jobs_wait_change(j, &seen, 200);
+    jobs_shutdown(j);
+    job_info g;
+    CHECK(jobs_get(j, a.id, &g) == 0 && g.state == JOB_QUEUED, "state after shutdown %d", g.state);
+    int at = g.iteration;
+    CHECK(at >= 1, "checkpoint iteration %d", at);
+    job_info_free(&g);
+    jobs_free(j);
+    store_close(st);
+
+    j = start(&st, 4);   /* reload: the job runs again from its checkpoint */
+    CHECK(wait_state(j, a.id, JOB_RUNNING), "not running after reload");
+    end = time(NULL) + 60;
+    int it = 0;
+    while (it <= at && time(NULL) < end) {
+        jobs_wait_change(j, &seen, 200);
+        CHECK(jobs_get(j, a.id, &g) == 0, "get");
+        it = g.iteration;
+        job_info_free(&g);
+    }
+    CHECK(it > at, "no progress after resume (%d <= %d)", it, at);
+    CHECK(jobs_delete(j, a.id, NULL) == JOBS_CANCELING, "cancel");
+    job_info_free(&a);
+    jobs_shutdown(j);
+    jobs_free(j);
+    store_close(st);
+}
+
+static void test_view(void)
+{
+    nstd_config cfg;
+    config_defaults(&cfg);
+    api a;
+    memset(&a, 0, sizeof a);
+    a.d.cfg = &cfg;
+    snprintf(a.base, sizeof a.base, "/nst");
+    job_info in;
+    memset(&in, 0, sizeof in);
+    memcpy(in.id, "0123456789abcdef0123456789abcdef", JOB_ID_LEN + 1);
+    in.state = JOB_QUEUED;
+    in.position = 2;
+    in.iterations = 10;
+    in.eta_s = -1;
+    in.created_at = 1700000000.25;
+    in.params_json = strdup("{\"iterations\":10}");
+    snprintf(in.model, sizeof in.model, "vgg19-random");
+    cJSON *o = view_job(&a, &in);
+    char *text = cJSON_PrintUnformatted(o);
+    const char *want[] = {"id", "state", "position", "progress", "params", "model", "created_at",
+                          "started_at", "finished_at", "error", "links"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        CHECK(cJSON_HasObjectItem(o, want[i]), "view lacks %s: %s", want[i], text);
+    CHECK(cJSON_GetObjectItem(o, "position")->valueint == 2, "position");
+    CHECK(strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(o, "created_at")),
+                 "2023-11-14T22:13:20.250Z") == 0, "created_at %s", text);
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(o, "started_at")), "started_at not null");
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(o, "error")), "error not null");
+    cJSON *p = cJSON_GetObjectItem(o, "progress");
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(p, "eta_s")), "eta not null");
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(p, "loss"), "total")), "loss");
+    cJSON *links = cJSON_GetObjectItem(o, "links");
+    CHECK(strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(links, "events")),
+                 "/nst/v1/jobs/0123456789abcdef0123456789abcdef/events") == 0, "links %s", text);
+    free(text);
+    cJSON_Delete(o);
+
+    in.state = JOB_FAILED;
+    snprintf(in.error_code, sizeof in.error_code, "out_of_memory");
+    snprintf(in.error_message, sizeof in.error_message, "no memory");
+    o = view_job(&a, &in);
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(o, "position")), "position of a failed job");
+    cJSON *e = cJSON_GetObjectItem(o, "error");
+    CHECK(e && strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(e, "code")), "out_of_memory") == 0,
+          "error code");
+    cJSON_Delete(o);
+    job_info_free(&in);
+}
+
+int main(void)
+{
+    const char *tmp = getenv("NST_TEST_TMP");
+    snprintf(dir, sizeof dir, "%s/api-jobs-XXXXXX", tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) return 1;
+    if (nst_model_random(&model, NULL) != 0) return 1;
+    make_png(32, 24, 1, &content_png, &content_len);
+    make_png(16, 16, 2, &style_png, &style_len);
+
+    TEST_RUN(test_view);
+    TEST_RUN(test_run_to_success);
+    TEST_RUN(test_queue_cancel_list);
+    TEST_RUN(test_shutdown_and_resume);
+
+    free(content_png);
+    free(style_png);
+    nst_model_free(model);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (!test_failures_ && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    return TEST_EXIT();
+}
