@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "internal.h"
 
@@ -38,13 +37,6 @@ struct sse_stream {
     long long *bytes;             /* the request's byte count (access log) */
     sse_stream *next;
 };
-
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* "event: NAME\nid: N\ndata: JSON\n\n", malloc'd; body consumed. */
 static char *event_text(const char *name, unsigned long id, cJSON *body)
@@ -88,7 +80,7 @@ static char *next_event(sse_stream *s)
         text = event_text(final ? "end" : "progress", info.version, view_job(a, &info));
         s->sent_version = info.version;
         s->ended = final;
-    } else if (mono() - s->last_write >= heartbeat_s(a)) {
+    } else if (api_clock() - s->last_write >= heartbeat_s(a)) {
         text = strdup(": keep-alive\n\n");
     }
     job_info_free(&info);
@@ -122,7 +114,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         free(s->pending);
         s->pending = NULL;
     }
-    s->last_write = mono();
+    s->last_write = api_clock();
     *s->bytes += (long long)n;
     return (ssize_t)n;
 }
@@ -158,7 +150,7 @@ enum MHD_Result h_job_events(api_request *rq, const char *data, size_t *size)
     s->api = a;
     s->conn = rq->conn;
     memcpy(s->id, rq->id, sizeof s->id);
-    s->last_write = mono();
+    s->last_write = api_clock();
     s->bytes = &rq->bytes;
     struct MHD_Response *r =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 8192, stream_read, s, stream_free);

@@ -96,6 +96,11 @@ void view_link(const api *a, char *buf, size_t n, const char *fmt, ...)
 /* A query-string argument, NULL when absent. */
 const char *view_query(api_request *rq, const char *key);
 
+/* ================================================================ router (router.c) */
+
+/* Monotonic seconds, for durations. */
+double api_clock(void);
+
 /* ================================================================ handlers */
 
 /* routes_jobs.c */

@@ -102,7 +102,7 @@ static const api_route *route_find(const char *method, const char *path, char *i
 
 /* ================================================================ request set-up */
 
-static double mono(void)
+double api_clock(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -121,7 +121,7 @@ static void request_id(api_request *rq)
     }
     unsigned char r[8] = {0};
     if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
-        unsigned long long t = (unsigned long long)(mono() * 1e9);
+        unsigned long long t = (unsigned long long)(api_clock() * 1e9);
         memcpy(r, &t, sizeof r);
     }
     for (int i = 0; i < 8; i++) sprintf(rq->request_id + 2 * i, "%02x", r[i]);
@@ -222,7 +222,7 @@ enum MHD_Result api_access(void *cls, struct MHD_Connection *conn, const char *u
         rq->api = a;
         rq->conn = conn;
         rq->method = method;
-        rq->t0 = mono();
+        rq->t0 = api_clock();
         rq->route_name = "other";
         request_id(rq);
         strip_base(a, url, rq->path, sizeof rq->path);
@@ -244,7 +244,7 @@ void api_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     api_request *rq = *req_cls;
     if (!rq) return;
     *req_cls = NULL;
-    double secs = mono() - rq->t0;
+    double secs = api_clock() - rq->t0;
     if (rq->status && a->d.metrics)
         metrics_request(a->d.metrics, rq->route_name, rq->method, rq->status, secs);
     cJSON *f = cJSON_CreateObject();
