@@ -501,6 +501,9 @@ static int run_transfer(jobs *j, struct job *jb, nst_image *out, nst_error *err)
 /* After the engine returned: result, final state, persistence, metrics. */
 static void finish_job(jobs *j, struct job *jb, int rc, nst_image *out, nst_error *err)
 {
+    pthread_mutex_lock(&j->mu);
+    int user_canceled = jb->user_canceled;
+    pthread_mutex_unlock(&j->mu);
     if (rc == NST_OK) {
         unsigned char *png = NULL;
         size_t len = 0;
@@ -509,7 +512,7 @@ static void finish_job(jobs *j, struct job *jb, int rc, nst_image *out, nst_erro
         else if (job_file(j, jb, "result.png", png, len) < 0)
             rc = nst_error_set(err, NST_EIO, "", "could not store the result");
         free(png);
-    } else if (rc == NST_ECANCELED && out->data && !jb->user_canceled) {
+    } else if (rc == NST_ECANCELED && out->data && !user_canceled) {
         /* Shutdown: keep the newest image the engine left, if any. */
         unsigned char *png = NULL;
         size_t len = 0;

@@ -44,7 +44,7 @@ expect_eq "$(req GET "/v1/jobs/$id/result")" 409 "result while not finished"
 expect_eq "$(jf "$T/body" 'd["error"]["code"]')" not_finished "409 error code"
 ok "result before the end → 409"
 
-curl -s -N --max-time $((20 * SLOW)) "$BASE/v1/jobs/$id/events" >"$T/events" &
+curl -s -N --max-time $((120 * SLOW)) "$BASE/v1/jobs/$id/events" >"$T/events" &
 sse_pid=$!
 wait_state "$id" running 60
 deadline=$(( $(date +%s) + 60 * SLOW ))
