@@ -2,7 +2,8 @@
  * test_jobs.c — the job manager (server/jobs.c) and the job view
  * (api/view.c) in-process, without HTTP: submit → run → succeeded with a
  * result and previews; the bounded queue; cancel of queued and running
- * jobs; delete; list order; the change notification; shutdown saving a
+ * jobs; delete; list order; the change notification; a job whose stored
+ * input went bad fails with an error code; shutdown saving a
  * running job as queued with its checkpoint, and the reload resuming it;
  * the job object's keys, nulls and links. Uses the embedded random model,
  * tiny images and a fresh store under $NST_TEST_TMP.
@@ -197,6 +198,32 @@ static void test_shutdown_and_resume(void)
     store_close(st);
 }
 
+static void test_failure(void)
+{
+    store *st;
+    jobs *j = start(&st, 4);
+    job_info a, b;
+    CHECK(submit(j, 2000, 48, 0, &a) == 0, "submit a");
+    CHECK(wait_state(j, a.id, JOB_RUNNING), "a not running");
+    CHECK(submit(j, 3, 24, 0, &b) == 0, "submit b");
+    CHECK(store_write(st, b.id, "content", "garbage", 7) == 0, "spoil b's input");
+    CHECK(jobs_delete(j, a.id, NULL) == JOBS_CANCELING, "cancel a");
+    CHECK(wait_state(j, b.id, JOB_FAILED), "b did not fail");
+    job_info f;
+    CHECK(jobs_get(j, b.id, &f) == 0, "get b");
+    CHECK(strcmp(f.error_code, "invalid_image") == 0 && f.error_message[0], "error %s: %s",
+          f.error_code, f.error_message);
+    CHECK(f.finished_at > 0, "finished_at");
+    job_info_free(&f);
+    CHECK(jobs_read_result(j, b.id, &(unsigned char *){0}, &(size_t){0}) == JOBS_ESTATE,
+          "result of a failed job");
+    job_info_free(&a);
+    job_info_free(&b);
+    jobs_shutdown(j);
+    jobs_free(j);
+    store_close(st);
+}
+
 static void test_view(void)
 {
     nstd_config cfg;
@@ -259,6 +286,7 @@ int main(void)
     TEST_RUN(test_view);
     TEST_RUN(test_run_to_success);
     TEST_RUN(test_queue_cancel_list);
+    TEST_RUN(test_failure);
     TEST_RUN(test_shutdown_and_resume);
 
     free(content_png);
