@@ -296,6 +296,7 @@ void api_free(api *a)
 {
     if (!a) return;
     a->pump_stop = 1;
+    jobs_wake_watchers(a->d.jobs);
     pthread_join(a->pump, NULL);
     pthread_mutex_destroy(&a->sse_mu);
     free(a);

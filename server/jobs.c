@@ -1076,6 +1076,14 @@ int jobs_wait_change(jobs *j, unsigned long *seen, int timeout_ms)
     return changed;
 }
 
+void jobs_wake_watchers(jobs *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->version++;   /* a change no job has: sleepers return, streams see nothing new */
+    pthread_cond_broadcast(&j->change_cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
 int jobs_expire(jobs *j)
 {
     double now = now_wall();

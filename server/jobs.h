@@ -143,6 +143,9 @@ void jobs_get_stats(jobs *j, jobs_stats *out);
  * start with 0) or timeout_ms passed; *seen gets the current global
  * version. Returns 1 on a change, 0 on timeout. */
 int jobs_wait_change(jobs *j, unsigned long *seen, int timeout_ms);
+/* Wake every jobs_wait_change sleeper now (so a watcher can notice it is
+ * asked to stop). */
+void jobs_wake_watchers(jobs *j);
 
 /* Remove finished jobs whose TTL ran out (called from a timer). Returns how
  * many went. */
