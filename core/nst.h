@@ -211,7 +211,10 @@ typedef struct {
     nst_progress_fn progress; /* called after every iteration; may be NULL */
     void *user;
     const volatile int *cancel; /* when non-NULL and *cancel != 0 the run
-                                   stops within one iteration: NST_ECANCELED */
+                                   stops within one iteration: NST_ECANCELED,
+                                   and out holds the image reached so far
+                                   (clamped, no colour handling) for a later
+                                   resume; the caller frees it */
     const nst_image *resume;  /* when non-NULL: start from this image (output
                                  size) instead of params->init */
     int resume_iteration;     /* iterations already done when resuming */
@@ -219,7 +222,8 @@ typedef struct {
 
 /* Run one transfer. content and styles are decoded images of any size; the
  * output has the content's aspect with longest side params->image_size.
- * out is allocated here; caller frees it. cb may be NULL. */
+ * out is allocated here on success and on NST_ECANCELED; caller frees it
+ * (nst_image_free is safe on an empty image). cb may be NULL. */
 int nst_transfer(const nst_model *m, const nst_params *p, const nst_image *content,
                  const nst_image *styles, int n_styles, const nst_callbacks *cb,
                  nst_image *out, nst_error *err);

@@ -178,9 +178,15 @@ int nst_transfer(const nst_model *m, const nst_params *p, const nst_image *conte
         goto done;
     }
     rc = optimise(o, p, x, &csized, cb, out, err);
-    if (rc == NST_OK) present(p, x, &csized, out);
+    if (rc == NST_OK) {
+        present(p, x, &csized, out);
+    } else if (rc == NST_ECANCELED) { /* the state to resume from */
+        nst_params raw = *p;
+        raw.preserve_colors = NST_COLORS_NONE;
+        present(&raw, x, &csized, out);
+    }
 done:
-    if (rc != NST_OK) nst_image_free(out);
+    if (rc != NST_OK && rc != NST_ECANCELED) nst_image_free(out);
     free(x);
     nst_image_free(&csized);
     nst_objective_free(o);
