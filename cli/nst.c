@@ -5,6 +5,7 @@
  *       [--params P.json] [--model M.safetensors] [--save-every N]
  *       [--threads N] [--quiet] [--<param> VALUE …]
  *   nst --export-model OUT.safetensors [--model M.safetensors]
+ *   nst --check-model M.safetensors      (load, validate, describe)
  *
  * Every transfer parameter of the HTTP API is also a flag: the JSON key with
  * '_' written as '-' (--style-layers conv1_1,conv2_1 --beta 1e8 --init noise).
@@ -23,7 +24,7 @@ void openblas_set_num_threads(int n);
 #define MAX_INPUT_PIXELS 100000000L
 
 typedef struct {
-    const char *content, *output, *params_file, *model, *export_model;
+    const char *content, *output, *params_file, *model, *export_model, *check_model;
     const char *styles[NST_MAX_STYLES];
     int n_styles;
     int save_every, threads, quiet;
@@ -44,7 +45,8 @@ static void usage(FILE *f)
             "usage: nst --content IMAGE --style IMAGE [--style IMAGE …] --output OUT.png\n"
             "           [--params PARAMS.json] [--model MODEL.safetensors] [--save-every N]\n"
             "           [--threads N] [--quiet] [--PARAM VALUE …]\n"
-            "       nst --export-model OUT.safetensors [--model MODEL.safetensors]\n\n"
+            "       nst --export-model OUT.safetensors [--model MODEL.safetensors]\n"
+            "       nst --check-model MODEL.safetensors\n\n"
             "PARAM is any key of the params JSON with '_' written '-', e.g. --iterations 300\n"
             "--image-size 512 --alpha 1 --beta 1e8 --tv-weight 0 --optimizer lbfgs|adam\n"
             "--learning-rate 0.02 --init content|noise|style --seed 0 --style-scale 1\n"
@@ -87,6 +89,7 @@ static int parse_args(int argc, char **argv, cli_args *a)
         else if (!strcmp(name, "params")) a->params_file = v;
         else if (!strcmp(name, "model")) a->model = v;
         else if (!strcmp(name, "export-model")) a->export_model = v;
+        else if (!strcmp(name, "check-model")) a->model = a->check_model = v;
         else if (!strcmp(name, "save-every")) a->save_every = atoi(v);
         else if (!strcmp(name, "threads")) a->threads = atoi(v);
         else if (!strcmp(name, "style")) {
@@ -100,7 +103,7 @@ static int parse_args(int argc, char **argv, cli_args *a)
             a->values[a->n_params++] = v;
         }
     }
-    if (a->export_model) return 0;
+    if (a->export_model || a->check_model) return 0;
     if (!a->content || !a->n_styles || !a->output) {
         fprintf(stderr, "nst: --content, --style and --output are required\n");
         usage(stderr);
@@ -178,6 +181,15 @@ int main(int argc, char **argv)
     nst_model *m = NULL;
     rc = a.model ? nst_model_load(a.model, &m, &e) : nst_model_random(&m, &e);
     if (rc) return die(2, a.model ? a.model : "vgg19-random", &e);
+    if (a.check_model) {
+        const nst_model_defaults *d = nst_model_get_defaults(m);
+        printf("%s: VGG19 model \"%s\", %s; defaults: pooling %s, alpha %g, beta %g, "
+               "tv_weight %g\n", a.check_model, nst_model_name(m),
+               nst_model_pretrained(m) ? "pretrained" : "not pretrained",
+               d->pooling == NST_POOL_MAX ? "max" : "avg", d->alpha, d->beta, d->tv_weight);
+        nst_model_free(m);
+        return 0;
+    }
     if (a.export_model) {
         rc = nst_model_export(m, a.export_model, &e);
         nst_model_free(m);
