@@ -165,6 +165,8 @@ typedef struct {
     nst_pooling pooling;
     nst_colors preserve_colors;
     int preview_every;        /* 0: no previews */
+    int scales;               /* coarse-to-fine: resolutions, each half the
+                                 next; 1 = full size only (see nst_transfer) */
 } nst_params;
 
 /* Limits the validator enforces (from the server's configuration). */
@@ -222,6 +224,12 @@ typedef struct {
 
 /* Run one transfer. content and styles are decoded images of any size; the
  * output has the content's aspect with longest side params->image_size.
+ * With params->scales = S > 1 the optimisation runs coarse to fine (Gatys et
+ * al. 2017): at image_size/2^(S-1), …, image_size/2, image_size, each scale
+ * starting from the previous one's result upsampled, with the iterations
+ * split 2^(S-1) : … : 2 : 1 so most of them run at low resolution (scales
+ * whose longest side would be under 64 px are skipped). Progress counts
+ * iterations over all scales.
  * out is allocated here on success and on NST_ECANCELED; caller frees it
  * (nst_image_free is safe on an empty image). cb may be NULL. */
 int nst_transfer(const nst_model *m, const nst_params *p, const nst_image *content,

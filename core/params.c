@@ -103,6 +103,8 @@ static const param_row rows[] = {
      .help = "keep the content's colours: none, luminance or histogram"},
     {"preview_every", K_INT, AT(preview_every), .min = 0, .max = 100000,
      .help = "iterations between preview images (0: none)"},
+    {"scales", K_INT, AT(scales), .min = 1, .max = 4,
+     .help = "coarse-to-fine resolutions, each half the next (1: full size only)"},
 };
 
 #define N_ROWS ((int)(sizeof rows / sizeof rows[0]))
@@ -555,6 +557,7 @@ void nst_params_default(nst_params *p, const nst_model *m)
     p->style_scale = 1.0;
     p->preserve_colors = NST_COLORS_NONE;
     p->preview_every = 10;
+    p->scales = 1;
     const nst_model_defaults *md = m ? nst_model_get_defaults(m) : NULL;
     if (md) {
         p->alpha = md->alpha;

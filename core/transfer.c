@@ -102,12 +102,21 @@ static double eval_fn(const float *x, float *g, void *user)
     return nst_objective_eval(c->o, x, g, &c->parts);
 }
 
-/* The optimisation loop from x; reports each iteration; x ends at the result.
- * view (output size) receives the presented image on preview iterations. */
-static int optimise(nst_objective *o, const nst_params *p, float *x, const nst_image *content_sized,
-                    const nst_callbacks *cb, nst_image *view, nst_error *err)
+/* Where one scale's iterations run: iterations first+1 … last of the
+ * transfer's total, at w×h. */
+typedef struct {
+    int w, h;
+    int first, last;
+} scale_plan;
+
+/* The optimisation loop from x over one scale; reports each iteration; x
+ * ends at the result. view (the scale's size) receives the presented image
+ * on preview iterations. t0 is the transfer's start. */
+static int optimise(nst_objective *o, const nst_params *p, const scale_plan *sp, float *x,
+                    const nst_image *content_sized, const nst_callbacks *cb, nst_image *view,
+                    double t0, nst_error *err)
 {
-    size_t n = (size_t)3 * view->w * view->h;
+    size_t n = (size_t)3 * sp->w * sp->h;
     float *g = malloc(n * sizeof(float));
     nst_lbfgs *lb = p->optimizer == NST_OPT_LBFGS ? nst_lbfgs_create(n, lbfgs_history(n)) : NULL;
     nst_adam *ad = p->optimizer == NST_OPT_ADAM ? nst_adam_create(n, p->learning_rate) : NULL;
@@ -117,24 +126,22 @@ static int optimise(nst_objective *o, const nst_params *p, float *x, const nst_i
         nst_adam_free(ad);
         return nst_error_set(err, NST_ENOMEM, "", "out of memory for the optimiser");
     }
-    double t0 = now_s();
     eval_ctx ctx = {.o = o};
     double f = eval_fn(x, g, &ctx);
     int rc = NST_OK;
-    int first = cb && cb->resume ? cb->resume_iteration : 0;
-    for (int it = first + 1; it <= p->iterations; it++) {
+    for (int it = sp->first + 1; it <= sp->last; it++) {
         if (cb && cb->cancel && *cb->cancel) {
             rc = nst_error_set(err, NST_ECANCELED, "", "canceled after iteration %d", it - 1);
             break;
         }
         if (lb) {
-            if (nst_lbfgs_step(lb, x, &f, g, eval_fn, &ctx) == 0) it = p->iterations; /* converged */
+            if (nst_lbfgs_step(lb, x, &f, g, eval_fn, &ctx) == 0) it = sp->last; /* converged */
         } else {
             nst_adam_step(ad, x, g);
             f = eval_fn(x, g, &ctx);
         }
         if (cb && cb->progress) {
-            int preview = (p->preview_every > 0 && it % p->preview_every == 0) || it == p->iterations;
+            int preview = (p->preview_every > 0 && it % p->preview_every == 0) || it == sp->last;
             if (preview) present(p, x, content_sized, view);
             nst_progress pr = {it, p->iterations, f, ctx.parts.content, ctx.parts.style,
                                ctx.parts.tv, now_s() - t0, preview ? view : NULL,
@@ -148,47 +155,97 @@ static int optimise(nst_objective *o, const nst_params *p, float *x, const nst_i
     return rc;
 }
 
+/* The scales of a run, coarsest first (see nst_transfer in nst.h). Returns
+ * how many. */
+static int plan_scales(const nst_params *p, const nst_image *content, scale_plan *plan)
+{
+    int n = p->scales < 1 ? 1 : p->scales;
+    while (n > 1 && (p->image_size >> (n - 1)) < 64) n--;
+    int total_share = (1 << n) - 1, done = 0;
+    for (int s = 0; s < n; s++) {
+        output_size(content, p->image_size >> (n - 1 - s), &plan[s].w, &plan[s].h);
+        int share = 1 << (n - 1 - s);
+        plan[s].first = done;
+        done = s == n - 1 ? p->iterations
+                          : done + (int)((long)p->iterations * share / total_share);
+        plan[s].last = done;
+    }
+    return n;
+}
+
+/* x (3,h,w) → the next scale's size, in place of *x (reallocated). */
+static int upsample(float **x, int w, int h, int nw, int nh)
+{
+    nst_image from = {w, h, *x}, to = {0};
+    int rc = nst_image_resize(&from, nw, nh, &to);
+    if (rc != NST_OK) return rc;
+    free(*x);
+    *x = to.data;
+    return NST_OK;
+}
+
+/* The starting point of the scale at sp: the checkpoint, the previous
+ * scale's result, or params->init. *x is (re)allocated. */
+static int scale_start(const nst_params *p, const scale_plan *sp, const scale_plan *prev,
+                       const nst_image *csized, const nst_image *styles,
+                       const nst_callbacks *cb, float **x)
+{
+    if (*x) return upsample(x, prev->w, prev->h, sp->w, sp->h);
+    if (cb && cb->resume) {
+        nst_image r = {0};
+        int rc = nst_image_resize(cb->resume, sp->w, sp->h, &r);
+        *x = r.data;
+        return rc;
+    }
+    if (!(*x = malloc((size_t)3 * sp->w * sp->h * sizeof(float)))) return NST_ENOMEM;
+    return init_image(p, csized, styles, *x);
+}
+
 int nst_transfer(const nst_model *m, const nst_params *p, const nst_image *content,
                  const nst_image *styles, int n_styles, const nst_callbacks *cb, nst_image *out,
                  nst_error *err)
 {
-    int W, H, rc;
-    output_size(content, p->image_size, &W, &H);
-    nst_image csized = {0};
-    nst_objective *o = NULL;
+    scale_plan plan[8];
+    int n_scales = plan_scales(p, content, plan), rc = NST_OK;
+    int resumed = cb && cb->resume ? cb->resume_iteration : 0;
+    double t0 = now_s();
     float *x = NULL;
+    const scale_plan *prev = NULL, *sp = NULL;
+    nst_image csized = {0};
     memset(out, 0, sizeof *out);
-    if ((rc = nst_image_resize(content, W, H, &csized)) != NST_OK ||
-        (rc = nst_image_alloc(out, W, H)) != NST_OK ||
-        !(x = malloc((size_t)3 * W * H * sizeof(float)))) {
-        rc = nst_error_set(err, rc ? rc : NST_ENOMEM, "image_size", "out of memory for %dx%d", W, H);
-        goto done;
-    }
-    if ((rc = nst_objective_create(m, p, &csized, styles, n_styles, &o, err)) != NST_OK) goto done;
-    if (cb && cb->resume) {
-        nst_image r = {0};
-        if ((rc = nst_image_resize(cb->resume, W, H, &r)) != NST_OK) {
-            nst_error_set(err, rc, "", "cannot resize the checkpoint image");
-            goto done;
+    if ((rc = nst_params_check_styles(p, n_styles, err)) != NST_OK) return rc;
+    for (int s = 0; s < n_scales && rc == NST_OK; s++) {
+        sp = &plan[s];
+        if (sp->last <= resumed && s < n_scales - 1) continue; /* done before the checkpoint */
+        scale_plan from = *sp;
+        if (resumed > from.first) from.first = resumed;
+        nst_objective *o = NULL;
+        nst_image_free(&csized);
+        nst_image_free(out);
+        if ((rc = nst_image_resize(content, sp->w, sp->h, &csized)) != NST_OK ||
+            (rc = nst_image_alloc(out, sp->w, sp->h)) != NST_OK) {
+            nst_error_set(err, rc, "image_size", "out of memory for %dx%d", sp->w, sp->h);
+            break;
         }
-        memcpy(x, r.data, (size_t)3 * W * H * sizeof(float));
-        nst_image_free(&r);
-    } else if ((rc = init_image(p, &csized, styles, x)) != NST_OK) {
-        nst_error_set(err, rc, "init", "cannot prepare the starting image");
-        goto done;
+        if ((rc = scale_start(p, sp, prev, &csized, styles, cb, &x)) != NST_OK) {
+            nst_error_set(err, rc, "init", "cannot prepare the starting image");
+            break;
+        }
+        if ((rc = nst_objective_create(m, p, &csized, styles, n_styles, &o, err)) == NST_OK)
+            rc = optimise(o, p, &from, x, &csized, cb, out, t0, err);
+        nst_objective_free(o);
+        prev = sp;
     }
-    rc = optimise(o, p, x, &csized, cb, out, err);
     if (rc == NST_OK) {
         present(p, x, &csized, out);
     } else if (rc == NST_ECANCELED) { /* the state to resume from */
         nst_params raw = *p;
         raw.preserve_colors = NST_COLORS_NONE;
         present(&raw, x, &csized, out);
+    } else {
+        nst_image_free(out);
     }
-done:
-    if (rc != NST_OK && rc != NST_ECANCELED) nst_image_free(out);
     free(x);
     nst_image_free(&csized);
-    nst_objective_free(o);
     return rc;
 }

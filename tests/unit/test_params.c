@@ -25,7 +25,8 @@ static int params_equal(const nst_params *a, const nst_params *b)
                a->learning_rate == b->learning_rate && a->init == b->init &&
                a->seed == b->seed && a->image_size == b->image_size &&
                a->style_scale == b->style_scale && a->pooling == b->pooling &&
-               a->preserve_colors == b->preserve_colors && a->preview_every == b->preview_every;
+               a->preserve_colors == b->preserve_colors && a->preview_every == b->preview_every &&
+               a->scales == b->scales;
     for (int i = 0; same && i < a->n_content_layers; i++)
         same = a->content_layers[i] == b->content_layers[i];
     for (int i = 0; same && i < a->n_style_layers; i++)
@@ -143,6 +144,8 @@ static const bad_case bad_cases[] = {
     {"{\"style_scale\": 0.01}", "style_scale", "between 0.05 and 8"},
     {"{\"pooling\": \"min\"}", "pooling", "\"max\", \"avg\""},
     {"{\"preserve_colors\": null}", "preserve_colors", "must be one of"},
+    {"{\"scales\": 5}", "scales", "between 1 and 4"},
+    {"{\"scales\": 1.5}", "scales", "integer"},
     {"{\"preview_every\": -1}", "preview_every", "between 0 and 100000"},
     {"{\"style_layers\": \"conv1_1\"}", "style_layers",
      "style_layers must be an array of layer names"},
@@ -292,7 +295,7 @@ static void test_json_round_trip(void)
         CHECK(strstr(json, "\"style_layers\":[\"conv2_2\",\"conv1_1\"]"), "%s", json);
         int keys = 0;
         for (const char *s = json; (s = strstr(s, "\":")); s++) keys++;
-        CHECK(keys == 17, "%d keys in %s", keys, json);
+        CHECK(keys == 18, "%d keys in %s", keys, json);
         free(json);
         free(again);
         p.n_style_blend_weights = 0;

@@ -86,7 +86,8 @@ static void test_gradient_max(void)
 }
 
 typedef struct {
-    int calls, last, cancel_at, previews;
+    int calls, last, cancel_at, previews, gaps;
+    int preview_w[64];
     volatile int cancel;
     double first_total, last_total;
 } run_log;
@@ -95,8 +96,10 @@ static void on_progress(const nst_progress *pr, void *user)
 {
     run_log *r = user;
     if (r->calls++ == 0) r->first_total = pr->loss_total;
+    else if (pr->iteration != r->last + 1) r->gaps++;
     r->last = pr->iteration;
     r->last_total = pr->loss_total;
+    if (pr->image && r->previews < 64) r->preview_w[r->previews] = pr->image->w;
     if (pr->image) r->previews++;
     if (r->cancel_at && pr->iteration == r->cancel_at) r->cancel = 1;
 }
@@ -268,6 +271,36 @@ static void test_blend(void)
     nst_image_free(&content), nst_image_free(&styles[0]), nst_image_free(&styles[1]);
 }
 
+/* Coarse to fine: 2 scales at 128 px run 8 iterations at 64 px, then 4 at
+ * 128 px, counted as one run of 12. */
+static void test_scales(void)
+{
+    nst_image content, style, out;
+    testimg_make(&content, "content", 64, 64);
+    testimg_make(&style, "style0", 64, 64);
+    run_log log = {0};
+    CHECK(run("{\"image_size\":128,\"iterations\":12,\"scales\":2,\"preview_every\":4}", &content,
+              &style, 1, &log, &out) == 0, "scales transfer failed");
+    CHECK(log.calls == 12 && log.last == 12 && log.gaps == 0, "%d calls, last %d, %d gaps", log.calls,
+          log.last, log.gaps);
+    CHECK(out.w == 128 && out.h == 128, "output %dx%d", out.w, out.h);
+    CHECK(log.previews == 3 && log.preview_w[0] == 64 && log.preview_w[1] == 64 &&
+          log.preview_w[2] == 128, "previews %d: %d %d %d", log.previews, log.preview_w[0],
+          log.preview_w[1], log.preview_w[2]);
+    nst_image_free(&out);
+    /* resuming inside the fine scale starts there */
+    run_log l2 = {0};
+    nst_params p;
+    params_for(&p, "{\"image_size\":128,\"iterations\":12,\"scales\":2}");
+    nst_image half;
+    testimg_make(&half, "x", 128, 128);
+    nst_callbacks cb = {on_progress, &l2, NULL, &half, 10};
+    nst_error e;
+    CHECK(nst_transfer(model, &p, &content, &style, 1, &cb, &out, &e) == 0, "resume: %s", e.message);
+    CHECK(l2.calls == 2 && l2.last == 12, "resumed: %d calls ending at %d", l2.calls, l2.last);
+    nst_image_free(&half), nst_image_free(&out), nst_image_free(&content), nst_image_free(&style);
+}
+
 int main(void)
 {
     nst_error e;
@@ -284,6 +317,7 @@ int main(void)
     TEST_RUN(test_cancel);
     TEST_RUN(test_resume);
     TEST_RUN(test_blend);
+    TEST_RUN(test_scales);
     nst_model_free(model);
     return TEST_EXIT();
 }
