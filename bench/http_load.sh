@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# bench/http_load.sh — how quickly nstd answers status requests while a
+# worker saturates the CPU with a style transfer.
+#
+#   bench/http_load.sh CONTENT STYLE [SIZE=512] [SECONDS=20] [CONNECTIONS=16]
+#
+# Starts build/nstd on a free loopback port with a scratch data directory,
+# submits one job (CONTENT × STYLE at SIZE px, many iterations), waits until
+# it runs, then drives GET /v1/jobs/{id} with wrk (Debian package wrk) for
+# SECONDS and prints requests per second and the latency distribution
+# (p50, p90, p99). The job is canceled and nstd stopped at the end.
+# Not part of CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+content=$1 style=$2 size=${3:-512} secs=${4:-20} conns=${5:-16}
+command -v wrk >/dev/null || { echo "http_load: needs wrk (apt-get install wrk)" >&2; exit 2; }
+[ -x build/nstd ] || { echo "http_load: build nstd first (scripts/run or cmake)" >&2; exit 2; }
+tmp=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+build/nstd --bind 127.0.0.1 --port "$port" --data-dir "$tmp/data" --log-format text >"$tmp/log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+base=http://127.0.0.1:$port
+for _ in $(seq 100); do curl -fs "$base/healthz" >/dev/null && break; sleep 0.1; done
+id=$(curl -fs -F "content=@$content" -F "style=@$style" \
+    -F "params={\"image_size\":$size,\"iterations\":2000,\"preview_every\":5}" "$base/v1/jobs" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+for _ in $(seq 600); do
+    state=$(curl -fs "$base/v1/jobs/$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
+    [ "$state" = running ] && break
+    sleep 0.1
+done
+sleep 3 # past the style targets, into the iterations
+echo "job $id $state at ${size}px; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+wrk -t2 -c"$conns" -d"${secs}s" --latency "$base/v1/jobs/$id"
+curl -fs "$base/v1/jobs/$id" | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+p = j["progress"]
+print("job progressed to iteration %s during the load (%.2f s per iteration)" % (
+    p["iteration"], p["elapsed_s"] / max(p["iteration"], 1)))'
+curl -fs -X DELETE "$base/v1/jobs/$id" >/dev/null || true
