@@ -27,7 +27,7 @@ JSON({
   "openapi": "3.0.3",
   "info": {
     "title": "nstd",
-    "description": "Neural style transfer (Gatys, Ecker and Bethge, CVPR 2016) as an HTTP service. Upload a content image and one or more style images with optional parameters; a worker optimises the output image while you poll the job, follow its Server-Sent Events or watch its preview; download the PNG when it has succeeded. All bodies are JSON except images, events and metrics. Every error is {\"error\": {\"code\", \"message\", \"field\"}}. A path that exists answers a wrong method with 405 and an Allow header; OPTIONS is answered for CORS preflight when cross-origin access is configured. Behind a reverse proxy every path carries the configured base path as a prefix.",
+    "description": "Neural style transfer (Gatys, Ecker and Bethge, CVPR 2016) as an HTTP service. Upload a content image and one or more style images with optional parameters; a worker optimises the output image while you poll the job, follow its Server-Sent Events or watch its preview; download the PNG when it has succeeded. All bodies are JSON except images, events and metrics. Every error is {\"error\": {\"code\", \"message\", \"field\"}}; field is null when no single field is at fault. Every path that answers GET also answers HEAD. A path that exists answers a method it does not know with 405 (method_not_allowed) and an Allow header; a path that does not exist answers 404 (not_found). OPTIONS on any path lists its methods, or answers a CORS preflight. Behind a reverse proxy every path carries the configured base path as a prefix.",
     "version": ) "\"" NST_VERSION "\"" JSON(,
     "license": {"name": "see the repository"}
   },
@@ -41,18 +41,19 @@ JSON({
       "get": {
         "tags": ["service"],
         "operationId": "getIndex",
-        "summary": "Web page: upload, parameters, live progress and preview, download",
+        "summary": "The service's name and version, and where this document is",
         "responses": {
-          "200": {"description": "The page", "content": {"text/html": {"schema": {"type": "string"}}}}
+          "200": {"description": "A pointer to the API description", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Root"}}}}
         }
-      }
+      },
+      "options": {"tags": ["service"], "operationId": "optionsIndex", "summary": "Methods of this path; CORS preflight", "responses": {"204": {"$ref": "#/components/responses/Options"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
     },
     "/v1/jobs": {
       "post": {
         "tags": ["jobs"],
         "operationId": "createJob",
         "summary": "Submit a style-transfer job",
-        "description": "The job is stored before the answer is sent, so it survives a restart. It waits in a bounded queue; when the queue is full the answer is 429 with Retry-After.",
+        "description": "The job is stored before the answer is sent, so it survives a restart. It waits in a bounded queue; when the queue is full the answer is 429 with Retry-After. Checks run in this order and the first failure answers: the headers (503, 415, 413 by Content-Length, 429, 400 bad_multipart when there is no boundary), the body as it streams in (413 at once; a malformed body 400 at its end), each image (400, 413, 503), the params (400, 422), then storing and queueing (500, 429, 503).",
         "requestBody": {
           "required": true,
           "content": {
@@ -72,12 +73,12 @@ JSON({
             "headers": {"Location": {"$ref": "#/components/headers/Location"}},
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}
           },
-          "400": {"$ref": "#/components/responses/BadRequest"},
-          "403": {"$ref": "#/components/responses/Forbidden"},
+          "400": {"$ref": "#/components/responses/BadUpload"},
           "413": {"$ref": "#/components/responses/PayloadTooLarge"},
           "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
           "422": {"$ref": "#/components/responses/UnprocessableEntity"},
           "429": {"$ref": "#/components/responses/TooManyRequests"},
+          "500": {"$ref": "#/components/responses/InternalError"},
           "503": {"$ref": "#/components/responses/ServiceUnavailable"}
         }
       },
@@ -91,9 +92,11 @@ JSON({
         ],
         "responses": {
           "200": {"description": "One page of jobs", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobList"}}}},
-          "400": {"$ref": "#/components/responses/BadRequest"}
+          "400": {"$ref": "#/components/responses/BadQuery"},
+          "500": {"$ref": "#/components/responses/InternalError"}
         }
-      }
+      },
+      "options": {"tags": ["service"], "operationId": "optionsJobs", "summary": "Methods of this path; CORS preflight", "responses": {"204": {"$ref": "#/components/responses/Options"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
     },
     "/v1/jobs/{id}": {
       "parameters": [{"$ref": "#/components/parameters/JobId"}],
@@ -116,7 +119,8 @@ JSON({
           "204": {"description": "The job was finished; it and its files are deleted"},
           "404": {"$ref": "#/components/responses/NotFound"}
         }
-      }
+      },
+      "options": {"tags": ["service"], "operationId": "optionsJob", "summary": "Methods of this path; CORS preflight", "responses": {"204": {"$ref": "#/components/responses/Options"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
     },
     "/v1/jobs/{id}/result": {
       "parameters": [{"$ref": "#/components/parameters/JobId"}],
@@ -127,9 +131,11 @@ JSON({
         "responses": {
           "200": {"description": "The output image", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
           "404": {"$ref": "#/components/responses/NotFound"},
-          "409": {"$ref": "#/components/responses/Conflict"}
+          "409": {"$ref": "#/components/responses/Conflict"},
+          "500": {"$ref": "#/components/responses/InternalError"}
         }
-      }
+      },
+      "options": {"tags": ["service"], "operationId": "optionsJobResult", "summary": "Methods of this path; CORS preflight", "responses": {"204": {"$ref": "#/components/responses/Options"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
     },
     "/v1/jobs/{id}/preview": {
       "parameters": [{"$ref": "#/components/parameters/JobId"}],
@@ -139,9 +145,11 @@ JSON({
         "summary": "The latest intermediate image (every preview_every iterations)",
         "responses": {
           "200": {"description": "The latest preview", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
-          "404": {"$ref": "#/components/responses/NotFound"}
+          "404": {"$ref": "#/components/responses/NoPreview"},
+          "500": {"$ref": "#/components/responses/InternalError"}
         }
-      }
+      },
+      "options": {"tags": ["service"], "operationId": "optionsJobPreview", "summary": "Methods of this path; CORS preflight", "responses": {"204": {"$ref": "#/components/responses/Options"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
     },
     "/v1/jobs/{id}/events": {
       "parameters": [{"$ref": "#/components/parameters/JobId"}],
@@ -152,9 +160,11 @@ JSON({
         "description": "Each event carries the Job object as its data. `event: progress` follows every change of the job; `event: end` follows its final state, then the stream closes. A comment line keeps an idle connection alive. If the job is deleted meanwhile, the `end` event carries an Error object.",
         "responses": {
           "200": {"description": "An event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-          "404": {"$ref": "#/components/responses/NotFound"}
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "503": {"$ref": "#/components/responses/ServiceUnavailable"}
         }
-      }
+      },
+      "options": {"tags": ["service"], "operationId": "optionsJobEvents", "summary": "Methods of this path; CORS preflight", "responses": {"204": {"$ref": "#/components/responses/Options"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
     },
     "/v1/info": {
       "get": {
@@ -164,7 +174,8 @@ JSON({
         "responses": {
           "200": {"description": "Service information", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Info"}}}}
         }
-      }
+      },
+      "options": {"tags": ["service"], "operationId": "optionsInfo", "summary": "Methods of this path; CORS preflight", "responses": {"204": {"$ref": "#/components/responses/Options"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
     },
     "/healthz": {
       "get": {
@@ -174,7 +185,8 @@ JSON({
         "responses": {
           "200": {"description": "Alive", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}
         }
-      }
+      },
+      "options": {"tags": ["service"], "operationId": "optionsHealth", "summary": "Methods of this path; CORS preflight", "responses": {"204": {"$ref": "#/components/responses/Options"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
     },
     "/readyz": {
       "get": {
@@ -185,7 +197,8 @@ JSON({
           "200": {"description": "Ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}},
           "503": {"description": "Not ready; reasons lists why", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}}
         }
-      }
+      },
+      "options": {"tags": ["service"], "operationId": "optionsReadiness", "summary": "Methods of this path; CORS preflight", "responses": {"204": {"$ref": "#/components/responses/Options"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
     },
     "/metrics": {
       "get": {
@@ -193,9 +206,11 @@ JSON({
         "operationId": "getMetrics",
         "summary": "Metrics in the Prometheus text exposition format 0.0.4",
         "responses": {
-          "200": {"description": "Counters, gauges and histograms", "content": {"text/plain": {"schema": {"type": "string"}}}}
+          "200": {"description": "Counters, gauges and histograms", "content": {"text/plain": {"schema": {"type": "string"}}}},
+          "500": {"$ref": "#/components/responses/InternalError"}
         }
-      }
+      },
+      "options": {"tags": ["service"], "operationId": "optionsMetrics", "summary": "Methods of this path; CORS preflight", "responses": {"204": {"$ref": "#/components/responses/Options"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
     },
     "/v1/openapi.json": {
       "get": {
@@ -203,9 +218,11 @@ JSON({
         "operationId": "getOpenAPI",
         "summary": "This document",
         "responses": {
-          "200": {"description": "OpenAPI 3 description of the API", "content": {"application/json": {"schema": {"type": "object"}}}}
+          "200": {"description": "OpenAPI 3 description of the API", "content": {"application/json": {"schema": {"type": "object"}}}},
+          "500": {"$ref": "#/components/responses/InternalError"}
         }
-      }
+      },
+      "options": {"tags": ["service"], "operationId": "optionsOpenAPI", "summary": "Methods of this path; CORS preflight", "responses": {"204": {"$ref": "#/components/responses/Options"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
     }
   },
 /* ================================================================ components */
@@ -223,16 +240,20 @@ JSON({
       "Allow": {"description": "Methods the path answers to", "schema": {"type": "string"}}
     },
     "responses": {
-      "BadRequest": {"description": "Malformed request: multipart body (bad_multipart), an image that does not decode (invalid_image), params that are not JSON (invalid_json), a bad query parameter (invalid_query)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "Forbidden": {"description": "The request's Origin is not among the allowed CORS origins (origin_not_allowed)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "NotFound": {"description": "No such job (not_found), or no preview yet (no_preview)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "MethodNotAllowed": {"description": "The path exists but not with this method (method_not_allowed); any path of this API may answer so", "headers": {"Allow": {"$ref": "#/components/headers/Allow"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "BadUpload": {"description": "The upload is not usable; field names the part when there is one. bad_multipart: no boundary, or a malformed or truncated body. missing_part: no content or no style part (field content or style). duplicate_part: a second content or params part. unknown_part: a part other than content, style and params (field: its name). too_many_styles: more style parts than max_styles (GET /v1/info). invalid_image: an empty file or one that does not decode (field content or style[i], counting from 0). invalid_json: the params part is not JSON (field params).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "BadQuery": {"description": "limit or offset is not an integer in its range (invalid_query; field names it)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Forbidden": {"description": "A CORS preflight (a request with an Origin header) from an origin that is not among the configured cors_origins (origin_not_allowed)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "NotFound": {"description": "No job with this id, or the id is not 32 lower-case hex digits (not_found; field id)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "NoPreview": {"description": "No job with this id, or a malformed id (not_found; field id); or the job has no preview yet (no_preview)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "MethodNotAllowed": {"description": "The path exists but not with this method (method_not_allowed); any path of this API answers so to a method it does not list", "headers": {"Allow": {"$ref": "#/components/headers/Allow"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "Conflict": {"description": "The job has not succeeded, so there is no result (not_finished)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "PayloadTooLarge": {"description": "The request body exceeds max_upload_bytes (payload_too_large), or an image exceeds max_input_pixels (image_too_large)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "PayloadTooLarge": {"description": "The request body exceeds max_upload_bytes, by its Content-Length or while it streams in (payload_too_large); or an image's dimensions exceed max_input_pixels (image_too_large; field content or style[i])", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "UnsupportedMediaType": {"description": "The body is not multipart/form-data (unsupported_media_type)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "UnprocessableEntity": {"description": "Well-formed but invalid: a parameter out of range, an unknown key, a missing image or too many styles (invalid_params); field names the culprit", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "TooManyRequests": {"description": "The job queue is full (queue_full)", "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "ServiceUnavailable": {"description": "The server is shutting down (shutting_down) or out of memory (out_of_memory)", "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+      "UnprocessableEntity": {"description": "The params are JSON but not valid (invalid_params): an unknown key, a value of the wrong type or out of range, an unknown layer name, a list of the wrong length (such as style_blend_weights not one per style image); field names the parameter", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "TooManyRequests": {"description": "The job queue is full (queue_full); Retry-After estimates when a worker is free", "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "InternalError": {"description": "The server failed: the job store could not be read or written, or memory ran out (internal_error); for POST /v1/jobs also memory running out while the body is buffered (out_of_memory)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "ServiceUnavailable": {"description": "The server is shutting down (shutting_down, with Retry-After); for POST /v1/jobs also not enough memory to decode an image (out_of_memory; field content or style[i])", "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Options": {"description": "No body. Allow lists the path's methods. To a CORS preflight from an allowed origin also Access-Control-Allow-Origin, Access-Control-Allow-Methods, Access-Control-Allow-Headers (the requested headers echoed) and Access-Control-Max-Age.", "headers": {"Allow": {"$ref": "#/components/headers/Allow"}, "Access-Control-Allow-Methods": {"$ref": "#/components/headers/Allow"}, "Access-Control-Max-Age": {"description": "Seconds a preflight answer may be cached", "schema": {"type": "integer"}}}}
     },
     "schemas": {
       "Error": {
@@ -241,13 +262,23 @@ JSON({
         "properties": {
           "error": {
             "type": "object",
-            "required": ["code", "message"],
+            "required": ["code", "message", "field"],
             "properties": {
               "code": {"type": "string", "description": "Stable machine-readable code, such as invalid_params or queue_full", "example": "invalid_params"},
               "message": {"type": "string", "description": "What is wrong, for people", "example": "beta must be a number from 0 to 1e+15"},
-              "field": {"type": "string", "nullable": true, "description": "The parameter or form field at fault, when there is one", "example": "beta"}
+              "field": {"type": "string", "nullable": true, "description": "The parameter, form part or path segment at fault; null when there is none", "example": "beta"}
             }
           }
+        }
+      },
+      "Root": {
+        "type": "object",
+        "required": ["name", "version", "description", "openapi"],
+        "properties": {
+          "name": {"type": "string", "example": "nstd"},
+          "version": {"type": "string"},
+          "description": {"type": "string"},
+          "openapi": {"type": "string", "description": "Path of this document, with the base path", "example": "/v1/openapi.json"}
         }
       },
       "JobUpload": {
@@ -328,7 +359,7 @@ JSON({
         "properties": {
           "id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
           "state": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "canceled"]},
-          "position": {"type": "integer", "minimum": 0, "nullable": true, "description": "Place in the queue while queued (0: next), else null"},
+          "position": {"type": "integer", "minimum": 1, "nullable": true, "description": "1-based place in the queue while queued (1: runs next), else null"},
           "progress": {"$ref": "#/components/schemas/Progress"},
           "params": {"$ref": "#/components/schemas/Params"},
           "model": {"type": "string", "description": "Name of the model that runs the job", "example": "vgg19-random"},

@@ -53,42 +53,97 @@ static void test_parses(void)
     CHECK(cJSON_IsString(at(doc, "info/title")), "info.title");
 }
 
+/* The descriptions of an operation's responses ($refs followed), joined. */
+static void response_text(cJSON *op, const char *status, char *buf, size_t len)
+{
+    cJSON *r = cJSON_GetObjectItemCaseSensitive(at(op, "responses"), status);
+    const char *ref = cJSON_GetStringValue(at(r, "$ref"));
+    if (ref && strncmp(ref, "#/", 2) == 0) r = at(doc, ref + 2);
+    const char *d = cJSON_GetStringValue(at(r, "description"));
+    size_t n = strlen(buf);
+    snprintf(buf + n, len - n, " %s", d ? d : "");
+}
+
+/* The next space-separated word of *s, into w; 0 at the end. */
+static int next_word(const char **s, char *w, size_t n)
+{
+    *s += strspn(*s, " ");
+    size_t k = strcspn(*s, " ");
+    if (!k) return 0;
+    snprintf(w, n, "%.*s", (int)k, *s);
+    *s += k;
+    return 1;
+}
+
 static void test_routes(void)
 {
+    /* Every route of api/router.c with exactly the statuses its handler
+     * (and the router, for ids) can answer, and the error codes that must
+     * be named in those responses' descriptions. */
     static const struct {
-        const char *path, *method;
-        const char *statuses[9];
+        const char *path, *method, *statuses, *codes;
     } routes[] = {
-        {"/", "get", {"200"}},
-        {"/v1/jobs", "post", {"202", "400", "413", "415", "422", "429", "503"}},
-        {"/v1/jobs", "get", {"200", "400"}},
-        {"/v1/jobs/{id}", "get", {"200", "404"}},
-        {"/v1/jobs/{id}", "delete", {"200", "202", "204", "404"}},
-        {"/v1/jobs/{id}/result", "get", {"200", "404", "409"}},
-        {"/v1/jobs/{id}/preview", "get", {"200", "404"}},
-        {"/v1/jobs/{id}/events", "get", {"200", "404"}},
-        {"/v1/info", "get", {"200"}},
-        {"/healthz", "get", {"200"}},
-        {"/readyz", "get", {"200", "503"}},
-        {"/metrics", "get", {"200"}},
-        {"/v1/openapi.json", "get", {"200"}},
+        {"/", "get", "200", ""},
+        {"/v1/jobs", "post", "202 400 413 415 422 429 500 503",
+         "bad_multipart missing_part duplicate_part unknown_part too_many_styles invalid_image "
+         "invalid_json payload_too_large image_too_large unsupported_media_type invalid_params "
+         "queue_full internal_error out_of_memory shutting_down"},
+        {"/v1/jobs", "get", "200 400 500", "invalid_query internal_error"},
+        {"/v1/jobs/{id}", "get", "200 404", "not_found"},
+        {"/v1/jobs/{id}", "delete", "200 202 204 404", "not_found"},
+        {"/v1/jobs/{id}/result", "get", "200 404 409 500", "not_found not_finished internal_error"},
+        {"/v1/jobs/{id}/preview", "get", "200 404 500", "not_found no_preview internal_error"},
+        {"/v1/jobs/{id}/events", "get", "200 404 503", "not_found shutting_down"},
+        {"/v1/info", "get", "200", ""},
+        {"/healthz", "get", "200", ""},
+        {"/readyz", "get", "200 503", ""},
+        {"/metrics", "get", "200 500", "internal_error"},
+        {"/v1/openapi.json", "get", "200 500", "internal_error"},
     };
     if (!doc) return;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        cJSON *op = operation(routes[i].path, routes[i].method);
-        CHECK(op != NULL, "no %s %s", routes[i].method, routes[i].path);
-        CHECK(cJSON_IsString(at(op, "summary")), "%s %s has no summary", routes[i].method,
-              routes[i].path);
-        CHECK(cJSON_IsString(at(op, "operationId")), "%s %s has no operationId",
-              routes[i].method, routes[i].path);
-        for (int k = 0; k < 9 && routes[i].statuses[k]; k++)
-            CHECK(cJSON_GetObjectItemCaseSensitive(at(op, "responses"), routes[i].statuses[k]),
-                  "%s %s lacks response %s", routes[i].method, routes[i].path,
-                  routes[i].statuses[k]);
+        const char *path = routes[i].path, *method = routes[i].method;
+        cJSON *op = operation(path, method);
+        CHECK(op != NULL, "no %s %s", method, path);
+        CHECK(cJSON_IsString(at(op, "summary")), "%s %s has no summary", method, path);
+        CHECK(cJSON_IsString(at(op, "operationId")), "%s %s has no operationId", method, path);
+        char text[4096] = "", status[8];
+        int n = 0;
+        for (const char *s = routes[i].statuses; next_word(&s, status, sizeof status); n++) {
+            CHECK(cJSON_GetObjectItemCaseSensitive(at(op, "responses"), status),
+                  "%s %s lacks response %s", method, path, status);
+            if (status[0] != '2') response_text(op, status, text, sizeof text);
+        }
+        CHECK(cJSON_GetArraySize(at(op, "responses")) == n,
+              "%s %s lists %d statuses, the server answers %d", method, path,
+              cJSON_GetArraySize(at(op, "responses")), n);
+        char code[32];
+        for (const char *c = routes[i].codes; next_word(&c, code, sizeof code);)
+            CHECK(strstr(text, code), "%s %s does not name %s", method, path, code);
     }
-    /* no path beyond these */
-    int n = cJSON_GetArraySize(at(doc, "paths"));
+    /* Every path answers OPTIONS: its methods, or a CORS preflight (403 when
+     * the origin is refused). */
+    cJSON *p;
+    cJSON_ArrayForEach(p, at(doc, "paths"))
+    {
+        cJSON *op = cJSON_GetObjectItemCaseSensitive(p, "options");
+        char text[1024] = "";
+        CHECK(op && cJSON_IsString(at(op, "operationId")), "no OPTIONS on %s", p->string);
+        CHECK(op && at(op, "responses/204") && at(op, "responses/403") &&
+                  cJSON_GetArraySize(at(op, "responses")) == 2,
+              "OPTIONS %s: 204 and 403", p->string);
+        response_text(op, "403", text, sizeof text);
+        CHECK(strstr(text, "origin_not_allowed"), "OPTIONS %s: 403 code", p->string);
+    }
+    const char *d = cJSON_GetStringValue(at(doc, "components/responses/MethodNotAllowed/description"));
+    CHECK(d && strstr(d, "method_not_allowed"), "405 code");
+
+    /* no path and no operation beyond these */
+    int n = cJSON_GetArraySize(at(doc, "paths")), ops = 0;
     CHECK(n == 11, "%d paths", n);
+    cJSON_ArrayForEach(p, at(doc, "paths"))
+        ops += cJSON_GetArraySize(p) - !!cJSON_GetObjectItemCaseSensitive(p, "parameters");
+    CHECK(ops == (int)(sizeof routes / sizeof routes[0]) + n, "%d operations", ops);
 
     /* the upload */
     cJSON *upload = at(doc, "components/schemas/JobUpload/properties");
@@ -104,6 +159,8 @@ static void test_routes(void)
     CHECK(at(operation("/v1/jobs", "post"), "responses/202/headers/Location"), "Location");
     CHECK(at(doc, "components/responses/TooManyRequests/headers/Retry-After"), "Retry-After");
     CHECK(at(doc, "components/responses/MethodNotAllowed/headers/Allow"), "405 Allow");
+    CHECK(at(doc, "components/responses/ServiceUnavailable/headers/Retry-After"), "503 Retry-After");
+    CHECK(at(doc, "components/responses/Options/headers/Allow"), "OPTIONS Allow");
     CHECK(cJSON_GetObjectItemCaseSensitive(
               at(operation("/v1/jobs/{id}/events", "get"), "responses/200/content"),
               "text/event-stream"),
@@ -167,6 +224,8 @@ static void test_schemas(void)
     CHECK(!strcmp(names, "code,message,field"), "job error: %s", names);
     property_names(at(doc, "components/schemas/Error/properties/error"), names, sizeof names);
     CHECK(!strcmp(names, "code,message,field"), "Error: %s", names);
+    CHECK(cJSON_GetArraySize(at(doc, "components/schemas/Error/properties/error/required")) == 3,
+          "every error has code, message and field (null when none)");
     property_names(at(doc, "components/schemas/Error"), names, sizeof names);
     CHECK(!strcmp(names, "error"), "Error wrapper: %s", names);
 
@@ -178,6 +237,11 @@ static void test_schemas(void)
         snprintf(states + n, sizeof states - n, "%s%s", n ? "," : "", s->valuestring);
     }
     CHECK(!strcmp(states, "queued,running,succeeded,failed,canceled"), "states: %s", states);
+    /* position is 1-based (1: runs next) and null unless queued */
+    cJSON *pos = at(doc, "components/schemas/Job/properties/position");
+    CHECK(cJSON_IsNumber(at(pos, "minimum")) && at(pos, "minimum")->valueint == 1,
+          "position minimum 1");
+    CHECK(cJSON_IsTrue(at(pos, "nullable")), "position nullable");
 
     property_names(at(doc, "components/schemas/Params"), names, sizeof names);
     CHECK(!strcmp(names, "content_layers,style_layers,style_layer_weights,alpha,beta,tv_weight,"
