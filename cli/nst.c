@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fileio.h"
 #include "nst.h"
 
 void openblas_set_num_threads(int n);
@@ -112,31 +113,17 @@ static int parse_args(int argc, char **argv, cli_args *a)
     return 0;
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    size_t cap = 0, n = 0, r;
-    do {
-        if (n == cap && !(buf = realloc(buf, cap = cap ? 2 * cap : 4096))) break;
-        r = fread(buf + n, 1, cap - n, f);
-        n += r;
-    } while (r > 0);
-    fclose(f);
-    *len = n;
-    return buf;
-}
-
 /* Defaults of the model, then the params file, then the flags. */
 static int build_params(const cli_args *a, const nst_model *m, nst_params *p, nst_error *e)
 {
     nst_params_default(p, m);
     if (a->params_file) {
         size_t len;
-        char *json = read_file(a->params_file, &len);
-        if (!json) return nst_error_set(e, NST_EIO, "params", "cannot read %s", a->params_file);
-        int rc = nst_params_parse(p, json, len, NULL, e);
+        unsigned char *json;
+        int rc = nst_file_read(a->params_file, 0, &json, &len);
+        if (rc) return nst_error_set(e, NST_EIO, "params", "cannot read %s: %s", a->params_file,
+                                     strerror(-rc));
+        rc = nst_params_parse(p, (const char *)json, len, NULL, e);
         free(json);
         if (rc) return rc;
     }

@@ -33,6 +33,7 @@
 #include <stb/stb_image_resize.h>
 #include <stb/stb_image_write.h>
 
+#include "fileio.h"
 #include "nst.h"
 
 /* ------------------------------------------------------------ allocation */
@@ -256,37 +257,14 @@ int nst_image_decode(const void *buf, size_t len, long max_pixels, nst_image *ou
     return rc ? nst_error_set(err, rc, "", "out of memory decoding a %dx%d image", w, h) : 0;
 }
 
-/* Read a whole file into a malloc'd buffer. */
-static int read_file(const char *path, unsigned char **buf, size_t *len, nst_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return nst_error_set(err, NST_EIO, "", "cannot open %s: %s", path, strerror(errno));
-    struct stat st;
-    int rc = NST_OK;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
-        rc = nst_error_set(err, NST_EIO, "", "%s is not a regular file", path);
-    else if (st.st_size > INT_MAX)
-        rc = nst_error_set(err, NST_ETOOBIG, "", "%s is larger than %d bytes", path, INT_MAX);
-    else if (!(*buf = malloc(st.st_size ? (size_t)st.st_size : 1)))
-        rc = nst_error_set(err, NST_ENOMEM, "", "out of memory reading %s", path);
-    else if ((*len = fread(*buf, 1, (size_t)st.st_size, f)) != (size_t)st.st_size) {
-        rc = nst_error_set(err, NST_EIO, "", "cannot read %s: %s", path,
-                           ferror(f) ? strerror(errno) : "file shrank while reading");
-        free(*buf);
-        *buf = NULL;
-    }
-    fclose(f);
-    return rc;
-}
-
 int nst_image_load(const char *path, long max_pixels, nst_image *out, nst_error *err)
 {
     unsigned char *buf = NULL;
     size_t len = 0;
     out->w = out->h = 0;
     out->data = NULL;
-    int rc = read_file(path, &buf, &len, err);
-    if (rc) return rc;
+    int rc = nst_file_read(path, 0, &buf, &len);
+    if (rc) return nst_error_set(err, NST_EIO, "", "cannot read %s: %s", path, strerror(-rc));
     rc = nst_image_decode(buf, len, max_pixels, out, err);
     free(buf);
     if (rc && err) { /* say which file */
@@ -384,36 +362,6 @@ int nst_image_encode_png(const nst_image *img, unsigned char **png, size_t *len)
     return NST_OK;
 }
 
-/* Create a new file next to `path` for writing; its name goes to tmp. */
-static int temp_open(const char *path, char *tmp, size_t size)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    unsigned long salt = (unsigned long)ts.tv_nsec ^ ((unsigned long)(uintptr_t)tmp >> 4);
-    for (int attempt = 0; attempt < 100; attempt++) {
-        int n = snprintf(tmp, size, "%s.%ld.%lx.tmp", path, (long)getpid(), salt + attempt);
-        if (n < 0 || (size_t)n >= size) {
-            errno = ENAMETOOLONG;
-            return -1;
-        }
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST) return fd;
-    }
-    return -1;
-}
-
-static int write_all(int fd, const unsigned char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t k = write(fd, p, len);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return -1;
-        p += k;
-        len -= (size_t)k;
-    }
-    return 0;
-}
-
 /* Written to a temporary file that is renamed over `path`, so a reader
  * sees the old file or the whole new one, never a part. */
 int nst_image_save_png(const nst_image *img, const char *path, nst_error *err)
@@ -422,20 +370,7 @@ int nst_image_save_png(const nst_image *img, const char *path, nst_error *err)
     size_t len;
     int rc = nst_image_encode_png(img, &png, &len);
     if (rc) return nst_error_set(err, rc, "", "cannot encode %s: %s", path, nst_strerror(rc));
-    char tmp[4096];
-    int fd = temp_open(path, tmp, sizeof tmp);
-    if (fd < 0) {
-        rc = nst_error_set(err, NST_EIO, "", "cannot create %s: %s", path, strerror(errno));
-    } else {
-        int bad = write_all(fd, png, len) != 0 || fsync(fd) != 0;
-        int saved = errno;
-        if (close(fd) != 0 && !bad) bad = 1, saved = errno;
-        if (!bad && rename(tmp, path) != 0) bad = 1, saved = errno;
-        if (bad) {
-            rc = nst_error_set(err, NST_EIO, "", "cannot write %s: %s", path, strerror(saved));
-            unlink(tmp);
-        }
-    }
+    int e = nst_file_write(path, png, len);
     free(png);
-    return rc;
+    return e ? nst_error_set(err, NST_EIO, "", "cannot write %s: %s", path, strerror(-e)) : NST_OK;
 }

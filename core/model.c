@@ -68,6 +68,7 @@
 #include <cjson/cJSON.h>
 
 #include "layers.h"
+#include "fileio.h"
 #include "model.h"
 
 /* The random model's weights must not depend on whether a*b+c is fused. */
@@ -896,23 +897,11 @@ static char *export_header(const nst_model *m, size_t *len)
     return out;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len) {
-        ssize_t k = write(fd, p, len);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return -1;
-        p += k;
-        len -= (size_t)k;
-    }
-    return 0;
-}
-
 /* Every tensor's floats, little-endian, in table order. */
 static int write_tensors(int fd, const nst_model *m)
 {
     uint8_t buf[1 << 15];
+    int rc;
     for (int t = 0; t < NUM_TENSORS; t++) {
         tensor_spec s;
         tensor_spec_get(t, &s);
@@ -924,44 +913,37 @@ static int write_tensors(int fd, const nst_model *m)
                 memcpy(&bits, &w[i], 4);
                 for (int b = 0; b < 4; b++) buf[4 * k + b] = (uint8_t)(bits >> 8 * b);
             }
-            if (write_all(fd, buf, 4 * k) != 0) return -1;
+            if ((rc = nst_write_all(fd, buf, 4 * k)) != 0) return rc;
         }
     }
     return 0;
 }
 
-/* Length, header and data into fd, then to disk. */
-static int write_file(int fd, const nst_model *m, const char *header, size_t header_len)
+typedef struct {
+    const nst_model *m;
+    const char *header;
+    size_t header_len;
+} export_ctx;
+
+/* nst_fill_fn: length, header and data into fd. */
+static int write_file(int fd, void *ctx)
 {
+    const export_ctx *c = ctx;
     uint8_t n[8];
-    put_le64(n, header_len);
-    if (write_all(fd, n, 8) || write_all(fd, header, header_len) || write_tensors(fd, m)) return -1;
-    return fsync(fd);
+    put_le64(n, c->header_len);
+    int rc = nst_write_all(fd, n, 8);
+    if (!rc) rc = nst_write_all(fd, c->header, c->header_len);
+    if (!rc) rc = write_tensors(fd, c->m);
+    return rc;
 }
 
 int nst_model_export(const nst_model *m, const char *path, nst_error *err)
 {
-    size_t header_len = 0;
-    char *header = export_header(m, &header_len);
-    char *tmp = malloc(strlen(path) + sizeof ".tmp.XXXXXX");
-    if (!header || !tmp) {
-        free(header);
-        free(tmp);
-        return nst_error_set(err, NST_ENOMEM, NULL, "out of memory");
-    }
-    snprintf(tmp, strlen(path) + sizeof ".tmp.XXXXXX", "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp), rc = NST_OK;
-    if (fd < 0) {
-        rc = nst_error_set(err, NST_EIO, NULL, "cannot create %s: %s", tmp, strerror(errno));
-    } else {
-        int bad = fchmod(fd, 0644) || write_file(fd, m, header, header_len);
-        bad = close(fd) || bad;
-        if (bad || rename(tmp, path) != 0) {
-            rc = nst_error_set(err, NST_EIO, NULL, "cannot write %s: %s", path, strerror(errno));
-            unlink(tmp);
-        }
-    }
-    free(tmp);
+    export_ctx c = {m, NULL, 0};
+    char *header = export_header(m, &c.header_len);
+    if (!header) return nst_error_set(err, NST_ENOMEM, NULL, "out of memory");
+    c.header = header;
+    int rc = nst_file_replace(path, write_file, &c);
     free(header);
-    return rc;
+    return rc ? nst_error_set(err, NST_EIO, NULL, "cannot write %s: %s", path, strerror(-rc)) : NST_OK;
 }

@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "store.h"
 
 #define STORE_ID_LEN 32
@@ -88,21 +89,6 @@ static int sync_dir(const char *path)
     int rc = fsync(fd) == 0 ? 0 : -errno;
     close(fd);
     return rc;
-}
-
-static int write_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -errno;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
 }
 
 /* mkdir -p, for the data directory. */
@@ -239,11 +225,9 @@ int store_writable(store *s)
 
 int store_write(store *s, const char *id, const char *name, const void *data, size_t len)
 {
-    char dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX];
+    char dir[PATH_MAX], path[PATH_MAX];
     int rc = checked_path(s, id, name, path, sizeof path);
     if (rc < 0 || (rc = job_path(s, id, NULL, dir, sizeof dir)) < 0) return rc;
-    if (snprintf(tmp, sizeof tmp, "%s/.tmp-%s-XXXXXX", dir, name) >= (int)sizeof tmp)
-        return -ENAMETOOLONG;
 
     if (mkdir(dir, 0700) == 0) {
         rc = sync_dir(s->root); /* the new job directory itself must survive a crash */
@@ -252,17 +236,7 @@ int store_write(store *s, const char *id, const char *name, const void *data, si
         return -errno;
     }
 
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) return -errno;
-    rc = write_all(fd, data, len);
-    if (rc == 0 && fsync(fd) != 0) rc = -errno;
-    if (close(fd) != 0 && rc == 0) rc = -errno;
-    if (rc == 0 && rename(tmp, path) != 0) rc = -errno;
-    if (rc < 0) {
-        unlink(tmp);
-        return rc;
-    }
-    return sync_dir(dir);
+    return nst_file_write(path, data, len);
 }
 
 int store_read(store *s, const char *id, const char *name, unsigned char **data, size_t *len)
@@ -271,42 +245,7 @@ int store_read(store *s, const char *id, const char *name, unsigned char **data,
     *data = NULL;
     *len = 0;
     int rc = checked_path(s, id, name, path, sizeof path);
-    if (rc < 0) return rc;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) return -errno;
-    struct stat st;
-    if (fstat(fd, &st) != 0) rc = -errno;
-    else if (!S_ISREG(st.st_mode)) rc = -EISDIR;
-    if (rc < 0) {
-        close(fd);
-        return rc;
-    }
-    size_t size = (size_t)st.st_size;
-    unsigned char *buf = malloc(size + 1);
-    if (!buf) {
-        close(fd);
-        return -ENOMEM;
-    }
-    size_t got = 0;
-    while (got < size) {
-        ssize_t r = read(fd, buf + got, size - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            rc = -errno;
-            break;
-        }
-        if (r == 0) break; /* shrank since fstat: return what is there */
-        got += (size_t)r;
-    }
-    close(fd);
-    if (rc < 0) {
-        free(buf);
-        return rc;
-    }
-    buf[got] = 0;
-    *data = buf;
-    *len = got;
-    return 0;
+    return rc < 0 ? rc : nst_file_read(path, NST_FILE_NOFOLLOW, data, len);
 }
 
 int store_exists(store *s, const char *id, const char *name)
