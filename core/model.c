@@ -70,6 +70,7 @@
 #include "layers.h"
 #include "fileio.h"
 #include "model.h"
+#include "rng.h"
 
 /* The random model's weights must not depend on whether a*b+c is fused. */
 #if defined(__clang__)
@@ -750,17 +751,9 @@ typedef struct {
     uint64_t s[4];
 } rng;
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ z >> 30) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ z >> 27) * UINT64_C(0x94d049bb133111eb);
-    return z ^ z >> 31;
-}
-
 static void rng_seed(rng *r, uint64_t seed)
 {
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+    for (int i = 0; i < 4; i++) r->s[i] = nst_splitmix64(&seed);
 }
 
 static uint64_t rotl(uint64_t x, int k)

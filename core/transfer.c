@@ -16,6 +16,7 @@
 
 #include "objective.h"
 #include "optim.h"
+#include "rng.h"
 
 /* L-BFGS keeps 2 vectors of the image's size per correction pair; the history
  * is sized so those stay within this budget (between the two bounds). */
@@ -37,15 +38,6 @@ static void output_size(const nst_image *content, int longest, int *w, int *h)
     if (*h < 1) *h = 1;
 }
 
-/* splitmix64: the portable generator behind the noise init. */
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* The starting image x (3,H,W) per params->init. */
 static int init_image(const nst_params *p, const nst_image *content_sized, const nst_image *styles,
                       float *x)
@@ -55,7 +47,7 @@ static int init_image(const nst_params *p, const nst_image *content_sized, const
         memcpy(x, content_sized->data, n * sizeof(float));
     } else if (p->init == NST_INIT_NOISE) {
         uint64_t s = p->seed;
-        for (size_t i = 0; i < n; i++) x[i] = (float)((splitmix64(&s) >> 40) / 16777216.0);
+        for (size_t i = 0; i < n; i++) x[i] = (float)((nst_splitmix64(&s) >> 40) / 16777216.0);
     } else {
         nst_image st = {0};
         int rc = nst_image_resize(&styles[0], content_sized->w, content_sized->h, &st);
