@@ -60,8 +60,8 @@ JSON({
             "multipart/form-data": {
               "schema": {"$ref": "#/components/schemas/JobUpload"},
               "encoding": {
-                "content": {"contentType": "image/png, image/jpeg, image/bmp, image/gif, image/tga, image/x-portable-anymap, application/octet-stream"},
-                "style": {"contentType": "image/png, image/jpeg, image/bmp, image/gif, image/tga, image/x-portable-anymap, application/octet-stream"},
+                "content": {"contentType": "image/png, image/jpeg, image/gif, image/bmp, application/octet-stream"},
+                "style": {"contentType": "image/png, image/jpeg, image/gif, image/bmp, application/octet-stream"},
                 "params": {"contentType": "application/json, text/plain"}
               }
             }
@@ -285,8 +285,8 @@ JSON({
         "type": "object",
         "required": ["content", "style"],
         "properties": {
-          "content": {"type": "string", "format": "binary", "description": "The content image (PNG, JPEG, BMP, GIF, TGA or PNM)"},
-          "style": {"type": "array", "items": {"type": "string", "format": "binary"}, "minItems": 1, "description": "One or more style images: repeat the field, up to max_styles (GET /v1/info)"},
+          "content": {"type": "string", "format": "binary", "description": "The content image: PNG, JPEG, GIF or BMP, recognised from its bytes (the part's Content-Type is not checked)"},
+          "style": {"type": "array", "items": {"type": "string", "format": "binary"}, "minItems": 1, "description": "One or more style images in the same formats: repeat the part, up to max_styles (GET /v1/info)"},
           "params": {"type": "string", "description": "A JSON object of Params (optional); see the Params schema", "example": "{\"iterations\": 200, \"image_size\": 512, \"preserve_colors\": \"luminance\"}"}
         }
       },
