@@ -246,7 +246,7 @@ static void test_schemas(void)
     property_names(at(doc, "components/schemas/Params"), names, sizeof names);
     CHECK(!strcmp(names, "content_layers,style_layers,style_layer_weights,alpha,beta,tv_weight,"
                          "iterations,optimizer,learning_rate,init,seed,image_size,style_scale,"
-                         "style_blend_weights,pooling,preserve_colors,preview_every"),
+                         "style_blend_weights,pooling,preserve_colors,preview_every,scales"),
           "Params: %s", names);
     CHECK(cJSON_IsFalse(at(doc, "components/schemas/Params/additionalProperties")),
           "Params must reject unknown keys");
