@@ -82,7 +82,7 @@ PARAMS = {
             "style_layer_weights": [0.5, 0.3, 0.2], "alpha": 1, "beta": 1000, "tv_weight": 0.01,
             "iterations": 100, "optimizer": "adam", "learning_rate": 0.02, "init": "noise",
             "seed": 7, "image_size": 256, "style_scale": 1.5, "style_blend_weights": [1, 2],
-            "pooling": "avg", "preserve_colors": "histogram", "preview_every": 5},
+            "pooling": "avg", "preserve_colors": "histogram", "preview_every": 5, "scales": 2},
     "null_blend": {"style_blend_weights": None, "optimizer": "lbfgs", "init": "style"},
 }
 PARAMS_RAW = {"unknown_key": b'{"brightness": 2}', "bad_type": b'{"iterations": "ten"}',
