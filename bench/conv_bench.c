@@ -1,32 +1,45 @@
 /*
- * conv_bench.c — speed of the 3×3 convolution (core/ops.c) on every VGG19
- * layer shape at one image size, next to a single sgemm of the same FLOPs.
+ * conv_bench.c — speed of the 3×3 convolution on every VGG19 layer shape at
+ * one image size: the im2col path (core/ops.c) against Winograd F(4×4,3×3)
+ * (core/winograd.c), forward and backward to the input, next to a single
+ * sgemm of the direct convolution's shape.
  *
- * For each layer it prints GFLOP/s (2·OC·C·9·H·W per call, best of several
- * runs) of: conv3x3_forward; conv3x3_backward (Wᵀ·dout per row band, then
- * col2im); the alternative backward, a forward convolution of dout with the
- * flipped, transposed weights (weight flip included); and raw sgemm with the
- * forward's (OC × 9C)·(9C × HW) and the backward's (9C × OC)·(OC × HW)
- * shapes, which is the ceiling im2col can approach. Not part of CI.
+ * For each layer it prints milliseconds (best of several interleaved runs)
+ * and "effective" GFLOP/s, 2·OC·C·9·H·W (the direct convolution's FLOPs)
+ * over the time, of: im2col forward and backward, Winograd forward and
+ * backward, and raw sgemm with the forward's (OC × 9C)·(9C × HW) shape,
+ * the ceiling im2col can approach; then which path conv3x3_forward and
+ * conv3x3_backward take, and totals of the dispatched convolutions for the
+ * layers a style-transfer evaluation uses (to conv5_1) and for all 16.
+ * Not part of CI.
  *
- *   cc -O3 -march=native -Icore -I<cblas include> bench/conv_bench.c \
- *      core/ops.c core/layers.c -lopenblas -lm -o conv_bench
+ *   cc -O3 -march=native -fopenmp -Icore -I<cblas include> bench/conv_bench.c \
+ *      core/ops.c core/winograd.c core/layers.c -lopenblas -lm -o conv_bench
  *   ./conv_bench [size=256] [seconds per layer=1]
  *
- * Threads: OpenBLAS's own (OPENBLAS_NUM_THREADS).
+ * Threads: OpenBLAS's own (OPENBLAS_NUM_THREADS); the Winograd transforms
+ * use as many.
  */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "layers.h"
 #include "ops.h"
+#include "winograd.h"
+
+/* ops.c's im2col path, exported there for comparisons like this one. */
+void conv3x3_forward_im2col(float *out, const float *inp, const float *weight,
+                            const float *bias, int C, int OC, int H, int W, float *scratch);
+void conv3x3_backward_im2col(float *dinp, const float *dout, const float *weight,
+                             int C, int OC, int H, int W, float *scratch);
 
 typedef struct {
     int C, OC, H, W;
     const float *x, *w, *b, *dout;
-    float *out, *dinp, *scratch, *wflip, *col;
+    float *out, *dinp, *scratch, *col;
 } bench_case;
 
 typedef void (*bench_fn)(bench_case *k);
@@ -56,23 +69,22 @@ static void best_times(const bench_fn *fn, int n, bench_case *k, double budget, 
 
 static void run_forward(bench_case *k)
 {
-    conv3x3_forward(k->out, k->x, k->w, k->b, k->C, k->OC, k->H, k->W, k->scratch);
+    conv3x3_forward_im2col(k->out, k->x, k->w, k->b, k->C, k->OC, k->H, k->W, k->scratch);
 }
 
 static void run_backward(bench_case *k)
 {
-    conv3x3_backward(k->dinp, k->dout, k->w, k->C, k->OC, k->H, k->W, k->scratch);
+    conv3x3_backward_im2col(k->dinp, k->dout, k->w, k->C, k->OC, k->H, k->W, k->scratch);
 }
 
-/* Backward as a forward convolution: wflip[c][oc][ky][kx] = w[oc][c][2-ky][2-kx]. */
-static void run_backward_flipped(bench_case *k)
+static void run_wino_forward(bench_case *k)
 {
-    for (int oc = 0; oc < k->OC; oc++)
-        for (int c = 0; c < k->C; c++)
-            for (int t = 0; t < 9; t++)
-                k->wflip[((size_t)c * k->OC + oc) * 9 + 8 - t] =
-                    k->w[((size_t)oc * k->C + c) * 9 + t];
-    conv3x3_forward(k->dinp, k->dout, k->wflip, NULL, k->OC, k->C, k->H, k->W, k->scratch);
+    wino_conv3x3_forward(k->out, k->x, k->w, k->b, k->C, k->OC, k->H, k->W, k->scratch);
+}
+
+static void run_wino_backward(bench_case *k)
+{
+    wino_conv3x3_backward(k->dinp, k->dout, k->w, k->C, k->OC, k->H, k->W, k->scratch);
 }
 
 static void run_sgemm_forward(bench_case *k)
@@ -82,11 +94,24 @@ static void run_sgemm_forward(bench_case *k)
                 n, 0.0f, k->out, n);
 }
 
-static void run_sgemm_backward(bench_case *k)
+/* Which path the dispatching entry points take: ops.c's choice is not
+ * exported, so tell it by the result, which matches one path bit for bit. */
+static int takes_winograd(bench_case *k, int backward)
 {
-    int n = k->H * k->W, K = 9 * k->C;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, n, k->OC, 1.0f, k->w, K, k->dout,
-                n, 0.0f, k->col, n);
+    size_t n = (size_t)(backward ? k->C : k->OC) * k->H * k->W;
+    float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);
+    if (backward) {
+        conv3x3_backward(a, k->dout, k->w, k->C, k->OC, k->H, k->W, k->scratch);
+        run_wino_backward(k);
+        memcpy(b, k->dinp, sizeof(float) * n);
+    } else {
+        conv3x3_forward(a, k->x, k->w, k->b, k->C, k->OC, k->H, k->W, k->scratch);
+        run_wino_forward(k);
+        memcpy(b, k->out, sizeof(float) * n);
+    }
+    int same = memcmp(a, b, sizeof(float) * n) == 0;
+    free(a), free(b);
+    return same;
 }
 
 static float *rand_buf(size_t n)
@@ -104,42 +129,62 @@ int main(int argc, char **argv)
 {
     int size = argc > 1 ? atoi(argv[1]) : 256;
     double budget = argc > 2 ? atof(argv[2]) : 1.0;
-    printf("3x3 conv at %d px, %d BLAS threads; GFLOP/s, best of runs\n", size,
-           openblas_get_num_threads());
-    printf("%-8s %4s %4s %4s %8s | %7s %7s %7s | %7s %7s | %6s %6s\n", "layer", "C", "OC", "H",
-           "scratchM", "fwd", "bwd", "bwdflip", "sgemmF", "sgemmB", "fwd ms", "bwd ms");
-    double tf = 0, tb = 0, flops_all = 0;
+    printf("3x3 conv at %d px, %d BLAS threads; ms and effective GFLOP/s (direct FLOPs / time), "
+           "best of runs\n", size, openblas_get_num_threads());
+    printf("%-8s %4s %4s %4s %6s | %15s %15s | %15s %15s | %6s | %s\n", "layer", "C", "OC",
+           "H", "scrM", "im2col fwd", "winograd fwd", "im2col bwd", "winograd bwd", "sgemm",
+           "uses");
+    double used[2][2] = {{0}}, flops_used[2] = {0}; /* [to conv5_1, all][fwd, bwd] */
+    double base[2][2] = {{0}};
     int H = size, W = size;
     for (int l = 0; l < NST_NUM_LAYERS; l++) {
         bench_case k = {.C = nst_layers[l].cin, .OC = nst_layers[l].cout, .H = H, .W = W};
         size_t plane = (size_t)H * W, K = 9 * (size_t)k.C;
         size_t sc = conv3x3_scratch_floats(k.C, k.OC, H, W);
-        size_t sc2 = conv3x3_scratch_floats(k.OC, k.C, H, W);
+        size_t sw = wino_scratch_floats(k.C, k.OC, H, W);
+        size_t si = (size_t)9 * k.C * W * H; /* enough for any im2col band */
+        size_t smax = sc > sw ? sc : sw;
+        smax = smax > si ? smax : si;
         k.x = rand_buf(k.C * plane);
         k.w = rand_buf((size_t)k.OC * K);
         k.b = rand_buf(k.OC);
         k.dout = rand_buf(k.OC * plane);
         k.out = malloc(sizeof(float) * k.OC * plane);
         k.dinp = malloc(sizeof(float) * k.C * plane);
-        k.scratch = malloc(sizeof(float) * (sc > sc2 ? sc : sc2));
-        k.wflip = malloc(sizeof(float) * k.OC * K);
+        k.scratch = malloc(sizeof(float) * smax);
         k.col = rand_buf(K * plane);
         double flops = 2.0 * k.OC * K * plane;
-        static const bench_fn fns[5] = {run_forward, run_backward, run_backward_flipped,
-                                        run_sgemm_forward, run_sgemm_backward};
+        static const bench_fn fns[5] = {run_forward, run_wino_forward, run_backward,
+                                        run_wino_backward, run_sgemm_forward};
         double t[5];
         best_times(fns, 5, &k, budget, t);
-        double f = t[0], b = t[1], bf = t[2], gf = t[3], gb = t[4];
-        printf("%-8s %4d %4d %4d %8.2f | %7.1f %7.1f %7.1f | %7.1f %7.1f | %6.2f %6.2f\n",
-               nst_layers[l].name, k.C, k.OC, H, sc * 4.0 / (1 << 20), flops / f * 1e-9,
-               flops / b * 1e-9, flops / bf * 1e-9, flops / gf * 1e-9, flops / gb * 1e-9,
-               f * 1e3, b * 1e3);
-        tf += f, tb += b, flops_all += flops;
+        int wf = takes_winograd(&k, 0), wb = takes_winograd(&k, 1);
+        printf("%-8s %4d %4d %4d %6.1f | %6.2f %6.1f/s  %6.2f %6.1f/s | %6.2f %6.1f/s  %6.2f "
+               "%6.1f/s | %6.1f | %s %s\n",
+               nst_layers[l].name, k.C, k.OC, H, sc * 4.0 / (1 << 20), t[0] * 1e3,
+               flops / t[0] * 1e-9, t[1] * 1e3, flops / t[1] * 1e-9, t[2] * 1e3,
+               flops / t[2] * 1e-9, t[3] * 1e3, flops / t[3] * 1e-9, flops / t[4] * 1e-9,
+               wf ? "wino" : "im2col", wb ? "wino" : "im2col");
+        for (int r = 0; r < 2; r++) {
+            if (r == 0 && l > 12) continue; /* an evaluation stops at conv5_1 */
+            used[r][0] += wf ? t[1] : t[0];
+            used[r][1] += wb ? t[3] : t[2];
+            base[r][0] += t[0];
+            base[r][1] += t[2];
+            flops_used[r] += flops;
+        }
         free((void *)k.x), free((void *)k.w), free((void *)k.b), free((void *)k.dout);
-        free(k.out), free(k.dinp), free(k.scratch), free(k.wflip), free(k.col);
+        free(k.out), free(k.dinp), free(k.scratch), free(k.col);
         if (nst_layers[l].pool_after) H /= 2, W /= 2;
     }
-    printf("all 16 convs: forward %.1f ms (%.1f GFLOP/s), backward %.1f ms (%.1f GFLOP/s)\n",
-           tf * 1e3, flops_all / tf * 1e-9, tb * 1e3, flops_all / tb * 1e-9);
+    static const char *what[2] = {"to conv5_1", "all 16"};
+    for (int r = 0; r < 2; r++)
+        printf("%-10s: im2col fwd+bwd %.1f ms (%.1f GFLOP/s); dispatched fwd %.1f + bwd %.1f = "
+               "%.1f ms (%.1f effective GFLOP/s), %.2fx\n",
+               what[r], (base[r][0] + base[r][1]) * 1e3,
+               2 * flops_used[r] / (base[r][0] + base[r][1]) * 1e-9, used[r][0] * 1e3,
+               used[r][1] * 1e3, (used[r][0] + used[r][1]) * 1e3,
+               2 * flops_used[r] / (used[r][0] + used[r][1]) * 1e-9,
+               (base[r][0] + base[r][1]) / (used[r][0] + used[r][1]));
     return 0;
 }

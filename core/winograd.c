@@ -1,0 +1,433 @@
+/*
+ * winograd.c — 3×3 convolution (stride 1, zero padding 1) by Winograd's
+ * minimal filtering F(4×4, 3×3) (Lavin & Gray, "Fast Algorithms for
+ * Convolutional Neural Networks", 2016), forward and backward to the input.
+ *
+ * Algorithm. The output is cut into 4×4 tiles; tile t of channel c reads a
+ * 6×6 patch d (the tile plus a one-pixel border, zeros outside the image).
+ * With the 6×6 input transform Bᵀ, the 6×3 filter transform G and the 4×6
+ * output transform Aᵀ,
+ *     V[ξ][c][t]  = (Bᵀ d_{c,t} B)[ξ]            for the 36 points ξ,
+ *     U[ξ][oc][c] = (G w_{oc,c} Gᵀ)[ξ],
+ *     M[ξ]        = U[ξ] · V[ξ]                   36 sgemms (OC×C)·(C×tiles),
+ *     out_{oc,t}  = Aᵀ M_{oc,t} A (+ bias).
+ * That is 36 multiplications per tile and channel pair where the direct
+ * convolution needs 144: the GEMMs do a quarter of im2col's work. The
+ * backward to the input is the same convolution of dout with the weights
+ * flipped spatially and transposed (C↔OC), so only U differs.
+ *
+ * Accuracy. The transform points are 0, 1, -1, 2, -1/2 and ∞, chosen by
+ * measurement over the usual 0, ±1, ±2 (whose backward error exceeds 1e-5
+ * of the largest element at 512 channels); see the table at the matrices.
+ * Errors are 2–5× those of the direct float sum, within test_ops.c's 1e-5. The transforms run in float with the constant
+ * matrices folded in (zero coefficients are skipped, ±1 cost no multiply).
+ *
+ * Memory. The scratch holds U (36·C·OC floats, computed on every call) and
+ * one block of tiles: V (36·C·nt) and M (36·OC·nt), where nt is chosen so
+ * the block stays within WINO_BLOCK_FLOATS; the image is processed block by
+ * block, so the scratch does not grow with H·W.
+ *
+ * Threads. The transforms are loops of ours that run while OpenBLAS is
+ * idle, so they are split over as many threads as OpenBLAS uses (over
+ * channels, short-lived threads that never spin; see wino_parallel); the
+ * GEMMs are threaded by OpenBLAS.
+ *
+ * What this file is not: it has no other tile sizes, kernels or strides,
+ * and does not decide when Winograd pays (ops.c does, from measurements).
+ */
+#include <cblas.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "winograd.h"
+
+/* Budget of one tile block, V plus M: 4M floats, 16 MB. Measured with
+ * bench/conv_bench.c; a build may override it (-DWINO_BLOCK_FLOATS=…). */
+#ifndef WINO_BLOCK_FLOATS
+#define WINO_BLOCK_FLOATS ((size_t)4 << 20)
+#endif
+
+/* Tiles per transform chunk: the chunk's intermediates live on the stack. */
+#define WINO_CHUNK 32
+
+/* ------------------------------------------------------------ transforms */
+
+/* Points 0, 1, -1, 2, -1/2 and ∞ (exact fractions; derived by Toom-Cook
+ * from the points). Worst errors of the whole convolution measured by
+ * tests/unit/test_winograd.c against a direct double sum (forward: error
+ * over Σ|w·x| of the output; backward: error over the largest element;
+ * worst over its shapes, C and OC up to 1000):
+ *     points                   forward   backward
+ *     0, ±1, ±2                4.8e-06   1.3e-05   (fails the 1e-5 of test_ops)
+ *     0, ±1, ±1/2              8.5e-06   1.0e-05
+ *     0, ±1, ±2/3              6.8e-06   8.7e-06
+ *     0, ±1, ±3/2              2.9e-06   9.7e-06
+ *     0, -1, 1, 1/2, -3        3.4e-06   5.3e-06
+ *     0, 1, -1, 1/2, -2        3.0e-06   5.1e-06
+ *     0, 1, -1, 2, -1/2        2.6e-06   4.3e-06   (used)
+ * The mixed ±2^k pair keeps the transformed values' magnitudes balanced. */
+static const float wino_BT[6][6] = {
+    {1.0f, 3.0f / 2.0f, -2.0f, -3.0f / 2.0f, 1.0f, 0.0f},
+    {0.0f, -1.0f, -5.0f / 2.0f, -1.0f / 2.0f, 1.0f, 0.0f},
+    {0.0f, 1.0f, 1.0f / 2.0f, -5.0f / 2.0f, 1.0f, 0.0f},
+    {0.0f, -1.0f / 2.0f, -1.0f, 1.0f / 2.0f, 1.0f, 0.0f},
+    {0.0f, 2.0f, -1.0f, -2.0f, 1.0f, 0.0f},
+    {0.0f, 1.0f, 3.0f / 2.0f, -2.0f, -3.0f / 2.0f, 1.0f},
+};
+
+static const float wino_G[6][3] = {
+    {1.0f, 0.0f, 0.0f},
+    {-1.0f / 3.0f, -1.0f / 3.0f, -1.0f / 3.0f},
+    {1.0f / 3.0f, -1.0f / 3.0f, 1.0f / 3.0f},
+    {1.0f / 15.0f, 2.0f / 15.0f, 4.0f / 15.0f},
+    {-16.0f / 15.0f, 8.0f / 15.0f, -4.0f / 15.0f},
+    {0.0f, 0.0f, 1.0f},
+};
+
+static const float wino_AT[4][6] = {
+    {1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 0.0f},
+    {0.0f, 1.0f, -1.0f, 2.0f, -1.0f / 2.0f, 0.0f},
+    {0.0f, 1.0f, 1.0f, 4.0f, 1.0f / 4.0f, 0.0f},
+    {0.0f, 1.0f, -1.0f, 8.0f, -1.0f / 8.0f, 1.0f},
+};
+
+/* Σ_k c[k]·v[k] for a constant coefficient row c (n ≤ 6). Inlined into
+ * fully unrolled loops, the tests on c fold away: zero terms vanish and
+ * ±1 terms cost no multiply. */
+static inline __attribute__((always_inline)) float lin(const float *c, const float *v, int n)
+{
+    float acc = 0.0f;
+    int any = 0;
+#pragma GCC unroll 6
+    for (int k = 0; k < n; k++) {
+        if (c[k] == 0.0f) continue;
+        float t = c[k] == 1.0f ? v[k] : c[k] == -1.0f ? -v[k] : c[k] * v[k];
+        acc = any ? acc + t : t;
+        any = 1;
+    }
+    return acc;
+}
+
+/* Input transform of n ≤ WINO_CHUNK tiles of one channel: tiles (ty, a+t)
+ * for t < n. img is the channel (H,W); v points at V[0][c][first tile] and
+ * vs is the stride between the 36 points. Rows then columns: the row
+ * transform runs over the patch's columns split by phase (x mod 4), so both
+ * passes read contiguous runs. */
+static void input_chunk(float *restrict v, size_t vs, const float *restrict img, int H, int W,
+                        int ty, int a, int n)
+{
+    float ph[6][4][WINO_CHUNK + 1]; /* ph[i][p][t] = img[4ty-1+i][4(a+t)-1+p] */
+    float row[4 * (WINO_CHUNK + 1)];
+    int x0 = 4 * a - 1, L = 4 * (n + 1);
+    int xa = x0 < 0 ? 0 : x0, xb = x0 + L < W ? x0 + L : W;
+    for (int i = 0; i < 6; i++) {
+        int y = 4 * ty - 1 + i;
+        if (y < 0 || y >= H || xb <= xa) {
+            memset(ph[i], 0, sizeof ph[i]);
+            continue;
+        }
+        memset(row, 0, sizeof(float) * (size_t)(xa - x0));
+        memcpy(row + (xa - x0), img + (size_t)y * W + xa, sizeof(float) * (size_t)(xb - xa));
+        memset(row + (xb - x0), 0, sizeof(float) * (size_t)(L - (xb - x0)));
+        for (int t = 0; t <= n; t++)
+            for (int p = 0; p < 4; p++) ph[i][p][t] = row[4 * t + p];
+    }
+    float yt[6][4][WINO_CHUNK + 1]; /* Bᵀ applied down the columns */
+    for (int p = 0; p < 4; p++)
+        for (int t = 0; t <= n; t++) {
+            float d[6];
+#pragma GCC unroll 6
+            for (int i = 0; i < 6; i++) d[i] = ph[i][p][t];
+#pragma GCC unroll 6
+            for (int i = 0; i < 6; i++) yt[i][p][t] = lin(wino_BT[i], d, 6);
+        }
+    float vt[6][WINO_CHUNK]; /* one row of points, then copied to V */
+#pragma GCC unroll 6
+    for (int i = 0; i < 6; i++) {
+        for (int t = 0; t < n; t++) {
+            float d[6];
+#pragma GCC unroll 6
+            for (int j = 0; j < 6; j++) d[j] = yt[i][j & 3][t + (j >> 2)];
+#pragma GCC unroll 6
+            for (int j = 0; j < 6; j++) vt[j][t] = lin(wino_BT[j], d, 6);
+        }
+        for (int j = 0; j < 6; j++)
+            memcpy(v + (size_t)(i * 6 + j) * vs, vt[j], sizeof(float) * (size_t)n);
+    }
+}
+
+/* Output transform of n ≤ WINO_CHUNK tiles of one output channel: tiles
+ * (ty, a+t). m points at M[0][oc][first tile], ms is the stride between the
+ * 36 points; out is the channel (H,W); b is its bias. Tiles past the right
+ * or bottom edge write only their rows and columns inside the image. */
+static void output_chunk(float *restrict out, const float *restrict m, size_t ms, float b,
+                         int H, int W, int ty, int a, int n)
+{
+    float o[6][4][WINO_CHUNK]; /* Aᵀ applied along the rows */
+#pragma GCC unroll 6
+    for (int i = 0; i < 6; i++)
+        for (int t = 0; t < n; t++) {
+            float d[6];
+#pragma GCC unroll 6
+            for (int j = 0; j < 6; j++) d[j] = m[(size_t)(i * 6 + j) * ms + t];
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) o[i][j][t] = lin(wino_AT[j], d, 6);
+        }
+    float row[4 * WINO_CHUNK];
+    int xa = 4 * a, cnt = 4 * n < W - xa ? 4 * n : W - xa;
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        int y = 4 * ty + i;
+        if (y >= H) continue;
+        for (int t = 0; t < n; t++)
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                float d[6];
+#pragma GCC unroll 6
+                for (int k = 0; k < 6; k++) d[k] = o[k][j][t];
+                row[4 * t + j] = lin(wino_AT[i], d, 6) + b;
+            }
+        memcpy(out + (size_t)y * W + xa, row, sizeof(float) * (size_t)cnt);
+    }
+}
+
+/* U[ξ][r][k] = (G g Gᵀ)[ξ] for r0 ≤ r < r1, k < K, where the 3×3 filter g is
+ * w[r][k] (forward: w is (R,K,3,3)) or, with flip, w[k][r] rotated by 180°
+ * (backward: w is (K,R,3,3)). U is (36,R,K). */
+static void weights_rows(float *restrict U, const float *restrict w, int R, int K, int flip,
+                         int r0, int r1)
+{
+    size_t us = (size_t)R * K;
+    for (int r = r0; r < r1; r++)
+        for (int k0 = 0; k0 < K; k0 += 64) {
+            int n = K - k0 < 64 ? K - k0 : 64;
+            float g[9][64], h[6][3][64]; /* g[q][k]: tap q; h = G·g, per column */
+            if (flip)
+                for (int k = 0; k < n; k++)
+                    for (int q = 0; q < 9; q++) g[q][k] = w[((size_t)(k0 + k) * R + r) * 9 + 8 - q];
+            else
+                for (int k = 0; k < n; k++)
+                    for (int q = 0; q < 9; q++) g[q][k] = w[((size_t)r * K + k0 + k) * 9 + q];
+#pragma GCC unroll 6
+            for (int i = 0; i < 6; i++)
+#pragma GCC unroll 3
+                for (int x = 0; x < 3; x++)
+                    for (int k = 0; k < n; k++) {
+                        float col[3] = {g[x][k], g[3 + x][k], g[6 + x][k]};
+                        h[i][x][k] = lin(wino_G[i], col, 3);
+                    }
+            float *u = U + (size_t)r * K + k0;
+#pragma GCC unroll 6
+            for (int i = 0; i < 6; i++)
+#pragma GCC unroll 6
+                for (int j = 0; j < 6; j++) {
+                    float *restrict d = u + (size_t)(i * 6 + j) * us;
+                    for (int k = 0; k < n; k++) {
+                        float row[3] = {h[i][0][k], h[i][1][k], h[i][2][k]};
+                        d[k] = lin(wino_G[j], row, 3);
+                    }
+                }
+        }
+}
+
+/* ------------------------------------------------------------ blocks */
+
+/* Most tiles per block for a convolution of `tiles` tiles: as many as keep
+ * V and M within the budget (at least one). */
+static int wino_block_max(int C, int OC, int tiles)
+{
+    if (tiles <= 0) return 1;
+    size_t per = (size_t)36 * ((size_t)C + (size_t)OC);
+    size_t fit = per ? WINO_BLOCK_FLOATS / per : (size_t)tiles;
+    return fit < 1 ? 1 : fit > (size_t)tiles ? tiles : (int)fit;
+}
+
+/* Tiles per block actually used: the maximum, evened out over the blocks
+ * so the last one is not a sliver. */
+static int wino_block_tiles(int C, int OC, int tiles)
+{
+    int nmax = wino_block_max(C, OC, tiles);
+    int blocks = (tiles + nmax - 1) / nmax;
+    return (tiles + blocks - 1) / blocks;
+}
+
+size_t wino_scratch_floats(int C, int OC, int H, int W)
+{
+    if (C <= 0 || OC <= 0 || H <= 0 || W <= 0) return 0;
+    int tiles = ((H + 3) / 4) * ((W + 3) / 4);
+    return (size_t)36 * C * OC + (size_t)36 * ((size_t)C + OC) * wino_block_max(C, OC, tiles);
+}
+
+/* V (36,C,nt) for tiles T0 … T0+nt-1 (row-major over the TW-wide tile
+ * grid) of inp (C,H,W), channels c0 … c1-1. */
+static void input_block(float *V, const float *inp, int C, int H, int W, int TW, int T0, int nt,
+                        int c0, int c1)
+{
+    size_t vs = (size_t)C * nt, plane = (size_t)H * W;
+    for (int c = c0; c < c1; c++)
+        for (int t = T0; t < T0 + nt;) {
+            int tx = t % TW, n = TW - tx;
+            if (n > T0 + nt - t) n = T0 + nt - t;
+            if (n > WINO_CHUNK) n = WINO_CHUNK;
+            input_chunk(V + (size_t)c * nt + (t - T0), vs, inp + c * plane, H, W, t / TW, tx, n);
+            t += n;
+        }
+}
+
+/* out (OC,H,W) for tiles T0 … T0+nt-1 from M (36,OC,nt), plus bias (OC)
+ * or NULL, output channels o0 … o1-1. */
+static void output_block(float *out, const float *M, const float *bias, int OC, int H, int W,
+                         int TW, int T0, int nt, int o0, int o1)
+{
+    size_t ms = (size_t)OC * nt, plane = (size_t)H * W;
+    for (int oc = o0; oc < o1; oc++)
+        for (int t = T0; t < T0 + nt;) {
+            int tx = t % TW, n = TW - tx;
+            if (n > T0 + nt - t) n = T0 + nt - t;
+            if (n > WINO_CHUNK) n = WINO_CHUNK;
+            output_chunk(out + oc * plane, M + (size_t)oc * nt + (t - T0), ms,
+                         bias ? bias[oc] : 0.0f, H, W, t / TW, tx, n);
+            t += n;
+        }
+}
+
+/* ------------------------------------------------------------ threads */
+
+/* One transform step over a range of channels; the three kinds share the
+ * argument block. */
+typedef enum { STEP_WEIGHTS, STEP_INPUT, STEP_OUTPUT } wino_step_kind;
+
+typedef struct {
+    wino_step_kind kind;
+    float *dst;              /* U, V or out */
+    const float *src;        /* weight, inp or M */
+    const float *bias;
+    int C, OC, H, W, TW, T0, nt, flip;
+    int lo, hi;              /* channel range of this thread */
+} wino_step;
+
+static void *wino_step_run(void *p)
+{
+    wino_step *s = p;
+    switch (s->kind) {
+    case STEP_WEIGHTS:
+        weights_rows(s->dst, s->src, s->OC, s->C, s->flip, s->lo, s->hi);
+        break;
+    case STEP_INPUT:
+        input_block(s->dst, s->src, s->C, s->H, s->W, s->TW, s->T0, s->nt, s->lo, s->hi);
+        break;
+    case STEP_OUTPUT:
+        output_block(s->dst, s->src, s->bias, s->OC, s->H, s->W, s->TW, s->T0, s->nt, s->lo,
+                     s->hi);
+        break;
+    }
+    return NULL;
+}
+
+#define WINO_MAX_THREADS 64
+
+/* Runs step over channels [0, n) split evenly over nth threads: the caller
+ * takes the first part, short-lived threads the others (joined before
+ * returning). Threads that block rather than spin: OpenBLAS's own wait
+ * between GEMMs, and a pool that spins would take their cores (measured:
+ * OpenMP's default waiting made the GEMMs up to 3× slower). A thread that
+ * cannot be started leaves its part to the caller. */
+static void wino_parallel(const wino_step *step, int n, int nth)
+{
+    if (nth > n) nth = n;
+    if (nth > WINO_MAX_THREADS) nth = WINO_MAX_THREADS;
+    if (nth < 1) nth = 1;
+    wino_step part[WINO_MAX_THREADS];
+    pthread_t th[WINO_MAX_THREADS];
+    int started[WINO_MAX_THREADS] = {0};
+    for (int k = 0; k < nth; k++) {
+        part[k] = *step;
+        part[k].lo = (int)((long long)n * k / nth);
+        part[k].hi = (int)((long long)n * (k + 1) / nth);
+    }
+    for (int k = 1; k < nth; k++)
+        started[k] = pthread_create(&th[k], NULL, wino_step_run, &part[k]) == 0;
+    wino_step_run(&part[0]);
+    for (int k = 1; k < nth; k++) {
+        if (started[k])
+            pthread_join(th[k], NULL);
+        else
+            wino_step_run(&part[k]);
+    }
+}
+
+/* ------------------------------------------------------------ convolution */
+
+/* out (OC,H,W) = conv of inp (C,H,W) with transformed weights U (36,OC,C),
+ * plus bias (OC) or NULL; work holds 36·(C+OC)·wino_block_tiles floats. */
+static void wino_conv(float *out, const float *inp, const float *U, const float *bias, int C,
+                      int OC, int H, int W, float *work, int nth)
+{
+    int TW = (W + 3) / 4, T = ((H + 3) / 4) * TW;
+    int NT = wino_block_tiles(C, OC, T);
+    for (int T0 = 0; T0 < T; T0 += NT) {
+        int nt = T - T0 < NT ? T - T0 : NT;
+        float *V = work, *M = work + (size_t)36 * C * nt;
+        wino_step in = {.kind = STEP_INPUT, .dst = V, .src = inp, .C = C, .H = H, .W = W,
+                        .TW = TW, .T0 = T0, .nt = nt};
+        wino_parallel(&in, C, nth);
+        for (int xi = 0; xi < 36; xi++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, nt, C, 1.0f,
+                        U + (size_t)xi * OC * C, C, V + (size_t)xi * C * nt, nt, 0.0f,
+                        M + (size_t)xi * OC * nt, nt);
+        wino_step o = {.kind = STEP_OUTPUT, .dst = out, .src = M, .bias = bias, .OC = OC,
+                       .H = H, .W = W, .TW = TW, .T0 = T0, .nt = nt};
+        wino_parallel(&o, OC, nth);
+    }
+}
+
+/* U (36,R,K) for the forward (R = OC, K = C) or, with flip, the backward
+ * (R = C, K = OC) of weight (OC,C,3,3). */
+static void weights_transform(float *U, const float *weight, int R, int K, int flip, int nth)
+{
+    wino_step w = {.kind = STEP_WEIGHTS, .dst = U, .src = weight, .OC = R, .C = K,
+                   .flip = flip};
+    wino_parallel(&w, R, nth);
+}
+
+/* ------------------------------------------------------------ entry points */
+
+static int wino_threads(void)
+{
+    int n = openblas_get_num_threads();
+    return n < 1 ? 1 : n;
+}
+
+void wino_conv3x3_forward(float *out, const float *inp, const float *weight, const float *bias,
+                          int C, int OC, int H, int W, float *scratch)
+{
+    // inp is (C,H,W), weight is (OC,C,3,3), bias is (OC) or NULL, out will be
+    // (OC,H,W); scratch holds wino_scratch_floats(C,OC,H,W): U (36,OC,C), then
+    // one block of V and M
+    if (OC <= 0 || H <= 0 || W <= 0) return;
+    size_t plane = (size_t)H * W;
+    if (C <= 0) {
+        for (int oc = 0; oc < OC; oc++)
+            for (size_t i = 0; i < plane; i++) out[oc * plane + i] = bias ? bias[oc] : 0.0f;
+        return;
+    }
+    int nth = wino_threads();
+    weights_transform(scratch, weight, OC, C, 0, nth);
+    wino_conv(out, inp, scratch, bias, C, OC, H, W, scratch + (size_t)36 * OC * C, nth);
+}
+
+void wino_conv3x3_backward(float *dinp, const float *dout, const float *weight,
+                           int C, int OC, int H, int W, float *scratch)
+{
+    // dout is (OC,H,W), weight is (OC,C,3,3), dinp will be (C,H,W); scratch
+    // holds wino_scratch_floats(C,OC,H,W): U (36,C,OC) of the flipped,
+    // transposed weights, then one block of V and M
+    if (C <= 0 || H <= 0 || W <= 0) return;
+    if (OC <= 0) {
+        memset(dinp, 0, sizeof(float) * (size_t)C * H * W);
+        return;
+    }
+    int nth = wino_threads();
+    weights_transform(scratch, weight, C, OC, 1, nth);
+    wino_conv(dinp, dout, scratch, NULL, OC, C, H, W, scratch + (size_t)36 * C * OC, nth);
+}

@@ -1,0 +1,34 @@
+/*
+ * winograd.h — 3×3 stride-1 same-padded convolution by Winograd's minimal
+ * filtering F(4×4, 3×3), forward and backward to the input, for the shapes
+ * where it beats im2col (ops.c chooses; see winograd.c for the algorithm,
+ * its accuracy and its memory).
+ *
+ * No function here allocates; the scratch is passed in, sized by
+ * wino_scratch_floats. Threads: the transforms use as many OpenMP threads
+ * as OpenBLAS is set to use (the two never run at the same time).
+ */
+#ifndef NST_WINOGRAD_H
+#define NST_WINOGRAD_H
+
+#include <stddef.h>
+
+/* Floats of scratch wino_conv3x3_forward/backward need for these sizes: the
+ * transformed weights (36·C·OC) plus one block of transformed tiles, whose
+ * size is capped by a fixed budget (it does not grow with H·W). The same
+ * size serves both directions. */
+size_t wino_scratch_floats(int C, int OC, int H, int W);
+
+/* inp is (C,H,W), weight is (OC,C,3,3), bias is (OC) or NULL, out will be
+ * (OC,H,W); scratch holds wino_scratch_floats(C,OC,H,W). Same result as
+ * conv3x3_forward up to rounding. */
+void wino_conv3x3_forward(float *out, const float *inp, const float *weight, const float *bias,
+                          int C, int OC, int H, int W, float *scratch);
+
+/* Gradient of the forward with respect to its input: dout is (OC,H,W),
+ * weight is (OC,C,3,3), dinp will be (C,H,W) (overwritten); scratch holds
+ * wino_scratch_floats(C,OC,H,W). */
+void wino_conv3x3_backward(float *dinp, const float *dout, const float *weight,
+                           int C, int OC, int H, int W, float *scratch);
+
+#endif

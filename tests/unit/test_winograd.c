@@ -1,0 +1,206 @@
+/*
+ * test_winograd.c — the Winograd F(4×4,3×3) convolution (winograd.h)
+ * against a direct sum in double precision, forward and backward to the
+ * input, with the tolerances test_ops.c holds the im2col path to: forward
+ * error relative to Σ|w·x| of each output, backward error relative to the
+ * largest element. Also the adjoint identity <conv x, y> = <x, convᵀ y>,
+ * and agreement with ops.c's im2col path. Shapes: odd sizes, sizes not
+ * multiples of 4, H or W below 4, channel counts not multiples of 8, rows
+ * wider than one transform chunk and images of several tile blocks (one
+ * block border falling inside a tile row). Scratch is allocated at exactly
+ * wino_scratch_floats, so a sanitizer build catches overruns. Prints the
+ * worst errors.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "test.h"
+#include "winograd.h"
+
+/* ops.c's im2col path, exported there for comparisons like this one. */
+void conv3x3_forward_im2col(float *out, const float *inp, const float *weight,
+                            const float *bias, int C, int OC, int H, int W, float *scratch);
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dull;
+
+/* Uniform in [-1, 1) (splitmix64). */
+static double rnd(void)
+{
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (double)(z >> 11) / (double)(1ull << 52) - 1.0;
+}
+
+static float *rand_floats(size_t n, double scale)
+{
+    float *p = malloc(sizeof(float) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) p[i] = (float)(scale * rnd());
+    return p;
+}
+
+/* out (OC,H,W) = Σ w·inp + bias in double; absum gets Σ|w·inp| + |bias|.
+ * inp is (C,H,W), weight (OC,C,3,3). */
+static void ref_conv(double *out, double *absum, const float *inp, const float *weight,
+                     const float *bias, int C, int OC, int H, int W)
+{
+    for (int oc = 0; oc < OC; oc++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                double s = bias ? bias[oc] : 0.0, a = bias ? fabs(bias[oc]) : 0.0;
+                for (int c = 0; c < C; c++)
+                    for (int ky = 0; ky < 3; ky++) {
+                        int yy = y + ky - 1;
+                        if (yy < 0 || yy >= H) continue;
+                        for (int kx = 0; kx < 3; kx++) {
+                            int xx = x + kx - 1;
+                            if (xx < 0 || xx >= W) continue;
+                            double t = (double)weight[((oc * C + c) * 3 + ky) * 3 + kx] *
+                                       inp[((size_t)c * H + yy) * W + xx];
+                            s += t;
+                            a += fabs(t);
+                        }
+                    }
+                size_t o = ((size_t)oc * H + y) * W + x;
+                out[o] = s;
+                absum[o] = a;
+            }
+}
+
+/* dinp (C,H,W) = transposed sum of dout (OC,H,W) in double. */
+static void ref_backward(double *dinp, const float *dout, const float *weight, int C, int OC,
+                         int H, int W)
+{
+    memset(dinp, 0, sizeof(double) * (size_t)C * H * W);
+    for (int oc = 0; oc < OC; oc++)
+        for (int c = 0; c < C; c++)
+            for (int ky = 0; ky < 3; ky++)
+                for (int kx = 0; kx < 3; kx++) {
+                    double w = weight[((oc * C + c) * 3 + ky) * 3 + kx];
+                    for (int y = 0; y < H; y++) {
+                        int yy = y + ky - 1;
+                        if (yy < 0 || yy >= H) continue;
+                        for (int x = 0; x < W; x++) {
+                            int xx = x + kx - 1;
+                            if (xx < 0 || xx >= W) continue;
+                            dinp[((size_t)c * H + yy) * W + xx] +=
+                                w * dout[((size_t)oc * H + y) * W + x];
+                        }
+                    }
+                }
+}
+
+typedef struct {
+    int C, OC, H, W;
+} shape;
+
+static const shape shapes[] = {
+    {1, 1, 1, 1},    {16, 16, 4, 4},  {17, 9, 5, 7},   {8, 24, 3, 9},  {24, 8, 9, 2},
+    {3, 5, 6, 6},    {33, 40, 13, 11}, {64, 64, 16, 16}, {4, 5, 9, 150}, {130, 3, 2, 133},
+    {1000, 2, 50, 45}, {2, 1000, 50, 45}, {512, 512, 8, 8}, {256, 128, 12, 10},
+};
+
+static double worst_fwd = 0, worst_bwd = 0, worst_adj = 0;
+
+static void check_shape(shape s)
+{
+    size_t ni = (size_t)s.C * s.H * s.W, no = (size_t)s.OC * s.H * s.W;
+    float *x = rand_floats(ni, 1.0), *y = rand_floats(no, 1.0);
+    float *w = rand_floats((size_t)s.OC * s.C * 9, 0.5), *b = rand_floats(s.OC, 1.0);
+    float *out = malloc(sizeof(float) * no), *dinp = malloc(sizeof(float) * ni);
+    float *cx = malloc(sizeof(float) * no);
+    size_t sn = wino_scratch_floats(s.C, s.OC, s.H, s.W);
+    float *scratch = malloc(sizeof(float) * (sn ? sn : 1));
+    double *ref = malloc(sizeof(double) * no), *abs = malloc(sizeof(double) * no);
+    double *dref = malloc(sizeof(double) * ni);
+
+    wino_conv3x3_forward(out, x, w, b, s.C, s.OC, s.H, s.W, scratch);
+    ref_conv(ref, abs, x, w, b, s.C, s.OC, s.H, s.W);
+    double fwd = 0, fwdmax = 0, refmax = 0;
+    for (size_t i = 0; i < no; i++) {
+        double e = fabs(out[i] - ref[i]);
+        fwd = fmax(fwd, e / (abs[i] > 1e-3 ? abs[i] : 1e-3));
+        fwdmax = fmax(fwdmax, e);
+        refmax = fmax(refmax, fabs(ref[i]));
+    }
+    fwdmax /= refmax > 1.0 ? refmax : 1.0;
+
+    for (size_t i = 0; i < ni; i++) dinp[i] = 1e6f; /* overwritten, not accumulated */
+    wino_conv3x3_backward(dinp, y, w, s.C, s.OC, s.H, s.W, scratch);
+    ref_backward(dref, y, w, s.C, s.OC, s.H, s.W);
+    double bwd = 0, scale = 0;
+    for (size_t i = 0; i < ni; i++) scale = fmax(scale, fabs(dref[i]));
+    for (size_t i = 0; i < ni; i++) bwd = fmax(bwd, fabs(dinp[i] - dref[i]));
+    bwd /= scale > 1.0 ? scale : 1.0;
+
+    wino_conv3x3_forward(cx, x, w, NULL, s.C, s.OC, s.H, s.W, scratch);
+    double lhs = 0, rhs = 0, mag = 0;
+    for (size_t i = 0; i < no; i++) {
+        lhs += (double)cx[i] * y[i];
+        mag += fabs((double)cx[i] * y[i]);
+    }
+    for (size_t i = 0; i < ni; i++) rhs += (double)x[i] * dinp[i];
+    double adj = fabs(lhs - rhs) / (mag > 1e-12 ? mag : 1e-12);
+
+    printf("  C=%-4d OC=%-4d H=%-3d W=%-3d  fwd err/Σ|wx| %.2e (of max %.2e)  "
+           "bwd %.2e  adjoint %.2e\n", s.C, s.OC, s.H, s.W, fwd, fwdmax, bwd, adj);
+    CHECK(fwd < 1e-5, "forward C=%d OC=%d H=%d W=%d: %g", s.C, s.OC, s.H, s.W, fwd);
+    CHECK(bwd < 1e-5, "backward C=%d OC=%d H=%d W=%d: %g", s.C, s.OC, s.H, s.W, bwd);
+    CHECK(adj < 1e-5, "adjoint C=%d OC=%d H=%d W=%d: %g", s.C, s.OC, s.H, s.W, adj);
+    worst_fwd = fmax(worst_fwd, fwd);
+    worst_bwd = fmax(worst_bwd, bwd);
+    worst_adj = fmax(worst_adj, adj);
+    free(x), free(y), free(w), free(b), free(out), free(dinp), free(cx), free(scratch);
+    free(ref), free(abs), free(dref);
+}
+
+static void test_winograd_against_direct(void)
+{
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) check_shape(shapes[i]);
+    printf("  worst: forward %.2e, backward %.2e, adjoint %.2e\n", worst_fwd, worst_bwd,
+           worst_adj);
+}
+
+/* The dispatching conv3x3_forward agrees with the im2col path on a VGG-like
+ * shape (whichever path it takes), with its own scratch size. */
+static void test_dispatch_matches_im2col(void)
+{
+    int C = 64, OC = 128, H = 20, W = 18;
+    size_t ni = (size_t)C * H * W, no = (size_t)OC * H * W;
+    float *x = rand_floats(ni, 1.0), *w = rand_floats((size_t)OC * C * 9, 0.1);
+    float *b = rand_floats(OC, 1.0);
+    float *o1 = malloc(sizeof(float) * no), *o2 = malloc(sizeof(float) * no);
+    float *scratch = malloc(sizeof(float) * conv3x3_scratch_floats(C, OC, H, W));
+    conv3x3_forward(o1, x, w, b, C, OC, H, W, scratch);
+    conv3x3_forward_im2col(o2, x, w, b, C, OC, H, W, scratch);
+    double worst = 0, mx = 0;
+    for (size_t i = 0; i < no; i++) {
+        worst = fmax(worst, fabs(o1[i] - o2[i]));
+        mx = fmax(mx, fabs(o2[i]));
+    }
+    printf("  dispatch vs im2col: max diff %.2e of max %.3g\n", worst, mx);
+    CHECK(worst <= 1e-5 * mx, "dispatch differs from im2col by %g", worst);
+    free(x), free(w), free(b), free(o1), free(o2), free(scratch);
+}
+
+/* The scratch does not grow with the image beyond the weights and a block. */
+static void test_scratch_bounded(void)
+{
+    size_t a = wino_scratch_floats(64, 64, 1024, 1024);
+    size_t b = wino_scratch_floats(64, 64, 8192, 8192);
+    size_t c = wino_scratch_floats(512, 512, 1024, 1024);
+    printf("  scratch floats: 64ch 1024px %zu, 64ch 8192px %zu, 512ch 1024px %zu\n", a, b, c);
+    CHECK(a == b, "scratch grows with the image: %zu vs %zu", a, b);
+    CHECK(c <= (size_t)36 * 512 * 512 + ((size_t)4 << 20), "scratch %zu floats", c);
+}
+
+int main(void)
+{
+    TEST_RUN(test_winograd_against_direct);
+    TEST_RUN(test_dispatch_matches_im2col);
+    TEST_RUN(test_scratch_bounded);
+    return TEST_EXIT();
+}
