@@ -96,6 +96,13 @@ void view_link(const api *a, char *buf, size_t n, const char *fmt, ...)
 /* A query-string argument, NULL when absent. */
 const char *view_query(api_request *rq, const char *key);
 
+/* ================================================================ params (routes_jobs.c) */
+
+/* The parameters a job gets when it names none: the model's defaults,
+ * within this server's limits (image_size, iterations). GET /v1/info shows
+ * these; POST /v1/jobs starts from them. */
+void api_params_default(const api *a, nst_params *p);
+
 /* ================================================================ router (router.c) */
 
 /* Monotonic seconds, for durations. */

@@ -102,8 +102,10 @@ enum MHD_Result reply_jobs_error(api_request *rq, int code)
     case JOBS_ESTATE:
         return reply_error(rq, 409, "not_finished", NULL,
                            "job '%s' has not succeeded; its result is not available", rq->id);
-    case JOBS_ENOFILE:
-        return reply_error(rq, 404, "no_preview", NULL, "job '%s' has no preview yet", rq->id);
+    case JOBS_ENOFILE: /* only a preview is legitimately missing; a result is there once succeeded */
+        if (strstr(rq->route->path, "/preview"))
+            return reply_error(rq, 404, "no_preview", NULL, "job '%s' has no preview yet", rq->id);
+        return reply_error(rq, 404, "not_found", NULL, "job '%s' has no such file", rq->id);
     default:
         return reply_error(rq, 500, "internal_error", NULL, "%s", jobs_strerror(code));
     }

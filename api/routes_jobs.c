@@ -12,6 +12,16 @@
 #include "internal.h"
 #include "upload.h"
 
+void api_params_default(const api *a, nst_params *p)
+{
+    const nstd_config *cfg = a->d.cfg;
+    nst_params_default(p, a->d.model);
+    if (cfg->max_image_size > 0 && p->image_size > cfg->max_image_size)
+        p->image_size = cfg->max_image_size;
+    if (cfg->max_iterations > 0 && p->iterations > cfg->max_iterations)
+        p->iterations = cfg->max_iterations;
+}
+
 /* ================================================================ submit */
 
 static void upload_state_free(void *p)
@@ -65,7 +75,7 @@ static enum MHD_Result submit(api_request *rq, upload *u)
     nst_params p;
     nst_error err;
     memset(&err, 0, sizeof err);
-    nst_params_default(&p, a->d.model);
+    api_params_default(a, &p);
     if (u->n_params) {
         cJSON *syntax = cJSON_ParseWithLength((const char *)u->params.data, u->params.len);
         cJSON_Delete(syntax);

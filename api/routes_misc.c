@@ -41,7 +41,7 @@ enum MHD_Result h_info(api_request *rq, const char *data, size_t *size)
     cJSON_AddNumberToObject(l, "job_ttl_s", cfg->job_ttl);
 
     nst_params p;
-    nst_params_default(&p, d->model);
+    api_params_default(rq->api, &p);
     char *defaults = nst_params_to_json(&p);
     cJSON *dj = defaults ? cJSON_Parse(defaults) : NULL;
     free(defaults);

@@ -37,6 +37,15 @@ expect_error "$(req POST /v1/jobs "${C[@]}" -F "style=@$T/style.png" -F "style=@
     style "more styles than --max-styles"
 
 # ---------------------------------------------------------------- params
+# the defaults a job gets without params stay within this server's limits
+req GET /v1/info >/dev/null
+expect_eq "$(jf "$T/body" 'd["defaults"]["image_size"]')" 256 "default image_size within --max-image-size"
+st=$(req POST /v1/jobs "${C[@]}" "${S[@]}")
+expect_eq "$st" 202 "job without params"
+expect_eq "$(jf "$T/body" 'd["params"]["image_size"]')" 256 "job's image_size within the limit"
+req DELETE "/v1/jobs/$(jf "$T/body" 'd["id"]')" >/dev/null
+ok "defaults respect the limits"
+
 p() { req POST /v1/jobs "${C[@]}" "${S[@]}" -F "params=$1"; }
 expect_error "$(p '{"iterations": 5')" 400 invalid_json params "malformed JSON params"
 expect_error "$(p '{"brightness": 2}')" 422 invalid_params brightness "unknown param"
