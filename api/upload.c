@@ -83,7 +83,7 @@ static enum MHD_Result part_data(void *cls, enum MHD_ValueKind kind, const char 
         snprintf(u->cur_key, sizeof u->cur_key, "%s", key);
     }
     if (size && part_append(u->cur, data, size) < 0) {
-        upload_fail(u, 500, "out_of_memory", key, "%s: out of memory", key);
+        upload_fail(u, 503, "out_of_memory", key, "%s: out of memory", key);
         return MHD_NO;
     }
     return MHD_YES;
