@@ -15,7 +15,7 @@
  *
  *   cc -O3 -march=native -fopenmp -Icore -I<cblas include> bench/conv_bench.c \
  *      core/ops.c core/winograd.c core/layers.c -lopenblas -lm -o conv_bench
- *   ./conv_bench [size=256] [seconds per layer=1]
+ *   ./conv_bench [size=256] [seconds per layer=1] [layer name prefix]
  *
  * Threads: OpenBLAS's own (OPENBLAS_NUM_THREADS); the Winograd transforms
  * use as many.
@@ -129,6 +129,7 @@ int main(int argc, char **argv)
 {
     int size = argc > 1 ? atoi(argv[1]) : 256;
     double budget = argc > 2 ? atof(argv[2]) : 1.0;
+    const char *only = argc > 3 ? argv[3] : "";
     printf("3x3 conv at %d px, %d BLAS threads; ms and effective GFLOP/s (direct FLOPs / time), "
            "best of runs\n", size, openblas_get_num_threads());
     printf("%-8s %4s %4s %4s %6s | %15s %15s | %15s %15s | %6s | %s\n", "layer", "C", "OC",
@@ -139,6 +140,10 @@ int main(int argc, char **argv)
     int H = size, W = size;
     for (int l = 0; l < NST_NUM_LAYERS; l++) {
         bench_case k = {.C = nst_layers[l].cin, .OC = nst_layers[l].cout, .H = H, .W = W};
+        if (strncmp(nst_layers[l].name, only, strlen(only)) != 0) {
+            if (nst_layers[l].pool_after) H /= 2, W /= 2;
+            continue;
+        }
         size_t plane = (size_t)H * W, K = 9 * (size_t)k.C;
         size_t sc = conv3x3_scratch_floats(k.C, k.OC, H, W);
         size_t sw = wino_scratch_floats(k.C, k.OC, H, W);

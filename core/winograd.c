@@ -41,14 +41,16 @@
 
 #include "winograd.h"
 
-/* Budget of one tile block, V plus M: 4M floats, 16 MB. Measured with
- * bench/conv_bench.c; a build may override it (-DWINO_BLOCK_FLOATS=…). */
+/* Budget of one tile block, V plus M: 4M floats, 16 MB (fits the L3 cache).
+ * Measured with bench/conv_bench.c: 1M and 2M make the GEMMs too narrow on
+ * the deep layers; 8M and 16M gain nothing clear on this machine. A build
+ * may override it (-DWINO_BLOCK_FLOATS=…). */
 #ifndef WINO_BLOCK_FLOATS
 #define WINO_BLOCK_FLOATS ((size_t)4 << 20)
 #endif
 
 /* Tiles per transform chunk: the chunk's intermediates live on the stack. */
-#define WINO_CHUNK 32
+#define WINO_CHUNK 64
 
 /* ------------------------------------------------------------ transforms */
 
@@ -108,29 +110,55 @@ static inline __attribute__((always_inline)) float lin(const float *c, const flo
     return acc;
 }
 
+/* The column pass of the input transform for one row i of points: o_j[t]
+ * (j < 6) = Σ_k Bᵀ[j][k]·y[k mod 4][t + k/4], where y[p] holds the row's
+ * values of phase p. Separate restrict outputs let the loop vectorise. */
+static inline __attribute__((always_inline)) void input_cols(
+    float *restrict o0, float *restrict o1, float *restrict o2, float *restrict o3,
+    float *restrict o4, float *restrict o5, const float (*restrict y)[WINO_CHUNK + 1], int n)
+{
+    for (int t = 0; t < n; t++) {
+        float d[6];
+#pragma GCC unroll 6
+        for (int k = 0; k < 6; k++) d[k] = y[k & 3][t + (k >> 2)];
+        o0[t] = lin(wino_BT[0], d, 6);
+        o1[t] = lin(wino_BT[1], d, 6);
+        o2[t] = lin(wino_BT[2], d, 6);
+        o3[t] = lin(wino_BT[3], d, 6);
+        o4[t] = lin(wino_BT[4], d, 6);
+        o5[t] = lin(wino_BT[5], d, 6);
+    }
+}
+
 /* Input transform of n ≤ WINO_CHUNK tiles of one channel: tiles (ty, a+t)
  * for t < n. img is the channel (H,W); v points at V[0][c][first tile] and
- * vs is the stride between the 36 points. Rows then columns: the row
- * transform runs over the patch's columns split by phase (x mod 4), so both
- * passes read contiguous runs. */
+ * vs is the stride between the 36 points. Rows then columns: the patch's
+ * columns are split by phase (x mod 4), so both passes read contiguous
+ * runs. Rows wholly inside the image are read in place; others through a
+ * zero-padded copy. */
 static void input_chunk(float *restrict v, size_t vs, const float *restrict img, int H, int W,
                         int ty, int a, int n)
 {
     float ph[6][4][WINO_CHUNK + 1]; /* ph[i][p][t] = img[4ty-1+i][4(a+t)-1+p] */
-    float row[4 * (WINO_CHUNK + 1)];
+    float pad[4 * (WINO_CHUNK + 1)];
     int x0 = 4 * a - 1, L = 4 * (n + 1);
     int xa = x0 < 0 ? 0 : x0, xb = x0 + L < W ? x0 + L : W;
     for (int i = 0; i < 6; i++) {
         int y = 4 * ty - 1 + i;
         if (y < 0 || y >= H || xb <= xa) {
-            memset(ph[i], 0, sizeof ph[i]);
+            for (int p = 0; p < 4; p++)
+                for (int t = 0; t <= n; t++) ph[i][p][t] = 0.0f;
             continue;
         }
-        memset(row, 0, sizeof(float) * (size_t)(xa - x0));
-        memcpy(row + (xa - x0), img + (size_t)y * W + xa, sizeof(float) * (size_t)(xb - xa));
-        memset(row + (xb - x0), 0, sizeof(float) * (size_t)(L - (xb - x0)));
+        const float *src = img + (size_t)y * W + x0;
+        if (xa != x0 || xb != x0 + L) {
+            memset(pad, 0, sizeof(float) * (size_t)L);
+            memcpy(pad + (xa - x0), img + (size_t)y * W + xa, sizeof(float) * (size_t)(xb - xa));
+            src = pad;
+        }
         for (int t = 0; t <= n; t++)
-            for (int p = 0; p < 4; p++) ph[i][p][t] = row[4 * t + p];
+#pragma GCC unroll 4
+            for (int p = 0; p < 4; p++) ph[i][p][t] = src[4 * t + p];
     }
     float yt[6][4][WINO_CHUNK + 1]; /* Bᵀ applied down the columns */
     for (int p = 0; p < 4; p++)
@@ -141,18 +169,9 @@ static void input_chunk(float *restrict v, size_t vs, const float *restrict img,
 #pragma GCC unroll 6
             for (int i = 0; i < 6; i++) yt[i][p][t] = lin(wino_BT[i], d, 6);
         }
-    float vt[6][WINO_CHUNK]; /* one row of points, then copied to V */
-#pragma GCC unroll 6
     for (int i = 0; i < 6; i++) {
-        for (int t = 0; t < n; t++) {
-            float d[6];
-#pragma GCC unroll 6
-            for (int j = 0; j < 6; j++) d[j] = yt[i][j & 3][t + (j >> 2)];
-#pragma GCC unroll 6
-            for (int j = 0; j < 6; j++) vt[j][t] = lin(wino_BT[j], d, 6);
-        }
-        for (int j = 0; j < 6; j++)
-            memcpy(v + (size_t)(i * 6 + j) * vs, vt[j], sizeof(float) * (size_t)n);
+        float *o = v + (size_t)(i * 6) * vs;
+        input_cols(o, o + vs, o + 2 * vs, o + 3 * vs, o + 4 * vs, o + 5 * vs, yt[i], n);
     }
 }
 
