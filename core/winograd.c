@@ -24,8 +24,10 @@
  *
  * Memory. The scratch holds U (36·C·OC floats, computed on every call) and
  * one block of tiles: V (36·C·nt) and M (36·OC·nt), where nt is chosen so
- * the block stays within WINO_BLOCK_FLOATS; the image is processed block by
- * block, so the scratch does not grow with H·W.
+ * the block stays within WINO_BLOCK_FLOATS, or nt = WINO_BLOCK_MIN if that
+ * is more (wide enough GEMMs matter more than the cache); the image is
+ * processed block by block, so the scratch does not grow with H·W. For
+ * 512 + 512 channels: U 38 MB + block 38 MB.
  *
  * Threads. The transforms are loops of ours that run while OpenBLAS is
  * idle, so they are split over as many threads as OpenBLAS uses (over
@@ -47,6 +49,14 @@
  * may override it (-DWINO_BLOCK_FLOATS=…). */
 #ifndef WINO_BLOCK_FLOATS
 #define WINO_BLOCK_FLOATS ((size_t)4 << 20)
+#endif
+
+/* Fewest tiles per block whatever the budget: OpenBLAS runs the 36 GEMMs
+ * (512×nt)·(512×512) at 69 GFLOP/s with nt = 86 (what 16 MB allows for 512
+ * + 512 channels) and at 140 with nt = 256, the speed of one large sgemm.
+ * The block then takes 36·(C+OC)·256 floats: 38 MB at 512 + 512 channels. */
+#ifndef WINO_BLOCK_MIN
+#define WINO_BLOCK_MIN 256
 #endif
 
 /* Tiles per transform chunk: the chunk's intermediates live on the stack. */
@@ -252,13 +262,14 @@ static void weights_rows(float *restrict U, const float *restrict w, int R, int 
 /* ------------------------------------------------------------ blocks */
 
 /* Most tiles per block for a convolution of `tiles` tiles: as many as keep
- * V and M within the budget (at least one). */
+ * V and M within the budget, but at least WINO_BLOCK_MIN. */
 static int wino_block_max(int C, int OC, int tiles)
 {
     if (tiles <= 0) return 1;
     size_t per = (size_t)36 * ((size_t)C + (size_t)OC);
     size_t fit = per ? WINO_BLOCK_FLOATS / per : (size_t)tiles;
-    return fit < 1 ? 1 : fit > (size_t)tiles ? tiles : (int)fit;
+    if (fit < WINO_BLOCK_MIN) fit = WINO_BLOCK_MIN;
+    return fit > (size_t)tiles ? tiles : (int)fit;
 }
 
 /* Tiles per block actually used: the maximum, evened out over the blocks

@@ -97,10 +97,13 @@ typedef struct {
     int C, OC, H, W;
 } shape;
 
+/* The 1000-channel shapes take two tile blocks (285 tiles, blocks of 143:
+ * the border falls inside a tile row); W = 150 takes two transform chunks
+ * per tile row. */
 static const shape shapes[] = {
     {1, 1, 1, 1},    {16, 16, 4, 4},  {17, 9, 5, 7},   {8, 24, 3, 9},  {24, 8, 9, 2},
     {3, 5, 6, 6},    {33, 40, 13, 11}, {64, 64, 16, 16}, {4, 5, 9, 150}, {130, 3, 2, 133},
-    {1000, 2, 50, 45}, {2, 1000, 50, 45}, {512, 512, 8, 8}, {256, 128, 12, 10},
+    {1000, 2, 74, 58}, {2, 1000, 74, 58}, {512, 512, 8, 8}, {256, 128, 12, 10},
 };
 
 static double worst_fwd = 0, worst_bwd = 0, worst_adj = 0;
@@ -194,7 +197,7 @@ static void test_scratch_bounded(void)
     size_t c = wino_scratch_floats(512, 512, 1024, 1024);
     printf("  scratch floats: 64ch 1024px %zu, 64ch 8192px %zu, 512ch 1024px %zu\n", a, b, c);
     CHECK(a == b, "scratch grows with the image: %zu vs %zu", a, b);
-    CHECK(c <= (size_t)36 * 512 * 512 + ((size_t)4 << 20), "scratch %zu floats", c);
+    CHECK(c <= (size_t)36 * 512 * 512 + (size_t)36 * 1024 * 256, "scratch %zu floats", c);
 }
 
 int main(void)
