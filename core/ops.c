@@ -53,11 +53,12 @@ static size_t im2col_scratch_floats(int C, int H, int W)
 
 /* Whether a convolution from cin to cout channels at H×W goes to Winograd
  * (winograd.c) rather than im2col. Measured with bench/conv_bench.c on the
- * VGG19 shapes: Winograd is 1.3–2.2× faster from 64 channels and 32×32
- * pixels up, but transforming the weights on every call costs as much as
- * the GEMMs save below about 48 tiles (512 channels at 16×16: 12 ms against
- * im2col's 9.5), and three input channels make a GEMM too thin to pay for
- * the transforms (conv1_1: 9 ms against 3). */
+ * VGG19 shapes at 256 and 512 px: Winograd is 1.7–3× faster from 64
+ * channels and 32×32 pixels up (512 channels at 32×32: 26 ms against 45),
+ * but below about 48 tiles transforming the weights on every call costs
+ * more than the GEMMs save (512 channels at 16×16: 16 ms against 10), and
+ * three input channels make the GEMMs too thin to pay for the transforms
+ * (conv1_1 at 512 px: 37 ms against 15). */
 static int conv_use_winograd(int cin, int cout, int H, int W)
 {
     int tiles = ((H + 3) / 4) * ((W + 3) / 4);

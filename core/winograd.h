@@ -4,9 +4,11 @@
  * where it beats im2col (ops.c chooses; see winograd.c for the algorithm,
  * its accuracy and its memory).
  *
- * No function here allocates; the scratch is passed in, sized by
- * wino_scratch_floats. Threads: the transforms use as many OpenMP threads
- * as OpenBLAS is set to use (the two never run at the same time).
+ * No function here allocates memory; the scratch is passed in, sized by
+ * wino_scratch_floats. Threads: the transforms run on as many threads as
+ * OpenBLAS is set to use (started and joined within each call; the two
+ * never run at the same time). Safe to call from several threads at once
+ * with separate scratch.
  */
 #ifndef NST_WINOGRAD_H
 #define NST_WINOGRAD_H
