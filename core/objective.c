@@ -105,15 +105,15 @@ static int content_targets(nst_objective *o, const nst_image *content)
     return NST_OK;
 }
 
-/* Add b × Gram of each style layer of `style` (already sized) into the targets. */
+/* Add b × Gram of each style layer of `style` (already sized) into the
+ * targets. The style's own net lives only here, before the output's net
+ * exists, so peak memory is the larger of the two, not their sum. */
 static int style_targets_add(nst_objective *o, const nst_model *m, const nst_image *style, double b,
                              float *gram)
 {
     const nst_params *p = o->p;
-    nst_net *net = o->net;
-    int own = style->w != o->W || style->h != o->H;
-    if (own && !(net = nst_net_create(m, style->w, style->h, params_depth(p), p->pooling)))
-        return NST_ENOMEM;
+    nst_net *net = nst_net_create(m, style->w, style->h, params_depth(p), p->pooling);
+    if (!net) return NST_ENOMEM;
     nst_net_forward(net, style->data);
     for (int i = 0; i < p->n_style_layers; i++) {
         int l = p->style_layers[i], C, H, W;
@@ -122,7 +122,7 @@ static int style_targets_add(nst_objective *o, const nst_model *m, const nst_ima
         float *t = o->style_target[l];
         for (size_t j = 0; j < (size_t)C * C; j++) t[j] += (float)b * gram[j];
     }
-    if (own) nst_net_free(net);
+    nst_net_free(net);
     return NST_OK;
 }
 
@@ -188,14 +188,17 @@ int nst_objective_create(const nst_model *m, const nst_params *p, const nst_imag
     o->p = p;
     o->W = content_sized->w;
     o->H = content_sized->h;
+    if ((rc = style_targets(o, m, styles, n_styles, content_sized)) != NST_OK) {
+        nst_objective_free(o);
+        return nst_error_set(err, rc, "style", "computing the style targets: %s", nst_strerror(rc));
+    }
     if (!(o->net = nst_net_create(m, o->W, o->H, params_depth(p), p->pooling))) {
         nst_objective_free(o);
         return nst_error_set(err, NST_ENOMEM, "image_size",
                              "cannot plan the network for %dx%d pixels (out of memory)",
                              content_sized->w, content_sized->h);
     }
-    if ((rc = content_targets(o, content_sized)) != NST_OK ||
-        (rc = style_targets(o, m, styles, n_styles, content_sized)) != NST_OK) {
+    if ((rc = content_targets(o, content_sized)) != NST_OK) {
         nst_objective_free(o);
         return nst_error_set(err, rc, "", "computing the targets: %s", nst_strerror(rc));
     }

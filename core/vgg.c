@@ -58,7 +58,10 @@ nst_net *nst_net_create(const nst_model *m, int W, int H, int depth, nst_pooling
         net->lh[l] = h;
         const nst_layer_def *d = &nst_layers[l];
         if (act_floats(net, l) > max_act) max_act = act_floats(net, l);
-        if (in_floats(net, l) > max_in) max_in = in_floats(net, l);
+        /* the input buffer holds the preprocessed image or a pooled map;
+         * other layers read the previous activation in place */
+        int reads_input = l == 0 || nst_layers[l - 1].pool_after;
+        if (reads_input && in_floats(net, l) > max_in) max_in = in_floats(net, l);
         size_t s = conv3x3_scratch_floats(d->cin, d->cout, h, w);
         if (s > max_scratch) max_scratch = s;
         if (d->pool_after) {
@@ -78,7 +81,7 @@ nst_net *nst_net_create(const nst_model *m, int W, int H, int depth, nst_pooling
     }
     net->input = malloc(max_in * sizeof(float));
     net->grad_a = malloc(max_act * sizeof(float));
-    net->grad_b = malloc(max_act * sizeof(float)); /* max_in <= max_act */
+    net->grad_b = malloc(max_act * sizeof(float)); /* a conv's input <= max_act */
     net->scratch = malloc((max_scratch ? max_scratch : 1) * sizeof(float));
     net->bytes += (max_in + 2 * max_act + max_scratch) * sizeof(float);
     if (!ok || !net->input || !net->grad_a || !net->grad_b || !net->scratch) {
