@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
 """Seconds per iteration and peak memory of `nst`, optionally beside a peer.
 
-    bench/bench.py --nst build/nst --content PHOTO --style PAINTING \
+    bench/bench.py [--nst build/nst] [--content PHOTO --style PAINTING] \
         [--sizes 256,512] [--iters 10] [--runs 3] [--threads 2] \
         [--peer "python3 /path/to/torch_gatys.py"]
+
+The peer optimises a SIZE×SIZE image; so does nst here: without --content
+and --style the bench writes square noise images (speed does not depend on
+the pixels), and given images must be square (nst keeps the content's aspect,
+so a 4:3 photo would make nst's image 25% smaller than the peer's).
 
 For each size it runs `nst` --runs times (--iters L-BFGS iterations each,
 default layers: content conv4_2, style conv1_1…conv5_1) and, when --peer is
@@ -18,7 +23,7 @@ The peer evaluates the loss once per iteration (no line search); nst's
 L-BFGS mostly does too, and its evaluations are counted and reported.
 Not part of CI.
 """
-import argparse, re, statistics, subprocess, sys, tempfile, os
+import argparse, os, re, statistics, struct, subprocess, sys, tempfile
 
 LAYERS = [(3, 64, 0), (64, 64, 1), (64, 128, 0), (128, 128, 1), (128, 256, 0), (256, 256, 0),
           (256, 256, 0), (256, 256, 1), (256, 512, 0), (512, 512, 0), (512, 512, 0), (512, 512, 1),
@@ -70,6 +75,13 @@ def run_peer(a, size):
     return {"s_iter": float(m.group(1)), "s_eval": float(m.group(1)), "evals_per_iter": 1.0, "rss": rss}
 
 
+def png_size(path):
+    """(width, height) of a PNG, None for other formats."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    return struct.unpack(">II", head[16:24]) if head[:8] == b"\x89PNG\r\n\x1a\n" else None
+
+
 def summary(runs, key):
     xs = [r[key] for r in runs]
     return statistics.median(xs), min(xs), max(xs)
@@ -78,8 +90,8 @@ def summary(runs, key):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nst", default="build/nst")
-    ap.add_argument("--content", required=True)
-    ap.add_argument("--style", required=True)
+    ap.add_argument("--content")
+    ap.add_argument("--style")
     ap.add_argument("--sizes", default="256,512")
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--runs", type=int, default=3)
@@ -90,6 +102,15 @@ def main():
     a.nst_args = a.nst_args.split()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        if not a.content or not a.style:
+            make = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "integration", "images.py")
+            big = max(int(s) for s in a.sizes.split(","))
+            a.content, a.style = os.path.join(tmp, "content.png"), os.path.join(tmp, "style.png")
+            subprocess.run([sys.executable, make, "noise", str(big), str(big), a.content, "1"], check=True)
+            subprocess.run([sys.executable, make, "noise", str(big), str(big), a.style, "2"], check=True)
+        elif png_size(a.content) and png_size(a.content)[0] != png_size(a.content)[1]:
+            sys.exit(f"bench: {a.content} is not square; see --help")
         for size in [int(s) for s in a.sizes.split(",")]:
             mine, peer = [], []
             for _ in range(a.runs):
