@@ -7,7 +7,11 @@
 #define NST_TEST_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+
+#include "rng.h"
 
 static int test_failures_ = 0;
 
@@ -36,5 +40,26 @@ static int test_failures_ = 0;
     } while (0)
 
 #define TEST_EXIT() (test_failures_ ? 1 : 0)
+
+/* Reproducible random data: a file may #define TEST_RNG_SEED before
+ * including this header to get its own sequence. */
+#ifndef TEST_RNG_SEED
+#define TEST_RNG_SEED 0x9e3779b97f4a7c15ull
+#endif
+static uint64_t rng_state __attribute__((unused)) = TEST_RNG_SEED;
+
+/* Uniform in [-1, 1). */
+static inline double rnd(void)
+{
+    return (double)(nst_splitmix64(&rng_state) >> 11) / (double)(1ull << 52) - 1.0;
+}
+
+/* n floats uniform in [-scale, scale); caller free()s. */
+static inline float *rand_floats(size_t n, double scale)
+{
+    float *p = malloc(sizeof(float) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) p[i] = (float)(scale * rnd());
+    return p;
+}
 
 #endif

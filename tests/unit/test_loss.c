@@ -10,28 +10,11 @@
 #include <string.h>
 
 #include "loss.h"
+#define TEST_RNG_SEED 0x243f6a8885a308d3ull
 #include "test.h"
 
 /* ------------------------------------------------------------ helpers */
 
-static uint64_t rng_state = 0x243f6a8885a308d3ull;
-
-/* Uniform in [-1, 1) (splitmix64). */
-static double rnd(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (double)(z >> 11) / (double)(1ull << 52) - 1.0;
-}
-
-static float *rand_floats(size_t n, double scale)
-{
-    float *p = malloc(sizeof(float) * (n ? n : 1));
-    for (size_t i = 0; i < n; i++) p[i] = (float)(scale * rnd());
-    return p;
-}
 
 static double *to_double(const float *p, size_t n)
 {

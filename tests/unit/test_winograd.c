@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "ops.h"
+#define TEST_RNG_SEED 0x2545f4914f6cdd1dull
 #include "test.h"
 #include "winograd.h"
 
@@ -23,24 +24,6 @@
 void conv3x3_forward_im2col(float *out, const float *inp, const float *weight,
                             const float *bias, int C, int OC, int H, int W, float *scratch);
 
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-
-/* Uniform in [-1, 1) (splitmix64). */
-static double rnd(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (double)(z >> 11) / (double)(1ull << 52) - 1.0;
-}
-
-static float *rand_floats(size_t n, double scale)
-{
-    float *p = malloc(sizeof(float) * (n ? n : 1));
-    for (size_t i = 0; i < n; i++) p[i] = (float)(scale * rnd());
-    return p;
-}
 
 /* out (OC,H,W) = Σ w·inp + bias in double; absum gets Σ|w·inp| + |bias|.
  * inp is (C,H,W), weight (OC,C,3,3). */
