@@ -18,63 +18,13 @@
 #include "ops.h"
 #define TEST_RNG_SEED 0x2545f4914f6cdd1dull
 #include "test.h"
+#include "conv_ref.h"
 #include "winograd.h"
 
 /* ops.c's im2col path, exported there for comparisons like this one. */
 void conv3x3_forward_im2col(float *out, const float *inp, const float *weight,
                             const float *bias, int C, int OC, int H, int W, float *scratch);
 
-
-/* out (OC,H,W) = Σ w·inp + bias in double; absum gets Σ|w·inp| + |bias|.
- * inp is (C,H,W), weight (OC,C,3,3). */
-static void ref_conv(double *out, double *absum, const float *inp, const float *weight,
-                     const float *bias, int C, int OC, int H, int W)
-{
-    for (int oc = 0; oc < OC; oc++)
-        for (int y = 0; y < H; y++)
-            for (int x = 0; x < W; x++) {
-                double s = bias ? bias[oc] : 0.0, a = bias ? fabs(bias[oc]) : 0.0;
-                for (int c = 0; c < C; c++)
-                    for (int ky = 0; ky < 3; ky++) {
-                        int yy = y + ky - 1;
-                        if (yy < 0 || yy >= H) continue;
-                        for (int kx = 0; kx < 3; kx++) {
-                            int xx = x + kx - 1;
-                            if (xx < 0 || xx >= W) continue;
-                            double t = (double)weight[((oc * C + c) * 3 + ky) * 3 + kx] *
-                                       inp[((size_t)c * H + yy) * W + xx];
-                            s += t;
-                            a += fabs(t);
-                        }
-                    }
-                size_t o = ((size_t)oc * H + y) * W + x;
-                out[o] = s;
-                absum[o] = a;
-            }
-}
-
-/* dinp (C,H,W) = transposed sum of dout (OC,H,W) in double. */
-static void ref_backward(double *dinp, const float *dout, const float *weight, int C, int OC,
-                         int H, int W)
-{
-    memset(dinp, 0, sizeof(double) * (size_t)C * H * W);
-    for (int oc = 0; oc < OC; oc++)
-        for (int c = 0; c < C; c++)
-            for (int ky = 0; ky < 3; ky++)
-                for (int kx = 0; kx < 3; kx++) {
-                    double w = weight[((oc * C + c) * 3 + ky) * 3 + kx];
-                    for (int y = 0; y < H; y++) {
-                        int yy = y + ky - 1;
-                        if (yy < 0 || yy >= H) continue;
-                        for (int x = 0; x < W; x++) {
-                            int xx = x + kx - 1;
-                            if (xx < 0 || xx >= W) continue;
-                            dinp[((size_t)c * H + yy) * W + xx] +=
-                                w * dout[((size_t)oc * H + y) * W + x];
-                        }
-                    }
-                }
-}
 
 typedef struct {
     int C, OC, H, W;
@@ -104,7 +54,8 @@ static void check_shape(shape s)
     double *dref = malloc(sizeof(double) * ni);
 
     wino_conv3x3_forward(out, x, w, b, s.C, s.OC, s.H, s.W, scratch);
-    ref_conv(ref, abs, x, w, b, s.C, s.OC, s.H, s.W);
+    double *xd = to_double(x, ni), *yd = to_double(y, no);
+    ref_conv(ref, abs, xd, w, b, s.C, s.OC, s.H, s.W);
     double fwd = 0, fwdmax = 0, refmax = 0;
     for (size_t i = 0; i < no; i++) {
         double e = fabs(out[i] - ref[i]);
@@ -116,7 +67,7 @@ static void check_shape(shape s)
 
     for (size_t i = 0; i < ni; i++) dinp[i] = 1e6f; /* overwritten, not accumulated */
     wino_conv3x3_backward(dinp, y, w, s.C, s.OC, s.H, s.W, scratch);
-    ref_backward(dref, y, w, s.C, s.OC, s.H, s.W);
+    ref_conv_backward(dref, yd, w, s.C, s.OC, s.H, s.W);
     double bwd = 0, scale = 0;
     for (size_t i = 0; i < ni; i++) scale = fmax(scale, fabs(dref[i]));
     for (size_t i = 0; i < ni; i++) bwd = fmax(bwd, fabs(dinp[i] - dref[i]));
@@ -140,7 +91,7 @@ static void check_shape(shape s)
     worst_bwd = fmax(worst_bwd, bwd);
     worst_adj = fmax(worst_adj, adj);
     free(x), free(y), free(w), free(b), free(out), free(dinp), free(cx), free(scratch);
-    free(ref), free(abs), free(dref);
+    free(ref), free(abs), free(dref), free(xd), free(yd);
 }
 
 static void test_winograd_against_direct(void)
