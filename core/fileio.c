@@ -27,8 +27,7 @@ int nst_write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
-/* fsync a directory so a rename in it survives a crash. */
-static int sync_dir(const char *dir)
+int nst_dir_sync(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return -errno;
@@ -58,7 +57,7 @@ int nst_file_replace(const char *path, nst_fill_fn fill, void *ctx)
         unlink(tmp);
         return rc;
     }
-    return sync_dir(d);
+    return nst_dir_sync(d);
 }
 
 typedef struct {

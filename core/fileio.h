@@ -17,6 +17,10 @@
 /* Write all of buf to fd, through short writes and EINTR. 0 or -errno. */
 int nst_write_all(int fd, const void *buf, size_t len);
 
+/* fsync a directory, so entries created, renamed or removed in it survive
+ * a crash. 0 or -errno. */
+int nst_dir_sync(const char *dir);
+
 /* Fills the temporary file: 0 or -errno. */
 typedef int (*nst_fill_fn)(int fd, void *ctx);
 

@@ -80,17 +80,6 @@ static int checked_path(const store *s, const char *id, const char *name, char *
 
 /* ================================================================ low-level file helpers */
 
-/* fsync a directory so that entries created, renamed or removed in it are
- * durable. */
-static int sync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -errno;
-    int rc = fsync(fd) == 0 ? 0 : -errno;
-    close(fd);
-    return rc;
-}
-
 /* mkdir -p, for the data directory. */
 static int make_dirs(const char *path)
 {
@@ -230,7 +219,7 @@ int store_write(store *s, const char *id, const char *name, const void *data, si
     if (rc < 0 || (rc = job_path(s, id, NULL, dir, sizeof dir)) < 0) return rc;
 
     if (mkdir(dir, 0700) == 0) {
-        rc = sync_dir(s->root); /* the new job directory itself must survive a crash */
+        rc = nst_dir_sync(s->root); /* the new job directory itself must survive a crash */
         if (rc < 0) return rc;
     } else if (errno != EEXIST) {
         return -errno;
@@ -262,7 +251,7 @@ int store_unlink(store *s, const char *id, const char *name)
     int rc = checked_path(s, id, name, path, sizeof path);
     if (rc < 0 || (rc = job_path(s, id, NULL, dir, sizeof dir)) < 0) return rc;
     if (unlink(path) != 0) return errno == ENOENT ? 0 : -errno;
-    return sync_dir(dir);
+    return nst_dir_sync(dir);
 }
 
 /* ================================================================ whole jobs */
@@ -282,7 +271,7 @@ int store_remove(store *s, const char *id)
         rmdir(trash);
         return rc;
     }
-    sync_dir(s->root);
+    nst_dir_sync(s->root);
     return remove_tree_at(AT_FDCWD, trash);
 }
 
