@@ -14,11 +14,12 @@
  * Not part of CI.
  *
  *   cc -O3 -march=native -Icore -I<cblas include> bench/conv_bench.c \
- *      core/ops.c core/winograd.c core/layers.c -lopenblas -lm -o conv_bench
- *   ./conv_bench [size=256] [seconds per layer=1] [layer name prefix]
+ *      core/ops.c core/winograd.c core/pool.c core/layers.c -lopenblas -lpthread -lm \
+ *      -o conv_bench
+ *   ./conv_bench [size=256] [seconds per layer=1] [layer name prefix] [threads=cores]
  *
- * Threads: OpenBLAS's own (OPENBLAS_NUM_THREADS); the Winograd transforms
- * use as many.
+ * Threads: the engine's pool (core/pool.h), each thread calling a one-thread
+ * OpenBLAS; the raw sgemm's columns are shared out over the same threads.
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -30,16 +31,11 @@
 #include "ops.h"
 #include "winograd.h"
 
-/* ops.c's im2col path, exported there for comparisons like this one. */
-void conv3x3_forward_im2col(float *out, const float *inp, const float *weight,
-                            const float *bias, int C, int OC, int H, int W, float *scratch);
-void conv3x3_backward_im2col(float *dinp, const float *dout, const float *weight,
-                             int C, int OC, int H, int W, float *scratch);
-
 typedef struct {
     int C, OC, H, W;
     const float *x, *w, *b, *dout;
     float *out, *dinp, *scratch, *col;
+    nst_pool *pool;
 } bench_case;
 
 typedef void (*bench_fn)(bench_case *k);
@@ -69,30 +65,38 @@ static void best_times(const bench_fn *fn, int n, bench_case *k, double budget, 
 
 static void run_forward(bench_case *k)
 {
-    conv3x3_forward_im2col(k->out, k->x, k->w, k->b, k->C, k->OC, k->H, k->W, k->scratch);
+    conv3x3_forward_im2col(k->out, k->x, k->w, k->b, k->C, k->OC, k->H, k->W, k->scratch, k->pool);
 }
 
 static void run_backward(bench_case *k)
 {
-    conv3x3_backward_im2col(k->dinp, k->dout, k->w, k->C, k->OC, k->H, k->W, k->scratch);
+    conv3x3_backward_im2col(k->dinp, k->dout, k->w, k->C, k->OC, k->H, k->W, k->scratch, k->pool);
 }
 
 static void run_wino_forward(bench_case *k)
 {
-    wino_conv3x3_forward(k->out, k->x, k->w, k->b, k->C, k->OC, k->H, k->W, k->scratch);
+    wino_conv3x3_forward(k->out, k->x, k->w, k->b, k->C, k->OC, k->H, k->W, k->scratch, k->pool);
 }
 
 static void run_wino_backward(bench_case *k)
 {
-    wino_conv3x3_backward(k->dinp, k->dout, k->w, k->C, k->OC, k->H, k->W, k->scratch);
+    wino_conv3x3_backward(k->dinp, k->dout, k->w, k->C, k->OC, k->H, k->W, k->scratch, k->pool);
 }
 
-static void run_sgemm_forward(bench_case *k)
+/* One thread's columns of the raw sgemm. */
+static void sgemm_part(void *p, int part, int parts)
 {
-    int n = k->H * k->W, K = 9 * k->C;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, k->OC, n, K, 1.0f, k->w, K, k->col,
-                n, 0.0f, k->out, n);
+    bench_case *k = p;
+    size_t n = (size_t)k->H * k->W, lo, hi;
+    int K = 9 * k->C;
+    nst_pool_share(n, part, parts, &lo, &hi);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, k->OC, (int)(hi - lo), K, 1.0f, k->w,
+                K, k->col + lo, (int)n, 0.0f, k->out + lo, (int)n);
 }
+
+/* The raw sgemm, its columns shared out over the same threads as the
+ * convolutions (OpenBLAS itself runs one thread in each). */
+static void run_sgemm_forward(bench_case *k) { nst_pool_run(k->pool, sgemm_part, k); }
 
 /* Which path the dispatching entry points take: ops.c's choice is not
  * exported, so tell it by the result, which matches one path bit for bit. */
@@ -101,11 +105,11 @@ static int takes_winograd(bench_case *k, int backward)
     size_t n = (size_t)(backward ? k->C : k->OC) * k->H * k->W;
     float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);
     if (backward) {
-        conv3x3_backward(a, k->dout, k->w, k->C, k->OC, k->H, k->W, k->scratch);
+        conv3x3_backward(a, k->dout, k->w, k->C, k->OC, k->H, k->W, k->scratch, k->pool);
         run_wino_backward(k);
         memcpy(b, k->dinp, sizeof(float) * n);
     } else {
-        conv3x3_forward(a, k->x, k->w, k->b, k->C, k->OC, k->H, k->W, k->scratch);
+        conv3x3_forward(a, k->x, k->w, k->b, k->C, k->OC, k->H, k->W, k->scratch, k->pool);
         run_wino_forward(k);
         memcpy(b, k->out, sizeof(float) * n);
     }
@@ -130,8 +134,9 @@ int main(int argc, char **argv)
     int size = argc > 1 ? atoi(argv[1]) : 256;
     double budget = argc > 2 ? atof(argv[2]) : 1.0;
     const char *only = argc > 3 ? argv[3] : "";
-    printf("3x3 conv at %d px, %d BLAS threads; ms and effective GFLOP/s (direct FLOPs / time), "
-           "best of runs\n", size, openblas_get_num_threads());
+    nst_pool *pool = nst_pool_create(argc > 4 ? atoi(argv[4]) : 0);
+    printf("3x3 conv at %d px, %d threads; ms and effective GFLOP/s (direct FLOPs / time), "
+           "best of runs\n", size, nst_pool_threads(pool));
     printf("%-8s %4s %4s %4s %6s | %15s %15s | %15s %15s | %6s | %s\n", "layer", "C", "OC",
            "H", "scrM", "im2col fwd", "winograd fwd", "im2col bwd", "winograd bwd", "sgemm",
            "uses");
@@ -139,7 +144,8 @@ int main(int argc, char **argv)
     double base[2][2] = {{0}};
     int H = size, W = size;
     for (int l = 0; l < NST_NUM_LAYERS; l++) {
-        bench_case k = {.C = nst_layers[l].cin, .OC = nst_layers[l].cout, .H = H, .W = W};
+        bench_case k = {.C = nst_layers[l].cin, .OC = nst_layers[l].cout, .H = H, .W = W,
+                        .pool = pool};
         if (strncmp(nst_layers[l].name, only, strlen(only)) != 0) {
             if (nst_layers[l].pool_after) H /= 2, W /= 2;
             continue;
@@ -191,5 +197,6 @@ int main(int argc, char **argv)
                used[r][1] * 1e3, (used[r][0] + used[r][1]) * 1e3,
                2 * flops_used[r] / (used[r][0] + used[r][1]) * 1e-9,
                (base[r][0] + base[r][1]) / (used[r][0] + used[r][1]));
+    nst_pool_free(pool);
     return 0;
 }

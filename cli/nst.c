@@ -20,7 +20,6 @@
 #include "fileio.h"
 #include "nst.h"
 
-void openblas_set_num_threads(int n);
 
 #define MAX_INPUT_PIXELS 100000000L
 
@@ -162,7 +161,6 @@ int main(int argc, char **argv)
     cli_args a = {0};
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc;
-    if (a.threads > 0) openblas_set_num_threads(a.threads);
 
     nst_error e = {0};
     nst_model *m = NULL;
@@ -202,7 +200,7 @@ int main(int argc, char **argv)
     if (!a.quiet) fprintf(stderr, "nst: model %s%s\n", nst_model_name(m),
                           nst_model_pretrained(m) ? "" : " (random weights, not pretrained)");
     cli_progress cp = {&a, 0, 0};
-    nst_callbacks cb = {on_progress, &cp, NULL, NULL, 0};
+    nst_callbacks cb = {.progress = on_progress, .user = &cp, .threads = a.threads};
     if ((rc = nst_transfer(m, &p, &content, styles, a.n_styles, &cb, &out, &e))) {
         status = die(1, "transfer failed", &e);
         goto done;

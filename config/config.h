@@ -18,7 +18,7 @@ typedef struct {
     char model[512];            /* NSTD_MODEL, --model ("" = models/vgg19.safetensors
                                    when present, else embedded vgg19-random) */
     int workers;                /* NSTD_WORKERS, --workers (1) */
-    int blas_threads;           /* NSTD_BLAS_THREADS, --blas-threads (0 = cores / workers) */
+    int job_threads;           /* NSTD_JOB_THREADS, --job-threads: threads per job (0 = cores / workers) */
     int queue_size;             /* NSTD_QUEUE_SIZE, --queue-size (16): queued jobs */
     long max_upload_bytes;      /* NSTD_MAX_UPLOAD_BYTES, --max-upload-bytes (32 MiB), whole request */
     int max_image_size;         /* NSTD_MAX_IMAGE_SIZE, --max-image-size (1024): image_size limit */

@@ -4,33 +4,78 @@
  * weight × its exact gradient into a caller's buffer (see loss.h).
  *
  * Sums are accumulated in double; tensors stay float. The Gram matrix and the
- * style gradient are one BLAS call each (ssyrk, sgemm).
+ * style gradient are BLAS calls (ssyrk and sgemm) shared out over the pool.
  *
  * What this file is not: it does not choose layers, weights or blend several
  * styles' Grams (the transfer does), and it allocates nothing.
  */
 #include <cblas.h>
+#include <math.h>
 
 #include "loss.h"
 
-void gram_compute(float *gram, const float *feat, int N, int M)
+/* The Gram matrix on the pool: part k takes the rows [a, b) of the upper
+ * triangle with a = N(1 − √(1 − k/parts)), which gives each part the same
+ * area of the triangle; it computes its diagonal block with ssyrk and the
+ * block right of it with sgemm, so no product is computed twice. */
+typedef struct {
+    float *gram;
+    const float *feat;
+    int N, M;
+    /* style gradient: dfeat += scale · D · feat, split over feat's columns */
+    float *dfeat;
+    const float *d;
+    float scale;
+} gram_step;
+
+static int triangle_row(int N, int k, int parts)
+{
+    return (int)lround((double)N * (1.0 - sqrt(1.0 - (double)k / parts)));
+}
+
+static void gram_part(void *p, int part, int parts)
+{
+    gram_step *s = p;
+    int a = triangle_row(s->N, part, parts), b = triangle_row(s->N, part + 1, parts);
+    if (b <= a) return;
+    float alpha = 1.0f / (float)s->M;
+    const float *fa = s->feat + (size_t)a * s->M;
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, b - a, s->M, alpha, fa, s->M, 0.0f,
+                s->gram + (size_t)a * s->N + a, s->N);
+    if (b < s->N)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b - a, s->N - b, s->M, alpha, fa,
+                    s->M, s->feat + (size_t)b * s->M, s->M, 0.0f, s->gram + (size_t)a * s->N + b,
+                    s->N);
+}
+
+void gram_compute(float *gram, const float *feat, int N, int M, nst_pool *pool)
 {
     // feat is (N,M), gram will be (N,N) = F Fᵀ / M, both triangles filled
     if (N <= 0 || M <= 0) return;
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, N, M, 1.0f / (float)M, feat, M,
-                0.0f, gram, N);
+    gram_step s = {.gram = gram, .feat = feat, .N = N, .M = M};
+    nst_pool_run(pool, gram_part, &s);
     for (int i = 1; i < N; i++)
         for (int j = 0; j < i; j++) gram[(size_t)i * N + j] = gram[(size_t)j * N + i];
 }
 
+static void style_grad_part(void *p, int part, int parts)
+{
+    gram_step *s = p;
+    size_t lo, hi;
+    nst_pool_share((size_t)s->M, part, parts, &lo, &hi);
+    if (hi > lo)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->N, (int)(hi - lo), s->N,
+                    s->scale, s->d, s->N, s->feat + lo, s->M, 1.0f, s->dfeat + lo, s->M);
+}
+
 double style_loss(float *dfeat, float weight, const float *feat, const float *target,
-                  int N, int M, float *scratch)
+                  int N, int M, float *scratch, nst_pool *pool)
 {
     // feat is (N,M), target is (N,N), dfeat is (N,M) (accumulated),
     // scratch is (N,N): it ends holding the symmetric part of G − A
     if (N <= 0 || M <= 0) return 0.0;
     float *d = scratch;
-    gram_compute(d, feat, N, M);
+    gram_compute(d, feat, N, M, pool);
     double sum = 0.0;
     for (size_t i = 0; i < (size_t)N * N; i++) {
         d[i] -= target[i];
@@ -47,9 +92,9 @@ double style_loss(float *dfeat, float weight, const float *feat, const float *ta
             *up = s;
         }
     double nn = (double)N * N;
-    float scale = (float)((double)weight / (nn * M));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, M, N, scale, d, N, feat, M,
-                1.0f, dfeat, M);
+    gram_step g = {.feat = feat, .N = N, .M = M, .dfeat = dfeat, .d = d,
+                   .scale = (float)((double)weight / (nn * M))};
+    nst_pool_run(pool, style_grad_part, &g);
     return sum / (4.0 * nn);
 }
 

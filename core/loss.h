@@ -14,13 +14,15 @@
 
 #include <stddef.h>
 
+#include "pool.h"
+
 /* feat is (N,M), gram will be (N,N) = F Fᵀ / M, both triangles filled. */
-void gram_compute(float *gram, const float *feat, int N, int M);
+void gram_compute(float *gram, const float *feat, int N, int M, nst_pool *pool);
 
 /* feat is (N,M), target is the style Gram A (N,N), dfeat is (N,M) and gets
  * += weight * dE/dF. scratch holds N*N floats. Returns E. */
 double style_loss(float *dfeat, float weight, const float *feat, const float *target,
-                  int N, int M, float *scratch);
+                  int N, int M, float *scratch, nst_pool *pool);
 
 /* feat and target are (n); dfeat (n) gets += weight * (F − P). Returns L. */
 double content_loss(float *dfeat, float weight, const float *feat, const float *target,

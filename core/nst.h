@@ -3,8 +3,10 @@
  *
  * libnst implements Gatys, Ecker & Bethge, "Image Style Transfer Using
  * Convolutional Neural Networks" (CVPR 2016) on a VGG19 network evaluated
- * with OpenBLAS. It is a plain C library: no HTTP, no global mutable state,
- * no threads of its own beyond BLAS. Two transfers may run at the same time
+ * with OpenBLAS. It is a plain C library: no HTTP, no global mutable state.
+ * A transfer computes on threads of its own (nst_callbacks.threads) and sets
+ * OpenBLAS to one thread for the whole process: each of those threads makes
+ * its own BLAS calls. Two transfers may run at the same time
  * in one process as long as each has its own nst_params/images; an nst_model
  * is read-only after loading and may be shared between them.
  *
@@ -220,6 +222,8 @@ typedef struct {
     const nst_image *resume;  /* when non-NULL: start from this image (output
                                  size) instead of params->init */
     int resume_iteration;     /* iterations already done when resuming */
+    int threads;              /* threads the transfer computes on, counting
+                                 the caller's; 0 = one per online core */
 } nst_callbacks;
 
 /* Run one transfer. content and styles are decoded images of any size; the

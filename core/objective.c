@@ -20,6 +20,7 @@
 struct nst_objective {
     const nst_params *p;
     nst_net *net;
+    int threads;                           /* of each net (vgg.h) */
     int W, H;
     float *content_target[NST_NUM_LAYERS]; /* P^l, (C,H,W), or NULL */
     float *style_target[NST_NUM_LAYERS];   /* A^l, (C,C), or NULL */
@@ -44,7 +45,7 @@ static double layer_loss(int l, const float *act, float *grad, int C, int H, int
     if (o->style_target[l]) {
         double w = o->p->beta * o->style_weight[l];
         double ls = w * style_loss(grad, (float)w, act, o->style_target[l], C, H * W,
-                                   o->gram_scratch);
+                                   o->gram_scratch, nst_net_pool(o->net));
         o->parts.style += ls;
         f += ls;
     }
@@ -112,13 +113,13 @@ static int style_targets_add(nst_objective *o, const nst_model *m, const nst_ima
                              float *gram)
 {
     const nst_params *p = o->p;
-    nst_net *net = nst_net_create(m, style->w, style->h, params_depth(p), p->pooling);
+    nst_net *net = nst_net_create(m, style->w, style->h, params_depth(p), p->pooling, o->threads);
     if (!net) return NST_ENOMEM;
     nst_net_forward(net, style->data);
     for (int i = 0; i < p->n_style_layers; i++) {
         int l = p->style_layers[i], C, H, W;
         const float *a = nst_net_activation(net, l, &C, &H, &W);
-        gram_compute(gram, a, C, H * W);
+        gram_compute(gram, a, C, H * W, nst_net_pool(net));
         float *t = o->style_target[l];
         for (size_t j = 0; j < (size_t)C * C; j++) t[j] += (float)b * gram[j];
     }
@@ -177,8 +178,8 @@ static int style_targets(nst_objective *o, const nst_model *m, const nst_image *
 }
 
 int nst_objective_create(const nst_model *m, const nst_params *p, const nst_image *content_sized,
-                         const nst_image *styles, int n_styles, nst_objective **out,
-                         nst_error *err)
+                         const nst_image *styles, int n_styles, int threads,
+                         nst_objective **out, nst_error *err)
 {
     *out = NULL;
     int rc = nst_params_check_styles(p, n_styles, err);
@@ -186,13 +187,14 @@ int nst_objective_create(const nst_model *m, const nst_params *p, const nst_imag
     nst_objective *o = calloc(1, sizeof *o);
     if (!o) return nst_error_set(err, NST_ENOMEM, "", "out of memory");
     o->p = p;
+    o->threads = threads;
     o->W = content_sized->w;
     o->H = content_sized->h;
     if ((rc = style_targets(o, m, styles, n_styles, content_sized)) != NST_OK) {
         nst_objective_free(o);
         return nst_error_set(err, rc, "style", "computing the style targets: %s", nst_strerror(rc));
     }
-    if (!(o->net = nst_net_create(m, o->W, o->H, params_depth(p), p->pooling))) {
+    if (!(o->net = nst_net_create(m, o->W, o->H, params_depth(p), p->pooling, threads))) {
         nst_objective_free(o);
         return nst_error_set(err, NST_ENOMEM, "image_size",
                              "cannot plan the network for %dx%d pixels (out of memory)",

@@ -14,10 +14,11 @@ typedef struct nst_objective nst_objective;
 /* Targets for an output of W×H pixels: content_sized is the content image at
  * exactly W×H; styles are the style images as given (resized here by
  * style_scale, colour-matched when preserve_colors is histogram).
- * p must outlive the objective. Caller frees *out. */
+ * threads as for nst_net_create. p must outlive the objective. Caller frees
+ * *out. */
 int nst_objective_create(const nst_model *m, const nst_params *p, const nst_image *content_sized,
-                         const nst_image *styles, int n_styles, nst_objective **out,
-                         nst_error *err);
+                         const nst_image *styles, int n_styles, int threads,
+                         nst_objective **out, nst_error *err);
 void nst_objective_free(nst_objective *o);
 
 /* The weighted parts of the last evaluation: total = content + style + tv. */

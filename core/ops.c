@@ -4,7 +4,7 @@
  *
  * The convolution goes, shape by shape, to Winograd F(4×4,3×3) (winograd.c,
  * a quarter of the multiplications; see conv_use_winograd) or to im2col +
- * one OpenBLAS sgemm per band of output rows, described here.
+ * sgemm per band of output rows, described here.
  * A band of R rows unfolds into a column matrix of (C*9, R*W) floats; R is
  * chosen so that matrix stays within CONV_TILE_FLOATS, which bounds the
  * scratch memory at any image height (a 1024 px image needs no more scratch
@@ -14,7 +14,9 @@
  *
  * What this file is not: it computes no weight or bias gradients (the network
  * is fixed, only the image is optimised), it has no other kernel sizes,
- * strides or batches, it allocates nothing and owns no threads (BLAS may).
+ * strides or batches, and it allocates nothing. Threads: every op shares its
+ * work out over the caller's pool (pool.h); an im2col band is split by rows
+ * of output, each thread unfolding and multiplying its own columns.
  */
 #include <cblas.h>
 #include <string.h>
@@ -106,27 +108,29 @@ static void im2col_row(float *restrict col, const float *restrict img, int H, in
     }
 }
 
-/* inp is (C,H,W); col will be (C*9, R*W) for output rows y0 … y0+R-1. */
-static void im2col_band(float *restrict col, const float *restrict inp, int C, int H, int W,
-                        int y0, int R)
+/* inp is (C,H,W); rows k = (c,ky,kx) of col (C*9 rows, ld apart) get the R*W
+ * unfolded values of output rows y0 … y0+R-1. */
+static void im2col_band(float *restrict col, size_t ld, const float *restrict inp, int C,
+                        int H, int W, int y0, int R)
 {
-    size_t plane = (size_t)H * W, n = (size_t)R * W;
+    size_t plane = (size_t)H * W;
     for (int c = 0; c < C; c++)
         for (int t = 0; t < 9; t++)
-            im2col_row(col + ((size_t)c * 9 + t) * n, inp + c * plane, H, W, y0, R,
-                       t / 3, t % 3);
+            im2col_row(col + ((size_t)c * 9 + t) * ld, inp + c * plane, H, W, y0, R, t / 3,
+                       t % 3);
 }
 
 /* dcol is (C*9, R*W) for output rows y0 … y0+R-1; dinp (C,H,W) gets the
- * adjoint of im2col_band added. For each input row, the nine taps that read
- * it are summed in one pass, each as a contiguous shifted run. */
-static void col2im_band(float *restrict dinp, const float *restrict dcol, int C, int H, int W,
-                        int y0, int R)
+ * adjoint of im2col_band added for channels c0 … c1-1. For each input row,
+ * the nine taps that read it are summed in one pass, each as a contiguous
+ * shifted run. */
+static void col2im_band(float *restrict dinp, const float *restrict dcol, int H, int W,
+                        int y0, int R, int c0, int c1)
 {
     size_t plane = (size_t)H * W, n = (size_t)R * W;
     int ya = y0 - 1 < 0 ? 0 : y0 - 1;
     int yb = y0 + R + 1 > H ? H : y0 + R + 1;
-    for (int c = 0; c < C; c++) {
+    for (int c = c0; c < c1; c++) {
         const float *dc = dcol + (size_t)c * 9 * n;
         for (int y = ya; y < yb; y++) {
             float *restrict d = dinp + c * plane + (size_t)y * W;
@@ -144,86 +148,127 @@ static void col2im_band(float *restrict dinp, const float *restrict dcol, int C,
     }
 }
 
+/* One band of the im2col path, shared by the pool's threads: each takes a
+ * run of the band's rows, that is of the column matrix's columns. */
+typedef struct {
+    float *out;              /* forward: out; backward: dinp */
+    const float *in;         /* forward: inp; backward: dout */
+    const float *weight, *bias;
+    float *col;              /* (K, R*W) */
+    int C, OC, H, W, y0, R;
+} im2col_step;
+
+/* Forward, rows of this thread: out[:, rows] = bias + weight · im2col. */
+static void im2col_forward_part(void *p, int part, int parts)
+{
+    im2col_step *s = p;
+    size_t lo, hi, plane = (size_t)s->H * s->W, n = (size_t)s->R * s->W;
+    nst_pool_share((size_t)s->R, part, parts, &lo, &hi);
+    if (hi == lo) return;
+    int r = (int)(hi - lo), y = s->y0 + (int)lo;
+    size_t m = (size_t)r * s->W;
+    float *band = s->out + (size_t)y * s->W, *col = s->col + lo * s->W;
+    for (int oc = 0; oc < s->OC; oc++) {
+        float b = s->bias ? s->bias[oc] : 0.0f, *o = band + oc * plane;
+        for (size_t i = 0; i < m; i++) o[i] = b;
+    }
+    if (s->C <= 0) return;
+    im2col_band(col, n, s->in, s->C, s->H, s->W, y, r);
+    /* out[:, rows] += weight (OC,K) · col (K,m); beta = 1 keeps the bias */
+    int K = 9 * s->C;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->OC, (int)m, K, 1.0f, s->weight,
+                K, col, (int)n, 1.0f, band, (int)plane);
+}
+
+/* Backward, first step, rows of this thread: dcol (K,m) = weightᵀ · dout. */
+static void im2col_backward_gemm(void *p, int part, int parts)
+{
+    im2col_step *s = p;
+    size_t lo, hi, plane = (size_t)s->H * s->W, n = (size_t)s->R * s->W;
+    nst_pool_share((size_t)s->R, part, parts, &lo, &hi);
+    if (hi == lo) return;
+    int K = 9 * s->C, m = (int)(hi - lo) * s->W;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, m, s->OC, 1.0f, s->weight, K,
+                s->in + (size_t)(s->y0 + (int)lo) * s->W, (int)plane, 0.0f,
+                s->col + lo * s->W, (int)n);
+}
+
+/* Backward, second step, channels of this thread: col2im into dinp. */
+static void im2col_backward_fold(void *p, int part, int parts)
+{
+    im2col_step *s = p;
+    size_t lo, hi;
+    nst_pool_share((size_t)s->C, part, parts, &lo, &hi);
+    col2im_band(s->out, s->col, s->H, s->W, s->y0, s->R, (int)lo, (int)hi);
+}
+
 /* The im2col path of conv3x3_forward, for every shape (exported for the
  * conv bench and the Winograd tests, which compare the two paths). */
 void conv3x3_forward_im2col(float *out, const float *inp, const float *weight,
-                            const float *bias, int C, int OC, int H, int W, float *scratch)
+                            const float *bias, int C, int OC, int H, int W, float *scratch,
+                            nst_pool *pool)
 {
     // inp is (C,H,W), weight is (OC,C*9), bias is (OC) or NULL, out will be
     // (OC,H,W); scratch holds conv3x3_scratch_floats(C,OC,H,W)
     if (OC <= 0 || H <= 0 || W <= 0) return;
-    size_t plane = (size_t)H * W;
-    int K = 9 * C;
     int R = conv_tile_rows(C, H, W);
     for (int y0 = 0; y0 < H; y0 += R) {
-        int r = H - y0 < R ? H - y0 : R;
-        int n = r * W;
-        float *band = out + (size_t)y0 * W;
-        for (int oc = 0; oc < OC; oc++) {
-            float b = bias ? bias[oc] : 0.0f, *o = band + oc * plane;
-            for (int i = 0; i < n; i++) o[i] = b;
-        }
-        if (C <= 0) continue;
-        im2col_band(scratch, inp, C, H, W, y0, r);
-        /* out[:, band] += weight (OC,K) · col (K,n); beta = 1 keeps the bias */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, n, K, 1.0f, weight, K,
-                    scratch, n, 1.0f, band, (int)plane);
+        im2col_step s = {.out = out, .in = inp, .weight = weight, .bias = bias,
+                         .col = scratch, .C = C, .OC = OC, .H = H, .W = W, .y0 = y0,
+                         .R = H - y0 < R ? H - y0 : R};
+        nst_pool_run(pool, im2col_forward_part, &s);
     }
 }
 
 /* The im2col path of conv3x3_backward (exported like the forward's). */
 void conv3x3_backward_im2col(float *dinp, const float *dout, const float *weight,
-                             int C, int OC, int H, int W, float *scratch)
+                             int C, int OC, int H, int W, float *scratch, nst_pool *pool)
 {
     // dout is (OC,H,W), weight is (OC,C*9), dinp will be (C,H,W);
     // scratch holds conv3x3_scratch_floats(C,OC,H,W)
     if (C <= 0 || H <= 0 || W <= 0) return;
-    size_t plane = (size_t)H * W;
-    int K = 9 * C;
-    memset(dinp, 0, sizeof(float) * (size_t)C * plane);
+    memset(dinp, 0, sizeof(float) * (size_t)C * H * W);
     if (OC <= 0) return;
     int R = conv_tile_rows(C, H, W);
     for (int y0 = 0; y0 < H; y0 += R) {
-        int r = H - y0 < R ? H - y0 : R;
-        int n = r * W;
-        /* dcol (K,n) = weightᵀ (K,OC) · dout[:, band] (OC,n) */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, n, OC, 1.0f, weight, K,
-                    dout + (size_t)y0 * W, (int)plane, 0.0f, scratch, n);
-        col2im_band(dinp, scratch, C, H, W, y0, r);
+        im2col_step s = {.out = dinp, .in = dout, .weight = weight, .col = scratch, .C = C,
+                         .OC = OC, .H = H, .W = W, .y0 = y0, .R = H - y0 < R ? H - y0 : R};
+        nst_pool_run(pool, im2col_backward_gemm, &s);
+        nst_pool_run(pool, im2col_backward_fold, &s);
     }
 }
 
 void conv3x3_forward(float *out, const float *inp, const float *weight, const float *bias,
-                     int C, int OC, int H, int W, float *scratch)
+                     int C, int OC, int H, int W, float *scratch, nst_pool *pool)
 {
     // inp is (C,H,W), weight is (OC,C,3,3), bias is (OC) or NULL, out will be
     // (OC,H,W); scratch holds conv3x3_scratch_floats(C,OC,H,W)
     if (conv_use_winograd(C, OC, H, W))
-        wino_conv3x3_forward(out, inp, weight, bias, C, OC, H, W, scratch);
+        wino_conv3x3_forward(out, inp, weight, bias, C, OC, H, W, scratch, pool);
     else
-        conv3x3_forward_im2col(out, inp, weight, bias, C, OC, H, W, scratch);
+        conv3x3_forward_im2col(out, inp, weight, bias, C, OC, H, W, scratch, pool);
 }
 
 void conv3x3_backward(float *dinp, const float *dout, const float *weight,
-                      int C, int OC, int H, int W, float *scratch)
+                      int C, int OC, int H, int W, float *scratch, nst_pool *pool)
 {
     // dout is (OC,H,W), weight is (OC,C,3,3), dinp will be (C,H,W);
     // scratch holds conv3x3_scratch_floats(C,OC,H,W)
     if (conv_use_winograd(OC, C, H, W))
-        wino_conv3x3_backward(dinp, dout, weight, C, OC, H, W, scratch);
+        wino_conv3x3_backward(dinp, dout, weight, C, OC, H, W, scratch, pool);
     else
-        conv3x3_backward_im2col(dinp, dout, weight, C, OC, H, W, scratch);
+        conv3x3_backward_im2col(dinp, dout, weight, C, OC, H, W, scratch, pool);
 }
 
 /* ------------------------------------------------------------ relu */
 
-void relu_forward(float *x, size_t n)
+static void relu_forward_range(float *x, size_t n)
 {
     // x is (n), in place
     for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-void relu_backward(float *dx, const float *y, size_t n)
+static void relu_backward_range(float *dx, const float *y, size_t n)
 {
     // dx is (n), y is relu's output (n); dx is masked in place
     for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dx[i] : 0.0f;
@@ -231,7 +276,7 @@ void relu_backward(float *dx, const float *y, size_t n)
 
 /* ------------------------------------------------------------ pooling */
 
-void maxpool2_forward(float *out, const float *inp, int C, int H, int W)
+static void maxpool2_forward_range(float *out, const float *inp, int C, int H, int W)
 {
     // inp is (C,H,W), out will be (C,H/2,W/2)
     int OH = H / 2, OW = W / 2;
@@ -247,7 +292,7 @@ void maxpool2_forward(float *out, const float *inp, int C, int H, int W)
         }
 }
 
-void maxpool2_backward(float *dinp, const float *dout, const float *inp, int C, int H, int W)
+static void maxpool2_backward_range(float *dinp, const float *dout, const float *inp, int C, int H, int W)
 {
     // dout is (C,H/2,W/2), inp is (C,H,W), dinp will be (C,H,W); each window's
     // gradient goes to its first maximum in row-major order
@@ -269,7 +314,7 @@ void maxpool2_backward(float *dinp, const float *dout, const float *inp, int C, 
         }
 }
 
-void avgpool2_forward(float *out, const float *inp, int C, int H, int W)
+static void avgpool2_forward_range(float *out, const float *inp, int C, int H, int W)
 {
     // inp is (C,H,W), out will be (C,H/2,W/2)
     int OH = H / 2, OW = W / 2;
@@ -282,7 +327,7 @@ void avgpool2_forward(float *out, const float *inp, int C, int H, int W)
         }
 }
 
-void avgpool2_backward(float *dinp, const float *dout, int C, int H, int W)
+static void avgpool2_backward_range(float *dinp, const float *dout, int C, int H, int W)
 {
     // dout is (C,H/2,W/2), dinp will be (C,H,W); a dropped odd last row or
     // column gets 0
@@ -300,4 +345,82 @@ void avgpool2_backward(float *dinp, const float *dout, int C, int H, int W)
                 b[2 * j + 1] = v;
             }
         }
+}
+
+/* ------------------------------------------------------------ threads */
+
+/* The element-wise layers on the pool: ReLU split over elements, pooling
+ * over channels (each channel's planes are contiguous, so a part is the
+ * serial kernel on fewer channels at an offset). */
+typedef enum { EW_RELU, EW_RELU_BACK, EW_MAX, EW_AVG, EW_MAX_BACK, EW_AVG_BACK } ew_kind;
+
+typedef struct {
+    ew_kind kind;
+    float *dst;
+    const float *a, *b;
+    size_t n;                /* relu: elements */
+    int C, H, W;             /* pooling */
+} ew_step;
+
+static void ew_part(void *p, int part, int parts)
+{
+    ew_step *s = p;
+    size_t lo, hi;
+    if (s->kind == EW_RELU || s->kind == EW_RELU_BACK) {
+        nst_pool_share(s->n, part, parts, &lo, &hi);
+        if (s->kind == EW_RELU)
+            relu_forward_range(s->dst + lo, hi - lo);
+        else
+            relu_backward_range(s->dst + lo, s->a + lo, hi - lo);
+        return;
+    }
+    nst_pool_share((size_t)s->C, part, parts, &lo, &hi);
+    int c = (int)(hi - lo);
+    size_t in = (size_t)s->H * s->W * lo, outp = (size_t)(s->H / 2) * (s->W / 2) * lo;
+    switch (s->kind) {
+    case EW_MAX: maxpool2_forward_range(s->dst + outp, s->a + in, c, s->H, s->W); break;
+    case EW_AVG: avgpool2_forward_range(s->dst + outp, s->a + in, c, s->H, s->W); break;
+    case EW_MAX_BACK:
+        maxpool2_backward_range(s->dst + in, s->a + outp, s->b + in, c, s->H, s->W);
+        break;
+    case EW_AVG_BACK: avgpool2_backward_range(s->dst + in, s->a + outp, c, s->H, s->W); break;
+    default: break;
+    }
+}
+
+void relu_forward(float *x, size_t n, nst_pool *pool)
+{
+    ew_step s = {.kind = EW_RELU, .dst = x, .n = n};
+    nst_pool_run(pool, ew_part, &s);
+}
+
+void relu_backward(float *dx, const float *y, size_t n, nst_pool *pool)
+{
+    ew_step s = {.kind = EW_RELU_BACK, .dst = dx, .a = y, .n = n};
+    nst_pool_run(pool, ew_part, &s);
+}
+
+void maxpool2_forward(float *out, const float *inp, int C, int H, int W, nst_pool *pool)
+{
+    ew_step s = {.kind = EW_MAX, .dst = out, .a = inp, .C = C, .H = H, .W = W};
+    nst_pool_run(pool, ew_part, &s);
+}
+
+void avgpool2_forward(float *out, const float *inp, int C, int H, int W, nst_pool *pool)
+{
+    ew_step s = {.kind = EW_AVG, .dst = out, .a = inp, .C = C, .H = H, .W = W};
+    nst_pool_run(pool, ew_part, &s);
+}
+
+void maxpool2_backward(float *dinp, const float *dout, const float *inp, int C, int H, int W,
+                       nst_pool *pool)
+{
+    ew_step s = {.kind = EW_MAX_BACK, .dst = dinp, .a = dout, .b = inp, .C = C, .H = H, .W = W};
+    nst_pool_run(pool, ew_part, &s);
+}
+
+void avgpool2_backward(float *dinp, const float *dout, int C, int H, int W, nst_pool *pool)
+{
+    ew_step s = {.kind = EW_AVG_BACK, .dst = dinp, .a = dout, .C = C, .H = H, .W = W};
+    nst_pool_run(pool, ew_part, &s);
 }

@@ -5,12 +5,15 @@
  * fixed, the image is what is optimised.
  *
  * No function here allocates; scratch space is passed in, sized by the
- * matching *_scratch_floats function.
+ * matching *_scratch_floats function. Each runs on the threads of `pool`
+ * (pool.h), or on the caller's alone when it is NULL.
  */
 #ifndef NST_OPS_H
 #define NST_OPS_H
 
 #include <stddef.h>
+
+#include "pool.h"
 
 /* Floats of scratch that conv3x3_forward/backward need for these sizes.
  * Bounded: does not grow with H*W beyond a fixed tile budget. */
@@ -20,26 +23,35 @@ size_t conv3x3_scratch_floats(int C, int OC, int H, int W);
  * inp is (C,H,W), weight is (OC,C,3,3), bias is (OC) or NULL,
  * out will be (OC,H,W). */
 void conv3x3_forward(float *out, const float *inp, const float *weight, const float *bias,
-                     int C, int OC, int H, int W, float *scratch);
+                     int C, int OC, int H, int W, float *scratch, nst_pool *pool);
 
 /* Gradient of conv3x3_forward with respect to its input.
  * dout is (OC,H,W), weight is (OC,C,3,3), dinp will be (C,H,W) (overwritten). */
 void conv3x3_backward(float *dinp, const float *dout, const float *weight,
-                      int C, int OC, int H, int W, float *scratch);
+                      int C, int OC, int H, int W, float *scratch, nst_pool *pool);
+
+/* The im2col path of the two above for every shape, whichever path they
+ * would take (for the tests and the conv bench, which compare paths). */
+void conv3x3_forward_im2col(float *out, const float *inp, const float *weight,
+                            const float *bias, int C, int OC, int H, int W, float *scratch,
+                            nst_pool *pool);
+void conv3x3_backward_im2col(float *dinp, const float *dout, const float *weight,
+                             int C, int OC, int H, int W, float *scratch, nst_pool *pool);
 
 /* ReLU in place: x is (n). */
-void relu_forward(float *x, size_t n);
+void relu_forward(float *x, size_t n, nst_pool *pool);
 /* dx is (n), y is relu's output (n): dx *= (y > 0). */
-void relu_backward(float *dx, const float *y, size_t n);
+void relu_backward(float *dx, const float *y, size_t n, nst_pool *pool);
 
 /* 2×2 pooling, stride 2. inp is (C,H,W), out will be (C,H/2,W/2) (floor:
  * an odd last row/column is dropped, as in PyTorch). */
-void maxpool2_forward(float *out, const float *inp, int C, int H, int W);
-void avgpool2_forward(float *out, const float *inp, int C, int H, int W);
+void maxpool2_forward(float *out, const float *inp, int C, int H, int W, nst_pool *pool);
+void avgpool2_forward(float *out, const float *inp, int C, int H, int W, nst_pool *pool);
 /* dout is (C,H/2,W/2), inp is the forward input (C,H,W), dinp will be
  * (C,H,W) (overwritten; dropped rows/columns get 0). Max pooling routes the
  * gradient to the first maximum of each window. */
-void maxpool2_backward(float *dinp, const float *dout, const float *inp, int C, int H, int W);
-void avgpool2_backward(float *dinp, const float *dout, int C, int H, int W);
+void maxpool2_backward(float *dinp, const float *dout, const float *inp, int C, int H, int W,
+                       nst_pool *pool);
+void avgpool2_backward(float *dinp, const float *dout, int C, int H, int W, nst_pool *pool);
 
 #endif

@@ -223,7 +223,8 @@ int nst_transfer(const nst_model *m, const nst_params *p, const nst_image *conte
             nst_error_set(err, rc, "init", "cannot prepare the starting image");
             break;
         }
-        if ((rc = nst_objective_create(m, p, &csized, styles, n_styles, &o, err)) == NST_OK)
+        if ((rc = nst_objective_create(m, p, &csized, styles, n_styles, cb ? cb->threads : 0, &o,
+                                         err)) == NST_OK)
             rc = optimise(o, p, &from, x, &csized, cb, out, t0, err);
         nst_objective_free(o);
         prev = sp;

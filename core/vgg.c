@@ -26,6 +26,7 @@ struct nst_net {
     float *input;                 /* preprocessed image, then pooled maps (max_in floats) */
     float *grad_a, *grad_b;       /* gradient ping-pong (max_act floats each) */
     float *scratch;               /* convolution scratch */
+    nst_pool *pool;               /* threads of every layer (NULL: the caller's only) */
     size_t bytes;
 };
 
@@ -41,7 +42,8 @@ static size_t in_floats(const nst_net *net, int l)
     return (size_t)nst_layers[l].cin * net->lh[l] * net->lw[l];
 }
 
-nst_net *nst_net_create(const nst_model *m, int W, int H, int depth, nst_pooling pooling)
+nst_net *nst_net_create(const nst_model *m, int W, int H, int depth, nst_pooling pooling,
+                        int threads)
 {
     if (depth < 1 || depth > NST_NUM_LAYERS || W < 1 || H < 1) return NULL;
     nst_net *net = calloc(1, sizeof *net);
@@ -88,6 +90,7 @@ nst_net *nst_net_create(const nst_model *m, int W, int H, int depth, nst_pooling
         nst_net_free(net);
         return NULL;
     }
+    if (threads != 1) net->pool = nst_pool_create(threads); /* NULL: runs on one thread */
     return net;
 }
 
@@ -99,10 +102,13 @@ void nst_net_free(nst_net *net)
     free(net->grad_a);
     free(net->grad_b);
     free(net->scratch);
+    nst_pool_free(net->pool);
     free(net);
 }
 
 size_t nst_net_bytes(const nst_net *net) { return net->bytes; }
+
+nst_pool *nst_net_pool(const nst_net *net) { return net->pool; }
 
 const float *nst_net_activation(const nst_net *net, int l, int *C, int *H, int *W)
 {
@@ -141,14 +147,14 @@ void nst_net_forward(nst_net *net, const float *img)
         const nst_layer_def *d = &nst_layers[l];
         int w = net->lw[l], h = net->lh[l];
         conv3x3_forward(net->act[l], in, m->weight[l], m->bias[l], d->cin, d->cout, h, w,
-                        net->scratch);
-        relu_forward(net->act[l], act_floats(net, l));
+                        net->scratch, net->pool);
+        relu_forward(net->act[l], act_floats(net, l), net->pool);
         in = net->act[l];
         if (d->pool_after && l + 1 < net->depth) {
             if (net->pooling == NST_POOL_MAX)
-                maxpool2_forward(net->input, net->act[l], d->cout, h, w);
+                maxpool2_forward(net->input, net->act[l], d->cout, h, w, net->pool);
             else
-                avgpool2_forward(net->input, net->act[l], d->cout, h, w);
+                avgpool2_forward(net->input, net->act[l], d->cout, h, w, net->pool);
             in = net->input;
         }
     }
@@ -165,16 +171,18 @@ double nst_net_backward(nst_net *net, float *dimg, nst_layer_loss_fn loss, void 
         const nst_layer_def *d = &nst_layers[l];
         int w = net->lw[l], h = net->lh[l];
         total += loss(l, net->act[l], g, d->cout, h, w, user);
-        relu_backward(g, net->act[l], act_floats(net, l));
-        conv3x3_backward(other, g, m->weight[l], d->cin, d->cout, h, w, net->scratch);
+        relu_backward(g, net->act[l], act_floats(net, l), net->pool);
+        conv3x3_backward(other, g, m->weight[l], d->cin, d->cout, h, w, net->scratch,
+                         net->pool);
         if (l == 0) break;
         /* other holds d/d input of conv l; turn it into d/d act[l-1] in g. */
         const nst_layer_def *p = &nst_layers[l - 1];
         if (p->pool_after) {
             if (net->pooling == NST_POOL_MAX)
-                maxpool2_backward(g, other, net->act[l - 1], p->cout, net->lh[l - 1], net->lw[l - 1]);
+                maxpool2_backward(g, other, net->act[l - 1], p->cout, net->lh[l - 1],
+                                  net->lw[l - 1], net->pool);
             else
-                avgpool2_backward(g, other, p->cout, net->lh[l - 1], net->lw[l - 1]);
+                avgpool2_backward(g, other, p->cout, net->lh[l - 1], net->lw[l - 1], net->pool);
         } else {
             float *t = g;
             g = other;

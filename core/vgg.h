@@ -13,15 +13,20 @@
 #define NST_VGG_H
 
 #include "layers.h"
+#include "pool.h"
 
 typedef struct nst_net nst_net;
 
-/* A net for W×H images through layers 0 … depth-1. NULL when out of memory.
- * The model must outlive the net. */
-nst_net *nst_net_create(const nst_model *m, int W, int H, int depth, nst_pooling pooling);
+/* A net for W×H images through layers 0 … depth-1, computing on `threads`
+ * threads counting the caller's (≤ 0: one per online core; see pool.h).
+ * NULL when out of memory. The model must outlive the net. */
+nst_net *nst_net_create(const nst_model *m, int W, int H, int depth, nst_pooling pooling,
+                        int threads);
 void nst_net_free(nst_net *net);
 /* Bytes allocated by the net (for logging and benchmarks). */
 size_t nst_net_bytes(const nst_net *net);
+/* The net's threads, for the losses the hook computes (may be NULL). */
+nst_pool *nst_net_pool(const nst_net *net);
 
 /* img is (3,H,W) in [0,1]; runs the preprocessing and layers 0 … depth-1. */
 void nst_net_forward(nst_net *net, const float *img);

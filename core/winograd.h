@@ -5,15 +5,16 @@
  * its accuracy and its memory).
  *
  * No function here allocates memory; the scratch is passed in, sized by
- * wino_scratch_floats. Threads: the transforms run on as many threads as
- * OpenBLAS is set to use (started and joined within each call; the two
- * never run at the same time). Safe to call from several threads at once
- * with separate scratch.
+ * wino_scratch_floats. Threads: those of the pool passed in (NULL: the
+ * caller's alone). Safe to call from several threads at once with separate
+ * scratch and pools.
  */
 #ifndef NST_WINOGRAD_H
 #define NST_WINOGRAD_H
 
 #include <stddef.h>
+
+#include "pool.h"
 
 /* Floats of scratch wino_conv3x3_forward/backward need for these sizes: the
  * transformed weights (36·C·OC) plus one block of transformed tiles, whose
@@ -25,12 +26,12 @@ size_t wino_scratch_floats(int C, int OC, int H, int W);
  * (OC,H,W); scratch holds wino_scratch_floats(C,OC,H,W). Same result as
  * conv3x3_forward up to rounding. */
 void wino_conv3x3_forward(float *out, const float *inp, const float *weight, const float *bias,
-                          int C, int OC, int H, int W, float *scratch);
+                          int C, int OC, int H, int W, float *scratch, nst_pool *pool);
 
 /* Gradient of the forward with respect to its input: dout is (OC,H,W),
  * weight is (OC,C,3,3), dinp will be (C,H,W) (overwritten); scratch holds
  * wino_scratch_floats(C,OC,H,W). */
 void wino_conv3x3_backward(float *dinp, const float *dout, const float *weight,
-                           int C, int OC, int H, int W, float *scratch);
+                           int C, int OC, int H, int W, float *scratch, nst_pool *pool);
 
 #endif

@@ -14,7 +14,6 @@
  * What this file is not: it has no HTTP knowledge; the API layer turns
  * job_info snapshots into JSON.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -32,9 +31,8 @@
 
 /* OpenBLAS's thread-count setter (declared here so the server needs no BLAS
  * headers). */
-void openblas_set_num_threads(int n);
 
-#define WORKER_NICE 10   /* workers and BLAS threads yield to HTTP threads */
+#define WORKER_NICE 10   /* workers and their threads yield to HTTP threads */
 
 /* ================================================================ records */
 
@@ -471,7 +469,7 @@ static int run_transfer(jobs *j, struct job *jb, nst_image *out, nst_error *err)
     nst_image styles[NST_MAX_STYLES];
     memset(styles, 0, sizeof styles);
     run_ctx ctx = {j, jb, 0, now_mono()};
-    nst_callbacks cb = {on_progress, &ctx, &jb->cancel, NULL, 0};
+    nst_callbacks cb = {.progress = on_progress, .user = &ctx, .cancel = &jb->cancel, .threads = j->cfg.job_threads};
 
     int rc = load_image(j, jb, "content", &content, err);
     for (int i = 0; rc == 0 && i < jb->n_styles; i++) {
@@ -608,28 +606,15 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* BLAS threads: how many, and at the workers' lower priority. OpenBLAS
- * starts its threads when the library loads, from the main thread, so they
- * are reniced here by thread id: every thread of the process but the caller
- * (nothing else runs yet when jobs_start is called). */
-static void setup_blas(const jobs_config *cfg)
+/* Threads per job: as configured, or the cores shared out over the
+ * workers. The engine starts them from the worker thread, so they inherit
+ * its lower priority. */
+static int job_threads(const jobs_config *cfg)
 {
-    int n = cfg->blas_threads;
-    if (n <= 0) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        n = (int)(cores > 0 ? cores : 1) / (cfg->workers > 0 ? cfg->workers : 1);
-        if (n < 1) n = 1;
-    }
-    openblas_set_num_threads(n);
-    DIR *d = opendir("/proc/self/task");
-    if (!d) return;
-    pid_t self = gettid();
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        pid_t tid = (pid_t)atoi(e->d_name);
-        if (tid > 0 && tid != self) setpriority(PRIO_PROCESS, (id_t)tid, WORKER_NICE);
-    }
-    closedir(d);
+    if (cfg->job_threads > 0) return cfg->job_threads;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = (int)(cores > 0 ? cores : 1) / (cfg->workers > 0 ? cfg->workers : 1);
+    return n < 1 ? 1 : n;
 }
 
 /* ================================================================ reload */
@@ -807,7 +792,7 @@ int jobs_start(jobs **out, const jobs_config *cfg, store *st, metrics *mx,
         jobs_free(j);
         return JOBS_EIO;
     }
-    setup_blas(&j->cfg);
+    j->cfg.job_threads = job_threads(&j->cfg);
     j->threads = calloc(j->cfg.workers, sizeof *j->threads);
     for (int i = 0; j->threads && i < j->cfg.workers; i++) {
         if (pthread_create(&j->threads[i], NULL, worker_main, j) != 0) break;

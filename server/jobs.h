@@ -86,7 +86,7 @@ typedef struct {
 
 typedef struct {
     int workers;            /* worker threads, >= 1 */
-    int blas_threads;       /* BLAS threads per process; 0: cores / workers */
+    int job_threads;        /* threads each job computes on; 0: cores / workers */
     int queue_size;         /* max queued jobs; a full queue refuses submits */
     int job_ttl;            /* seconds a finished job is kept */
     long max_input_pixels;  /* decode limit for stored inputs */

@@ -3,9 +3,6 @@
  * store, the job manager, the HTTP daemon, and a libuv loop in the main
  * thread that handles signals and the TTL timer.
  *
- * Start-up order matters: the job manager starts before any other thread
- * (it lowers the priority of the BLAS threads that exist at that moment).
- *
  * Shutdown (SIGTERM or SIGINT): stop accepting connections, refuse new jobs,
  * make running jobs stop within one iteration and save them as queued with
  * their checkpoint, join the workers, end event streams, stop the daemon,
@@ -155,7 +152,7 @@ int main(int argc, char **argv)
 
     jobs_config jc = {
         .workers = s.cfg.workers,
-        .blas_threads = s.cfg.blas_threads,
+        .job_threads = s.cfg.job_threads,
         .queue_size = s.cfg.queue_size,
         .job_ttl = s.cfg.job_ttl,
         .max_input_pixels = s.cfg.max_input_pixels,

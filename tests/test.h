@@ -41,6 +41,22 @@ static int test_failures_ = 0;
 
 #define TEST_EXIT() (test_failures_ ? 1 : 0)
 
+#ifdef NST_POOL_H
+/* Runs suite() twice: with *pool NULL (the caller's thread alone), then with
+ * a pool of three threads, so shares split unevenly. */
+static inline void test_with_pools(nst_pool **pool, void (*suite)(void))
+{
+    for (int round = 0; round < 2; round++) {
+        *pool = round ? nst_pool_create(3) : NULL;
+        CHECK(!round || *pool, "cannot start a pool of 3 threads");
+        printf("-- on %d thread(s)\n", nst_pool_threads(*pool));
+        suite();
+        nst_pool_free(*pool);
+        *pool = NULL;
+    }
+}
+#endif
+
 /* Reproducible random data: a file may #define TEST_RNG_SEED before
  * including this header to get its own sequence. */
 #ifndef TEST_RNG_SEED

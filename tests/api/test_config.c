@@ -61,7 +61,7 @@ static void test_defaults(void)
     CHECK(strcmp(c.data_dir, "./data") == 0, "data_dir %s", c.data_dir);
     CHECK(c.model[0] == 0, "model %s", c.model);
     CHECK(c.workers == 1, "workers %d", c.workers);
-    CHECK(c.blas_threads == 0, "blas_threads %d", c.blas_threads);
+    CHECK(c.job_threads == 0, "job_threads %d", c.job_threads);
     CHECK(c.queue_size == 16, "queue_size %d", c.queue_size);
     CHECK(c.max_upload_bytes == 32L * 1024 * 1024, "max_upload_bytes %ld", c.max_upload_bytes);
     CHECK(c.max_image_size == 1024, "max_image_size %d", c.max_image_size);
@@ -214,7 +214,7 @@ static void test_invalid(void)
         {"--port", "", "integer"},
         {"--port", " 80", "integer"},
         {"--workers", "0", "--workers (NSTD_WORKERS)"},
-        {"--blas-threads", "-1", "--blas-threads (NSTD_BLAS_THREADS)"},
+        {"--job-threads", "-1", "--job-threads (NSTD_JOB_THREADS)"},
         {"--queue-size", "99999999999999999999", "--queue-size"},
         {"--max-upload-bytes", "12Q", "suffix K, M or G"},
         {"--max-upload-bytes", "100", "between 1K and 4G"},

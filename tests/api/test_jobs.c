@@ -38,7 +38,7 @@ static jobs *start(store **st, int queue_size)
 {
     char err[256];
     CHECK(store_open(st, dir, err, sizeof err) == 0, "store_open: %s", err);
-    jobs_config cfg = {.workers = 1, .blas_threads = 1, .queue_size = queue_size,
+    jobs_config cfg = {.workers = 1, .job_threads = 1, .queue_size = queue_size,
                        .job_ttl = 3600, .max_input_pixels = 1 << 20, .limits = {2000, 256}};
     jobs *j = NULL;
     CHECK(jobs_start(&j, &cfg, *st, NULL, model, err, sizeof err) == 0, "jobs_start: %s", err);

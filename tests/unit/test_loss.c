@@ -13,6 +13,8 @@
 #define TEST_RNG_SEED 0x243f6a8885a308d3ull
 #include "test.h"
 
+static nst_pool *pool; /* see test_with_pools */
+
 /* ------------------------------------------------------------ helpers */
 
 
@@ -73,7 +75,7 @@ static void check_gram(int N, int M)
     float *f = rand_floats((size_t)N * M, 1.0), *g = malloc(sizeof(float) * N * N);
     for (int i = 0; i < N * N; i++) g[i] = NAN; /* output only: must be overwritten */
     double *fd = to_double(f, (size_t)N * M), *ref = malloc(sizeof(double) * N * N);
-    gram_compute(g, f, N, M);
+    gram_compute(g, f, N, M, pool);
     ref_gram(ref, fd, N, M);
     int asym = 0;
     double worst = 0.0;
@@ -128,7 +130,7 @@ static void check_style(int N, int M, int asym, int probes)
         for (int i = 0; i < N * N; i++) a[i] = (float)(0.3 * rnd());
     } else {
         float *s = rand_floats((size_t)N * 2 * M, 1.0);
-        gram_compute(a, s, N, 2 * M);
+        gram_compute(a, s, N, 2 * M, pool);
         free(s);
     }
     float *scratch = malloc(sizeof(float) * N * N);
@@ -136,8 +138,8 @@ static void check_style(int N, int M, int asym, int probes)
     float *base = malloc(sizeof(float) * nf);
     memcpy(base, acc, sizeof(float) * nf);
 
-    double e = style_loss(g, 1.0f, f, a, N, M, scratch);
-    double e2 = style_loss(acc, 2.5f, f, a, N, M, scratch);
+    double e = style_loss(g, 1.0f, f, a, N, M, scratch, pool);
+    double e2 = style_loss(acc, 2.5f, f, a, N, M, scratch, pool);
     double *fd = to_double(f, nf), *ad = to_double(a, (size_t)N * N);
     style_ctx ctx = {N, M, ad};
     double ref = ref_style(fd, &ctx);
@@ -252,11 +254,16 @@ static void test_tv_loss(void)
     check_tv(3, 16, 16);
 }
 
-int main(void)
+static void suite(void)
 {
     TEST_RUN(test_gram);
     TEST_RUN(test_style_loss);
     TEST_RUN(test_content_loss);
     TEST_RUN(test_tv_loss);
+}
+
+int main(void)
+{
+    test_with_pools(&pool, suite);
     return TEST_EXIT();
 }

@@ -17,6 +17,8 @@
 #include "ops.h"
 #define TEST_RNG_SEED 0x9e3779b97f4a7c15ull
 #include "test.h"
+
+static nst_pool *pool; /* see test_with_pools */
 #include "conv_ref.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -52,7 +54,7 @@ static void check_conv_forward(conv_shape s, int with_bias)
     float *scratch = malloc(sizeof(float) * conv3x3_scratch_floats(s.C, s.OC, s.H, s.W));
     double *xd = to_double(x, ni), *ref = malloc(sizeof(double) * no),
            *abs = malloc(sizeof(double) * no);
-    conv3x3_forward(out, x, w, b, s.C, s.OC, s.H, s.W, scratch);
+    conv3x3_forward(out, x, w, b, s.C, s.OC, s.H, s.W, scratch, pool);
     ref_conv(ref, abs, xd, w, b, s.C, s.OC, s.H, s.W);
     double worst = 0.0;
     for (size_t i = 0; i < no; i++) {
@@ -84,8 +86,8 @@ static void check_conv_backward(conv_shape s)
     float *scratch = malloc(sizeof(float) * conv3x3_scratch_floats(s.C, s.OC, s.H, s.W));
     /* dinp is overwritten, not accumulated: start it dirty */
     for (size_t i = 0; i < ni; i++) cty[i] = 1e6f;
-    conv3x3_forward(cx, x, w, NULL, s.C, s.OC, s.H, s.W, scratch);
-    conv3x3_backward(cty, y, w, s.C, s.OC, s.H, s.W, scratch);
+    conv3x3_forward(cx, x, w, NULL, s.C, s.OC, s.H, s.W, scratch, pool);
+    conv3x3_backward(cty, y, w, s.C, s.OC, s.H, s.W, scratch, pool);
 
     double *yd = to_double(y, no), *ref = malloc(sizeof(double) * ni);
     ref_conv_backward(ref, yd, w, s.C, s.OC, s.H, s.W);
@@ -123,8 +125,8 @@ static void check_conv_fd(conv_shape s, int probes)
     float *b = rand_floats(s.OC, 0.5);
     float *out = malloc(sizeof(float) * no), *g = malloc(sizeof(float) * ni);
     float *scratch = malloc(sizeof(float) * conv3x3_scratch_floats(s.C, s.OC, s.H, s.W));
-    conv3x3_forward(out, x, w, b, s.C, s.OC, s.H, s.W, scratch);
-    conv3x3_backward(g, out, w, s.C, s.OC, s.H, s.W, scratch);
+    conv3x3_forward(out, x, w, b, s.C, s.OC, s.H, s.W, scratch, pool);
+    conv3x3_backward(g, out, w, s.C, s.OC, s.H, s.W, scratch, pool);
 
     double *xd = to_double(x, ni), *od = malloc(sizeof(double) * no);
     double gmax = 0.0, worst = 0.0, h = 1e-3;
@@ -190,9 +192,9 @@ static void test_relu(void)
     for (int i = 0; i < N; i++) x[i] += x[i] >= 0 ? 0.01f : -0.01f;
     float y[N], dx[N];
     memcpy(y, x, sizeof y);
-    relu_forward(y, N);
+    relu_forward(y, N, pool);
     memcpy(dx, r, sizeof dx);
-    relu_backward(dx, y, N);
+    relu_backward(dx, y, N, pool);
     double worst = 0.0, h = 1e-3;
     int bad_fwd = 0;
     for (int i = 0; i < N; i++) {
@@ -238,11 +240,11 @@ static void check_pool(int C, int H, int W, int avg)
     float *out = malloc(sizeof(float) * (no ? no : 1)), *g = malloc(sizeof(float) * ni);
     for (size_t i = 0; i < ni; i++) g[i] = 1e6f; /* must be overwritten */
     if (avg) {
-        avgpool2_forward(out, x, C, H, W);
-        avgpool2_backward(g, r, C, H, W);
+        avgpool2_forward(out, x, C, H, W, pool);
+        avgpool2_backward(g, r, C, H, W, pool);
     } else {
-        maxpool2_forward(out, x, C, H, W);
-        maxpool2_backward(g, r, x, C, H, W);
+        maxpool2_forward(out, x, C, H, W, pool);
+        maxpool2_backward(g, r, x, C, H, W, pool);
     }
     double *xd = to_double(x, ni), *od = malloc(sizeof(double) * (no ? no : 1));
     ref_pool(od, xd, C, H, W, avg);
@@ -278,15 +280,15 @@ static void test_pooling(void)
 static void test_maxpool_ties(void)
 {
     float x[2 * 4] = {1, 5, 5, 2, 5, 5, 5, 5}, dout[2] = {3, 7}, g[8], out[2];
-    maxpool2_forward(out, x, 1, 2, 4);
-    maxpool2_backward(g, dout, x, 1, 2, 4);
+    maxpool2_forward(out, x, 1, 2, 4, pool);
+    maxpool2_backward(g, dout, x, 1, 2, 4, pool);
     float want[8] = {0, 3, 7, 0, 0, 0, 0, 0};
     CHECK(out[0] == 5 && out[1] == 5, "tie forward %g %g", out[0], out[1]);
     CHECK(memcmp(g, want, sizeof g) == 0, "tie gradient %g %g %g %g / %g %g %g %g", g[0],
           g[1], g[2], g[3], g[4], g[5], g[6], g[7]);
 }
 
-int main(void)
+static void suite(void)
 {
     TEST_RUN(test_conv_forward);
     TEST_RUN(test_conv_backward);
@@ -295,5 +297,10 @@ int main(void)
     TEST_RUN(test_relu);
     TEST_RUN(test_pooling);
     TEST_RUN(test_maxpool_ties);
+}
+
+int main(void)
+{
+    test_with_pools(&pool, suite);
     return TEST_EXIT();
 }

@@ -33,7 +33,7 @@ static void gradient_check(const char *json)
     testimg_make(&x, "x", w, h);
     nst_objective *o = NULL;
     nst_error e;
-    CHECK(nst_objective_create(model, &p, &content, &style, 1, &o, &e) == 0, "%s", e.message);
+    CHECK(nst_objective_create(model, &p, &content, &style, 1, 0, &o, &e) == 0, "%s", e.message);
     size_t n = (size_t)3 * w * h;
     float *g = malloc(n * sizeof(float)), *g2 = malloc(n * sizeof(float));
     float *xp = malloc(n * sizeof(float)), *v = malloc(n * sizeof(float));
@@ -109,7 +109,7 @@ static int run(const char *json, const nst_image *content, const nst_image *styl
 {
     nst_params p;
     params_for(&p, json);
-    nst_callbacks cb = {on_progress, log, &log->cancel, NULL, 0};
+    nst_callbacks cb = {.progress = on_progress, .user = log, .cancel = &log->cancel};
     nst_error e = {0};
     int rc = nst_transfer(model, &p, content, styles, ns, &cb, out, &e);
     if (rc && rc != NST_ECANCELED) fprintf(stderr, "transfer: %s\n", e.message);
@@ -129,7 +129,7 @@ static void test_converges(void)
     nst_image_resize(&content, 64, 51, &csized);
     nst_objective *o = NULL;
     nst_error e;
-    CHECK(nst_objective_create(model, &p, &csized, &style, 1, &o, &e) == 0, "%s", e.message);
+    CHECK(nst_objective_create(model, &p, &csized, &style, 1, 0, &o, &e) == 0, "%s", e.message);
     float *g = malloc(sizeof(float) * 3 * 64 * 51);
     double f0 = nst_objective_eval(o, csized.data, g, NULL);
     free(g);
@@ -240,13 +240,13 @@ static void test_resume(void)
     nst_params p;
     params_for(&p, "{\"image_size\":32,\"iterations\":20}");
     run_log l1 = {0};
-    nst_callbacks cb = {on_progress, &l1, NULL, NULL, 0};
+    nst_callbacks cb = {.progress = on_progress, .user = &l1};
     nst_error e;
     p.iterations = 10;
     CHECK(nst_transfer(model, &p, &content, &style, 1, &cb, &half, &e) == 0, "first half");
     p.iterations = 20;
     run_log l2 = {0};
-    nst_callbacks cb2 = {on_progress, &l2, NULL, &half, 10};
+    nst_callbacks cb2 = {.progress = on_progress, .user = &l2, .resume = &half, .resume_iteration = 10};
     CHECK(nst_transfer(model, &p, &content, &style, 1, &cb2, &out, &e) == 0, "resume");
     CHECK(l2.calls == 10 && l2.last == 20, "resumed run did %d iterations ending at %d", l2.calls, l2.last);
     CHECK(l2.last_total < l1.last_total, "resumed loss %.4g not below %.4g", l2.last_total, l1.last_total);
@@ -294,7 +294,7 @@ static void test_scales(void)
     params_for(&p, "{\"image_size\":128,\"iterations\":12,\"scales\":2}");
     nst_image half;
     testimg_make(&half, "x", 128, 128);
-    nst_callbacks cb = {on_progress, &l2, NULL, &half, 10};
+    nst_callbacks cb = {.progress = on_progress, .user = &l2, .resume = &half, .resume_iteration = 10};
     nst_error e;
     CHECK(nst_transfer(model, &p, &content, &style, 1, &cb, &out, &e) == 0, "resume: %s", e.message);
     CHECK(l2.calls == 2 && l2.last == 12, "resumed: %d calls ending at %d", l2.calls, l2.last);

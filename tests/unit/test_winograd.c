@@ -18,12 +18,10 @@
 #include "ops.h"
 #define TEST_RNG_SEED 0x2545f4914f6cdd1dull
 #include "test.h"
+
+static nst_pool *pool; /* see test_with_pools */
 #include "conv_ref.h"
 #include "winograd.h"
-
-/* ops.c's im2col path, exported there for comparisons like this one. */
-void conv3x3_forward_im2col(float *out, const float *inp, const float *weight,
-                            const float *bias, int C, int OC, int H, int W, float *scratch);
 
 
 typedef struct {
@@ -53,7 +51,7 @@ static void check_shape(shape s)
     double *ref = malloc(sizeof(double) * no), *abs = malloc(sizeof(double) * no);
     double *dref = malloc(sizeof(double) * ni);
 
-    wino_conv3x3_forward(out, x, w, b, s.C, s.OC, s.H, s.W, scratch);
+    wino_conv3x3_forward(out, x, w, b, s.C, s.OC, s.H, s.W, scratch, pool);
     double *xd = to_double(x, ni), *yd = to_double(y, no);
     ref_conv(ref, abs, xd, w, b, s.C, s.OC, s.H, s.W);
     double fwd = 0, fwdmax = 0, refmax = 0;
@@ -66,14 +64,14 @@ static void check_shape(shape s)
     fwdmax /= refmax > 1.0 ? refmax : 1.0;
 
     for (size_t i = 0; i < ni; i++) dinp[i] = 1e6f; /* overwritten, not accumulated */
-    wino_conv3x3_backward(dinp, y, w, s.C, s.OC, s.H, s.W, scratch);
+    wino_conv3x3_backward(dinp, y, w, s.C, s.OC, s.H, s.W, scratch, pool);
     ref_conv_backward(dref, yd, w, s.C, s.OC, s.H, s.W);
     double bwd = 0, scale = 0;
     for (size_t i = 0; i < ni; i++) scale = fmax(scale, fabs(dref[i]));
     for (size_t i = 0; i < ni; i++) bwd = fmax(bwd, fabs(dinp[i] - dref[i]));
     bwd /= scale > 1.0 ? scale : 1.0;
 
-    wino_conv3x3_forward(cx, x, w, NULL, s.C, s.OC, s.H, s.W, scratch);
+    wino_conv3x3_forward(cx, x, w, NULL, s.C, s.OC, s.H, s.W, scratch, pool);
     double lhs = 0, rhs = 0, mag = 0;
     for (size_t i = 0; i < no; i++) {
         lhs += (double)cx[i] * y[i];
@@ -111,8 +109,8 @@ static void test_dispatch_matches_im2col(void)
     float *b = rand_floats(OC, 1.0);
     float *o1 = malloc(sizeof(float) * no), *o2 = malloc(sizeof(float) * no);
     float *scratch = malloc(sizeof(float) * conv3x3_scratch_floats(C, OC, H, W));
-    conv3x3_forward(o1, x, w, b, C, OC, H, W, scratch);
-    conv3x3_forward_im2col(o2, x, w, b, C, OC, H, W, scratch);
+    conv3x3_forward(o1, x, w, b, C, OC, H, W, scratch, pool);
+    conv3x3_forward_im2col(o2, x, w, b, C, OC, H, W, scratch, pool);
     double worst = 0, mx = 0;
     for (size_t i = 0; i < no; i++) {
         worst = fmax(worst, fabs(o1[i] - o2[i]));
@@ -134,10 +132,15 @@ static void test_scratch_bounded(void)
     CHECK(c <= (size_t)36 * 512 * 512 + (size_t)36 * 1024 * 256, "scratch %zu floats", c);
 }
 
-int main(void)
+static void suite(void)
 {
     TEST_RUN(test_winograd_against_direct);
     TEST_RUN(test_dispatch_matches_im2col);
     TEST_RUN(test_scratch_bounded);
+}
+
+int main(void)
+{
+    test_with_pools(&pool, suite);
     return TEST_EXIT();
 }
