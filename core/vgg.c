@@ -90,7 +90,7 @@ nst_net *nst_net_create(const nst_model *m, int W, int H, int depth, nst_pooling
         nst_net_free(net);
         return NULL;
     }
-    if (threads != 1) net->pool = nst_pool_create(threads); /* NULL: runs on one thread */
+    net->pool = nst_pool_create(threads); /* NULL: runs on the caller's thread alone */
     return net;
 }
 
