@@ -51,6 +51,8 @@ struct api_request {
     struct MHD_Connection *conn;
     const char *method;         /* MHD's, valid for the request */
     char path[1024];            /* the URL path after the base path */
+    int at_base;                /* the URL was the base path itself, without the
+                                   trailing '/' ("/nst"; never when no base path) */
     const api_route *route;     /* NULL until matched */
     const char *route_name;     /* template for metrics and logs */
     char id[JOB_ID_LEN + 2];    /* the {id} segment, "" when none (one longer
@@ -82,6 +84,9 @@ enum MHD_Result reply_error(api_request *rq, int status, const char *code, const
 /* A body of bytes; data is malloc'd and taken (freed by MHD). */
 enum MHD_Result reply_bytes(api_request *rq, int status, const char *content_type, void *data,
                             size_t len);
+/* A body of bytes that live as long as the program (not copied, not freed). */
+enum MHD_Result reply_static(api_request *rq, int status, const char *content_type,
+                             const void *data, size_t len);
 /* An error for a negative jobs_* code. */
 enum MHD_Result reply_jobs_error(api_request *rq, int code);
 
@@ -102,6 +107,12 @@ const char *view_query(api_request *rq, const char *key);
  * within this server's limits (image_size, iterations). GET /v1/info shows
  * these; POST /v1/jobs starts from them. */
 void api_params_default(const api *a, nst_params *p);
+
+/* ================================================================ web page */
+
+/* api/web/index.html, compiled in by the build (api/web/embed.cmake). */
+extern const unsigned char api_web_page[];
+extern const size_t api_web_page_len;
 
 /* ================================================================ router (router.c) */
 

@@ -27,7 +27,7 @@ JSON({
   "openapi": "3.0.3",
   "info": {
     "title": "nstd",
-    "description": "Neural style transfer (Gatys, Ecker and Bethge, CVPR 2016) as an HTTP service. Upload a content image and one or more style images with optional parameters; a worker optimises the output image while you poll the job, follow its Server-Sent Events or watch its preview; download the PNG when it has succeeded. All bodies are JSON except images, events and metrics. Every error is {\"error\": {\"code\", \"message\", \"field\"}}; field is null when no single field is at fault. Every path that answers GET also answers HEAD. A path that exists answers a method it does not know with 405 (method_not_allowed) and an Allow header; a path that does not exist answers 404 (not_found). OPTIONS on any path lists its methods, or answers a CORS preflight. Behind a reverse proxy every path carries the configured base path as a prefix.",
+    "description": "Neural style transfer (Gatys, Ecker and Bethge, CVPR 2016) as an HTTP service. Upload a content image and one or more style images with optional parameters; a worker optimises the output image while you poll the job, follow its Server-Sent Events or watch its preview; download the PNG when it has succeeded. All bodies are JSON except the web page at /, images, events and metrics. Every error is {\"error\": {\"code\", \"message\", \"field\"}}; field is null when no single field is at fault. Every path that answers GET also answers HEAD. A path that exists answers a method it does not know with 405 (method_not_allowed) and an Allow header; a path that does not exist answers 404 (not_found). OPTIONS on any path lists its methods, or answers a CORS preflight. Behind a reverse proxy every path carries the configured base path as a prefix.",
     "version": ) "\"" NST_VERSION "\"" JSON(,
     "license": {"name": "see the repository"}
   },
@@ -41,9 +41,11 @@ JSON({
       "get": {
         "tags": ["service"],
         "operationId": "getIndex",
-        "summary": "The service's name and version, and where this document is",
+        "summary": "The web page; or, to clients that prefer JSON, the service's name and version and where this document is",
+        "description": "Chosen by the Accept header (the answer carries Vary: Accept): the JSON object when Accept gives application/json a higher preference than text/html (such as Accept: application/json), else the web page, a self-contained HTML form to upload a content image and style images, set the parameters (defaults and limits from /v1/info), follow the job's progress and preview, cancel it and download the result. The page's links are relative, so it works under a base path; the base path itself without the trailing slash redirects to it with the slash (301).",
         "responses": {
-          "200": {"description": "A pointer to the API description", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Root"}}}}
+          "200": {"description": "The web page, or a pointer to the API description", "content": {"text/html": {"schema": {"type": "string"}}, "application/json": {"schema": {"$ref": "#/components/schemas/Root"}}}},
+          "301": {"description": "Only for the base path without its trailing slash (such as /nst): Location is the base path with the slash, where the page's relative links resolve", "headers": {"Location": {"description": "The base path with a trailing slash", "schema": {"type": "string"}}}}
         }
       },
       "options": {"tags": ["service"], "operationId": "optionsIndex", "summary": "Methods of this path; CORS preflight", "responses": {"204": {"$ref": "#/components/responses/Options"}, "403": {"$ref": "#/components/responses/Forbidden"}}}

@@ -53,6 +53,16 @@ enum MHD_Result reply_bytes(api_request *rq, int status, const char *content_typ
     return reply_send(rq, status, r, (long long)len);
 }
 
+enum MHD_Result reply_static(api_request *rq, int status, const char *content_type,
+                             const void *data, size_t len)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    if (content_type) MHD_add_response_header(r, "Content-Type", content_type);
+    return reply_send(rq, status, r, (long long)len);
+}
+
 enum MHD_Result reply_json(api_request *rq, int status, cJSON *body)
 {
     char *text = body ? cJSON_PrintUnformatted(body) : NULL;

@@ -128,13 +128,19 @@ static void request_id(api_request *rq)
 }
 
 /* Take the base path off the URL; a URL without it is taken as is (a proxy
- * may already have stripped it). */
-static void strip_base(const api *a, const char *url, char *out, size_t n)
+ * may already have stripped it). Returns 1 when the URL was the base path
+ * itself without its trailing '/' (GET / then redirects to it with the '/',
+ * so that the page's relative links resolve under the prefix). */
+static int strip_base(const api *a, const char *url, char *out, size_t n)
 {
     size_t b = strlen(a->base);
-    if (b && strncmp(url, a->base, b) == 0 && (url[b] == '/' || url[b] == 0))
+    int bare = 0;
+    if (b && strncmp(url, a->base, b) == 0 && (url[b] == '/' || url[b] == 0)) {
+        bare = url[b] == 0;
         url += b;
+    }
     snprintf(out, n, "%s", *url ? url : "/");
+    return bare;
 }
 
 /* 1 when origin is in the configured CORS list ("*" allows any). */
@@ -225,7 +231,7 @@ enum MHD_Result api_access(void *cls, struct MHD_Connection *conn, const char *u
         rq->t0 = api_clock();
         rq->route_name = "other";
         request_id(rq);
-        strip_base(a, url, rq->path, sizeof rq->path);
+        rq->at_base = strip_base(a, url, rq->path, sizeof rq->path);
         return dispatch(rq);
     }
     if (rq->answered || !rq->route || !rq->route->body) {

@@ -1,14 +1,77 @@
 /*
- * routes_misc.c — the service routes: GET / (for now a pointer to the API
- * description), /v1/info, /healthz, /readyz, /metrics, /v1/openapi.json.
+ * routes_misc.c — the service routes: GET / (the web page, or for clients
+ * that ask for JSON a pointer to the API description), /v1/info, /healthz,
+ * /readyz, /metrics, /v1/openapi.json.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 #include "openapi.h"
 
-enum MHD_Result h_root(api_request *rq, const char *data, size_t *size)
+/* ================================================================ GET / */
+
+/* What the page may load: only this server (its fetches, event stream and
+ * images), blob: URLs for the thumbnails of chosen files, an empty data:
+ * icon (so browsers do not ask for /favicon.ico, outside any base path), and
+ * its own inline script and style; no other origin, no framing. */
+#define PAGE_CSP                                                                         \
+    "default-src 'self'; img-src 'self' blob: data:; script-src 'unsafe-inline'; "      \
+    "style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+/* How specifically the media range (n bytes) matches type: 2 when it is
+ * the type itself ("text/html"), 1 for the type's wildcard ("text/" and a
+ * star), 0 for the range of all types (star, slash, star), -1 not at all. */
+static int range_match(const char *range, size_t n, const char *type)
+{
+    size_t major = strcspn(type, "/");
+    if (n == strlen(type) && strncasecmp(range, type, n) == 0) return 2;
+    if (n == major + 2 && strncasecmp(range, type, major) == 0 && range[major] == '/' &&
+        range[major + 1] == '*')
+        return 1;
+    if (n == 3 && strncmp(range, "*/*", 3) == 0) return 0;
+    return -1;
+}
+
+/* The q parameter among a media range's parameters [p, end) ("; q=0.5");
+ * 1 when there is none. */
+static double range_q(const char *p, const char *end)
+{
+    double q = 1;
+    for (; p < end; p++) {
+        if (*p != ';') continue;
+        const char *v = p + 1 + strspn(p + 1, " \t");
+        if ((v[0] == 'q' || v[0] == 'Q') && v[1] == '=') q = strtod(v + 2, NULL);
+    }
+    return q;
+}
+
+/* The q-value an Accept header gives a media type: that of the most
+ * specific range matching it (RFC 9110 §12.5.1); 0 when none matches, 1
+ * for every type when there is no header. */
+static double accept_q(const char *accept, const char *type)
+{
+    if (!accept || !*accept) return 1;
+    double q = 0;
+    int best = -1;
+    for (const char *p = accept; *p;) {
+        size_t len = strcspn(p, ",");                 /* one element: range;params */
+        const char *range = p + strspn(p, " \t");
+        size_t n = strcspn(range, ",; \t");
+        int m = range_match(range, n, type);
+        if (m > best) {
+            best = m;
+            q = range_q(range + n, p + len);
+        }
+        p += len + (p[len] == ',');
+    }
+    return q;
+}
+
+/* The JSON answer of GET /: name, version and where the API description is. */
+static enum MHD_Result root_json(api_request *rq)
 {
     char link[512];
     view_link(rq->api, link, sizeof link, "/v1/openapi.json");
@@ -19,6 +82,37 @@ enum MHD_Result h_root(api_request *rq, const char *data, size_t *size)
     cJSON_AddStringToObject(body, "openapi", link);
     return reply_json(rq, 200, body);
 }
+
+/* The page (api/web/index.html). Its links are relative ("v1/jobs"), so
+ * it must be loaded from a URL ending in '/': the bare base path ("/nst")
+ * redirects to "/nst/", as nginx does for a prefix location. */
+static enum MHD_Result root_page(api_request *rq)
+{
+    if (rq->at_base) {
+        char loc[512];
+        view_link(rq->api, loc, sizeof loc, "/");
+        reply_header(rq, "Location", loc);
+        return reply_bytes(rq, 301, NULL, NULL, 0);
+    }
+    reply_header(rq, "Cache-Control", "no-cache");   /* a new build's page at once */
+    reply_header(rq, "Content-Security-Policy", PAGE_CSP);
+    reply_header(rq, "X-Content-Type-Options", "nosniff");
+    return reply_static(rq, 200, "text/html; charset=utf-8", api_web_page, api_web_page_len);
+}
+
+/* GET /: the web page for browsers (and anything that does not prefer
+ * JSON); the JSON pointer for clients whose Accept prefers
+ * application/json to text/html. */
+enum MHD_Result h_root(api_request *rq, const char *data, size_t *size)
+{
+    const char *accept = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Accept");
+    reply_header(rq, "Vary", "Accept");
+    if (accept_q(accept, "application/json") > accept_q(accept, "text/html"))
+        return root_json(rq);
+    return root_page(rq);
+}
+
+/* ================================================================ service */
 
 enum MHD_Result h_info(api_request *rq, const char *data, size_t *size)
 {

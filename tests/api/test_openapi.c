@@ -83,7 +83,7 @@ static void test_routes(void)
     static const struct {
         const char *path, *method, *statuses, *codes;
     } routes[] = {
-        {"/", "get", "200", ""},
+        {"/", "get", "200 301", ""},
         {"/v1/jobs", "post", "202 400 413 415 422 429 500 503",
          "bad_multipart missing_part duplicate_part unknown_part too_many_styles invalid_image "
          "invalid_json payload_too_large image_too_large unsupported_media_type invalid_params "
@@ -168,6 +168,12 @@ static void test_routes(void)
     CHECK(cJSON_GetObjectItemCaseSensitive(
               at(operation("/v1/jobs/{id}/result", "get"), "responses/200/content"), "image/png"),
           "result is a PNG");
+    /* GET / is the web page, or JSON for clients that ask for it */
+    cJSON *root = at(operation("/", "get"), "responses/200/content");
+    CHECK(cJSON_GetObjectItemCaseSensitive(root, "text/html") &&
+              cJSON_GetObjectItemCaseSensitive(root, "application/json"),
+          "GET / is text/html or application/json");
+    CHECK(at(operation("/", "get"), "responses/301/headers/Location"), "GET / redirect Location");
 }
 
 /* Every "$ref" in the tree points at an existing node of the document. */

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test_service.sh — the service routes: /healthz, /readyz, /v1/info (model,
-# limits, defaults), GET /, /v1/openapi.json (valid JSON naming every route
-# the server answers), /metrics (Prometheus text exposition, every line
-# checked by a small parser), HEAD; finished jobs expire after --job-ttl.
+# limits, defaults), GET / (the web page, or JSON on request),
+# /v1/openapi.json (valid JSON naming every route the server answers),
+# /metrics (Prometheus text exposition, every line checked by a small
+# parser), HEAD; finished jobs expire after --job-ttl.
 . "$(dirname "$0")/lib.sh"
 make_images
 start_nstd --workers 1 --max-iterations 500
@@ -25,8 +26,34 @@ for k in content_layers style_layers alpha beta iterations optimizer image_size 
 done
 ok "info: version, model, limits, defaults"
 
-expect_eq "$(req GET /)" 200 "root"
+# GET /: the web page for browsers (and curl's */*), JSON for clients that ask for it
+browser_accept='text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8'
+for accept in '' "$browser_accept" '*/*'; do
+    expect_eq "$(req GET / ${accept:+-H "Accept: $accept"})" 200 "root (Accept: ${accept:-none})"
+    expect_eq "$(header Content-Type)" "text/html; charset=utf-8" "root is the page (Accept: ${accept:-none})"
+done
+expect_eq "$(header Vary)" Accept "root varies with Accept"
+header Content-Security-Policy | grep -q "default-src 'self'" || fail "page CSP: $(header Content-Security-Policy)"
+grep -q '<form id="job-form"' "$T/body" || fail "the page has no form"
+grep -q '<input type="file" id="content" name="content"' "$T/body" || fail "the page has no content input"
+grep -q '<input type="file" id="style" name="style" multiple' "$T/body" || fail "the page has no style input"
+for p in image_size iterations alpha beta tv_weight optimizer init preserve_colors pooling; do
+    grep -q "name=\"$p\" data-param" "$T/body" || fail "the page has no $p field"
+done
+grep -q "'v1/jobs'" "$T/body" || fail "the page does not post to v1/jobs"
+# its URLs are relative, so that it works under a proxy prefix
+! grep -nE "[\"'\`(]/(v1|healthz|readyz|metrics)|(src|href|action)=\"/" "$T/body" ||
+    fail "the page has an absolute URL"
+ok "GET / is the web page: form, content and style inputs, parameters, relative URLs"
+
+expect_eq "$(req HEAD / -I)" 200 "HEAD root"
+expect_eq "$(req GET / -H 'Accept: application/json')" 200 "root as JSON"
+expect_eq "$(header Content-Type)" application/json "root JSON content type"
 expect_eq "$(jf "$T/body" 'd["openapi"]')" /v1/openapi.json "root points at the API description"
+expect_eq "$(jf "$T/body" 'd["name"]')" nstd "root JSON name"
+expect_eq "$(req GET / -H 'Accept: text/html;q=0.5, application/json')" 200 "root, JSON preferred"
+expect_eq "$(header Content-Type)" application/json "JSON when preferred to HTML"
+ok "GET / with Accept: application/json is the JSON pointer to the API description"
 
 # one finished job so that every route has something to answer
 id=$(submit '{"image_size":32,"iterations":2,"preview_every":1}')
