@@ -4,7 +4,8 @@ install_deps() {
     local pkgs="cmake make gcc pkg-config libopenblas-dev libcjson-dev libstb-dev libuv1-dev libmicrohttpd-dev"
     for what in "$@"; do
         case $what in
-            test) pkgs="$pkgs curl python3 clang libclang-rt-14-dev nginx-light" ;;
+            # chromium + chromium-driver: the web page's browser test (test_web)
+            test) pkgs="$pkgs curl python3 clang libclang-rt-14-dev nginx-light chromium chromium-driver" ;;
         esac
     done
     local missing=""

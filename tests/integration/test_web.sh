@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# test_web.sh — the web page at GET / in a real browser: headless Chromium
+# driven through chromedriver by browser.py (W3C WebDriver from the Python
+# standard library) against a real nstd with small limits (64 px).
+#
+#   at the root of a plain nstd: the form shows the server's defaults and
+#     limits; a job submitted from it runs to the end with progress, a
+#     preview, the result image and its download link; the API's errors
+#     (no content image, an invalid parameter, a style file that is no
+#     image) are shown naming the field;
+#     Cancel stops a running job; a full queue (429) is explained
+#   under the base path /nst, directly (nstd redirects /nst to /nst/) and
+#     through a real nginx with docker/nginx.conf, which forwards only
+#     /nst/: a job runs from the page, and every request the page makes
+#     stays below /nst/ (its URLs are relative)
+#
+# Chromium and chromedriver are required (scripts/test installs the
+# chromium and chromium-driver packages); without them the test fails.
+. "$(dirname "$0")/lib.sh"
+CHROMIUM=${NST_CHROMIUM:-/usr/bin/chromium}
+CHROMEDRIVER=${NST_CHROMEDRIVER:-/usr/bin/chromedriver}
+[ -x "$CHROMIUM" ] || fail "$CHROMIUM not found: install the chromium package (scripts/test does)"
+[ -x "$CHROMEDRIVER" ] || fail "$CHROMEDRIVER not found: install the chromium-driver package (scripts/test does)"
+
+# inputs: a 4:3 photo (a 64 px result is 64x48) and two styles
+$IMAGES gradient 96 72 "$T/content.png"
+$IMAGES stripes 64 64 "$T/style.png"
+$IMAGES noise 48 48 "$T/style2.png" 7
+echo "not a picture" >"$T/not-an-image.png"
+
+# chromedriver in its own process group, so that the browsers it starts go
+# with it at exit
+DPORT=$(free_port)
+DRIVER=http://127.0.0.1:$DPORT
+setsid "$CHROMEDRIVER" --port="$DPORT" --log-path="$T/chromedriver.log" >/dev/null 2>&1 &
+keep_pid $!
+deadline=$(( $(date +%s) + 20 * SLOW ))
+until curl -fs "$DRIVER/status" 2>/dev/null | grep -q '"ready": *true'; do
+    [ "$(date +%s)" -lt $deadline ] || fail "chromedriver did not start: $(tail -n 20 "$T/chromedriver.log")"
+    sleep 0.1
+done
+ok "chromedriver $("$CHROMEDRIVER" --version | awk '{print $2}') is ready"
+
+browser() { # --page URL [--expect URL] SCENARIO…: one browser session
+    "$PY" "$SRC/tests/integration/browser.py" --driver "$DRIVER" --chromium "$CHROMIUM" \
+        --profile "$T/profile-$RANDOM" --images "$T" "$@" || fail "the page in the browser ($*)"
+}
+
+LIMITS=(--workers 1 --max-image-size 64 --max-iterations 300)
+
+# ---------------------------------------------------------------- at the root
+# (a queue of one: the page's jobs run one at a time, so it is never full
+# until two long jobs fill the worker and the queue)
+start_nstd "${LIMITS[@]}" --queue-size 1
+browser --page "$BASE/" form success errors cancel
+submit '{"image_size":64,"iterations":300}' >/dev/null
+submit '{"image_size":64,"iterations":300}' >/dev/null
+browser --page "$BASE/" busy
+stop_nstd
+expect_eq "$STOP_RC" 0 "exit status"
+
+# ---------------------------------------------------------------- under /nst
+DATA=$T/data-nst   # a fresh store: the long jobs above would resume first
+start_nstd "${LIMITS[@]}" --base-path /nst
+start_proxy
+browser --page "$BASE/nst" --expect "$BASE/nst/" success prefix
+ok "directly under the base path: /nst redirects to /nst/ and the page works there"
+browser --page "$PROXY" --expect "$PROXY/" success prefix
+ok "through nginx under /nst/: the page works with its relative URLs"
+stop_nstd
+expect_eq "$STOP_RC" 0 "exit status"
