@@ -32,7 +32,7 @@ ok "README curl flow runs end to end"
 
 # every route of the API appears in a README curl example
 for route in '-F content=@' '/v1/jobs/$id"' '/result"' '/preview"' '/events"' '/v1/jobs?limit' \
-             '-X DELETE' '/v1/info"' '/healthz"' '/readyz"' '/metrics"' '/v1/openapi.json"'; do
+             '-X DELETE' '/v1/info"' '$NSTD/"' '/healthz"' '/readyz"' '/metrics"' '/v1/openapi.json"'; do
     grep -qF -- "$route" "$T/flow.sh" || fail "README flow lacks $route"
 done
 ok "README covers every route"
