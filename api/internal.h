@@ -63,6 +63,7 @@ struct api_request {
     int status;                 /* answered status, 0 until answered */
     long long bytes;            /* response body bytes */
     int answered;
+    int dispatched;             /* routed (see api_access) */
     int n_headers;              /* extra response headers set by the handler */
     char *headers[API_MAX_HEADERS][2];
     void *state;                /* the handler's per-request state… */

@@ -181,7 +181,8 @@ static enum MHD_Result answer_options(api_request *rq, const char *allow)
     return reply_bytes(rq, 204, NULL, NULL, 0);
 }
 
-/* The first call for a request: everything decided from the headers. */
+/* Routing and everything decided from the headers (see api_access for
+ * which call of a request this is). */
 static enum MHD_Result dispatch(api_request *rq)
 {
     char allow[128];
@@ -222,6 +223,13 @@ enum MHD_Result api_access(void *cls, struct MHD_Connection *conn, const char *u
     api *a = cls;
     api_request *rq = *req_cls;
     if (!rq) {
+        /* A request without a body is answered from the second call on:
+         * libmicrohttpd closes the connection after a response queued in
+         * the first (it cannot know yet that no body follows), which broke
+         * keep-alive for every request and, under load, made clients
+         * reconnect faster than closed connections left the per-IP count.
+         * A request to a body route is routed at once, so that its limits
+         * (413, 429) are answered before "100 Continue" and the upload. */
         rq = calloc(1, sizeof *rq);
         if (!rq) return MHD_NO;
         *req_cls = rq;
@@ -232,6 +240,15 @@ enum MHD_Result api_access(void *cls, struct MHD_Connection *conn, const char *u
         rq->route_name = "other";
         request_id(rq);
         rq->at_base = strip_base(a, url, rq->path, sizeof rq->path);
+        char id[JOB_ID_LEN + 2];
+        const api_route *r = route_find(rq->method, rq->path, id, sizeof id);
+        if (!r || !r->body) return MHD_YES;
+        rq->dispatched = 1;
+        return dispatch(rq);
+    }
+    if (!rq->dispatched) {       /* a route without a body, or none */
+        rq->dispatched = 1;
+        *upload_data_size = 0;   /* a body nobody asked for is dropped */
         return dispatch(rq);
     }
     if (rq->answered || !rq->route || !rq->route->body) {

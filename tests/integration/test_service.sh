@@ -15,6 +15,24 @@ expect_eq "$(jf "$T/body" 'd["status"]')" ready "readyz body"
 expect_eq "$(req HEAD /healthz -I)" 200 "HEAD healthz"
 ok "health and readiness"
 
+# Keep-alive: several requests (GET, a 404, HEAD) share one connection and
+# none is answered with "Connection: close".
+"$PY" - "$PORT" <<'PY' || fail "keep-alive"
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+c.connect()
+sock = c.sock
+for method, path, want in [("GET", "/healthz", 200), ("GET", "/v1/nothing", 404),
+                           ("HEAD", "/v1/info", 200), ("GET", "/v1/info", 200)]:
+    c.request(method, path)
+    r = c.getresponse()
+    r.read()
+    assert r.status == want, (method, path, r.status)
+    assert (r.getheader("Connection") or "").lower() != "close", (method, path, "closed")
+    assert c.sock is sock, (method, path, "reconnected")
+PY
+ok "keep-alive: one connection serves several requests"
+
 expect_eq "$(req GET /v1/info)" 200 "info"
 expect_eq "$(jf "$T/body" 'd["model"]["name"]')" vgg19-random "model name"
 expect_eq "$(jf "$T/body" 'd["model"]["pretrained"]')" false "pretrained flag"
