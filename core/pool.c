@@ -1,13 +1,22 @@
 /*
  * pool.c — the engine's worker threads (see pool.h).
  *
- * One mutex and two condition variables: the caller bumps a generation
- * number and broadcasts `go`; every worker runs its part and the last one
- * to finish signals `done`. A worker that finds no new generation sleeps;
- * nothing spins. A run costs a wake-up and a join, some microseconds, where
- * the parts take milliseconds.
+ * A run: the caller publishes fn and arg, bumps a generation number and
+ * runs part 0; each worker runs its part and counts `pending` down; the
+ * caller waits for it to reach zero. Between runs a thread first spins a
+ * short while on the generation (or on `pending`), then sleeps on a
+ * condition variable. The spin is bounded (POOL_SPIN pauses, some tens of
+ * microseconds): long enough to catch the next run of a convolution, whose
+ * steps follow each other within microseconds, too short to take a core
+ * from anything else for long. Sleeping at once cost a futex wake-up and a
+ * wait on every run, about 500 runs per evaluation at 512 px.
+ *
+ * No wake-up is lost: a thread re-checks the state under the mutex before
+ * it waits, and the other side changes the state before it takes the mutex
+ * to broadcast or signal.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -15,16 +24,21 @@
 
 void openblas_set_num_threads(int n);
 
+/* Pauses a waiting thread spins before it sleeps. */
+#ifndef POOL_SPIN
+#define POOL_SPIN 4000
+#endif
+
 struct nst_pool {
     int threads;             /* counting the caller's */
     int started;             /* workers running */
     pthread_t *tid;
     pthread_mutex_t lock;
     pthread_cond_t go, done;
-    unsigned long generation; /* bumped by each run */
-    int pending;             /* workers yet to finish this run */
-    int quit;
-    nst_pool_fn fn;
+    atomic_ulong generation; /* bumped by each run */
+    atomic_int pending;      /* workers yet to finish this run */
+    atomic_int quit;
+    nst_pool_fn fn;          /* published before generation is bumped */
     void *arg;
 };
 
@@ -33,6 +47,29 @@ typedef struct {
     int part;
 } worker_arg;
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* The next generation after `seen`, or 0 when the pool is quitting. */
+static unsigned long next_run(nst_pool *pool, unsigned long seen)
+{
+    for (int i = 0; i < POOL_SPIN; i++) {
+        unsigned long g = atomic_load_explicit(&pool->generation, memory_order_acquire);
+        if (g != seen || atomic_load(&pool->quit)) return atomic_load(&pool->quit) ? 0 : g;
+        cpu_relax();
+    }
+    pthread_mutex_lock(&pool->lock);
+    unsigned long g;
+    while ((g = atomic_load(&pool->generation)) == seen && !atomic_load(&pool->quit))
+        pthread_cond_wait(&pool->go, &pool->lock);
+    pthread_mutex_unlock(&pool->lock);
+    return atomic_load(&pool->quit) ? 0 : g;
+}
+
 static void *worker(void *p)
 {
     worker_arg *w = p;
@@ -40,19 +77,14 @@ static void *worker(void *p)
     int part = w->part;
     free(w);
     unsigned long seen = 0;
-    pthread_mutex_lock(&pool->lock);
-    for (;;) {
-        while (!pool->quit && pool->generation == seen) pthread_cond_wait(&pool->go, &pool->lock);
-        if (pool->quit) break;
-        seen = pool->generation;
-        nst_pool_fn fn = pool->fn;
-        void *arg = pool->arg;
-        pthread_mutex_unlock(&pool->lock);
-        fn(arg, part, pool->threads);
-        pthread_mutex_lock(&pool->lock);
-        if (--pool->pending == 0) pthread_cond_signal(&pool->done);
+    while ((seen = next_run(pool, seen)) != 0) {
+        pool->fn(pool->arg, part, pool->threads);
+        if (atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&pool->lock);
+            pthread_cond_signal(&pool->done);
+            pthread_mutex_unlock(&pool->lock);
+        }
     }
-    pthread_mutex_unlock(&pool->lock);
     return NULL;
 }
 
@@ -71,6 +103,9 @@ nst_pool *nst_pool_create(int threads)
         free(pool);
         return NULL;
     }
+    atomic_init(&pool->generation, 0);
+    atomic_init(&pool->pending, 0);
+    atomic_init(&pool->quit, 0);
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->go, NULL);
     pthread_cond_init(&pool->done, NULL);
@@ -90,8 +125,8 @@ nst_pool *nst_pool_create(int threads)
 void nst_pool_free(nst_pool *pool)
 {
     if (!pool) return;
+    atomic_store(&pool->quit, 1);
     pthread_mutex_lock(&pool->lock);
-    pool->quit = 1;
     pthread_cond_broadcast(&pool->go);
     pthread_mutex_unlock(&pool->lock);
     for (int k = 1; k <= pool->started; k++) pthread_join(pool->tid[k], NULL);
@@ -110,15 +145,20 @@ void nst_pool_run(nst_pool *pool, nst_pool_fn fn, void *arg)
         fn(arg, 0, 1);
         return;
     }
-    pthread_mutex_lock(&pool->lock);
     pool->fn = fn;
     pool->arg = arg;
-    pool->pending = pool->threads - 1;
-    pool->generation++;
+    atomic_store_explicit(&pool->pending, pool->threads - 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
+    pthread_mutex_lock(&pool->lock);      /* for the workers already asleep */
     pthread_cond_broadcast(&pool->go);
     pthread_mutex_unlock(&pool->lock);
     fn(arg, 0, pool->threads);
+    for (int i = 0; i < POOL_SPIN; i++) {
+        if (atomic_load_explicit(&pool->pending, memory_order_acquire) == 0) return;
+        cpu_relax();
+    }
     pthread_mutex_lock(&pool->lock);
-    while (pool->pending > 0) pthread_cond_wait(&pool->done, &pool->lock);
+    while (atomic_load_explicit(&pool->pending, memory_order_acquire) > 0)
+        pthread_cond_wait(&pool->done, &pool->lock);
     pthread_mutex_unlock(&pool->lock);
 }

@@ -7,8 +7,9 @@
  * With OpenBLAS threading the GEMMs, its idle threads spin in sched_yield
  * through every loop of ours and take a core from it (a quarter of all
  * cycles at 512 px). Here the pool's threads do everything, each calling a
- * single-threaded OpenBLAS on its own GEMMs, and sleep on a condition
- * variable in between, so no thread ever waits by spinning.
+ * single-threaded OpenBLAS on its own GEMMs. Between runs a thread spins
+ * only briefly (tens of microseconds, to catch the next step of a
+ * convolution) and then sleeps on a condition variable (pool.c).
  *
  * A pool is used by one caller at a time (a net owns one); a NULL pool
  * means "run on the caller's thread only", so every op works without one.
