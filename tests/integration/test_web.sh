@@ -53,7 +53,10 @@ LIMITS=(--workers 1 --max-image-size 64 --max-iterations 300)
 # until two long jobs fill the worker and the queue)
 start_nstd "${LIMITS[@]}" --queue-size 1
 browser --page "$BASE/" form success errors cancel
-submit '{"image_size":64,"iterations":300}' >/dev/null
+# the first must be running (the worker may still be ending the canceled
+# job) before the second can take the one place in the queue
+long=$(submit '{"image_size":64,"iterations":300}')
+wait_state "$long" running 60
 submit '{"image_size":64,"iterations":300}' >/dev/null
 browser --page "$BASE/" busy
 stop_nstd
