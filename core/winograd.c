@@ -310,6 +310,15 @@ size_t wino_scratch_floats(int C, int OC, int H, int W)
     return (size_t)36 * C * OC + (size_t)36 * ((size_t)C + OC) * wino_block_max(C, OC, tiles);
 }
 
+/* Tiles in the transform chunk starting at tile t of the block [T0,
+ * T0+nt): up to the end of t's tile row, of the block and of WINO_CHUNK. */
+static int chunk_tiles(int t, int T0, int nt, int TW)
+{
+    int n = TW - t % TW;
+    if (n > T0 + nt - t) n = T0 + nt - t;
+    return n > WINO_CHUNK ? WINO_CHUNK : n;
+}
+
 /* V (36,C,nt) for tiles T0 … T0+nt-1 (row-major over the TW-wide tile
  * grid) of inp (C,H,W), channels c0 … c1-1. */
 static void input_block(float *V, const float *inp, int C, int H, int W, int TW, int T0, int nt,
@@ -317,12 +326,10 @@ static void input_block(float *V, const float *inp, int C, int H, int W, int TW,
 {
     size_t vs = (size_t)C * nt, plane = (size_t)H * W;
     for (int c = c0; c < c1; c++)
-        for (int t = T0; t < T0 + nt;) {
-            int tx = t % TW, n = TW - tx;
-            if (n > T0 + nt - t) n = T0 + nt - t;
-            if (n > WINO_CHUNK) n = WINO_CHUNK;
-            input_chunk(V + (size_t)c * nt + (t - T0), vs, inp + c * plane, H, W, t / TW, tx, n);
-            t += n;
+        for (int t = T0, n; t < T0 + nt; t += n) {
+            n = chunk_tiles(t, T0, nt, TW);
+            input_chunk(V + (size_t)c * nt + (t - T0), vs, inp + c * plane, H, W, t / TW,
+                        t % TW, n);
         }
 }
 
@@ -333,13 +340,10 @@ static void output_block(float *out, float *M, const float *bias, int OC, int H,
 {
     size_t ms = (size_t)OC * nt, plane = (size_t)H * W;
     for (int oc = o0; oc < o1; oc++)
-        for (int t = T0; t < T0 + nt;) {
-            int tx = t % TW, n = TW - tx;
-            if (n > T0 + nt - t) n = T0 + nt - t;
-            if (n > WINO_CHUNK) n = WINO_CHUNK;
+        for (int t = T0, n; t < T0 + nt; t += n) {
+            n = chunk_tiles(t, T0, nt, TW);
             output_chunk(out + oc * plane, M + (size_t)oc * nt + (t - T0), ms,
-                         bias ? bias[oc] : 0.0f, H, W, t / TW, tx, n);
-            t += n;
+                         bias ? bias[oc] : 0.0f, H, W, t / TW, t % TW, n);
         }
 }
 
