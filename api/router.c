@@ -181,15 +181,14 @@ static enum MHD_Result answer_options(api_request *rq, const char *allow)
     return reply_bytes(rq, 204, NULL, NULL, 0);
 }
 
-/* Routing and everything decided from the headers (see api_access for
- * which call of a request this is). */
+/* Everything decided from the headers, once api_access has looked up
+ * rq->route (see there for which call of a request this is). */
 static enum MHD_Result dispatch(api_request *rq)
 {
     char allow[128];
     const char *origin = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Origin");
     if (origin_allowed(rq->api, origin)) rq->cors_origin = origin;
 
-    rq->route = route_find(rq->method, rq->path, rq->id, sizeof rq->id);
     int known = allowed_methods(rq->path, allow, sizeof allow);
     if (!rq->route) {
         if (!known)
@@ -240,9 +239,8 @@ enum MHD_Result api_access(void *cls, struct MHD_Connection *conn, const char *u
         rq->route_name = "other";
         request_id(rq);
         rq->at_base = strip_base(a, url, rq->path, sizeof rq->path);
-        char id[JOB_ID_LEN + 2];
-        const api_route *r = route_find(rq->method, rq->path, id, sizeof id);
-        if (!r || !r->body) return MHD_YES;
+        rq->route = route_find(rq->method, rq->path, rq->id, sizeof rq->id);
+        if (!rq->route || !rq->route->body) return MHD_YES;
         rq->dispatched = 1;
         return dispatch(rq);
     }
