@@ -39,28 +39,30 @@ enum MHD_Result reply_send(api_request *rq, int status, struct MHD_Response *r, 
     return ret;
 }
 
-enum MHD_Result reply_bytes(api_request *rq, int status, const char *content_type, void *data,
-                            size_t len)
+/* A body from a buffer MHD frees (MUST_FREE) or leaves alone (PERSISTENT). */
+static enum MHD_Result reply_buffer(api_request *rq, int status, const char *content_type,
+                                    void *data, size_t len, enum MHD_ResponseMemoryMode mode)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, data ? data : (void *)"", data ? MHD_RESPMEM_MUST_FREE
-                                                                           : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, data, mode);
     if (!r) {
-        free(data);
+        if (mode == MHD_RESPMEM_MUST_FREE) free(data);
         return MHD_NO;
     }
     if (content_type) MHD_add_response_header(r, "Content-Type", content_type);
     return reply_send(rq, status, r, (long long)len);
 }
 
+enum MHD_Result reply_bytes(api_request *rq, int status, const char *content_type, void *data,
+                            size_t len)
+{
+    return data ? reply_buffer(rq, status, content_type, data, len, MHD_RESPMEM_MUST_FREE)
+                : reply_buffer(rq, status, content_type, (void *)"", 0, MHD_RESPMEM_PERSISTENT);
+}
+
 enum MHD_Result reply_static(api_request *rq, int status, const char *content_type,
                              const void *data, size_t len)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
-    if (!r) return MHD_NO;
-    if (content_type) MHD_add_response_header(r, "Content-Type", content_type);
-    return reply_send(rq, status, r, (long long)len);
+    return reply_buffer(rq, status, content_type, (void *)data, len, MHD_RESPMEM_PERSISTENT);
 }
 
 enum MHD_Result reply_json(api_request *rq, int status, cJSON *body)
