@@ -9,7 +9,7 @@
  * output transform Aᵀ,
  *     V[ξ][c][t]  = (Bᵀ d_{c,t} B)[ξ]            for the 36 points ξ,
  *     U[ξ][oc][c] = (G w_{oc,c} Gᵀ)[ξ],
- *     M[ξ]        = U[ξ] · V[ξ]                   36 sgemms (OC×C)·(C×tiles),
+ *     M[ξ]        = U[ξ] · V[ξ]                   36 GEMMs (OC×C)·(C×tiles),
  *     out_{oc,t}  = Aᵀ M_{oc,t} A (+ bias).
  * That is 36 multiplications per tile and channel pair where the direct
  * convolution needs 144: the GEMMs do a quarter of im2col's work. The
@@ -30,24 +30,21 @@
  * the block stays within WINO_BLOCK_FLOATS, or nt = WINO_BLOCK_MIN if that
  * is more (wide enough GEMMs matter more than the cache); the image is
  * processed block by block, so the scratch does not grow with H·W. For
- * 512 + 512 channels: U 38 MB + block 38 MB. M stays at one place for all
- * blocks and the GEMMs accumulate into it (beta = 1): the input transform
- * of the first block clears it, and the output transform clears what it
- * has read, while in cache, instead of OpenBLAS clearing it in a separate
- * pass (with the edge rows read without a padded copy and full rows written
- * in place, 512 px evaluations measured about 7% faster).
+ * 512 + 512 channels: U 38 MB + block 38 MB. All three are laid out in the
+ * panels the GEMM kernel reads (see "GEMMs"), so the transforms write the
+ * GEMMs' operands directly and nothing is packed.
  *
  * Threads. Every step runs on the caller's pool (pool.h), split evenly:
- * the transforms over channels, the 36 GEMMs over transform points (each
- * thread calling a one-thread OpenBLAS on its own points). Measured at 512
- * px against OpenBLAS threading the GEMMs and short-lived threads for the
- * transforms: OpenBLAS's idle threads no longer spin through the
- * transforms, and convolutions take 1161 → 1011 ms per evaluation.
+ * the transforms over channels, the 36 GEMMs over transform points. With
+ * OpenBLAS's threads idle-spinning through our transforms gone (1161 →
+ * 1011 ms of convolution per 512 px evaluation) and then our own GEMM
+ * kernel in place of OpenBLAS's sgemm and its packing (about 5% less).
  *
  * What this file is not: it has no other tile sizes, kernels or strides,
  * and does not decide when Winograd pays (ops.c does, from measurements).
  */
-#include <cblas.h>
+#include <immintrin.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "winograd.h"
@@ -68,8 +65,30 @@
 #define WINO_BLOCK_MIN 256
 #endif
 
-/* Tiles per transform chunk: the chunk's intermediates live on the stack. */
-#define WINO_CHUNK 64
+/* The GEMMs' panels (see "GEMMs"): U's rows in panels of WINO_MR, V's and
+ * M's tiles in panels of WINO_NR. */
+#define WINO_MR 6
+#define WINO_NR 16
+
+/* Tiles per transform chunk, whose intermediates live on the stack: at most
+ * one panel, so that the transforms, running over channels for each chunk,
+ * write and read V and M in one sequential run per point (going over tiles
+ * for each channel instead jumped a panel's size every 16 tiles and made
+ * the transforms twice as slow at 64 channels). */
+#define WINO_CHUNK WINO_NR
+
+/* Floats of slack in the scratch, to start U at a 64-byte boundary. */
+#define WINO_ALIGN 16
+
+static inline int pad_rows(int n) { return (n + WINO_MR - 1) / WINO_MR * WINO_MR; }
+static inline int pad_tiles(int n) { return (n + WINO_NR - 1) / WINO_NR * WINO_NR; }
+
+/* Offset of tile t in a slice of V or M whose panels are ps floats apart. */
+static inline size_t panel_at(int t, size_t ps)
+{
+    return (size_t)(t / WINO_NR) * ps + t % WINO_NR;
+}
+
 
 /* ------------------------------------------------------------ transforms */
 
@@ -150,8 +169,9 @@ static inline __attribute__((always_inline)) void input_cols(
 }
 
 /* Input transform of n ≤ WINO_CHUNK tiles of one channel: tiles (ty, a+t)
- * for t < n. img is the channel (H,W); v points at V[0][c][first tile] and
- * vs is the stride between the 36 points. Rows then columns: the patch's
+ * for t < n. img is the channel (H,W); v points at V[0][c][first tile] (a
+ * row of a panel) and vs is the stride between the 36 points. Rows then
+ * columns: the patch's
  * columns are split by phase (x mod 4), so both passes read contiguous
  * runs. Rows wholly inside the image are read in place; others through a
  * zero-padded copy. */
@@ -173,6 +193,10 @@ static void input_chunk(float *restrict v, size_t vs, const float *restrict img,
             continue;
         }
         const float *src = img + (size_t)y * W;
+        /* The next chunk of this row, read when the other channels have
+         * been: too many streams for the hardware prefetcher. */
+        for (int x = x0 + 4 * n + 4; x < x0 + 4 * n + 4 + 4 * WINO_CHUNK && x < W; x += 16)
+            __builtin_prefetch(src + x);
         for (int t = 0; t <= n; t++) {
             if (t == tl && t < th) {
                 const float *s = src + x0;
@@ -203,15 +227,16 @@ static void input_chunk(float *restrict v, size_t vs, const float *restrict img,
 }
 
 /* Output transform of n ≤ WINO_CHUNK tiles of one output channel: tiles
- * (ty, a+t). m points at M[0][oc][first tile], ms is the stride between the
- * 36 points; out is the channel (H,W); b is its bias. Tiles past the right
- * or bottom edge write only their rows and columns inside the image. */
-static void output_chunk(float *restrict out, float *restrict m, size_t ms, float b,
+ * (ty, a+t). m points at M[0][oc][first tile] (a row of a panel), ms is
+ * the stride between the 36 points; out is the channel (H,W); b is its
+ * bias. Tiles past the right or bottom edge write only their rows and
+ * columns inside the image. */
+static void output_chunk(float *restrict out, const float *restrict m, size_t ms, float b,
                          int H, int W, int ty, int a, int n)
 {
     float o[6][4][WINO_CHUNK]; /* Aᵀ applied along the rows */
 #pragma GCC unroll 6
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 6; i++)
         for (int t = 0; t < n; t++) {
             float d[6];
 #pragma GCC unroll 6
@@ -219,10 +244,6 @@ static void output_chunk(float *restrict out, float *restrict m, size_t ms, floa
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++) o[i][j][t] = lin(wino_AT[j], d, 6);
         }
-        /* Leave M zero for the next block's GEMMs (beta = 1), while its
-         * lines are in cache. */
-        for (int j = 0; j < 6; j++) memset(m + (size_t)(i * 6 + j) * ms, 0, sizeof(float) * n);
-    }
     float row[4 * WINO_CHUNK];
     int xa = 4 * a, cnt = 4 * n < W - xa ? 4 * n : W - xa;
 #pragma GCC unroll 4
@@ -242,14 +263,21 @@ static void output_chunk(float *restrict out, float *restrict m, size_t ms, floa
     }
 }
 
-/* U[ξ][r][k] = (G g Gᵀ)[ξ] for r0 ≤ r < r1, k < K, where the 3×3 filter g is
- * w[r][k] (forward: w is (R,K,3,3)) or, with flip, w[k][r] rotated by 180°
- * (backward: w is (K,R,3,3)). U is (36,R,K). */
+/* U[ξ] for rows r0 ≤ r < r1 of R, in panels of WINO_MR rows (see "GEMMs"):
+ * element (r, k) of point ξ is (G g Gᵀ)[ξ] for k < K, where the 3×3 filter
+ * g is w[r][k] (forward: w is (R,K,3,3)) or, with flip, w[k][r] rotated by
+ * 180° (backward: w is (K,R,3,3)). Rows R ≤ r < pad_rows(R) are zero. */
 static void weights_rows(float *restrict U, const float *restrict w, int R, int K, int flip,
                          int r0, int r1)
 {
-    size_t us = (size_t)R * K;
-    for (int r = r0; r < r1; r++)
+    size_t us = (size_t)pad_rows(R) * K;
+    for (int r = r0; r < r1; r++) {
+        float *u = U + (size_t)(r / WINO_MR) * K * WINO_MR + r % WINO_MR;
+        if (r >= R) {
+            for (size_t x = 0; x < 36; x++)
+                for (int k = 0; k < K; k++) u[x * us + (size_t)k * WINO_MR] = 0.0f;
+            continue;
+        }
         for (int k0 = 0; k0 < K; k0 += 64) {
             int n = K - k0 < 64 ? K - k0 : 64;
             float g[9][64], h[6][3][64]; /* g[q][k]: tap q; h = G·g, per column */
@@ -267,18 +295,87 @@ static void weights_rows(float *restrict U, const float *restrict w, int R, int 
                         float col[3] = {g[x][k], g[3 + x][k], g[6 + x][k]};
                         h[i][x][k] = lin(wino_G[i], col, 3);
                     }
-            float *u = U + (size_t)r * K + k0;
 #pragma GCC unroll 6
             for (int i = 0; i < 6; i++)
 #pragma GCC unroll 6
                 for (int j = 0; j < 6; j++) {
-                    float *restrict d = u + (size_t)(i * 6 + j) * us;
+                    float *restrict d = u + (size_t)(i * 6 + j) * us + (size_t)k0 * WINO_MR;
                     for (int k = 0; k < n; k++) {
                         float row[3] = {h[i][0][k], h[i][1][k], h[i][2][k]};
-                        d[k] = lin(wino_G[j], row, 3);
+                        d[(size_t)k * WINO_MR] = lin(wino_G[j], row, 3);
                     }
                 }
         }
+    }
+}
+
+/* ------------------------------------------------------------ GEMMs */
+
+/* M[ξ] = U[ξ]·V[ξ], rows × depth times depth × tiles, with our own AVX2
+ * kernel on operands the transforms already wrote in its order, so nothing
+ * is packed or copied (OpenBLAS repacked U and V on each of the 36 calls
+ * per block: 9% of an evaluation's cycles). Panels:
+ *     U[ξ]: rows in panels of WINO_MR, each (depth, WINO_MR)
+ *     V[ξ]: tiles in panels of WINO_NR, each (depth, WINO_NR)
+ *     M[ξ]: tiles in panels of WINO_NR, each (rows, WINO_NR)
+ * with rows padded to a multiple of WINO_MR (zero rows of U) and tiles to
+ * a multiple of WINO_NR (zero columns of V); the padding's results are
+ * never read. The kernel keeps a WINO_MR × WINO_NR block of M in 12 AVX
+ * registers. Loops (Goto's): depth in passes of WINO_KC, so one panel of V
+ * (16 KB) stays in L1 while WINO_MC panels of U (252 rows, 252 KB) stay in
+ * L2 and are reused for every panel of tiles. One thread reaches 85–99
+ * GFLOP/s on the network's shapes where a one-thread OpenBLAS sgemm (with
+ * its packing) reached 56–89. */
+#define WINO_KC 256
+#define WINO_MC 42
+
+/* c (WINO_MR rows of WINO_NR) = (first ? 0 : c) + a·b, a (K, WINO_MR) and
+ * b (K, WINO_NR) panels. The product is summed on its own and then added
+ * to c, so a deep sum is blocked by WINO_KC (summing on from c made the
+ * backward's error at 1000 channels three times OpenBLAS's). */
+static inline __attribute__((always_inline)) void gemm_kernel(int K, const float *restrict a,
+                                                              const float *restrict b,
+                                                              float *restrict c, int first)
+{
+    __m256 acc[WINO_MR][2];
+#pragma GCC unroll 6
+    for (int i = 0; i < WINO_MR; i++)
+        for (int j = 0; j < 2; j++) acc[i][j] = _mm256_setzero_ps();
+    for (int k = 0; k < K; k++, a += WINO_MR, b += WINO_NR) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 6
+        for (int i = 0; i < WINO_MR; i++) {
+            __m256 x = _mm256_broadcast_ss(a + i);
+            acc[i][0] = _mm256_fmadd_ps(x, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(x, b1, acc[i][1]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < WINO_MR; i++)
+        for (int j = 0; j < 2; j++) {
+            float *cij = c + i * WINO_NR + 8 * j;
+            _mm256_storeu_ps(cij, first ? acc[i][j] : _mm256_add_ps(acc[i][j], _mm256_loadu_ps(cij)));
+        }
+}
+
+/* M (R, N) = U (R, K) · V (K, N) in the panel layouts above; R and N are
+ * multiples of WINO_MR and WINO_NR. */
+static void gemm_point(float *restrict M, const float *restrict U, const float *restrict V, int R,
+                       int K, int N)
+{
+    int P = R / WINO_MR, TB = N / WINO_NR;
+    for (int k0 = 0; k0 < K; k0 += WINO_KC) {
+        int kc = K - k0 < WINO_KC ? K - k0 : WINO_KC;
+        for (int p0 = 0; p0 < P; p0 += WINO_MC) {
+            int p1 = p0 + WINO_MC < P ? p0 + WINO_MC : P;
+            for (int tb = 0; tb < TB; tb++) {
+                const float *b = V + ((size_t)tb * K + k0) * WINO_NR;
+                float *c = M + ((size_t)tb * R + (size_t)p0 * WINO_MR) * WINO_NR;
+                for (int p = p0; p < p1; p++, c += WINO_MR * WINO_NR)
+                    gemm_kernel(kc, U + ((size_t)p * K + k0) * WINO_MR, b, c, k0 == 0);
+            }
+        }
+    }
 }
 
 /* ------------------------------------------------------------ blocks */
@@ -288,63 +385,75 @@ static void weights_rows(float *restrict U, const float *restrict w, int R, int 
 static int wino_block_max(int C, int OC, int tiles)
 {
     if (tiles <= 0) return 1;
-    size_t per = (size_t)36 * ((size_t)C + (size_t)OC);
+    size_t per = (size_t)36 * ((size_t)pad_rows(C) + (size_t)pad_rows(OC));
     size_t fit = per ? WINO_BLOCK_FLOATS / per : (size_t)tiles;
     if (fit < WINO_BLOCK_MIN) fit = WINO_BLOCK_MIN;
-    return fit > (size_t)tiles ? tiles : (int)fit;
+    return fit > (size_t)tiles ? tiles : (int)(fit / WINO_NR * WINO_NR); /* whole panels */
 }
 
 /* Tiles per block actually used: the maximum, evened out over the blocks
- * so the last one is not a sliver. */
+ * so the last one is not a sliver, rounded up to whole panels. */
 static int wino_block_tiles(int C, int OC, int tiles)
 {
     int nmax = wino_block_max(C, OC, tiles);
     int blocks = (tiles + nmax - 1) / nmax;
-    return (tiles + blocks - 1) / blocks;
+    return pad_tiles((tiles + blocks - 1) / blocks);
 }
 
 size_t wino_scratch_floats(int C, int OC, int H, int W)
 {
     if (C <= 0 || OC <= 0 || H <= 0 || W <= 0) return 0;
     int tiles = ((H + 3) / 4) * ((W + 3) / 4);
-    return (size_t)36 * C * OC + (size_t)36 * ((size_t)C + OC) * wino_block_max(C, OC, tiles);
+    size_t rc = (size_t)pad_rows(C), ro = (size_t)pad_rows(OC);
+    size_t u = rc * OC > ro * C ? rc * OC : ro * C; /* backward : forward */
+    return WINO_ALIGN + (size_t)36 * u + (size_t)36 * (rc + ro) * pad_tiles(wino_block_max(C, OC, tiles));
 }
 
 /* Tiles in the transform chunk starting at tile t of the block [T0,
- * T0+nt): up to the end of t's tile row, of the block and of WINO_CHUNK. */
+ * T0+nt): up to the end of t's tile row, of the block and of its panel
+ * (T0 is a whole number of panels). */
 static int chunk_tiles(int t, int T0, int nt, int TW)
 {
     int n = TW - t % TW;
     if (n > T0 + nt - t) n = T0 + nt - t;
-    return n > WINO_CHUNK ? WINO_CHUNK : n;
+    return n > WINO_NR - t % WINO_NR ? WINO_NR - t % WINO_NR : n;
 }
 
-/* V (36,C,nt) for tiles T0 … T0+nt-1 (row-major over the TW-wide tile
- * grid) of inp (C,H,W), channels c0 … c1-1. */
+/* V (36 points of (C, N) in panels) for tiles T0 … T0+nt-1 (row-major over
+ * the TW-wide tile grid) of inp (C,H,W), channels c0 … c1-1; the padding
+ * tiles nt … N-1 are zero. */
 static void input_block(float *V, const float *inp, int C, int H, int W, int TW, int T0, int nt,
                         int c0, int c1)
 {
-    size_t vs = (size_t)C * nt, plane = (size_t)H * W;
-    for (int c = c0; c < c1; c++)
-        for (int t = T0, n; t < T0 + nt; t += n) {
-            n = chunk_tiles(t, T0, nt, TW);
-            input_chunk(V + (size_t)c * nt + (t - T0), vs, inp + c * plane, H, W, t / TW,
-                        t % TW, n);
-        }
+    size_t N = (size_t)pad_tiles(nt), vs = (size_t)C * N, ps = (size_t)C * WINO_NR;
+    size_t plane = (size_t)H * W;
+    for (int t = T0, n; t < T0 + nt; t += n) {
+        n = chunk_tiles(t, T0, nt, TW);
+        float *v = V + panel_at(t - T0, ps);
+        for (int c = c0; c < c1; c++)
+            input_chunk(v + (size_t)c * WINO_NR, vs, inp + c * plane, H, W, t / TW, t % TW, n);
+    }
+    if ((size_t)nt < N)
+        for (int c = c0; c < c1; c++)
+            for (size_t x = 0; x < 36; x++)
+                memset(V + x * vs + panel_at(nt, ps) + (size_t)c * WINO_NR, 0,
+                       sizeof(float) * (N - nt));
 }
 
-/* out (OC,H,W) for tiles T0 … T0+nt-1 from M (36,OC,nt), plus bias (OC)
- * or NULL, output channels o0 … o1-1. */
-static void output_block(float *out, float *M, const float *bias, int OC, int H, int W,
+/* out (OC,H,W) for tiles T0 … T0+nt-1 from M (36 points of (R, N) in
+ * panels), plus bias (OC) or NULL, output channels o0 … o1-1. */
+static void output_block(float *out, const float *M, const float *bias, int OC, int H, int W,
                          int TW, int T0, int nt, int o0, int o1)
 {
-    size_t ms = (size_t)OC * nt, plane = (size_t)H * W;
-    for (int oc = o0; oc < o1; oc++)
-        for (int t = T0, n; t < T0 + nt; t += n) {
-            n = chunk_tiles(t, T0, nt, TW);
-            output_chunk(out + oc * plane, M + (size_t)oc * nt + (t - T0), ms,
-                         bias ? bias[oc] : 0.0f, H, W, t / TW, t % TW, n);
-        }
+    size_t R = (size_t)pad_rows(OC), ms = R * pad_tiles(nt), ps = R * WINO_NR;
+    size_t plane = (size_t)H * W;
+    for (int t = T0, n; t < T0 + nt; t += n) {
+        n = chunk_tiles(t, T0, nt, TW);
+        const float *m = M + panel_at(t - T0, ps);
+        for (int oc = o0; oc < o1; oc++)
+            output_chunk(out + oc * plane, m + (size_t)oc * WINO_NR, ms, bias ? bias[oc] : 0.0f,
+                         H, W, t / TW, t % TW, n);
+    }
 }
 
 /* ------------------------------------------------------------ threads */
@@ -358,7 +467,6 @@ typedef struct {
     const float *src;        /* weight or inp */
     const float *U, *bias;
     float *V, *M;
-    size_t mz;               /* STEP input: floats of M to clear first */
     int C, OC, H, W, TW, T0, nt, flip;
 } wino_step;
 
@@ -366,7 +474,7 @@ static void step_weights(void *p, int part, int parts)
 {
     wino_step *s = p;
     size_t lo, hi;
-    nst_pool_share((size_t)s->OC, part, parts, &lo, &hi);
+    nst_pool_share((size_t)pad_rows(s->OC), part, parts, &lo, &hi);
     weights_rows(s->dst, s->src, s->OC, s->C, s->flip, (int)lo, (int)hi);
 }
 
@@ -374,8 +482,6 @@ static void step_input(void *p, int part, int parts)
 {
     wino_step *s = p;
     size_t lo, hi;
-    nst_pool_share(s->mz, part, parts, &lo, &hi);
-    memset(s->M + lo, 0, sizeof(float) * (hi - lo));
     nst_pool_share((size_t)s->C, part, parts, &lo, &hi);
     input_block(s->V, s->src, s->C, s->H, s->W, s->TW, s->T0, s->nt, (int)lo, (int)hi);
 }
@@ -383,13 +489,11 @@ static void step_input(void *p, int part, int parts)
 static void step_gemm(void *p, int part, int parts)
 {
     wino_step *s = p;
-    size_t lo, hi;
+    size_t lo, hi, R = (size_t)pad_rows(s->OC), N = (size_t)pad_tiles(s->nt);
     nst_pool_share(36, part, parts, &lo, &hi);
-    /* beta = 1 into a zero M: cheaper than OpenBLAS's own clearing */
     for (size_t xi = lo; xi < hi; xi++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->OC, s->nt, s->C, 1.0f,
-                    s->U + xi * s->OC * s->C, s->C, s->V + xi * s->C * s->nt, s->nt, 1.0f,
-                    s->M + xi * s->OC * s->nt, s->nt);
+        gemm_point(s->M + xi * R * N, s->U + xi * R * s->C, s->V + xi * s->C * N, (int)R, s->C,
+                   (int)N);
 }
 
 static void step_output(void *p, int part, int parts)
@@ -403,34 +507,38 @@ static void step_output(void *p, int part, int parts)
 
 /* ------------------------------------------------------------ convolution */
 
-/* out (OC,H,W) = conv of inp (C,H,W) with transformed weights U (36,OC,C),
- * plus bias (OC) or NULL; work holds 36·(C+OC)·wino_block_tiles floats. */
+/* out (OC,H,W) = conv of inp (C,H,W) with transformed weights U, plus bias
+ * (OC) or NULL; work holds one block of V and M. */
 static void wino_conv(float *out, const float *inp, const float *U, const float *bias, int C,
                       int OC, int H, int W, float *work, nst_pool *pool)
 {
     int TW = (W + 3) / 4, T = ((H + 3) / 4) * TW;
     int NT = wino_block_tiles(C, OC, T);
-    /* M at a fixed place, so what the output transform cleared is where the
-     * next block's M is (the last block may have fewer tiles). */
     float *V = work, *M = work + (size_t)36 * C * NT;
     for (int T0 = 0; T0 < T; T0 += NT) {
         int nt = T - T0 < NT ? T - T0 : NT;
-        wino_step s = {.dst = out, .src = inp, .U = U, .bias = bias, .V = V, .M = M,
-                       .mz = T0 == 0 ? (size_t)36 * OC * nt : 0, .C = C, .OC = OC, .H = H,
-                       .W = W, .TW = TW, .T0 = T0, .nt = nt};
+        wino_step s = {.dst = out, .src = inp, .U = U, .bias = bias, .V = V, .M = M, .C = C,
+                       .OC = OC, .H = H, .W = W, .TW = TW, .T0 = T0, .nt = nt};
         nst_pool_run(pool, step_input, &s);
         nst_pool_run(pool, step_gemm, &s);
         nst_pool_run(pool, step_output, &s);
     }
 }
 
-/* U (36,R,K) for the forward (R = OC, K = C) or, with flip, the backward
- * (R = C, K = OC) of weight (OC,C,3,3). */
+/* U for the forward (R = OC, K = C) or, with flip, the backward (R = C,
+ * K = OC) of weight (OC,C,3,3). */
 static void weights_transform(float *U, const float *weight, int R, int K, int flip,
                               nst_pool *pool)
 {
     wino_step w = {.dst = U, .src = weight, .OC = R, .C = K, .flip = flip};
     nst_pool_run(pool, step_weights, &w);
+}
+
+/* The scratch from WINO_ALIGN floats in, at a 64-byte boundary. */
+static float *aligned_scratch(float *scratch)
+{
+    uintptr_t a = ((uintptr_t)scratch + 63) & ~(uintptr_t)63;
+    return (float *)a;
 }
 
 /* ------------------------------------------------------------ entry points */
@@ -439,8 +547,8 @@ void wino_conv3x3_forward(float *out, const float *inp, const float *weight, con
                           int C, int OC, int H, int W, float *scratch, nst_pool *pool)
 {
     // inp is (C,H,W), weight is (OC,C,3,3), bias is (OC) or NULL, out will be
-    // (OC,H,W); scratch holds wino_scratch_floats(C,OC,H,W): U (36,OC,C), then
-    // one block of V and M
+    // (OC,H,W); scratch holds wino_scratch_floats(C,OC,H,W): U, then one
+    // block of V and M
     if (OC <= 0 || H <= 0 || W <= 0) return;
     size_t plane = (size_t)H * W;
     if (C <= 0) {
@@ -448,21 +556,23 @@ void wino_conv3x3_forward(float *out, const float *inp, const float *weight, con
             for (size_t i = 0; i < plane; i++) out[oc * plane + i] = bias ? bias[oc] : 0.0f;
         return;
     }
-    weights_transform(scratch, weight, OC, C, 0, pool);
-    wino_conv(out, inp, scratch, bias, C, OC, H, W, scratch + (size_t)36 * OC * C, pool);
+    float *U = aligned_scratch(scratch);
+    weights_transform(U, weight, OC, C, 0, pool);
+    wino_conv(out, inp, U, bias, C, OC, H, W, U + (size_t)36 * pad_rows(OC) * C, pool);
 }
 
 void wino_conv3x3_backward(float *dinp, const float *dout, const float *weight,
                            int C, int OC, int H, int W, float *scratch, nst_pool *pool)
 {
     // dout is (OC,H,W), weight is (OC,C,3,3), dinp will be (C,H,W); scratch
-    // holds wino_scratch_floats(C,OC,H,W): U (36,C,OC) of the flipped,
-    // transposed weights, then one block of V and M
+    // holds wino_scratch_floats(C,OC,H,W): U of the flipped, transposed
+    // weights, then one block of V and M
     if (C <= 0 || H <= 0 || W <= 0) return;
     if (OC <= 0) {
         memset(dinp, 0, sizeof(float) * (size_t)C * H * W);
         return;
     }
-    weights_transform(scratch, weight, C, OC, 1, pool);
-    wino_conv(dinp, dout, scratch, NULL, OC, C, H, W, scratch + (size_t)36 * C * OC, pool);
+    float *U = aligned_scratch(scratch);
+    weights_transform(U, weight, C, OC, 1, pool);
+    wino_conv(dinp, dout, U, NULL, OC, C, H, W, U + (size_t)36 * pad_rows(C) * OC, pool);
 }

@@ -129,7 +129,9 @@ static void test_scratch_bounded(void)
     size_t c = wino_scratch_floats(512, 512, 1024, 1024);
     printf("  scratch floats: 64ch 1024px %zu, 64ch 8192px %zu, 512ch 1024px %zu\n", a, b, c);
     CHECK(a == b, "scratch grows with the image: %zu vs %zu", a, b);
-    CHECK(c <= (size_t)36 * 512 * 512 + (size_t)36 * 1024 * 256, "scratch %zu floats", c);
+    /* weights and a block of 256 tiles; rows padded to 516 for the GEMM
+     * kernel's panels, 16 floats of alignment slack */
+    CHECK(c <= (size_t)36 * 516 * 512 + (size_t)36 * 1032 * 256 + 16, "scratch %zu floats", c);
 }
 
 static void suite(void)
