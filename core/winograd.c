@@ -80,6 +80,11 @@
  * the transforms twice as slow at 64 channels). */
 #define WINO_CHUNK WINO_NR
 
+/* Channels ahead whose rows the input transform prefetches. */
+#ifndef WINO_PREFETCH
+#define WINO_PREFETCH 4
+#endif
+
 /* Floats of slack in the scratch, to start U at a 64-byte boundary. */
 #define WINO_ALIGN 16
 
@@ -196,10 +201,6 @@ static void input_chunk(float *restrict v, size_t vs, const float *restrict img,
             continue;
         }
         const float *src = img + (size_t)y * W;
-        /* The next chunk of this row, read when the other channels have
-         * been: too many streams for the hardware prefetcher. */
-        for (int x = x0 + 4 * n + 4; x < x0 + 4 * n + 4 + 4 * WINO_CHUNK && x < W; x += 16)
-            __builtin_prefetch(src + x);
         for (int t = 0; t <= n; t++) {
             if (t == tl && t < th) {
                 const float *s = src + x0;
@@ -433,8 +434,16 @@ static void input_block(float *V, const float *inp, int C, int H, int W, int TW,
     for (int t = T0, n; t < T0 + nt; t += n) {
         n = chunk_tiles(t, T0, nt, TW);
         float *v = V + panel_at(t - T0, ps);
-        for (int c = c0; c < c1; c++)
-            input_chunk(v + (size_t)c * WINO_NR, vs, inp + c * plane, H, W, t / TW, t % TW, n);
+        int ty = t / TW, x0 = 4 * (t % TW) - 1, y0 = 4 * ty - 1;
+        for (int c = c0; c < c1; c++) {
+            /* This chunk's rows of a channel a few ahead: 6 rows of every
+             * channel are too many streams for the hardware prefetcher. */
+            if (c + WINO_PREFETCH < c1)
+                for (int y = y0 < 0 ? 0 : y0; y < y0 + 6 && y < H; y++)
+                    for (int x = x0 < 0 ? 0 : x0; x < x0 + 4 * n + 2 && x < W; x += 16)
+                        __builtin_prefetch(inp + (c + WINO_PREFETCH) * plane + (size_t)y * W + x);
+            input_chunk(v + (size_t)c * WINO_NR, vs, inp + c * plane, H, W, ty, t % TW, n);
+        }
     }
     if ((size_t)nt < N)
         for (int c = c0; c < c1; c++)
