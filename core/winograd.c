@@ -183,8 +183,8 @@ static inline __attribute__((always_inline)) void input_cols(
  * columns are split by phase (x mod 4), so both passes read contiguous
  * runs. Rows wholly inside the image are read in place; others through a
  * zero-padded copy. */
-static void input_chunk(float *restrict v, size_t vs, const float *restrict img, int H, int W,
-                        int ty, int a, int n)
+static inline __attribute__((always_inline)) void input_chunk(
+    float *restrict v, size_t vs, const float *restrict img, int H, int W, int ty, int a, int n)
 {
     float ph[6][4][WINO_CHUNK + 1]; /* ph[i][p][t] = img[4ty-1+i][4(a+t)-1+p] */
     int x0 = 4 * a - 1;
@@ -457,7 +457,11 @@ static void input_block(float *V, const float *inp, int C, int H, int W, int TW,
                 for (int y = y0 < 0 ? 0 : y0; y < y0 + 6 && y < H; y++)
                     for (int x = x0 < 0 ? 0 : x0; x < x0 + 4 * n + 2 && x < W; x += 16)
                         __builtin_prefetch(inp + (c + WINO_PREFETCH) * plane + (size_t)y * W + x);
-            input_chunk(v + (size_t)c * WINO_NR, vs, inp + c * plane, H, W, ty, t % TW, n);
+            if (n == WINO_CHUNK) /* a constant count: loops without remainders */
+                input_chunk(v + (size_t)c * WINO_NR, vs, inp + c * plane, H, W, ty, t % TW,
+                            WINO_CHUNK);
+            else
+                input_chunk(v + (size_t)c * WINO_NR, vs, inp + c * plane, H, W, ty, t % TW, n);
         }
     }
     if ((size_t)nt < N)
