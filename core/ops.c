@@ -59,8 +59,11 @@ static size_t im2col_scratch_floats(int C, int H, int W)
  * channels and 32×32 pixels up (512 channels at 32×32: 26 ms against 45),
  * but below about 48 tiles transforming the weights on every call costs
  * more than the GEMMs save (512 channels at 16×16: 16 ms against 10), and
- * three input channels make the GEMMs too thin to pay for the transforms
- * (conv1_1 at 512 px: 37 ms against 15). */
+ * three channels on either side make the GEMMs too thin to pay for the
+ * transforms (conv1_1 at 512 px: 37 ms against 15 with OpenBLAS's sgemm for
+ * Winograd's GEMMs; with winograd.c's own kernel its forward is 11 ms
+ * against 14, its backward 20 against 14.5, not yet worth a rule of its
+ * own). */
 static int conv_use_winograd(int cin, int cout, int H, int W)
 {
     int tiles = ((H + 3) / 4) * ((W + 3) / 4);

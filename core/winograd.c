@@ -60,10 +60,12 @@
 #define WINO_BLOCK_FLOATS ((size_t)4 << 20)
 #endif
 
-/* Fewest tiles per block whatever the budget: OpenBLAS runs the 36 GEMMs
- * (512×nt)·(512×512) at 69 GFLOP/s with nt = 86 (what 16 MB allows for 512
- * + 512 channels) and at 140 with nt = 256, the speed of one large sgemm.
- * The block then takes 36·(C+OC)·256 floats: 38 MB at 512 + 512 channels. */
+/* Fewest tiles per block whatever the budget: wide blocks reuse each panel
+ * of U over more tiles. With OpenBLAS's sgemm the 36 GEMMs (512×nt)·(512×
+ * 512) ran at 69 GFLOP/s with nt = 86 (what 16 MB allows for 512 + 512
+ * channels) and at 140 with nt = 256; with our kernel, 128 and 64 are still
+ * 1.03–1.08× slower than 256 at 512 px. The block then takes 36·(C+OC)·256
+ * floats: 38 MB at 512 + 512 channels. */
 #ifndef WINO_BLOCK_MIN
 #define WINO_BLOCK_MIN 256
 #endif
@@ -342,9 +344,10 @@ static void weights_panels(float *restrict U, const float *restrict w, int R, in
  * never read. The kernel keeps a WINO_MR × WINO_NR block of M in 12 AVX
  * registers. Loops (Goto's): depth in passes of WINO_KC, so one panel of V
  * (16 KB) stays in L1 while WINO_MC panels of U (252 rows, 252 KB) stay in
- * L2 and are reused for every panel of tiles. One thread reaches 85–99
- * GFLOP/s on the network's shapes where a one-thread OpenBLAS sgemm (with
- * its packing) reached 56–89. */
+ * L2 and are reused for every panel of tiles. Measured once on one thread
+ * with the network's shapes in this layout: 85–99 GFLOP/s, where OpenBLAS's
+ * sgemm (with its packing) reached 56–89. KC 128 or 512, or MC 84: 1.01–
+ * 1.04× slower (bench/wino_ab.c). */
 #define WINO_KC 256
 #define WINO_MC 42
 
