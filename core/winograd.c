@@ -99,7 +99,6 @@ static inline size_t panel_at(int t, size_t ps)
     return (size_t)(t / WINO_NR) * ps + t % WINO_NR;
 }
 
-
 /* ------------------------------------------------------------ transforms */
 
 /* Points 0, 1, -1, 2, -1/2 and ∞ (exact fractions; derived by Toom-Cook
@@ -376,7 +375,8 @@ static inline __attribute__((always_inline)) void gemm_kernel(int K, const float
     for (int i = 0; i < WINO_MR; i++)
         for (int j = 0; j < 2; j++) {
             float *cij = c + i * WINO_NR + 8 * j;
-            _mm256_storeu_ps(cij, first ? acc[i][j] : _mm256_add_ps(acc[i][j], _mm256_loadu_ps(cij)));
+            __m256 sum = first ? acc[i][j] : _mm256_add_ps(acc[i][j], _mm256_loadu_ps(cij));
+            _mm256_storeu_ps(cij, sum);
         }
 }
 
@@ -428,7 +428,8 @@ size_t wino_scratch_floats(int C, int OC, int H, int W)
     int tiles = ((H + 3) / 4) * ((W + 3) / 4);
     size_t rc = (size_t)pad_rows(C), ro = (size_t)pad_rows(OC);
     size_t u = rc * OC > ro * C ? rc * OC : ro * C; /* backward : forward */
-    return WINO_ALIGN + (size_t)36 * u + (size_t)36 * (rc + ro) * pad_tiles(wino_block_max(C, OC, tiles));
+    size_t block = (size_t)36 * (rc + ro) * pad_tiles(wino_block_max(C, OC, tiles));
+    return WINO_ALIGN + (size_t)36 * u + block;
 }
 
 /* Tiles in the transform chunk starting at tile t of the block [T0,
@@ -553,7 +554,8 @@ static void step_gemm(void *p, int part, int parts)
 
 /* The whole convolution by blocks of WINO_FUSED_TILES tiles, each thread
  * taking its own run of blocks through the input transform, the 36 GEMMs
- * and the output transform with V and M of its own (at s->V + part·per). */
+ * and the output transform with V and M of its own (fused_floats of them
+ * at s->V + part·fused_floats). */
 static void step_fused(void *p, int part, int parts)
 {
     wino_step *s = p;
