@@ -400,6 +400,15 @@ static void gemm_point(float *restrict M, const float *restrict U, const float *
     }
 }
 
+/* M[ξ] = U[ξ]·V[ξ] for the points lo ≤ ξ < hi, all three in the panel
+ * layouts above, one after the other: (R, N), (R, K) and (K, N). */
+static void gemm_points(float *M, const float *U, const float *V, size_t R, size_t K, size_t N,
+                        size_t lo, size_t hi)
+{
+    for (size_t xi = lo; xi < hi; xi++)
+        gemm_point(M + xi * R * N, U + xi * R * K, V + xi * K * N, (int)R, (int)K, (int)N);
+}
+
 /* ------------------------------------------------------------ blocks */
 
 /* Most tiles per block for a convolution of `tiles` tiles: as many as keep
@@ -547,9 +556,7 @@ static void step_gemm(void *p, int part, int parts)
     wino_step *s = p;
     size_t lo, hi, R = (size_t)pad_rows(s->OC), N = (size_t)pad_tiles(s->nt);
     nst_pool_share(36, part, parts, &lo, &hi);
-    for (size_t xi = lo; xi < hi; xi++)
-        gemm_point(s->M + xi * R * N, s->U + xi * R * s->C, s->V + xi * s->C * N, (int)R, s->C,
-                   (int)N);
+    gemm_points(s->M, s->U, s->V, R, (size_t)s->C, N, lo, hi);
 }
 
 /* The whole convolution by blocks of WINO_FUSED_TILES tiles, each thread
@@ -566,9 +573,7 @@ static void step_fused(void *p, int part, int parts)
     for (size_t b = lo; b < hi; b++) {
         int T0 = (int)(b * N), nt = s->nt - T0 < (int)N ? s->nt - T0 : (int)N;
         input_block(V, s->src, s->C, s->H, s->W, s->TW, T0, nt, 0, s->C);
-        for (size_t xi = 0; xi < 36; xi++)
-            gemm_point(M + xi * R * N, s->U + xi * R * s->C, V + xi * s->C * N, (int)R, s->C,
-                       (int)N);
+        gemm_points(M, s->U, V, R, (size_t)s->C, N, 0, 36);
         output_block(s->dst, M, s->bias, s->OC, s->H, s->W, s->TW, T0, nt, 0, s->OC);
     }
 }
@@ -592,6 +597,9 @@ static void wino_conv(float *out, const float *inp, const float *U, const float 
     int TW = (W + 3) / 4, T = ((H + 3) / 4) * TW;
     int NT = wino_block_tiles(C, OC, T);
     int parts = nst_pool_threads(pool);
+    /* Fused when the channels are few, every thread has a block or more,
+     * and the threads' V and M fit where the shared block's would (the
+     * scratch was sized without knowing the pool). */
     if (pad_rows(C) + pad_rows(OC) <= WINO_FUSED_CHANNELS && T >= parts * WINO_FUSED_TILES &&
         (size_t)parts * fused_floats(C, OC) <= (size_t)36 * (C + pad_rows(OC)) * NT) {
         wino_step s = {.dst = out, .src = inp, .U = U, .bias = bias, .V = work, .C = C,
