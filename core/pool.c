@@ -59,7 +59,8 @@ static unsigned long next_run(nst_pool *pool, unsigned long seen)
 {
     for (int i = 0; i < POOL_SPIN; i++) {
         unsigned long g = atomic_load_explicit(&pool->generation, memory_order_acquire);
-        if (g != seen || atomic_load(&pool->quit)) return atomic_load(&pool->quit) ? 0 : g;
+        if (atomic_load(&pool->quit)) return 0;
+        if (g != seen) return g;
         cpu_relax();
     }
     pthread_mutex_lock(&pool->lock);
