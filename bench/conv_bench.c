@@ -75,7 +75,7 @@ static void run_backward(bench_case *k)
 
 static void run_wino_forward(bench_case *k)
 {
-    wino_conv3x3_forward(k->out, k->x, k->w, k->b, k->C, k->OC, k->H, k->W, k->scratch, k->pool);
+    wino_conv3x3_forward(k->out, k->x, k->w, k->b, 0, k->C, k->OC, k->H, k->W, k->scratch, k->pool);
 }
 
 static void run_wino_backward(bench_case *k)

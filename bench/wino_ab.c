@@ -5,8 +5,10 @@
  * This machine's speed drifts by 20–40% within minutes, so two processes
  * timed one after the other cannot tell a 5% change. Here both builds live
  * in one process and run alternately, forward then backward, on the same
- * data and threads; the figure to read is the median of the per-pair
- * ratios A/B. Build B is the old source with its entry points renamed:
+ * data and threads, as the network runs them (the forward with its ReLU
+ * fused; the backward's gradient is the forward's output). The figure to
+ * read is the median of the per-pair ratios A/B. Build B is the old source
+ * (with the forward's relu argument) with its entry points renamed:
  *
  *   git show HEAD:core/winograd.c > /tmp/winograd_b.c
  *   cc -O3 -march=native -D_GNU_SOURCE -Icore -Dwino_conv3x3_forward=b_forward \
@@ -30,8 +32,8 @@
 #include "winograd.h"
 
 size_t b_scratch_floats(int C, int OC, int H, int W);
-void b_forward(float *out, const float *inp, const float *weight, const float *bias, int C,
-               int OC, int H, int W, float *scratch, nst_pool *pool);
+void b_forward(float *out, const float *inp, const float *weight, const float *bias, int relu,
+               int C, int OC, int H, int W, float *scratch, nst_pool *pool);
 void b_backward(float *dinp, const float *dout, const float *weight, int C, int OC, int H, int W,
                 float *scratch, nst_pool *pool);
 
@@ -69,8 +71,9 @@ int main(int argc, char **argv)
         size_t nx = (size_t)C * H * H, ny = (size_t)OC * H * H, nw = (size_t)OC * C * 9;
         size_t ns = wino_scratch_floats(C, OC, H, H), nb = b_scratch_floats(C, OC, H, H);
         float *x = malloc(sizeof(float) * nx), *y = malloc(sizeof(float) * ny);
+        float *g = malloc(sizeof(float) * nx);
         float *w = malloc(sizeof(float) * nw), *s = malloc(sizeof(float) * (ns > nb ? ns : nb));
-        if (!x || !y || !w || !s) {
+        if (!x || !y || !g || !w || !s) {
             fprintf(stderr, "wino_ab: out of memory\n");
             return 1;
         }
@@ -81,11 +84,11 @@ int main(int argc, char **argv)
             for (int v = 0; v < 2; v++) {
                 double t0 = now();
                 if (v == 0) {
-                    wino_conv3x3_forward(y, x, w, NULL, C, OC, H, H, s, pool);
-                    wino_conv3x3_backward(x, y, w, C, OC, H, H, s, pool);
+                    wino_conv3x3_forward(y, x, w, NULL, 1, C, OC, H, H, s, pool);
+                    wino_conv3x3_backward(g, y, w, C, OC, H, H, s, pool);
                 } else {
-                    b_forward(y, x, w, NULL, C, OC, H, H, s, pool);
-                    b_backward(x, y, w, C, OC, H, H, s, pool);
+                    b_forward(y, x, w, NULL, 1, C, OC, H, H, s, pool);
+                    b_backward(g, y, w, C, OC, H, H, s, pool);
                 }
                 t[v][r] = now() - t0;
             }
@@ -98,7 +101,7 @@ int main(int argc, char **argv)
         printf("C=%3d OC=%3d H=%3d  A %7.2f ms (min %7.2f)  B %7.2f ms (min %7.2f)  A/B %.3f\n", C,
                OC, H, 1e3 * t[0][pairs / 2], 1e3 * t[0][0], 1e3 * t[1][pairs / 2], 1e3 * t[1][0],
                ratio[pairs / 2]);
-        free(x), free(y), free(w), free(s);
+        free(x), free(y), free(g), free(w), free(s);
     }
     printf("to conv5_1, forward + backward, sum of medians: A %.1f ms  B %.1f ms  A/B %.3f\n",
            1e3 * total[0], 1e3 * total[1], total[0] / total[1]);

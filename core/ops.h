@@ -30,8 +30,14 @@ void conv3x3_forward(float *out, const float *inp, const float *weight, const fl
 void conv3x3_backward(float *dinp, const float *dout, const float *weight,
                       int C, int OC, int H, int W, float *scratch, nst_pool *pool);
 
-/* The im2col path of the two above for every shape, whichever path they
- * would take (for the tests and the conv bench, which compare paths). */
+/* conv3x3_forward, then relu_forward on out, fused where the path allows
+ * (the ReLU applied as out is written). */
+void conv3x3_relu_forward(float *out, const float *inp, const float *weight, const float *bias,
+                          int C, int OC, int H, int W, float *scratch, nst_pool *pool);
+
+/* The im2col path of conv3x3_forward and conv3x3_backward for every shape,
+ * whichever path they would take (for the tests and the conv bench, which
+ * compare paths). */
 void conv3x3_forward_im2col(float *out, const float *inp, const float *weight,
                             const float *bias, int C, int OC, int H, int W, float *scratch,
                             nst_pool *pool);

@@ -146,9 +146,8 @@ void nst_net_forward(nst_net *net, const float *img)
     for (int l = 0; l < net->depth; l++) {
         const nst_layer_def *d = &nst_layers[l];
         int w = net->lw[l], h = net->lh[l];
-        conv3x3_forward(net->act[l], in, m->weight[l], m->bias[l], d->cin, d->cout, h, w,
-                        net->scratch, net->pool);
-        relu_forward(net->act[l], act_floats(net, l), net->pool);
+        conv3x3_relu_forward(net->act[l], in, m->weight[l], m->bias[l], d->cin, d->cout, h, w,
+                             net->scratch, net->pool);
         in = net->act[l];
         if (d->pool_after && l + 1 < net->depth) {
             if (net->pooling == NST_POOL_MAX)

@@ -180,10 +180,9 @@ static inline __attribute__((always_inline)) void input_cols(
 /* Input transform of n ≤ WINO_CHUNK tiles of one channel: tiles (ty, a+t)
  * for t < n. img is the channel (H,W); v points at V[0][c][first tile] (a
  * row of a panel) and vs is the stride between the 36 points. Rows then
- * columns: the patch's
- * columns are split by phase (x mod 4), so both passes read contiguous
- * runs. Rows wholly inside the image are read in place; others through a
- * zero-padded copy. */
+ * columns: the patch's columns are split by phase (x mod 4), so both passes
+ * read contiguous runs. Rows wholly inside the image are read in place;
+ * others through a zero-padded copy. */
 static inline __attribute__((always_inline)) void input_chunk(
     float *restrict v, size_t vs, const float *restrict img, int H, int W, int ty, int a, int n)
 {
@@ -234,10 +233,11 @@ static inline __attribute__((always_inline)) void input_chunk(
 /* Output transform of n ≤ WINO_CHUNK tiles of one output channel: tiles
  * (ty, a+t). m points at M[0][oc][first tile] (a row of a panel), ms is
  * the stride between the 36 points; out is the channel (H,W); b is its
- * bias. Tiles past the right or bottom edge write only their rows and
- * columns inside the image. */
-static void output_chunk(float *restrict out, const float *restrict m, size_t ms, float b,
-                         int H, int W, int ty, int a, int n)
+ * bias; relu: write max(value, 0). Tiles past the right or bottom edge
+ * write only their rows and columns inside the image. */
+static inline __attribute__((always_inline)) void output_chunk(
+    float *restrict out, const float *restrict m, size_t ms, float b, int relu, int H, int W,
+    int ty, int a, int n)
 {
     float o[6][4][WINO_CHUNK]; /* Aᵀ applied along the rows */
 #pragma GCC unroll 6
@@ -262,7 +262,8 @@ static void output_chunk(float *restrict out, const float *restrict m, size_t ms
                 float d[6];
 #pragma GCC unroll 6
                 for (int k = 0; k < 6; k++) d[k] = o[k][j][t];
-                dst[4 * t + j] = lin(wino_AT[i], d, 6) + b;
+                float r = lin(wino_AT[i], d, 6) + b;
+                dst[4 * t + j] = !relu || r > 0.0f ? r : 0.0f;
             }
         if (dst == row) memcpy(out + (size_t)y * W + xa, row, sizeof(float) * (size_t)cnt);
     }
@@ -485,18 +486,25 @@ static void input_block(float *V, const float *inp, int C, int H, int W, int TW,
 }
 
 /* out (OC,H,W) for tiles T0 … T0+nt-1 from M (36 points of (R, N) in
- * panels), plus bias (OC) or NULL, output channels o0 … o1-1. */
-static void output_block(float *out, const float *M, const float *bias, int OC, int H, int W,
-                         int TW, int T0, int nt, int o0, int o1)
+ * panels), plus bias (OC) or NULL, through a ReLU if relu, output channels
+ * o0 … o1-1. */
+static void output_block(float *out, const float *M, const float *bias, int relu, int OC, int H,
+                         int W, int TW, int T0, int nt, int o0, int o1)
 {
     size_t R = (size_t)pad_rows(OC), ms = R * pad_tiles(nt), ps = R * WINO_NR;
     size_t plane = (size_t)H * W;
     for (int t = T0, n; t < T0 + nt; t += n) {
         n = chunk_tiles(t, T0, nt, TW);
         const float *m = M + panel_at(t - T0, ps);
-        for (int oc = o0; oc < o1; oc++)
-            output_chunk(out + oc * plane, m + (size_t)oc * WINO_NR, ms, bias ? bias[oc] : 0.0f,
-                         H, W, t / TW, t % TW, n);
+        for (int oc = o0; oc < o1; oc++) {
+            float *o = out + oc * plane;
+            const float *mo = m + (size_t)oc * WINO_NR;
+            float b = bias ? bias[oc] : 0.0f;
+            if (relu)
+                output_chunk(o, mo, ms, b, 1, H, W, t / TW, t % TW, n);
+            else
+                output_chunk(o, mo, ms, b, 0, H, W, t / TW, t % TW, n);
+        }
     }
 }
 
@@ -532,6 +540,7 @@ typedef struct {
     const float *U, *bias;
     float *V, *M;
     int C, OC, H, W, TW, T0, nt, flip;
+    int relu;                /* out goes through a ReLU */
 } wino_step;
 
 static void step_weights(void *p, int part, int parts)
@@ -574,7 +583,7 @@ static void step_fused(void *p, int part, int parts)
         int T0 = (int)(b * N), nt = s->nt - T0 < (int)N ? s->nt - T0 : (int)N;
         input_block(V, s->src, s->C, s->H, s->W, s->TW, T0, nt, 0, s->C);
         gemm_points(M, s->U, V, R, (size_t)s->C, N, 0, 36);
-        output_block(s->dst, M, s->bias, s->OC, s->H, s->W, s->TW, T0, nt, 0, s->OC);
+        output_block(s->dst, M, s->bias, s->relu, s->OC, s->H, s->W, s->TW, T0, nt, 0, s->OC);
     }
 }
 
@@ -583,16 +592,16 @@ static void step_output(void *p, int part, int parts)
     wino_step *s = p;
     size_t lo, hi;
     nst_pool_share((size_t)s->OC, part, parts, &lo, &hi);
-    output_block(s->dst, s->M, s->bias, s->OC, s->H, s->W, s->TW, s->T0, s->nt, (int)lo,
-                 (int)hi);
+    output_block(s->dst, s->M, s->bias, s->relu, s->OC, s->H, s->W, s->TW, s->T0, s->nt,
+                 (int)lo, (int)hi);
 }
 
 /* ------------------------------------------------------------ convolution */
 
 /* out (OC,H,W) = conv of inp (C,H,W) with transformed weights U, plus bias
- * (OC) or NULL; work holds one block of V and M. */
-static void wino_conv(float *out, const float *inp, const float *U, const float *bias, int C,
-                      int OC, int H, int W, float *work, nst_pool *pool)
+ * (OC) or NULL, through a ReLU if relu; work holds one block of V and M. */
+static void wino_conv(float *out, const float *inp, const float *U, const float *bias, int relu,
+                      int C, int OC, int H, int W, float *work, nst_pool *pool)
 {
     int TW = (W + 3) / 4, T = ((H + 3) / 4) * TW;
     int NT = wino_block_tiles(C, OC, T);
@@ -603,7 +612,7 @@ static void wino_conv(float *out, const float *inp, const float *U, const float 
     if (pad_rows(C) + pad_rows(OC) <= WINO_FUSED_CHANNELS && T >= parts * WINO_FUSED_TILES &&
         (size_t)parts * fused_floats(C, OC) <= (size_t)36 * (C + pad_rows(OC)) * NT) {
         wino_step s = {.dst = out, .src = inp, .U = U, .bias = bias, .V = work, .C = C,
-                       .OC = OC, .H = H, .W = W, .TW = TW, .nt = T};
+                       .OC = OC, .H = H, .W = W, .TW = TW, .nt = T, .relu = relu};
         nst_pool_run(pool, step_fused, &s);
         return;
     }
@@ -611,7 +620,7 @@ static void wino_conv(float *out, const float *inp, const float *U, const float 
     for (int T0 = 0; T0 < T; T0 += NT) {
         int nt = T - T0 < NT ? T - T0 : NT;
         wino_step s = {.dst = out, .src = inp, .U = U, .bias = bias, .V = V, .M = M, .C = C,
-                       .OC = OC, .H = H, .W = W, .TW = TW, .T0 = T0, .nt = nt};
+                       .OC = OC, .H = H, .W = W, .TW = TW, .T0 = T0, .nt = nt, .relu = relu};
         nst_pool_run(pool, step_input, &s);
         nst_pool_run(pool, step_gemm, &s);
         nst_pool_run(pool, step_output, &s);
@@ -637,21 +646,24 @@ static float *aligned_scratch(float *scratch)
 /* ------------------------------------------------------------ entry points */
 
 void wino_conv3x3_forward(float *out, const float *inp, const float *weight, const float *bias,
-                          int C, int OC, int H, int W, float *scratch, nst_pool *pool)
+                          int relu, int C, int OC, int H, int W, float *scratch, nst_pool *pool)
 {
     // inp is (C,H,W), weight is (OC,C,3,3), bias is (OC) or NULL, out will be
-    // (OC,H,W); scratch holds wino_scratch_floats(C,OC,H,W): U, then one
-    // block of V and M
+    // (OC,H,W), through a ReLU if relu; scratch holds
+    // wino_scratch_floats(C,OC,H,W): U, then one block of V and M
     if (OC <= 0 || H <= 0 || W <= 0) return;
     size_t plane = (size_t)H * W;
     if (C <= 0) {
-        for (int oc = 0; oc < OC; oc++)
-            for (size_t i = 0; i < plane; i++) out[oc * plane + i] = bias ? bias[oc] : 0.0f;
+        for (int oc = 0; oc < OC; oc++) {
+            float b = bias ? bias[oc] : 0.0f;
+            if (relu && !(b > 0.0f)) b = 0.0f;
+            for (size_t i = 0; i < plane; i++) out[oc * plane + i] = b;
+        }
         return;
     }
     float *U = aligned_scratch(scratch);
     weights_transform(U, weight, OC, C, 0, pool);
-    wino_conv(out, inp, U, bias, C, OC, H, W, U + (size_t)36 * pad_rows(OC) * C, pool);
+    wino_conv(out, inp, U, bias, relu, C, OC, H, W, U + (size_t)36 * pad_rows(OC) * C, pool);
 }
 
 void wino_conv3x3_backward(float *dinp, const float *dout, const float *weight,
@@ -667,5 +679,5 @@ void wino_conv3x3_backward(float *dinp, const float *dout, const float *weight,
     }
     float *U = aligned_scratch(scratch);
     weights_transform(U, weight, C, OC, 1, pool);
-    wino_conv(dinp, dout, U, NULL, OC, C, H, W, U + (size_t)36 * pad_rows(C) * OC, pool);
+    wino_conv(dinp, dout, U, NULL, 0, OC, C, H, W, U + (size_t)36 * pad_rows(C) * OC, pool);
 }

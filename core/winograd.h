@@ -23,10 +23,12 @@
 size_t wino_scratch_floats(int C, int OC, int H, int W);
 
 /* inp is (C,H,W), weight is (OC,C,3,3), bias is (OC) or NULL, out will be
- * (OC,H,W); scratch holds wino_scratch_floats(C,OC,H,W). Same result as
- * conv3x3_forward up to rounding. */
+ * (OC,H,W), passed through a ReLU as it is written if relu; scratch holds
+ * wino_scratch_floats(C,OC,H,W). Same result as conv3x3_forward (then
+ * relu_forward) up to rounding. */
 void wino_conv3x3_forward(float *out, const float *inp, const float *weight, const float *bias,
-                          int C, int OC, int H, int W, float *scratch, nst_pool *pool);
+                          int relu, int C, int OC, int H, int W, float *scratch,
+                          nst_pool *pool);
 
 /* Gradient of the forward with respect to its input: dout is (OC,H,W),
  * weight is (OC,C,3,3), dinp will be (C,H,W) (overwritten); scratch holds

@@ -3,7 +3,8 @@
  * double precision: 3×3 convolution forward against a direct six-loop sum,
  * backward against the direct transposed sum, the adjoint identity
  * <conv(x), y> = <x, convᵀ(y)> and central finite differences; ReLU and both
- * poolings by finite differences. Sizes include odd heights and widths, one
+ * poolings by finite differences; the fused convolution + ReLU against the
+ * two one after the other. Sizes include odd heights and widths, one
  * row or column, three input channels, and images tall enough to take
  * several row bands; the last two take the Winograd path (winograd.c,
  * tested on its own in test_winograd.c) in both directions. Scratch buffers
@@ -183,6 +184,32 @@ static void test_conv_scratch_bounded(void)
     CHECK(conv3x3_scratch_floats(3, 64, 1024, 1024) >= (size_t)27 * 1024, "one row fits");
 }
 
+/* conv3x3_relu_forward gives exactly what conv3x3_forward + relu_forward
+ * give, on every shape (so on both paths). */
+static void test_conv_relu_fused(void)
+{
+    size_t clipped = 0;
+    for (size_t k = 0; k < sizeof conv_shapes / sizeof *conv_shapes; k++) {
+        conv_shape s = conv_shapes[k];
+        size_t ni = (size_t)s.C * s.H * s.W, no = (size_t)s.OC * s.H * s.W;
+        float *x = rand_floats(ni, 1.0), *w = rand_floats((size_t)s.OC * s.C * 9, 0.5);
+        float *b = rand_floats(s.OC, 0.5);
+        float *y = malloc(sizeof(float) * no), *yf = malloc(sizeof(float) * no);
+        float *scratch = malloc(sizeof(float) * conv3x3_scratch_floats(s.C, s.OC, s.H, s.W));
+        conv3x3_forward(y, x, w, b, s.C, s.OC, s.H, s.W, scratch, pool);
+        relu_forward(y, no, pool);
+        conv3x3_relu_forward(yf, x, w, b, s.C, s.OC, s.H, s.W, scratch, pool);
+        CHECK(memcmp(y, yf, sizeof(float) * no) == 0, "conv+ReLU forward C=%d OC=%d H=%d W=%d",
+              s.C, s.OC, s.H, s.W);
+        for (size_t i = 0; i < no; i++) clipped += y[i] == 0.0f;
+        free(x), free(w), free(b), free(y), free(yf);
+        free(scratch);
+    }
+    printf("  fused conv+ReLU: identical on %zu shapes, %zu outputs clipped\n",
+           sizeof conv_shapes / sizeof *conv_shapes, clipped);
+    CHECK(clipped > 0, "no output was clipped: the ReLU was not tested");
+}
+
 /* ------------------------------------------------------------ relu */
 
 static void test_relu(void)
@@ -295,6 +322,7 @@ static void suite(void)
     TEST_RUN(test_conv_backward);
     TEST_RUN(test_conv_finite_differences);
     TEST_RUN(test_conv_scratch_bounded);
+    TEST_RUN(test_conv_relu_fused);
     TEST_RUN(test_relu);
     TEST_RUN(test_pooling);
     TEST_RUN(test_maxpool_ties);

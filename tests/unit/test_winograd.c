@@ -4,7 +4,8 @@
  * input, with the tolerances test_ops.c holds the im2col path to: forward
  * error relative to Σ|w·x| of each output, backward error relative to the
  * largest element. Also the adjoint identity <conv x, y> = <x, convᵀ y>,
- * and agreement with ops.c's im2col path. Shapes: odd sizes, sizes not
+ * agreement with ops.c's im2col path, and the fused ReLU against
+ * relu_forward. Shapes: odd sizes, sizes not
  * multiples of 4, H or W below 4, channel counts not multiples of 8, rows
  * wider than one transform chunk and images of several tile blocks (one
  * block border falling inside a tile row). Scratch is allocated at exactly
@@ -39,6 +40,24 @@ static const shape shapes[] = {
 
 static double worst_fwd = 0, worst_bwd = 0, worst_adj = 0;
 
+/* The fused ReLU gives exactly what the plain convolution (out, for x)
+ * gives through relu_forward. */
+static size_t clipped; /* elements the fused ReLUs set to 0, over all shapes */
+
+static void check_fused(shape s, const float *x, const float *w, const float *b,
+                        const float *out, float *scratch)
+{
+    size_t no = (size_t)s.OC * s.H * s.W;
+    float *r = malloc(sizeof(float) * no);
+    wino_conv3x3_forward(r, x, w, b, 1, s.C, s.OC, s.H, s.W, scratch, pool);
+    size_t bad = 0;
+    for (size_t i = 0; i < no; i++) bad += r[i] != (out[i] > 0.0f ? out[i] : 0.0f);
+    CHECK(bad == 0, "fused ReLU C=%d OC=%d H=%d W=%d: %zu elements differ", s.C, s.OC, s.H,
+          s.W, bad);
+    for (size_t i = 0; i < no; i++) clipped += r[i] == 0.0f;
+    free(r);
+}
+
 static void check_shape(shape s)
 {
     size_t ni = (size_t)s.C * s.H * s.W, no = (size_t)s.OC * s.H * s.W;
@@ -51,7 +70,7 @@ static void check_shape(shape s)
     double *ref = malloc(sizeof(double) * no), *abs = malloc(sizeof(double) * no);
     double *dref = malloc(sizeof(double) * ni);
 
-    wino_conv3x3_forward(out, x, w, b, s.C, s.OC, s.H, s.W, scratch, pool);
+    wino_conv3x3_forward(out, x, w, b, 0, s.C, s.OC, s.H, s.W, scratch, pool);
     double *xd = to_double(x, ni), *yd = to_double(y, no);
     ref_conv(ref, abs, xd, w, b, s.C, s.OC, s.H, s.W);
     double fwd = 0, fwdmax = 0, refmax = 0;
@@ -71,7 +90,7 @@ static void check_shape(shape s)
     for (size_t i = 0; i < ni; i++) bwd = fmax(bwd, fabs(dinp[i] - dref[i]));
     bwd /= scale > 1.0 ? scale : 1.0;
 
-    wino_conv3x3_forward(cx, x, w, NULL, s.C, s.OC, s.H, s.W, scratch, pool);
+    wino_conv3x3_forward(cx, x, w, NULL, 0, s.C, s.OC, s.H, s.W, scratch, pool);
     double lhs = 0, rhs = 0, mag = 0;
     for (size_t i = 0; i < no; i++) {
         lhs += (double)cx[i] * y[i];
@@ -85,6 +104,7 @@ static void check_shape(shape s)
     CHECK(fwd < 1e-5, "forward C=%d OC=%d H=%d W=%d: %g", s.C, s.OC, s.H, s.W, fwd);
     CHECK(bwd < 1e-5, "backward C=%d OC=%d H=%d W=%d: %g", s.C, s.OC, s.H, s.W, bwd);
     CHECK(adj < 1e-5, "adjoint C=%d OC=%d H=%d W=%d: %g", s.C, s.OC, s.H, s.W, adj);
+    check_fused(s, x, w, b, out, scratch);
     worst_fwd = fmax(worst_fwd, fwd);
     worst_bwd = fmax(worst_bwd, bwd);
     worst_adj = fmax(worst_adj, adj);
@@ -95,8 +115,9 @@ static void check_shape(shape s)
 static void test_winograd_against_direct(void)
 {
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) check_shape(shapes[i]);
-    printf("  worst: forward %.2e, backward %.2e, adjoint %.2e\n", worst_fwd, worst_bwd,
-           worst_adj);
+    printf("  worst: forward %.2e, backward %.2e, adjoint %.2e; fused ReLU clipped %zu\n",
+           worst_fwd, worst_bwd, worst_adj, clipped);
+    CHECK(clipped > 0, "no output was clipped: the fused ReLU check tested nothing");
 }
 
 /* The dispatching conv3x3_forward agrees with the im2col path on a VGG-like
