@@ -58,14 +58,17 @@ void gram_compute(float *gram, const float *feat, int N, int M, nst_pool *pool)
         for (int j = 0; j < i; j++) gram[(size_t)i * N + j] = gram[(size_t)j * N + i];
 }
 
-static void style_grad_part(void *p, int part, int parts)
+/* The style gradient in STYLE_PIECES pieces of feat's columns, which the
+ * threads take as they come free (nst_pool_for). More pieces would pack D
+ * again for each. */
+#define STYLE_PIECES 4
+
+static void style_grad_part(void *p, int part, size_t lo, size_t hi)
 {
     gram_step *s = p;
-    size_t lo, hi;
-    nst_pool_share((size_t)s->M, part, parts, &lo, &hi);
-    if (hi > lo)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->N, (int)(hi - lo), s->N,
-                    s->scale, s->d, s->N, s->feat + lo, s->M, 1.0f, s->dfeat + lo, s->M);
+    (void)part;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->N, (int)(hi - lo), s->N, s->scale,
+                s->d, s->N, s->feat + lo, s->M, 1.0f, s->dfeat + lo, s->M);
 }
 
 double style_loss(float *dfeat, float weight, const float *feat, const float *target,
@@ -94,7 +97,8 @@ double style_loss(float *dfeat, float weight, const float *feat, const float *ta
     double nn = (double)N * N;
     gram_step g = {.feat = feat, .N = N, .M = M, .dfeat = dfeat, .d = d,
                    .scale = (float)((double)weight / (nn * M))};
-    nst_pool_run(pool, style_grad_part, &g);
+    nst_pool_for(pool, (size_t)M, ((size_t)M + STYLE_PIECES - 1) / STYLE_PIECES, style_grad_part,
+                 &g);
     return sum / (4.0 * nn);
 }
 

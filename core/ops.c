@@ -151,8 +151,10 @@ static void col2im_band(float *restrict dinp, const float *restrict dcol, int H,
     }
 }
 
-/* One band of the im2col path, shared by the pool's threads: each takes a
- * run of the band's rows, that is of the column matrix's columns. */
+/* One band of the im2col path, shared by the pool's threads: they take
+ * pieces of the band's rows, that is of the column matrix's columns, about
+ * IM2COL_PIECES of them per band (nst_pool_for). */
+#define IM2COL_PIECES 8
 typedef struct {
     float *out;              /* forward: out; backward: dinp */
     const float *in;         /* forward: inp; backward: dout */
@@ -161,13 +163,12 @@ typedef struct {
     int C, OC, H, W, y0, R;
 } im2col_step;
 
-/* Forward, rows of this thread: out[:, rows] = bias + weight · im2col. */
-static void im2col_forward_part(void *p, int part, int parts)
+/* Forward, rows lo … hi-1 of the band: out[:, rows] = bias + weight · im2col. */
+static void im2col_forward_part(void *p, int part, size_t lo, size_t hi)
 {
     im2col_step *s = p;
-    size_t lo, hi, plane = (size_t)s->H * s->W, n = (size_t)s->R * s->W;
-    nst_pool_share((size_t)s->R, part, parts, &lo, &hi);
-    if (hi == lo) return;
+    size_t plane = (size_t)s->H * s->W, n = (size_t)s->R * s->W;
+    (void)part;
     int r = (int)(hi - lo), y = s->y0 + (int)lo;
     size_t m = (size_t)r * s->W;
     float *band = s->out + (size_t)y * s->W, *col = s->col + lo * s->W;
@@ -183,27 +184,28 @@ static void im2col_forward_part(void *p, int part, int parts)
                 K, col, (int)n, 1.0f, band, (int)plane);
 }
 
-/* Backward, first step, rows of this thread: dcol (K,m) = weightᵀ · dout. */
-static void im2col_backward_gemm(void *p, int part, int parts)
+/* Backward, first step, rows lo … hi-1: dcol (K,m) = weightᵀ · dout. */
+static void im2col_backward_gemm(void *p, int part, size_t lo, size_t hi)
 {
     im2col_step *s = p;
-    size_t lo, hi, plane = (size_t)s->H * s->W, n = (size_t)s->R * s->W;
-    nst_pool_share((size_t)s->R, part, parts, &lo, &hi);
-    if (hi == lo) return;
+    size_t plane = (size_t)s->H * s->W, n = (size_t)s->R * s->W;
+    (void)part;
     int K = 9 * s->C, m = (int)(hi - lo) * s->W;
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, m, s->OC, 1.0f, s->weight, K,
                 s->in + (size_t)(s->y0 + (int)lo) * s->W, (int)plane, 0.0f,
                 s->col + lo * s->W, (int)n);
 }
 
-/* Backward, second step, channels of this thread: col2im into dinp. */
-static void im2col_backward_fold(void *p, int part, int parts)
+/* Backward, second step, channels lo … hi-1: col2im into dinp. */
+static void im2col_backward_fold(void *p, int part, size_t lo, size_t hi)
 {
     im2col_step *s = p;
-    size_t lo, hi;
-    nst_pool_share((size_t)s->C, part, parts, &lo, &hi);
+    (void)part;
     col2im_band(s->out, s->col, s->H, s->W, s->y0, s->R, (int)lo, (int)hi);
 }
+
+/* Rows per piece of a band of R rows. */
+static size_t im2col_grain(int R) { return (size_t)(R + IM2COL_PIECES - 1) / IM2COL_PIECES; }
 
 /* The im2col path of conv3x3_forward, for every shape (exported for the
  * conv bench and the Winograd tests, which compare the two paths). */
@@ -219,7 +221,7 @@ void conv3x3_forward_im2col(float *out, const float *inp, const float *weight,
         im2col_step s = {.out = out, .in = inp, .weight = weight, .bias = bias,
                          .col = scratch, .C = C, .OC = OC, .H = H, .W = W, .y0 = y0,
                          .R = H - y0 < R ? H - y0 : R};
-        nst_pool_run(pool, im2col_forward_part, &s);
+        nst_pool_for(pool, (size_t)s.R, im2col_grain(s.R), im2col_forward_part, &s);
     }
 }
 
@@ -236,8 +238,8 @@ void conv3x3_backward_im2col(float *dinp, const float *dout, const float *weight
     for (int y0 = 0; y0 < H; y0 += R) {
         im2col_step s = {.out = dinp, .in = dout, .weight = weight, .col = scratch, .C = C,
                          .OC = OC, .H = H, .W = W, .y0 = y0, .R = H - y0 < R ? H - y0 : R};
-        nst_pool_run(pool, im2col_backward_gemm, &s);
-        nst_pool_run(pool, im2col_backward_fold, &s);
+        nst_pool_for(pool, (size_t)s.R, im2col_grain(s.R), im2col_backward_gemm, &s);
+        nst_pool_for(pool, (size_t)C, 1, im2col_backward_fold, &s);
     }
 }
 
@@ -366,9 +368,11 @@ static void avgpool2_backward_range(float *dinp, const float *dout, int C, int H
 
 /* ------------------------------------------------------------ threads */
 
-/* The element-wise layers on the pool: ReLU split over elements, pooling
- * over channels (each channel's planes are contiguous, so a part is the
- * serial kernel on fewer channels at an offset). */
+/* The element-wise layers on the pool: ReLU in pieces of EW_GRAIN
+ * elements, pooling channel by channel (each channel's planes are
+ * contiguous, so a piece is the serial kernel on fewer channels at an
+ * offset). */
+#define EW_GRAIN ((size_t)1 << 16)
 typedef enum { EW_RELU, EW_RELU_BACK, EW_MAX, EW_AVG, EW_MAX_BACK, EW_AVG_BACK } ew_kind;
 
 typedef struct {
@@ -379,19 +383,17 @@ typedef struct {
     int C, H, W;             /* pooling */
 } ew_step;
 
-static void ew_part(void *p, int part, int parts)
+static void ew_part(void *p, int part, size_t lo, size_t hi)
 {
     ew_step *s = p;
-    size_t lo, hi;
+    (void)part;
     if (s->kind == EW_RELU || s->kind == EW_RELU_BACK) {
-        nst_pool_share(s->n, part, parts, &lo, &hi);
         if (s->kind == EW_RELU)
             relu_forward_range(s->dst + lo, hi - lo);
         else
             relu_backward_range(s->dst + lo, s->a + lo, hi - lo);
         return;
     }
-    nst_pool_share((size_t)s->C, part, parts, &lo, &hi);
     int c = (int)(hi - lo);
     size_t in = (size_t)s->H * s->W * lo, outp = (size_t)(s->H / 2) * (s->W / 2) * lo;
     switch (s->kind) {
@@ -405,39 +407,47 @@ static void ew_part(void *p, int part, int parts)
     }
 }
 
+static void ew_run(nst_pool *pool, ew_step *s)
+{
+    if (s->kind == EW_RELU || s->kind == EW_RELU_BACK)
+        nst_pool_for(pool, s->n, EW_GRAIN, ew_part, s);
+    else
+        nst_pool_for(pool, (size_t)s->C, 1, ew_part, s);
+}
+
 void relu_forward(float *x, size_t n, nst_pool *pool)
 {
     ew_step s = {.kind = EW_RELU, .dst = x, .n = n};
-    nst_pool_run(pool, ew_part, &s);
+    ew_run(pool, &s);
 }
 
 void relu_backward(float *dx, const float *y, size_t n, nst_pool *pool)
 {
     ew_step s = {.kind = EW_RELU_BACK, .dst = dx, .a = y, .n = n};
-    nst_pool_run(pool, ew_part, &s);
+    ew_run(pool, &s);
 }
 
 void maxpool2_forward(float *out, const float *inp, int C, int H, int W, nst_pool *pool)
 {
     ew_step s = {.kind = EW_MAX, .dst = out, .a = inp, .C = C, .H = H, .W = W};
-    nst_pool_run(pool, ew_part, &s);
+    ew_run(pool, &s);
 }
 
 void avgpool2_forward(float *out, const float *inp, int C, int H, int W, nst_pool *pool)
 {
     ew_step s = {.kind = EW_AVG, .dst = out, .a = inp, .C = C, .H = H, .W = W};
-    nst_pool_run(pool, ew_part, &s);
+    ew_run(pool, &s);
 }
 
 void maxpool2_backward(float *dinp, const float *dout, const float *inp, int C, int H, int W,
                        nst_pool *pool)
 {
     ew_step s = {.kind = EW_MAX_BACK, .dst = dinp, .a = dout, .b = inp, .C = C, .H = H, .W = W};
-    nst_pool_run(pool, ew_part, &s);
+    ew_run(pool, &s);
 }
 
 void avgpool2_backward(float *dinp, const float *dout, int C, int H, int W, nst_pool *pool)
 {
     ew_step s = {.kind = EW_AVG_BACK, .dst = dinp, .a = dout, .C = C, .H = H, .W = W};
-    nst_pool_run(pool, ew_part, &s);
+    ew_run(pool, &s);
 }

@@ -163,3 +163,30 @@ void nst_pool_run(nst_pool *pool, nst_pool_fn fn, void *arg)
         pthread_cond_wait(&pool->done, &pool->lock);
     pthread_mutex_unlock(&pool->lock);
 }
+
+/* A run of nst_pool_for: every thread takes pieces until none is left. */
+typedef struct {
+    nst_pool_range_fn fn;
+    void *arg;
+    size_t n, grain;
+    atomic_size_t next; /* first item of the next piece */
+} pool_for;
+
+static void pool_for_part(void *p, int part, int parts)
+{
+    pool_for *f = p;
+    (void)parts;
+    for (;;) {
+        size_t i = atomic_fetch_add_explicit(&f->next, f->grain, memory_order_relaxed);
+        if (i >= f->n) return;
+        f->fn(f->arg, part, i, f->n - i > f->grain ? i + f->grain : f->n);
+    }
+}
+
+void nst_pool_for(nst_pool *pool, size_t n, size_t grain, nst_pool_range_fn fn, void *arg)
+{
+    if (n == 0) return;
+    pool_for f = {.fn = fn, .arg = arg, .n = n, .grain = grain ? grain : 1};
+    atomic_init(&f.next, 0);
+    nst_pool_run(pool, pool_for_part, &f);
+}

@@ -36,6 +36,16 @@ int nst_pool_threads(const nst_pool *pool);
 typedef void (*nst_pool_fn)(void *arg, int part, int parts);
 void nst_pool_run(nst_pool *pool, nst_pool_fn fn, void *arg);
 
+/* fn(arg, part, lo, hi) over the items [0, n) in pieces of grain items (the
+ * last may be shorter; grain 0 counts as 1): the pool's threads take the
+ * pieces in order, each the next one free when it is done with its last,
+ * so a core that runs slower (another process on it, a slower path to
+ * memory) takes fewer instead of holding the others up at the end. part is
+ * the taking thread's index, for scratch of its own. Returns when every
+ * piece is done. */
+typedef void (*nst_pool_range_fn)(void *arg, int part, size_t lo, size_t hi);
+void nst_pool_for(nst_pool *pool, size_t n, size_t grain, nst_pool_range_fn fn, void *arg);
+
 /* The share [*lo, *hi) of n items that part `part` of `parts` takes: even,
  * contiguous, in order. */
 static inline void nst_pool_share(size_t n, int part, int parts, size_t *lo, size_t *hi)

@@ -528,8 +528,8 @@ static size_t fused_floats(int C, int OC)
     return (size_t)36 * ((size_t)C + pad_rows(OC)) * WINO_FUSED_TILES;
 }
 
-/* One step of a convolution, run by every thread of the pool on its share:
- * the weight transform over panels of U, the input transform over input
+/* One step of a convolution, its items shared out by nst_pool_for: the
+ * weight transform over panels of U, the input transform over input
  * channels, the 36 GEMMs over transform points, the output transform over
  * output channels, or the fused steps over blocks. The steps share the
  * argument block (for the fused steps, nt is all the tiles and V the
@@ -543,42 +543,43 @@ typedef struct {
     int relu;                /* out goes through a ReLU */
 } wino_step;
 
-static void step_weights(void *p, int part, int parts)
+/* Items per piece of each step: the input transform's prefetch looks
+ * WINO_PREFETCH channels ahead within a piece; the others are one item
+ * (the output's 8 channels, for fewer pieces of small work). */
+#define WINO_GRAIN_INPUT 32
+#define WINO_GRAIN_OUTPUT 8
+
+static void step_weights(void *p, int part, size_t lo, size_t hi)
 {
     wino_step *s = p;
-    size_t lo, hi;
-    nst_pool_share((size_t)pad_rows(s->OC) / WINO_MR, part, parts, &lo, &hi);
+    (void)part;
     weights_panels(s->dst, s->src, s->OC, s->C, s->flip, (int)lo, (int)hi);
     _mm_sfence();
 }
 
-static void step_input(void *p, int part, int parts)
+static void step_input(void *p, int part, size_t lo, size_t hi)
 {
     wino_step *s = p;
-    size_t lo, hi;
-    nst_pool_share((size_t)s->C, part, parts, &lo, &hi);
+    (void)part;
     input_block(s->V, s->src, s->C, s->H, s->W, s->TW, s->T0, s->nt, (int)lo, (int)hi);
 }
 
-static void step_gemm(void *p, int part, int parts)
+static void step_gemm(void *p, int part, size_t lo, size_t hi)
 {
     wino_step *s = p;
-    size_t lo, hi, R = (size_t)pad_rows(s->OC), N = (size_t)pad_tiles(s->nt);
-    nst_pool_share(36, part, parts, &lo, &hi);
+    size_t R = (size_t)pad_rows(s->OC), N = (size_t)pad_tiles(s->nt);
+    (void)part;
     gemm_points(s->M, s->U, s->V, R, (size_t)s->C, N, lo, hi);
 }
 
-/* The whole convolution by blocks of WINO_FUSED_TILES tiles, each thread
- * taking its own run of blocks through the input transform, the 36 GEMMs
- * and the output transform with V and M of its own (fused_floats of them
- * at s->V + part·fused_floats). */
-static void step_fused(void *p, int part, int parts)
+/* Blocks lo … hi-1 of WINO_FUSED_TILES tiles, each through the input
+ * transform, the 36 GEMMs and the output transform with the thread's own V
+ * and M (fused_floats of them at s->V + part·fused_floats). */
+static void step_fused(void *p, int part, size_t lo, size_t hi)
 {
     wino_step *s = p;
     size_t R = (size_t)pad_rows(s->OC), N = WINO_FUSED_TILES;
     float *V = s->V + (size_t)part * fused_floats(s->C, s->OC), *M = V + (size_t)36 * s->C * N;
-    size_t lo, hi;
-    nst_pool_share((size_t)(s->nt + N - 1) / N, part, parts, &lo, &hi);
     for (size_t b = lo; b < hi; b++) {
         int T0 = (int)(b * N), nt = s->nt - T0 < (int)N ? s->nt - T0 : (int)N;
         input_block(V, s->src, s->C, s->H, s->W, s->TW, T0, nt, 0, s->C);
@@ -587,11 +588,10 @@ static void step_fused(void *p, int part, int parts)
     }
 }
 
-static void step_output(void *p, int part, int parts)
+static void step_output(void *p, int part, size_t lo, size_t hi)
 {
     wino_step *s = p;
-    size_t lo, hi;
-    nst_pool_share((size_t)s->OC, part, parts, &lo, &hi);
+    (void)part;
     output_block(s->dst, s->M, s->bias, s->relu, s->OC, s->H, s->W, s->TW, s->T0, s->nt,
                  (int)lo, (int)hi);
 }
@@ -613,7 +613,8 @@ static void wino_conv(float *out, const float *inp, const float *U, const float 
         (size_t)parts * fused_floats(C, OC) <= (size_t)36 * (C + pad_rows(OC)) * NT) {
         wino_step s = {.dst = out, .src = inp, .U = U, .bias = bias, .V = work, .C = C,
                        .OC = OC, .H = H, .W = W, .TW = TW, .nt = T, .relu = relu};
-        nst_pool_run(pool, step_fused, &s);
+        nst_pool_for(pool, (size_t)(T + WINO_FUSED_TILES - 1) / WINO_FUSED_TILES, 1, step_fused,
+                     &s);
         return;
     }
     float *V = work, *M = work + (size_t)36 * C * NT;
@@ -621,9 +622,9 @@ static void wino_conv(float *out, const float *inp, const float *U, const float 
         int nt = T - T0 < NT ? T - T0 : NT;
         wino_step s = {.dst = out, .src = inp, .U = U, .bias = bias, .V = V, .M = M, .C = C,
                        .OC = OC, .H = H, .W = W, .TW = TW, .T0 = T0, .nt = nt, .relu = relu};
-        nst_pool_run(pool, step_input, &s);
-        nst_pool_run(pool, step_gemm, &s);
-        nst_pool_run(pool, step_output, &s);
+        nst_pool_for(pool, (size_t)C, WINO_GRAIN_INPUT, step_input, &s);
+        nst_pool_for(pool, 36, 1, step_gemm, &s);
+        nst_pool_for(pool, (size_t)OC, WINO_GRAIN_OUTPUT, step_output, &s);
     }
 }
 
@@ -633,7 +634,7 @@ static void weights_transform(float *U, const float *weight, int R, int K, int f
                               nst_pool *pool)
 {
     wino_step w = {.dst = U, .src = weight, .OC = R, .C = K, .flip = flip};
-    nst_pool_run(pool, step_weights, &w);
+    nst_pool_for(pool, (size_t)pad_rows(R) / WINO_MR, 1, step_weights, &w);
 }
 
 /* The scratch from WINO_ALIGN floats in, at a 64-byte boundary. */

@@ -4,7 +4,9 @@
  * them; back-to-back runs (the spinning path) and runs after a pause long
  * enough for the workers to fall asleep (the condition-variable path) both
  * lose no wake-up; a NULL pool and a one-thread pool run inline; shares
- * cover 0 … n−1 in order without gaps or overlaps.
+ * cover 0 … n−1 in order without gaps or overlaps; nst_pool_for does every
+ * item once, in pieces of at most its grain, and a slow thread takes fewer
+ * pieces.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -108,11 +110,71 @@ static void test_shares(void)
         }
 }
 
+/* nst_pool_for: every item of [0, n) exactly once, in pieces of at most
+ * grain items, with each piece's part in range; items are disjoint, so the
+ * plain ints are written by one thread each. */
+typedef struct {
+    int *seen;
+    size_t grain;
+    int threads;
+    int bad;                  /* pieces too large or with a bad part */
+    int pieces[MAX_PARTS];    /* per part */
+    long sleep_us[MAX_PARTS]; /* a part's delay per piece */
+} for_check;
+
+static void for_piece(void *arg, int part, size_t lo, size_t hi)
+{
+    for_check *f = arg;
+    if (part < 0 || part >= f->threads || hi <= lo || hi - lo > f->grain) {
+        f->bad = 1; /* racy only when the pool is already broken */
+        return;
+    }
+    for (size_t i = lo; i < hi; i++) f->seen[i]++;
+    f->pieces[part]++;
+    if (f->sleep_us[part] > 0) {
+        struct timespec ts = {0, f->sleep_us[part] * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void test_for(void)
+{
+    static const size_t ns[] = {0, 1, 5, 36, 1000};
+    static const size_t grains[] = {0, 1, 7, 2000};
+    for (int threads = 0; threads <= 3; threads++) { /* 0: a NULL pool */
+        nst_pool *pool = threads ? nst_pool_create(threads) : NULL;
+        for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+            for (size_t g = 0; g < sizeof grains / sizeof *grains; g++) {
+                for_check f = {.grain = grains[g] ? grains[g] : 1,
+                               .threads = threads ? threads : 1};
+                f.seen = calloc(ns[i] + 1, sizeof *f.seen);
+                nst_pool_for(pool, ns[i], grains[g], for_piece, &f);
+                int once = 1;
+                for (size_t k = 0; k < ns[i]; k++) once &= f.seen[k] == 1;
+                CHECK(once && !f.bad, "threads %d n=%zu grain %zu: items not each done once",
+                      threads, ns[i], grains[g]);
+                free(f.seen);
+            }
+        nst_pool_free(pool);
+    }
+    /* a part that is slow takes fewer pieces: part 1 sleeps 20 ms per piece */
+    nst_pool *pool = nst_pool_create(2);
+    for_check f = {.grain = 1, .threads = 2, .sleep_us = {0, 20000}};
+    f.seen = calloc(50, sizeof *f.seen);
+    nst_pool_for(pool, 50, 1, for_piece, &f);
+    printf("  50 pieces: the fast part took %d, the slow part %d\n", f.pieces[0], f.pieces[1]);
+    CHECK(f.pieces[0] + f.pieces[1] == 50 && f.pieces[0] > 25, "pieces %d + %d", f.pieces[0],
+          f.pieces[1]);
+    free(f.seen);
+    nst_pool_free(pool);
+}
+
 int main(void)
 {
     TEST_RUN(test_back_to_back);
     TEST_RUN(test_after_sleeping);
     TEST_RUN(test_inline);
     TEST_RUN(test_shares);
+    TEST_RUN(test_for);
     return TEST_EXIT();
 }
