@@ -58,16 +58,14 @@ static size_t im2col_scratch_floats(int C, int H, int W)
  * VGG19 shapes at 256 and 512 px: Winograd is 1.7–3× faster from 64
  * channels and 32×32 pixels up (512 channels at 32×32: 26 ms against 45),
  * but below about 48 tiles transforming the weights on every call costs
- * more than the GEMMs save (512 channels at 16×16: 16 ms against 10), and
- * three channels on either side make the GEMMs too thin to pay for the
- * transforms (conv1_1 at 512 px: 37 ms against 15 with OpenBLAS's sgemm for
- * Winograd's GEMMs; with winograd.c's own kernel its forward is 11 ms
- * against 14, its backward 20 against 14.5, not yet worth a rule of its
- * own). */
+ * more than the GEMMs save (512 channels at 16×16: 16 ms against 10). Three
+ * output channels make the GEMMs too thin to pay for the transforms
+ * (conv1_1's backward at 512 px: 16 ms against 12), but three input
+ * channels do not (its forward with the ReLU: 11 ms against 15). */
 static int conv_use_winograd(int cin, int cout, int H, int W)
 {
     int tiles = ((H + 3) / 4) * ((W + 3) / 4);
-    return cin >= 16 && cout >= 16 && tiles >= 48;
+    return cin >= 3 && cout >= 16 && tiles >= 48;
 }
 
 size_t conv3x3_scratch_floats(int C, int OC, int H, int W)
