@@ -32,10 +32,12 @@ struct nst_objective {
 /* ------------------------------------------------------------------ evaluation */
 
 /* The vgg.h hook: content and style losses of layer l, weighted, added into grad. */
-static double layer_loss(int l, const float *act, float *grad, int C, int H, int W, void *user)
+static double layer_loss(int l, const float *act, float *grad, int C, int H, int W, int *added,
+                         void *user)
 {
     nst_objective *o = user;
     double f = 0;
+    *added = o->content_target[l] || o->style_target[l];
     if (o->content_target[l]) {
         double lc = o->p->alpha * content_loss(grad, (float)o->p->alpha, act,
                                                o->content_target[l], (size_t)C * H * W);

@@ -309,13 +309,24 @@ static void maxpool2_forward_range(float *out, const float *inp, int C, int H, i
         }
 }
 
-static void maxpool2_backward_range(float *dinp, const float *dout, const float *inp, int C, int H, int W)
+/* The last row and column of each channel of dinp (C,H,W) that 2×2 pooling
+ * dropped (odd H or W) get 0. */
+static void pool2_backward_dropped(float *dinp, int c, int H, int W)
+{
+    float *d = dinp + (size_t)c * H * W;
+    if (W % 2)
+        for (int y = 0; y < H; y++) d[(size_t)y * W + W - 1] = 0.0f;
+    if (H % 2) memset(d + (size_t)(H - 1) * W, 0, sizeof(float) * (size_t)W);
+}
+
+static void maxpool2_backward_range(float *dinp, const float *dout, const float *inp, int C,
+                                    int H, int W, int relu)
 {
     // dout is (C,H/2,W/2), inp is (C,H,W), dinp will be (C,H,W); each window's
-    // gradient goes to its first maximum in row-major order
+    // gradient goes to its first maximum in row-major order, or nowhere with
+    // relu when that maximum is not positive; each window is written whole
     int OH = H / 2, OW = W / 2;
-    memset(dinp, 0, sizeof(float) * (size_t)C * H * W);
-    for (int c = 0; c < C; c++)
+    for (int c = 0; c < C; c++) {
         for (int i = 0; i < OH; i++) {
             size_t row = ((size_t)c * H + 2 * i) * W;
             const float *a = inp + row;
@@ -326,9 +337,12 @@ static void maxpool2_backward_range(float *dinp, const float *dout, const float 
                 size_t best = k[0];
                 for (int q = 1; q < 4; q++)
                     if (a[k[q]] > a[best]) best = k[q];
-                da[best] = g[j];
+                for (int q = 0; q < 4; q++) da[k[q]] = 0.0f;
+                da[best] = !relu || a[best] > 0.0f ? g[j] : 0.0f;
             }
         }
+        pool2_backward_dropped(dinp, c, H, W);
+    }
 }
 
 static void avgpool2_forward_range(float *out, const float *inp, int C, int H, int W)
@@ -344,24 +358,28 @@ static void avgpool2_forward_range(float *out, const float *inp, int C, int H, i
         }
 }
 
-static void avgpool2_backward_range(float *dinp, const float *dout, int C, int H, int W)
+static void avgpool2_backward_range(float *dinp, const float *dout, const float *mask, int C,
+                                    int H, int W)
 {
-    // dout is (C,H/2,W/2), dinp will be (C,H,W); a dropped odd last row or
-    // column gets 0
+    // dout is (C,H/2,W/2), dinp will be (C,H,W), mask is a ReLU's output
+    // (C,H,W) whose non-positive elements get 0, or NULL
     int OH = H / 2, OW = W / 2;
-    memset(dinp, 0, sizeof(float) * (size_t)C * H * W);
-    for (int c = 0; c < C; c++)
+    for (int c = 0; c < C; c++) {
         for (int i = 0; i < OH; i++) {
-            float *a = dinp + ((size_t)c * H + 2 * i) * W, *b = a + W;
+            size_t row = ((size_t)c * H + 2 * i) * W;
+            float *a = dinp + row, *b = a + W;
+            const float *ma = mask ? mask + row : NULL, *mb = mask ? ma + W : NULL;
             const float *g = dout + ((size_t)c * OH + i) * OW;
             for (int j = 0; j < OW; j++) {
                 float v = 0.25f * g[j];
-                a[2 * j] = v;
-                a[2 * j + 1] = v;
-                b[2 * j] = v;
-                b[2 * j + 1] = v;
+                a[2 * j] = !ma || ma[2 * j] > 0.0f ? v : 0.0f;
+                a[2 * j + 1] = !ma || ma[2 * j + 1] > 0.0f ? v : 0.0f;
+                b[2 * j] = !mb || mb[2 * j] > 0.0f ? v : 0.0f;
+                b[2 * j + 1] = !mb || mb[2 * j + 1] > 0.0f ? v : 0.0f;
             }
         }
+        pool2_backward_dropped(dinp, c, H, W);
+    }
 }
 
 /* ------------------------------------------------------------ threads */
@@ -379,6 +397,7 @@ typedef struct {
     const float *a, *b;
     size_t n;                /* relu: elements */
     int C, H, W;             /* pooling */
+    int relu;                /* pooling backward: through the ReLU whose output b is */
 } ew_step;
 
 static void ew_part(void *p, int part, size_t lo, size_t hi)
@@ -398,9 +417,12 @@ static void ew_part(void *p, int part, size_t lo, size_t hi)
     case EW_MAX: maxpool2_forward_range(s->dst + outp, s->a + in, c, s->H, s->W); break;
     case EW_AVG: avgpool2_forward_range(s->dst + outp, s->a + in, c, s->H, s->W); break;
     case EW_MAX_BACK:
-        maxpool2_backward_range(s->dst + in, s->a + outp, s->b + in, c, s->H, s->W);
+        maxpool2_backward_range(s->dst + in, s->a + outp, s->b + in, c, s->H, s->W, s->relu);
         break;
-    case EW_AVG_BACK: avgpool2_backward_range(s->dst + in, s->a + outp, c, s->H, s->W); break;
+    case EW_AVG_BACK:
+        avgpool2_backward_range(s->dst + in, s->a + outp, s->relu ? s->b + in : NULL, c, s->H,
+                                s->W);
+        break;
     default: break;
     }
 }
@@ -447,5 +469,21 @@ void maxpool2_backward(float *dinp, const float *dout, const float *inp, int C, 
 void avgpool2_backward(float *dinp, const float *dout, int C, int H, int W, nst_pool *pool)
 {
     ew_step s = {.kind = EW_AVG_BACK, .dst = dinp, .a = dout, .C = C, .H = H, .W = W};
+    ew_run(pool, &s);
+}
+
+void maxpool2_relu_backward(float *dinp, const float *dout, const float *y, int C, int H, int W,
+                            nst_pool *pool)
+{
+    ew_step s = {.kind = EW_MAX_BACK, .dst = dinp, .a = dout, .b = y, .C = C, .H = H, .W = W,
+                 .relu = 1};
+    ew_run(pool, &s);
+}
+
+void avgpool2_relu_backward(float *dinp, const float *dout, const float *y, int C, int H, int W,
+                            nst_pool *pool)
+{
+    ew_step s = {.kind = EW_AVG_BACK, .dst = dinp, .a = dout, .b = y, .C = C, .H = H, .W = W,
+                 .relu = 1};
     ew_run(pool, &s);
 }

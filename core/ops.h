@@ -60,4 +60,12 @@ void maxpool2_backward(float *dinp, const float *dout, const float *inp, int C, 
                        nst_pool *pool);
 void avgpool2_backward(float *dinp, const float *dout, int C, int H, int W, nst_pool *pool);
 
+/* The backward of pooling the output y (C,H,W) of a ReLU, through that
+ * ReLU, in one pass: maxpool2_backward or avgpool2_backward, then
+ * relu_backward(dinp, y). */
+void maxpool2_relu_backward(float *dinp, const float *dout, const float *y, int C, int H, int W,
+                            nst_pool *pool);
+void avgpool2_relu_backward(float *dinp, const float *dout, const float *y, int C, int H, int W,
+                            nst_pool *pool);
+
 #endif

@@ -165,27 +165,31 @@ double nst_net_backward(nst_net *net, float *dimg, nst_layer_loss_fn loss, void 
     double total = 0;
     float *g = net->grad_a;     /* d/d act[l] */
     float *other = net->grad_b; /* d/d input of conv l */
+    int masked = 1;             /* g is already through act[l]'s ReLU (zeros are) */
     memset(g, 0, act_floats(net, net->depth - 1) * sizeof(float));
     for (int l = net->depth - 1; l >= 0; l--) {
         const nst_layer_def *d = &nst_layers[l];
-        int w = net->lw[l], h = net->lh[l];
-        total += loss(l, net->act[l], g, d->cout, h, w, user);
-        relu_backward(g, net->act[l], act_floats(net, l), net->pool);
+        int w = net->lw[l], h = net->lh[l], added = 0;
+        total += loss(l, net->act[l], g, d->cout, h, w, &added, user);
+        if (added || !masked) relu_backward(g, net->act[l], act_floats(net, l), net->pool);
         conv3x3_backward(other, g, m->weight[l], d->cin, d->cout, h, w, net->scratch,
                          net->pool);
         if (l == 0) break;
         /* other holds d/d input of conv l; turn it into d/d act[l-1] in g. */
         const nst_layer_def *p = &nst_layers[l - 1];
-        if (p->pool_after) {
+        if (p->pool_after) { /* through act[l-1]'s ReLU in the same pass */
             if (net->pooling == NST_POOL_MAX)
-                maxpool2_backward(g, other, net->act[l - 1], p->cout, net->lh[l - 1],
-                                  net->lw[l - 1], net->pool);
+                maxpool2_relu_backward(g, other, net->act[l - 1], p->cout, net->lh[l - 1],
+                                       net->lw[l - 1], net->pool);
             else
-                avgpool2_backward(g, other, p->cout, net->lh[l - 1], net->lw[l - 1], net->pool);
+                avgpool2_relu_backward(g, other, net->act[l - 1], p->cout, net->lh[l - 1],
+                                       net->lw[l - 1], net->pool);
+            masked = 1;
         } else {
             float *t = g;
             g = other;
             other = t;
+            masked = 0;
         }
     }
     preprocess_backward(&m->pre, dimg, other, (size_t)net->W * net->H);

@@ -35,9 +35,10 @@ void nst_net_forward(nst_net *net, const float *img);
 const float *nst_net_activation(const nst_net *net, int l, int *C, int *H, int *W);
 
 /* Hook called once per layer, deepest first: add d(loss)/d(activation l) into
- * grad (C,H,W) and return the loss contributed at that layer. */
+ * grad (C,H,W), set *added (0 on the call) to 1 if it added anything, and
+ * return the loss contributed at that layer. */
 typedef double (*nst_layer_loss_fn)(int l, const float *act, float *grad, int C, int H, int W,
-                                    void *user);
+                                    int *added, void *user);
 
 /* Backward pass after forward: dimg (3,H,W) is overwritten with the gradient
  * with respect to the [0,1] image. Returns the sum of the hook's losses. */

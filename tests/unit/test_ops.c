@@ -3,8 +3,8 @@
  * double precision: 3×3 convolution forward against a direct six-loop sum,
  * backward against the direct transposed sum, the adjoint identity
  * <conv(x), y> = <x, convᵀ(y)> and central finite differences; ReLU and both
- * poolings by finite differences; the fused convolution + ReLU against the
- * two one after the other. Sizes include odd heights and widths, one
+ * poolings by finite differences; the fused convolution + ReLU and pooling
+ * backward + ReLU mask against the two one after the other. Sizes include odd heights and widths, one
  * row or column, three input channels, and images tall enough to take
  * several row bands; the last two take the Winograd path (winograd.c,
  * tested on its own in test_winograd.c) in both directions. Scratch buffers
@@ -307,6 +307,34 @@ static void test_pooling(void)
 }
 
 /* Max pooling routes a tied window's gradient to its first maximum only. */
+/* maxpool2_relu_backward and avgpool2_relu_backward give exactly what the
+ * pooling backward followed by relu_backward gives, on a ReLU's output with
+ * many zeros (whole windows of them too) and odd sizes; the result is
+ * written over whatever dinp held. */
+static void test_pool_relu_backward(void)
+{
+    static const int sizes[][3] = {{3, 8, 10}, {2, 7, 9}, {4, 1, 5}, {1, 16, 16}};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        int C = sizes[k][0], H = sizes[k][1], W = sizes[k][2];
+        size_t ni = (size_t)C * H * W, no = (size_t)C * (H / 2) * (W / 2);
+        float *y = rand_floats(ni, 1.0), *r = rand_floats(no ? no : 1, 1.0);
+        relu_forward(y, ni, pool);
+        for (size_t i = 0; i < ni / 4; i++) y[i] = 0.0f; /* whole windows of zeros */
+        float *want = malloc(sizeof(float) * ni), *got = malloc(sizeof(float) * ni);
+        for (int avg = 0; avg < 2; avg++) {
+            if (avg) avgpool2_backward(want, r, C, H, W, pool);
+            else maxpool2_backward(want, r, y, C, H, W, pool);
+            relu_backward(want, y, ni, pool);
+            for (size_t i = 0; i < ni; i++) got[i] = 1e6f; /* must be overwritten */
+            if (avg) avgpool2_relu_backward(got, r, y, C, H, W, pool);
+            else maxpool2_relu_backward(got, r, y, C, H, W, pool);
+            CHECK(memcmp(want, got, sizeof(float) * ni) == 0, "%s through ReLU C=%d H=%d W=%d",
+                  avg ? "avgpool" : "maxpool", C, H, W);
+        }
+        free(y), free(r), free(want), free(got);
+    }
+}
+
 static void test_maxpool_ties(void)
 {
     float x[2 * 4] = {1, 5, 5, 2, 5, 5, 5, 5}, dout[2] = {3, 7}, g[8], out[2];
@@ -328,6 +356,7 @@ static void suite(void)
     TEST_RUN(test_relu);
     TEST_RUN(test_pooling);
     TEST_RUN(test_maxpool_ties);
+    TEST_RUN(test_pool_relu_backward);
 }
 
 int main(void)
