@@ -23,10 +23,10 @@
  * The transforms run in float with the constant matrices folded in (zero
  * coefficients are skipped, ±1 cost no multiply).
  *
- * Memory. The scratch holds U (36·C·OC floats, computed on every call: 3–6
- * ms at 512 + 512 channels, about 50 ms of a 512 px evaluation, which a
- * cache kept by the caller could save) and
- * one block of tiles: V (36·C·nt) and M (36·OC·nt), where nt is chosen so
+ * Memory. The scratch holds U (36·C·OC floats, computed on every call: 2.4
+ * ms at 512 + 512 channels on two threads, mostly writing its 38 MB; about
+ * 30 ms of a 512 px evaluation, which a cache kept by the caller could
+ * save) and one block of tiles: V (36·C·nt) and M (36·OC·nt), where nt is chosen so
  * the block stays within WINO_BLOCK_FLOATS, or nt = WINO_BLOCK_MIN if that
  * is more (wide enough GEMMs matter more than the cache); the image is
  * processed block by block, so the scratch does not grow with H·W. For
@@ -270,17 +270,40 @@ static inline __attribute__((always_inline)) void output_chunk(
 }
 
 /* Depth (K) per step of the weight transform: the step's values for one
- * panel, 36·WINO_MR·WINO_WK floats (14 KB), stay in L1 until written. */
-#define WINO_WK 16
+ * panel, 36·WINO_MR·WINO_WK floats (27 KB), stay in L1 until written,
+ * 768 bytes per point. */
+#define WINO_WK 32
+
+/* Σ_k c[k]·v[k] over 8 lanes for a constant coefficient row c (n ≤ 6), as
+ * lin: zero terms vanish, ±1 terms cost no multiply. */
+static inline __attribute__((always_inline)) __m256 vlin(const float *c, const __m256 *v, int n)
+{
+    __m256 acc = _mm256_setzero_ps();
+    int any = 0;
+#pragma GCC unroll 6
+    for (int k = 0; k < n; k++) {
+        if (c[k] == 0.0f) continue;
+        if (!any)
+            acc = c[k] == 1.0f    ? v[k]
+                  : c[k] == -1.0f ? _mm256_sub_ps(_mm256_setzero_ps(), v[k])
+                                  : _mm256_mul_ps(_mm256_set1_ps(c[k]), v[k]);
+        else
+            acc = c[k] == 1.0f    ? _mm256_add_ps(acc, v[k])
+                  : c[k] == -1.0f ? _mm256_sub_ps(acc, v[k])
+                                  : _mm256_fmadd_ps(_mm256_set1_ps(c[k]), v[k], acc);
+        any = 1;
+    }
+    return acc;
+}
 
 /* U[ξ] for the panels p0 ≤ p < p1 of WINO_MR rows of R (see "GEMMs"):
  * element (r, k) of point ξ is (G g Gᵀ)[ξ] for k < K, where the 3×3 filter
  * g is w[r][k] (forward: w is (R,K,3,3)) or, with flip, w[k][r] rotated by
- * 180° (backward: w is (K,R,3,3)). Rows R ≤ r < pad_rows(R) are zero. A
- * panel's rows are done together and written in whole lines, streamed past
+ * 180° (backward: w is (K,R,3,3)). Rows R ≤ r < pad_rows(R) are zero. Eight
+ * filters at a time in AVX2 lanes; a panel's values of a step are then
+ * interleaved into its layout and written in whole lines, streamed past
  * the caches when U outgrows them (512 + 512 channels: 38 MB, written and
- * read on every call); in-process A/B of the convolutions to conv5_1,
- * 0.95–0.97× (row by row without streaming: no different). */
+ * read on every call). */
 static void weights_panels(float *restrict U, const float *restrict w, int R, int K, int flip,
                            int p0, int p1)
 {
@@ -291,41 +314,43 @@ static void weights_panels(float *restrict U, const float *restrict w, int R, in
     for (int p = p0; p < p1; p++)
         for (int k0 = 0; k0 < K; k0 += WINO_WK) {
             int n = K - k0 < WINO_WK ? K - k0 : WINO_WK;
-            float u[36][WINO_WK][WINO_MR]; /* u[ξ][k][row in the panel] */
+            float u[36][WINO_MR][WINO_WK] __attribute__((aligned(32)));
             for (int i = 0; i < WINO_MR; i++) {
                 int r = p * WINO_MR + i;
-                float g[9][WINO_WK], h[6][3][WINO_WK]; /* g[q][k]: tap q; h = G·g */
-                for (int k = 0; k < n; k++)
+                float g[9][WINO_WK] __attribute__((aligned(32))); /* g[tap][k] */
+                for (int k = 0; k < WINO_WK; k++)
                     for (int q = 0; q < 9; q++)
-                        g[q][k] = r >= R ? 0.0f
-                                  : flip ? w[((size_t)(k0 + k) * R + r) * 9 + 8 - q]
-                                         : w[((size_t)r * K + k0 + k) * 9 + q];
-#pragma GCC unroll 6
-                for (int a = 0; a < 6; a++)
+                        g[q][k] = r >= R || k >= n ? 0.0f
+                                  : flip           ? w[((size_t)(k0 + k) * R + r) * 9 + 8 - q]
+                                                   : w[((size_t)r * K + k0 + k) * 9 + q];
+                for (int k = 0; k < WINO_WK; k += 8) {
+                    __m256 h[6][3]; /* h = G·g, down the filter's columns */
 #pragma GCC unroll 3
-                    for (int x = 0; x < 3; x++)
-                        for (int k = 0; k < n; k++) {
-                            float col[3] = {g[x][k], g[3 + x][k], g[6 + x][k]};
-                            h[a][x][k] = lin(wino_G[a], col, 3);
-                        }
+                    for (int x = 0; x < 3; x++) {
+                        __m256 col[3] = {_mm256_load_ps(&g[x][k]), _mm256_load_ps(&g[3 + x][k]),
+                                         _mm256_load_ps(&g[6 + x][k])};
 #pragma GCC unroll 6
-                for (int a = 0; a < 6; a++)
+                        for (int a = 0; a < 6; a++) h[a][x] = vlin(wino_G[a], col, 3);
+                    }
 #pragma GCC unroll 6
-                    for (int j = 0; j < 6; j++)
-                        for (int k = 0; k < n; k++) {
-                            float row[3] = {h[a][0][k], h[a][1][k], h[a][2][k]};
-                            u[a * 6 + j][k][i] = lin(wino_G[j], row, 3);
-                        }
+                    for (int a = 0; a < 6; a++)
+#pragma GCC unroll 6
+                        for (int j = 0; j < 6; j++)
+                            _mm256_store_ps(&u[a * 6 + j][i][k], vlin(wino_G[j], h[a], 3));
+                }
             }
             float *d = U + ((size_t)p * K + k0) * WINO_MR;
             for (size_t x = 0; x < 36; x++) {
-                const float *src = &u[x][0][0];
+                float line[WINO_WK * WINO_MR] __attribute__((aligned(32)));
+                for (int k = 0; k < n; k++)
+#pragma GCC unroll 6
+                    for (int i = 0; i < WINO_MR; i++) line[k * WINO_MR + i] = u[x][i][k];
                 float *dst = d + x * us;
                 int e = 0;
                 if (stream && ((uintptr_t)dst & 31) == 0)
                     for (; e + 8 <= n * WINO_MR; e += 8)
-                        _mm256_stream_ps(dst + e, _mm256_loadu_ps(src + e));
-                for (; e < n * WINO_MR; e++) dst[e] = src[e];
+                        _mm256_stream_ps(dst + e, _mm256_load_ps(line + e));
+                for (; e < n * WINO_MR; e++) dst[e] = line[e];
             }
         }
 }
