@@ -16,11 +16,17 @@
 
 #include "pool.h"
 
-/* feat is (N,M), gram will be (N,N) = F Fᵀ / M, both triangles filled. */
-void gram_compute(float *gram, const float *feat, int N, int M, nst_pool *pool);
+/* Floats of scratch gram_compute and style_loss need for N channels. */
+size_t loss_scratch_floats(int N);
+
+/* feat is (N,M), gram will be (N,N) = F Fᵀ / M, both triangles filled;
+ * scratch holds loss_scratch_floats(N) floats. Calls with the same pool
+ * give the same result, however its threads happened to share the work. */
+void gram_compute(float *gram, const float *feat, int N, int M, float *scratch, nst_pool *pool);
 
 /* feat is (N,M), target is the style Gram A (N,N), dfeat is (N,M) and gets
- * += weight * dE/dF. scratch holds N*N floats. Returns E. */
+ * += weight * dE/dF. scratch holds loss_scratch_floats(N) floats. Returns
+ * E. */
 double style_loss(float *dfeat, float weight, const float *feat, const float *target,
                   int N, int M, float *scratch, nst_pool *pool);
 

@@ -25,7 +25,7 @@ struct nst_objective {
     float *content_target[NST_NUM_LAYERS]; /* P^l, (C,H,W), or NULL */
     float *style_target[NST_NUM_LAYERS];   /* A^l, (C,C), or NULL */
     double style_weight[NST_NUM_LAYERS];   /* w_l */
-    float *gram_scratch;                   /* C*C floats of the widest style layer */
+    float *gram_scratch;                   /* loss_scratch_floats of the widest style layer */
     nst_losses parts;                      /* of the evaluation in progress */
 };
 
@@ -121,7 +121,7 @@ static int style_targets_add(nst_objective *o, const nst_model *m, const nst_ima
     for (int i = 0; i < p->n_style_layers; i++) {
         int l = p->style_layers[i], C, H, W;
         const float *a = nst_net_activation(net, l, &C, &H, &W);
-        gram_compute(gram, a, C, H * W, nst_net_pool(net));
+        gram_compute(gram, a, C, H * W, o->gram_scratch, nst_net_pool(net));
         float *t = o->style_target[l];
         for (size_t j = 0; j < (size_t)C * C; j++) t[j] += (float)b * gram[j];
     }
@@ -158,7 +158,7 @@ static int style_targets(nst_objective *o, const nst_model *m, const nst_image *
         o->style_weight[l] = p->style_layer_weights[i];
     }
     float *gram = malloc(max_c * max_c * sizeof(float));
-    o->gram_scratch = malloc(max_c * max_c * sizeof(float));
+    o->gram_scratch = malloc(loss_scratch_floats((int)max_c) * sizeof(float));
     if (!gram || !o->gram_scratch) {
         free(gram);
         return NST_ENOMEM;

@@ -75,7 +75,9 @@ static void check_gram(int N, int M)
     float *f = rand_floats((size_t)N * M, 1.0), *g = malloc(sizeof(float) * N * N);
     for (int i = 0; i < N * N; i++) g[i] = NAN; /* output only: must be overwritten */
     double *fd = to_double(f, (size_t)N * M), *ref = malloc(sizeof(double) * N * N);
-    gram_compute(g, f, N, M, pool);
+    float *scratch = malloc(sizeof(float) * loss_scratch_floats(N));
+    gram_compute(g, f, N, M, scratch, pool);
+    free(scratch);
     ref_gram(ref, fd, N, M);
     int asym = 0;
     double worst = 0.0;
@@ -92,6 +94,8 @@ static void check_gram(int N, int M)
     free(f), free(g), free(fd), free(ref);
 }
 
+/* The first five are split by rows, the last three (16 or more positions
+ * per channel) by columns, the last with an uneven last piece. */
 static void test_gram(void)
 {
     check_gram(1, 1);
@@ -99,6 +103,9 @@ static void test_gram(void)
     check_gram(17, 33);
     check_gram(64, 1000);
     check_gram(130, 257);
+    check_gram(3, 50);
+    check_gram(5, 200);
+    check_gram(64, 4099);
 }
 
 /* ------------------------------------------------------------ style */
@@ -126,14 +133,14 @@ static void check_style(int N, int M, int asym, int probes)
 {
     size_t nf = (size_t)N * M;
     float *f = rand_floats(nf, 1.0), *a = malloc(sizeof(float) * N * N);
+    float *scratch = malloc(sizeof(float) * loss_scratch_floats(N));
     if (asym) {
         for (int i = 0; i < N * N; i++) a[i] = (float)(0.3 * rnd());
     } else {
         float *s = rand_floats((size_t)N * 2 * M, 1.0);
-        gram_compute(a, s, N, 2 * M, pool);
+        gram_compute(a, s, N, 2 * M, scratch, pool);
         free(s);
     }
-    float *scratch = malloc(sizeof(float) * N * N);
     float *g = calloc(nf, sizeof(float)), *acc = rand_floats(nf, 1.0);
     float *base = malloc(sizeof(float) * nf);
     memcpy(base, acc, sizeof(float) * nf);
@@ -164,6 +171,7 @@ static void test_style_loss(void)
     check_style(5, 6, 1, 0);
     check_style(16, 25, 0, 0);
     check_style(64, 49, 0, 200);
+    check_style(4, 100, 0, 0); /* the Gram split by columns */
 }
 
 /* ------------------------------------------------------------ content */
