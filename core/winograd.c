@@ -376,29 +376,32 @@ static void weights_panels(float *restrict U, const float *restrict w, int R, in
 #define WINO_KC 256
 #define WINO_MC 42
 
-/* c (WINO_MR rows of WINO_NR) = (first ? 0 : c) + a·b, a (K, WINO_MR) and
- * b (K, WINO_NR) panels. The product is summed on its own and then added
- * to c, so a deep sum is blocked by WINO_KC (summing on from c made the
- * backward's error at 1000 channels three times OpenBLAS's). */
+/* c (mr ≤ WINO_MR rows of WINO_NR) = (first ? 0 : c) + a·b, a (K,
+ * WINO_MR) and b (K, WINO_NR) panels; mr is a constant where this is
+ * inlined (a last panel with fewer real rows skips its zero rows). The
+ * product is summed on its own and then added to c, so a deep sum is
+ * blocked by WINO_KC (summing on from c made the backward's error at 1000
+ * channels three times OpenBLAS's). */
 static inline __attribute__((always_inline)) void gemm_kernel(int K, const float *restrict a,
                                                               const float *restrict b,
-                                                              float *restrict c, int first)
+                                                              float *restrict c, int first,
+                                                              int mr)
 {
     __m256 acc[WINO_MR][2];
 #pragma GCC unroll 6
-    for (int i = 0; i < WINO_MR; i++)
+    for (int i = 0; i < mr; i++)
         for (int j = 0; j < 2; j++) acc[i][j] = _mm256_setzero_ps();
     for (int k = 0; k < K; k++, a += WINO_MR, b += WINO_NR) {
         __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 6
-        for (int i = 0; i < WINO_MR; i++) {
+        for (int i = 0; i < mr; i++) {
             __m256 x = _mm256_broadcast_ss(a + i);
             acc[i][0] = _mm256_fmadd_ps(x, b0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(x, b1, acc[i][1]);
         }
     }
 #pragma GCC unroll 6
-    for (int i = 0; i < WINO_MR; i++)
+    for (int i = 0; i < mr; i++)
         for (int j = 0; j < 2; j++) {
             float *cij = c + i * WINO_NR + 8 * j;
             __m256 sum = first ? acc[i][j] : _mm256_add_ps(acc[i][j], _mm256_loadu_ps(cij));
@@ -408,10 +411,31 @@ static inline __attribute__((always_inline)) void gemm_kernel(int K, const float
 
 /* M (R, N) = U (R, K) · V (K, N) in the panel layouts above; R and N are
  * multiples of WINO_MR and WINO_NR. */
-static void gemm_point(float *restrict M, const float *restrict U, const float *restrict V, int R,
-                       int K, int N)
+/* The kernel for panel p of P, whose last panel has `last` real rows. */
+static inline __attribute__((always_inline)) void gemm_panel(int K, const float *restrict a,
+                                                             const float *restrict b,
+                                                             float *restrict c, int first, int p,
+                                                             int P, int last)
 {
-    int P = R / WINO_MR, TB = N / WINO_NR;
+    if (p < P - 1 || last == WINO_MR) {
+        gemm_kernel(K, a, b, c, first, WINO_MR);
+        return;
+    }
+    switch (last) {
+    case 1: gemm_kernel(K, a, b, c, first, 1); break;
+    case 2: gemm_kernel(K, a, b, c, first, 2); break;
+    case 3: gemm_kernel(K, a, b, c, first, 3); break;
+    case 4: gemm_kernel(K, a, b, c, first, 4); break;
+    default: gemm_kernel(K, a, b, c, first, 5); break;
+    }
+}
+
+/* M's first `rows` rows (the real ones; M's padding rows are left as they
+ * are and never read) = U·V. */
+static void gemm_point(float *restrict M, const float *restrict U, const float *restrict V, int R,
+                       int K, int N, int rows)
+{
+    int P = R / WINO_MR, TB = N / WINO_NR, last = rows - (P - 1) * WINO_MR;
     for (int k0 = 0; k0 < K; k0 += WINO_KC) {
         int kc = K - k0 < WINO_KC ? K - k0 : WINO_KC;
         for (int p0 = 0; p0 < P; p0 += WINO_MC) {
@@ -420,19 +444,21 @@ static void gemm_point(float *restrict M, const float *restrict U, const float *
                 const float *b = V + ((size_t)tb * K + k0) * WINO_NR;
                 float *c = M + ((size_t)tb * R + (size_t)p0 * WINO_MR) * WINO_NR;
                 for (int p = p0; p < p1; p++, c += WINO_MR * WINO_NR)
-                    gemm_kernel(kc, U + ((size_t)p * K + k0) * WINO_MR, b, c, k0 == 0);
+                    gemm_panel(kc, U + ((size_t)p * K + k0) * WINO_MR, b, c, k0 == 0, p, P,
+                               last);
             }
         }
     }
 }
 
 /* M[ξ] = U[ξ]·V[ξ] for the points lo ≤ ξ < hi, all three in the panel
- * layouts above, one after the other: (R, N), (R, K) and (K, N). */
+ * layouts above, one after the other: (R, N), (R, K) and (K, N); only M's
+ * first `rows` rows are computed. */
 static void gemm_points(float *M, const float *U, const float *V, size_t R, size_t K, size_t N,
-                        size_t lo, size_t hi)
+                        int rows, size_t lo, size_t hi)
 {
     for (size_t xi = lo; xi < hi; xi++)
-        gemm_point(M + xi * R * N, U + xi * R * K, V + xi * K * N, (int)R, (int)K, (int)N);
+        gemm_point(M + xi * R * N, U + xi * R * K, V + xi * K * N, (int)R, (int)K, (int)N, rows);
 }
 
 /* ------------------------------------------------------------ blocks */
@@ -594,7 +620,7 @@ static void step_gemm(void *p, int part, size_t lo, size_t hi)
     wino_step *s = p;
     size_t R = (size_t)pad_rows(s->OC), N = (size_t)pad_tiles(s->nt);
     (void)part;
-    gemm_points(s->M, s->U, s->V, R, (size_t)s->C, N, lo, hi);
+    gemm_points(s->M, s->U, s->V, R, (size_t)s->C, N, s->OC, lo, hi);
 }
 
 /* Blocks lo … hi-1 of WINO_FUSED_TILES tiles, each through the input
@@ -608,7 +634,7 @@ static void step_fused(void *p, int part, size_t lo, size_t hi)
     for (size_t b = lo; b < hi; b++) {
         int T0 = (int)(b * N), nt = s->nt - T0 < (int)N ? s->nt - T0 : (int)N;
         input_block(V, s->src, s->C, s->H, s->W, s->TW, T0, nt, 0, s->C);
-        gemm_points(M, s->U, V, R, (size_t)s->C, N, 0, 36);
+        gemm_points(M, s->U, V, R, (size_t)s->C, N, s->OC, 0, 36);
         output_block(s->dst, M, s->bias, s->relu, s->OC, s->H, s->W, s->TW, T0, nt, 0, s->OC);
     }
 }
