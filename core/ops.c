@@ -15,8 +15,9 @@
  * What this file is not: it computes no weight or bias gradients (the network
  * is fixed, only the image is optimised), it has no other kernel sizes,
  * strides or batches, and it allocates nothing. Threads: every op shares its
- * work out over the caller's pool (pool.h); an im2col band is split by rows
- * of output, each thread unfolding and multiplying its own columns.
+ * work out over the caller's pool (pool.h) in pieces its threads take as
+ * they come free; an im2col band is split by rows of output, each piece
+ * unfolding and multiplying its own columns.
  */
 #include <cblas.h>
 #include <string.h>

@@ -34,14 +34,15 @@
  * panels the GEMM kernel reads (see "GEMMs"), so the transforms write the
  * GEMMs' operands directly and nothing is packed.
  *
- * Threads. Every step runs on the caller's pool (pool.h). Up to 256 + 256
- * channels each thread takes its own run of 16-tile blocks through all
- * three steps, with V and M of its own (300 KB at 64 + 64 channels, kept
- * in its L2 cache): 10–30% faster than the shared blocks on those layers
+ * Threads. Every step runs on the caller's pool (pool.h), its threads
+ * taking the step's pieces first come first served (nst_pool_for). Up to
+ * 256 + 256 channels each thread takes 16-tile blocks through all three
+ * steps, with V and M of its own (300 KB at 64 + 64 channels, kept in its
+ * L2 cache): 10–30% faster than the shared blocks on those layers
  * (in-process A/B, forward + backward). Past that, all threads work on one
- * shared block, split evenly: the transforms over channels, the 36 GEMMs
- * over transform points (the GEMMs need wide blocks there, and U alone
- * outgrows the caches).
+ * shared block: the transforms over channels, the 36 GEMMs over transform
+ * points (the GEMMs need wide blocks there, and U alone outgrows the
+ * caches).
  *
  * What this file is not: it has no other tile sizes, kernels or strides,
  * and does not decide when Winograd pays (ops.c does, from measurements).
