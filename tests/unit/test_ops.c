@@ -119,15 +119,33 @@ static void test_conv_backward(void)
         check_conv_backward(conv_shapes[i]);
 }
 
+/* A convolution to run for shape s: a random input, weights and bias, and
+ * scratch of exactly the size conv3x3_scratch_floats asks for. */
+typedef struct {
+    size_t ni, no; /* input and output floats */
+    float *x, *w, *b, *scratch;
+} conv_case;
+
+static conv_case conv_case_new(conv_shape s)
+{
+    conv_case c = {.ni = (size_t)s.C * s.H * s.W, .no = (size_t)s.OC * s.H * s.W};
+    c.x = rand_floats(c.ni, 1.0);
+    c.w = rand_floats((size_t)s.OC * s.C * 9, 0.5);
+    c.b = rand_floats(s.OC, 0.5);
+    c.scratch = malloc(sizeof(float) * conv3x3_scratch_floats(s.C, s.OC, s.H, s.W));
+    return c;
+}
+
+static void conv_case_free(conv_case *c) { free(c->x), free(c->w), free(c->b), free(c->scratch); }
+
 /* L(x) = ½ Σ conv(x)², so dL/dx = convᵀ(conv(x)); compared with central
  * differences of L evaluated in double at `probes` coordinates (all when 0). */
 static void check_conv_fd(conv_shape s, int probes)
 {
-    size_t ni = (size_t)s.C * s.H * s.W, no = (size_t)s.OC * s.H * s.W;
-    float *x = rand_floats(ni, 1.0), *w = rand_floats((size_t)s.OC * s.C * 9, 0.5);
-    float *b = rand_floats(s.OC, 0.5);
+    conv_case c = conv_case_new(s);
+    size_t ni = c.ni, no = c.no;
+    float *x = c.x, *w = c.w, *b = c.b, *scratch = c.scratch;
     float *out = malloc(sizeof(float) * no), *g = malloc(sizeof(float) * ni);
-    float *scratch = malloc(sizeof(float) * conv3x3_scratch_floats(s.C, s.OC, s.H, s.W));
     conv3x3_forward(out, x, w, b, s.C, s.OC, s.H, s.W, scratch, pool);
     conv3x3_backward(g, out, w, s.C, s.OC, s.H, s.W, scratch, pool);
 
@@ -151,7 +169,8 @@ static void check_conv_fd(conv_shape s, int probes)
     printf("  conv fd       C=%-3d OC=%d H=%-3d W=%-4d  worst rel diff %.2e\n", s.C, s.OC,
            s.H, s.W, worst);
     CHECK(worst < 1e-4, "conv finite differences: %g", worst);
-    free(x), free(w), free(b), free(out), free(g), free(scratch), free(xd), free(od);
+    conv_case_free(&c);
+    free(out), free(g), free(xd), free(od);
 }
 
 static void test_conv_finite_differences(void)
@@ -193,19 +212,17 @@ static void test_conv_relu_fused(void)
     size_t clipped = 0;
     for (size_t k = 0; k < sizeof conv_shapes / sizeof *conv_shapes; k++) {
         conv_shape s = conv_shapes[k];
-        size_t ni = (size_t)s.C * s.H * s.W, no = (size_t)s.OC * s.H * s.W;
-        float *x = rand_floats(ni, 1.0), *w = rand_floats((size_t)s.OC * s.C * 9, 0.5);
-        float *b = rand_floats(s.OC, 0.5);
+        conv_case c = conv_case_new(s);
+        size_t no = c.no;
         float *y = malloc(sizeof(float) * no), *yf = malloc(sizeof(float) * no);
-        float *scratch = malloc(sizeof(float) * conv3x3_scratch_floats(s.C, s.OC, s.H, s.W));
-        conv3x3_forward(y, x, w, b, s.C, s.OC, s.H, s.W, scratch, pool);
+        conv3x3_forward(y, c.x, c.w, c.b, s.C, s.OC, s.H, s.W, c.scratch, pool);
         relu_forward(y, no, pool);
-        conv3x3_relu_forward(yf, x, w, b, s.C, s.OC, s.H, s.W, scratch, pool);
+        conv3x3_relu_forward(yf, c.x, c.w, c.b, s.C, s.OC, s.H, s.W, c.scratch, pool);
         CHECK(memcmp(y, yf, sizeof(float) * no) == 0, "conv+ReLU forward C=%d OC=%d H=%d W=%d",
               s.C, s.OC, s.H, s.W);
         for (size_t i = 0; i < no; i++) clipped += y[i] == 0.0f;
-        free(x), free(w), free(b), free(y), free(yf);
-        free(scratch);
+        conv_case_free(&c);
+        free(y), free(yf);
     }
     printf("  fused conv+ReLU: identical on %zu shapes, %zu outputs clipped\n",
            sizeof conv_shapes / sizeof *conv_shapes, clipped);
