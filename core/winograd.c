@@ -650,11 +650,25 @@ static void step_output(void *p, int part, size_t lo, size_t hi)
 
 /* ------------------------------------------------------------ convolution */
 
-/* out (OC,H,W) = conv of inp (C,H,W) with transformed weights U, plus bias
- * (OC) or NULL, through a ReLU if relu; work holds one block of V and M. */
-static void wino_conv(float *out, const float *inp, const float *U, const float *bias, int relu,
-                      int C, int OC, int H, int W, float *work, nst_pool *pool)
+/* U for the forward (R = OC, K = C) or, with flip, the backward (R = C,
+ * K = OC) of weight (OC,C,3,3). */
+static void weights_transform(float *U, const float *weight, int R, int K, int flip,
+                              nst_pool *pool)
 {
+    wino_step w = {.dst = U, .src = weight, .OC = R, .C = K, .flip = flip};
+    nst_pool_for(pool, (size_t)pad_rows(R) / WINO_MR, 1, step_weights, &w);
+}
+
+/* out (OC,H,W) = conv of inp (C,H,W) with weight transformed as
+ * weights_transform does with R = OC, K = C and flip, plus bias (OC) or
+ * NULL, through a ReLU if relu; scratch (64-byte aligned) holds U, then one
+ * block of V and M. */
+static void wino_conv(float *out, const float *inp, const float *weight, int flip,
+                      const float *bias, int relu, int C, int OC, int H, int W, float *scratch,
+                      nst_pool *pool)
+{
+    float *U = scratch, *work = U + (size_t)36 * pad_rows(OC) * C;
+    weights_transform(U, weight, OC, C, flip, pool);
     int TW = (W + 3) / 4, T = ((H + 3) / 4) * TW;
     int NT = wino_block_tiles(C, OC, T);
     int parts = nst_pool_threads(pool);
@@ -678,15 +692,6 @@ static void wino_conv(float *out, const float *inp, const float *U, const float 
         nst_pool_for(pool, 36, 1, step_gemm, &s);
         nst_pool_for(pool, (size_t)OC, WINO_GRAIN_OUTPUT, step_output, &s);
     }
-}
-
-/* U for the forward (R = OC, K = C) or, with flip, the backward (R = C,
- * K = OC) of weight (OC,C,3,3). */
-static void weights_transform(float *U, const float *weight, int R, int K, int flip,
-                              nst_pool *pool)
-{
-    wino_step w = {.dst = U, .src = weight, .OC = R, .C = K, .flip = flip};
-    nst_pool_for(pool, (size_t)pad_rows(R) / WINO_MR, 1, step_weights, &w);
 }
 
 /* The scratch from WINO_ALIGN floats in, at a 64-byte boundary. */
@@ -714,9 +719,7 @@ void wino_conv3x3_forward(float *out, const float *inp, const float *weight, con
         }
         return;
     }
-    float *U = aligned_scratch(scratch);
-    weights_transform(U, weight, OC, C, 0, pool);
-    wino_conv(out, inp, U, bias, relu, C, OC, H, W, U + (size_t)36 * pad_rows(OC) * C, pool);
+    wino_conv(out, inp, weight, 0, bias, relu, C, OC, H, W, aligned_scratch(scratch), pool);
 }
 
 void wino_conv3x3_backward(float *dinp, const float *dout, const float *weight,
@@ -730,7 +733,5 @@ void wino_conv3x3_backward(float *dinp, const float *dout, const float *weight,
         memset(dinp, 0, sizeof(float) * (size_t)C * H * W);
         return;
     }
-    float *U = aligned_scratch(scratch);
-    weights_transform(U, weight, C, OC, 1, pool);
-    wino_conv(dinp, dout, U, NULL, 0, OC, C, H, W, U + (size_t)36 * pad_rows(C) * OC, pool);
+    wino_conv(dinp, dout, weight, 1, NULL, 0, OC, C, H, W, aligned_scratch(scratch), pool);
 }
