@@ -5,10 +5,10 @@
  * error relative to Σ|w·x| of each output, backward error relative to the
  * largest element. Also the adjoint identity <conv x, y> = <x, convᵀ y>,
  * agreement with ops.c's im2col path, and the fused ReLU against
- * relu_forward. Shapes: odd sizes, sizes not
- * multiples of 4, H or W below 4, channel counts not multiples of 8, rows
- * wider than one transform chunk and images of several tile blocks (one
- * block border falling inside a tile row). Scratch is allocated at exactly
+ * relu_forward. Shapes: odd sizes, sizes not multiples of 4, H or W below
+ * 4, channel counts not multiples of 8, rows wider than one transform chunk
+ * and images of several tile blocks (one block border falling inside a
+ * tile row). Scratch is allocated at exactly
  * wino_scratch_floats, so a sanitizer build catches overruns. Prints the
  * worst errors.
  */
@@ -40,10 +40,10 @@ static const shape shapes[] = {
 
 static double worst_fwd = 0, worst_bwd = 0, worst_adj = 0;
 
-/* The fused ReLU gives exactly what the plain convolution (out, for x)
- * gives through relu_forward. */
 static size_t clipped; /* elements the fused ReLUs set to 0, over all shapes */
 
+/* The fused ReLU gives exactly what the plain convolution (out, for x)
+ * gives through relu_forward. */
 static void check_fused(shape s, const float *x, const float *w, const float *b,
                         const float *out, float *scratch)
 {
