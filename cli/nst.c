@@ -146,8 +146,8 @@ static void on_progress(const nst_progress *pr, void *user)
     cp->last_elapsed = pr->elapsed_s;
     if (!cp->args->quiet)
         printf("iter %4d/%d  total %.6e  content %.6e  style %.6e  tv %.3e  %.3f s/iter  "
-               "evals %d\n", pr->iteration, pr->iterations, pr->loss_total, pr->loss_content,
-               pr->loss_style, pr->loss_tv, dt, pr->evaluations);
+               "evals %d grads %d\n", pr->iteration, pr->iterations, pr->loss_total,
+               pr->loss_content, pr->loss_style, pr->loss_tv, dt, pr->evaluations, pr->gradients);
     fflush(stdout);
     if (pr->image && cp->args->save_every > 0 && pr->iteration < pr->iterations) {
         nst_error e;

@@ -1,7 +1,7 @@
 /*
  * loss.c — Gram matrices and the content, style and total-variation losses
- * of Gatys et al., each returning its unweighted value and adding
- * weight × its exact gradient into a caller's buffer (see loss.h).
+ * of Gatys et al.: each one's unweighted value, and weight × its exact
+ * gradient added into a caller's buffer (see loss.h).
  *
  * Sums are accumulated in double; tensors stay float. The Gram matrix and the
  * style gradient are BLAS calls (ssyrk and sgemm) shared out over the pool.
@@ -45,7 +45,7 @@ typedef struct {
     float scale;
 } gram_step;
 
-size_t loss_scratch_floats(int N) { return (size_t)N * N * (1 + GRAM_PIECES); }
+size_t loss_scratch_floats(int N) { return (size_t)N * N * GRAM_PIECES; }
 
 static int triangle_row(int N, int k, int parts)
 {
@@ -114,14 +114,14 @@ static void style_grad_part(void *p, int part, size_t lo, size_t hi)
                 s->d, s->N, s->feat + lo, s->M, 1.0f, s->dfeat + lo, s->M);
 }
 
-double style_loss(float *dfeat, float weight, const float *feat, const float *target,
-                  int N, int M, float *scratch, nst_pool *pool)
+double style_loss(float *diff, const float *feat, const float *target, int N, int M,
+                  float *scratch, nst_pool *pool)
 {
-    // feat is (N,M), target is (N,N), dfeat is (N,M) (accumulated); the
-    // first N·N floats of scratch end holding the symmetric part of G − A
+    // feat is (N,M), target and diff are (N,N); diff ends holding the
+    // symmetric part of G − A
     if (N <= 0 || M <= 0) return 0.0;
-    float *d = scratch;
-    gram_compute(d, feat, N, M, scratch + (size_t)N * N, pool);
+    float *d = diff;
+    gram_compute(d, feat, N, M, scratch, pool);
     double sum = 0.0;
     for (size_t i = 0; i < (size_t)N * N; i++) {
         d[i] -= target[i];
@@ -137,53 +137,81 @@ double style_loss(float *dfeat, float weight, const float *feat, const float *ta
             *lo = s;
             *up = s;
         }
-    double nn = (double)N * N;
-    gram_step g = {.feat = feat, .N = N, .M = M, .dfeat = dfeat, .d = d,
-                   .scale = (float)((double)weight / (nn * M))};
-    nst_pool_for(pool, (size_t)M, ((size_t)M + STYLE_PIECES - 1) / STYLE_PIECES, style_grad_part,
-                 &g);
-    return sum / (4.0 * nn);
+    return sum / (4.0 * (double)N * N);
 }
 
-double content_loss(float *dfeat, float weight, const float *feat, const float *target,
-                    size_t n)
+void style_grad(float *dfeat, float weight, const float *feat, const float *diff, int N, int M,
+                nst_pool *pool)
 {
-    // feat, target and dfeat are (n); dfeat is accumulated
+    // feat and dfeat are (N,M), diff is (N,N); dfeat is accumulated
+    if (N <= 0 || M <= 0) return;
+    gram_step g = {.feat = feat, .N = N, .M = M, .dfeat = dfeat, .d = diff,
+                   .scale = (float)((double)weight / ((double)N * N * M))};
+    nst_pool_for(pool, (size_t)M, ((size_t)M + STYLE_PIECES - 1) / STYLE_PIECES, style_grad_part,
+                 &g);
+}
+
+/* The content loss, and with dfeat its gradient: one loop for both halves. */
+static double content_pass(float *dfeat, float weight, const float *feat, const float *target,
+                           size_t n)
+{
+    // feat, target and dfeat are (n); dfeat is accumulated, or NULL
     double sum = 0.0;
     for (size_t i = 0; i < n; i++) {
         float d = feat[i] - target[i];
         sum += (double)d * d;
-        dfeat[i] += weight * d;
+        if (dfeat) dfeat[i] += weight * d;
     }
     return 0.5 * sum;
 }
 
-double tv_loss(float *dimg, float weight, const float *img, int C, int H, int W)
+double content_loss(const float *feat, const float *target, size_t n)
 {
-    // img is (C,H,W), dimg is (C,H,W) (accumulated)
+    return content_pass(NULL, 0.0f, feat, target, n);
+}
+
+void content_grad(float *dfeat, float weight, const float *feat, const float *target, size_t n)
+{
+    content_pass(dfeat, weight, feat, target, n);
+}
+
+/* The total variation, and with dimg its gradient: one loop for both halves. */
+static double tv_pass(float *dimg, float weight, const float *img, int C, int H, int W)
+{
+    // img is (C,H,W), dimg is (C,H,W) (accumulated) or NULL
     double sum = 0.0;
     float w2 = 2.0f * weight;
     for (int c = 0; c < C; c++)
         for (int y = 0; y < H; y++) {
             const float *a = img + ((size_t)c * H + y) * W;
-            float *g = dimg + ((size_t)c * H + y) * W;
+            float *g = dimg ? dimg + ((size_t)c * H + y) * W : NULL;
             /* horizontal neighbours: (a[x+1] − a[x])² */
             for (int x = 0; x + 1 < W; x++) {
                 float d = a[x + 1] - a[x];
                 sum += (double)d * d;
-                g[x + 1] += w2 * d;
-                g[x] -= w2 * d;
+                if (g) {
+                    g[x + 1] += w2 * d;
+                    g[x] -= w2 * d;
+                }
             }
             if (y + 1 == H) continue;
             /* vertical neighbours: (b[x] − a[x])² with b the next row */
             const float *b = a + W;
-            float *gb = g + W;
             for (int x = 0; x < W; x++) {
                 float d = b[x] - a[x];
                 sum += (double)d * d;
-                gb[x] += w2 * d;
-                g[x] -= w2 * d;
+                if (g) {
+                    g[x + W] += w2 * d;
+                    g[x] -= w2 * d;
+                }
             }
         }
     return sum;
+}
+
+double tv_loss(const float *img, int C, int H, int W) { return tv_pass(NULL, 0.0f, img, C, H, W); }
+
+void tv_grad(float *dimg, float weight, const float *img, int C, int H, int W)
+{
+    tv_pass(dimg, weight, img, C, H, W);
 }

@@ -1,8 +1,10 @@
 /*
  * loss.h — Gram matrices and the three losses of Gatys et al., each with its
- * exact gradient. A loss function returns its value (unweighted) and ADDS
- * weight × d(loss)/d(input) into the gradient buffer, so several losses can
- * accumulate into one buffer.
+ * exact gradient. Each loss comes in two halves: *_loss returns the value
+ * (unweighted), and *_grad ADDS weight × d(loss)/d(input) into a gradient
+ * buffer, so several losses can accumulate into one buffer. The halves are
+ * apart so that a line search can reject a trial point without paying for
+ * its gradient.
  *
  *   content:  L = ½ Σ (F − P)²
  *   style:    E = 1/(4 N²) Σ (G − A)²  with G = F Fᵀ / M (per-position Gram),
@@ -24,17 +26,23 @@ size_t loss_scratch_floats(int N);
  * give the same result, however its threads happened to share the work. */
 void gram_compute(float *gram, const float *feat, int N, int M, float *scratch, nst_pool *pool);
 
-/* feat is (N,M), target is the style Gram A (N,N), dfeat is (N,M) and gets
- * += weight * dE/dF. scratch holds loss_scratch_floats(N) floats. Returns
- * E. */
-double style_loss(float *dfeat, float weight, const float *feat, const float *target,
-                  int N, int M, float *scratch, nst_pool *pool);
+/* feat is (N,M), target is the style Gram A (N,N). Returns E; diff (N,N)
+ * receives what style_grad needs, the symmetric part of G − A. scratch
+ * holds loss_scratch_floats(N) floats. */
+double style_loss(float *diff, const float *feat, const float *target, int N, int M,
+                  float *scratch, nst_pool *pool);
+/* dfeat (N,M) gets += weight * dE/dF, from style_loss's diff for this feat. */
+void style_grad(float *dfeat, float weight, const float *feat, const float *diff, int N, int M,
+                nst_pool *pool);
 
-/* feat and target are (n); dfeat (n) gets += weight * (F − P). Returns L. */
-double content_loss(float *dfeat, float weight, const float *feat, const float *target,
-                    size_t n);
+/* feat and target are (n). Returns L. */
+double content_loss(const float *feat, const float *target, size_t n);
+/* dfeat (n) gets += weight * (F − P). */
+void content_grad(float *dfeat, float weight, const float *feat, const float *target, size_t n);
 
-/* img is (C,H,W); dimg (C,H,W) gets += weight * dT/dx. Returns T. */
-double tv_loss(float *dimg, float weight, const float *img, int C, int H, int W);
+/* img is (C,H,W). Returns T. */
+double tv_loss(const float *img, int C, int H, int W);
+/* dimg (C,H,W) gets += weight * dT/dx. */
+void tv_grad(float *dimg, float weight, const float *img, int C, int H, int W);
 
 #endif

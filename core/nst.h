@@ -205,8 +205,11 @@ typedef struct {
     const nst_image *image;   /* current image (colour handling applied) on
                                  preview iterations, else NULL; valid during
                                  the callback only */
-    int evaluations;          /* loss+gradient evaluations so far (L-BFGS's
-                                 line search may take more than one an iteration) */
+    int evaluations;          /* losses evaluated so far, each a forward pass
+                                 (L-BFGS's line search may try more than one
+                                 point an iteration) */
+    int gradients;            /* gradients so far, each a backward pass: one
+                                 per accepted point */
 } nst_progress;
 
 typedef void (*nst_progress_fn)(const nst_progress *p, void *user);

@@ -4,8 +4,10 @@
  * with the content targets P^l of the content image at the output size and
  * the blended style Grams A^l = Σ_k b_k A^l_k (b normalised to sum 1, each
  * style image resized so its longest side is style_scale × the output's).
- * Losses and their gradients are added layer by layer while VGG's backward
- * pass runs (vgg.h's hook), so no per-loss gradient buffers exist.
+ * The losses are computed after the forward pass; their gradients are added
+ * layer by layer while VGG's backward pass runs (vgg.h's hook), so no
+ * per-loss gradient buffers exist. What the gradients need of the losses
+ * (G − A of each style layer) is kept between the two.
  *
  * Not here: the optimiser and the loop (transfer.c).
  */
@@ -24,47 +26,56 @@ struct nst_objective {
     int W, H;
     float *content_target[NST_NUM_LAYERS]; /* P^l, (C,H,W), or NULL */
     float *style_target[NST_NUM_LAYERS];   /* A^l, (C,C), or NULL */
+    float *style_diff[NST_NUM_LAYERS];     /* G^l − A^l (symmetrised) at the latest x */
     double style_weight[NST_NUM_LAYERS];   /* w_l */
     float *gram_scratch;                   /* loss_scratch_floats of the widest style layer */
-    nst_losses parts;                      /* of the evaluation in progress */
 };
 
 /* ------------------------------------------------------------------ evaluation */
 
-/* The vgg.h hook: content and style losses of layer l, weighted, added into grad. */
-static double layer_loss(int l, const float *act, float *grad, int C, int H, int W, int *added,
-                         void *user)
+double nst_objective_value(nst_objective *o, const float *x, nst_losses *parts)
+{
+    nst_losses v = {0};
+    nst_net_forward(o->net, x);
+    for (int l = 0; l < NST_NUM_LAYERS; l++) {
+        if (!o->content_target[l] && !o->style_target[l]) continue;
+        int C, H, W;
+        const float *act = nst_net_activation(o->net, l, &C, &H, &W);
+        if (o->content_target[l])
+            v.content += o->p->alpha * content_loss(act, o->content_target[l], (size_t)C * H * W);
+        if (o->style_target[l])
+            v.style += o->p->beta * o->style_weight[l] *
+                       style_loss(o->style_diff[l], act, o->style_target[l], C, H * W,
+                                  o->gram_scratch, nst_net_pool(o->net));
+    }
+    if (o->p->tv_weight > 0) v.tv = o->p->tv_weight * tv_loss(x, 3, o->H, o->W);
+    v.total = v.content + v.style + v.tv;
+    if (parts) *parts = v;
+    return v.total;
+}
+
+/* The vgg.h hook: the weighted content and style gradients of layer l, added into grad. */
+static int layer_grad(int l, const float *act, float *grad, int C, int H, int W, void *user)
 {
     nst_objective *o = user;
-    double f = 0;
-    *added = o->content_target[l] || o->style_target[l];
-    if (o->content_target[l]) {
-        double lc = o->p->alpha * content_loss(grad, (float)o->p->alpha, act,
-                                               o->content_target[l], (size_t)C * H * W);
-        o->parts.content += lc;
-        f += lc;
-    }
-    if (o->style_target[l]) {
-        double w = o->p->beta * o->style_weight[l];
-        double ls = w * style_loss(grad, (float)w, act, o->style_target[l], C, H * W,
-                                   o->gram_scratch, nst_net_pool(o->net));
-        o->parts.style += ls;
-        f += ls;
-    }
-    return f;
+    if (o->content_target[l])
+        content_grad(grad, (float)o->p->alpha, act, o->content_target[l], (size_t)C * H * W);
+    if (o->style_target[l])
+        style_grad(grad, (float)(o->p->beta * o->style_weight[l]), act, o->style_diff[l], C, H * W,
+                   nst_net_pool(o->net));
+    return o->content_target[l] || o->style_target[l];
+}
+
+void nst_objective_gradient(nst_objective *o, const float *x, float *g)
+{
+    nst_net_backward(o->net, g, layer_grad, o);
+    if (o->p->tv_weight > 0) tv_grad(g, (float)o->p->tv_weight, x, 3, o->H, o->W);
 }
 
 double nst_objective_eval(nst_objective *o, const float *x, float *g, nst_losses *parts)
 {
-    memset(&o->parts, 0, sizeof o->parts);
-    nst_net_forward(o->net, x);
-    double f = nst_net_backward(o->net, g, layer_loss, o);
-    if (o->p->tv_weight > 0) {
-        o->parts.tv = o->p->tv_weight * tv_loss(g, (float)o->p->tv_weight, x, 3, o->H, o->W);
-        f += o->parts.tv;
-    }
-    o->parts.total = f;
-    if (parts) *parts = o->parts;
+    double f = nst_objective_value(o, x, parts);
+    nst_objective_gradient(o, x, g);
     return f;
 }
 
@@ -74,6 +85,7 @@ void nst_objective_free(nst_objective *o)
     for (int l = 0; l < NST_NUM_LAYERS; l++) {
         free(o->content_target[l]);
         free(o->style_target[l]);
+        free(o->style_diff[l]);
     }
     free(o->gram_scratch);
     nst_net_free(o->net);
@@ -154,7 +166,9 @@ static int style_targets(nst_objective *o, const nst_model *m, const nst_image *
         int l = p->style_layers[i];
         size_t c = (size_t)nst_layers[l].cout;
         if (c > max_c) max_c = c;
-        if (!(o->style_target[l] = calloc(c * c, sizeof(float)))) return NST_ENOMEM;
+        if (!(o->style_target[l] = calloc(c * c, sizeof(float))) ||
+            !(o->style_diff[l] = malloc(c * c * sizeof(float))))
+            return NST_ENOMEM;
         o->style_weight[l] = p->style_layer_weights[i];
     }
     float *gram = malloc(max_c * max_c * sizeof(float));

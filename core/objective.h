@@ -1,8 +1,9 @@
 /*
  * objective.h — the style-transfer loss of one job as a function of the
  * output image: targets computed once at creation, then any number of
- * evaluations of L(x) and ∇L(x). transfer.c optimises it; the tests check
- * it against finite differences and the PyTorch reference.
+ * evaluations of L(x), each followed by ∇L(x) when the caller wants it.
+ * transfer.c optimises it; the tests check it against finite differences
+ * and the PyTorch reference.
  */
 #ifndef NST_OBJECTIVE_H
 #define NST_OBJECTIVE_H
@@ -26,7 +27,13 @@ typedef struct {
     double total, content, style, tv;
 } nst_losses;
 
-/* L(x) for x (3,H,W) in [0,1]; g (3,H,W) receives ∇L(x). */
+/* L(x) for x (3,H,W) in [0,1], with its parts when parts is not NULL: the
+ * forward pass and the losses, which is all a rejected trial point costs. */
+double nst_objective_value(nst_objective *o, const float *x, nst_losses *parts);
+/* g (3,H,W) receives ∇L(x), where x is the point of the latest
+ * nst_objective_value call: the backward pass. */
+void nst_objective_gradient(nst_objective *o, const float *x, float *g);
+/* Both halves: L(x), and ∇L(x) into g. */
 double nst_objective_eval(nst_objective *o, const float *x, float *g, nst_losses *parts);
 
 #endif

@@ -11,7 +11,8 @@
  *
  * What it is not: a general-purpose optimisation library. There is no
  * strong-Wolfe line search (each objective call is a full VGG19 forward and
- * backward pass, so an accepted step 1 must cost exactly one evaluation), no
+ * backward pass, so an accepted step 1 must cost exactly one evaluation, and
+ * a rejected trial point costs only the forward pass of its value), no
  * bound constraints, no stopping rule beyond "no progress is possible" (the
  * caller decides how many iterations to run), and no thread safety: one
  * stepper belongs to one job.
@@ -172,19 +173,21 @@ static int lbfgs_move(nst_lbfgs *s, float *x, double t)
 }
 
 /* Backtracking along d from step *tp: accept the first point that
- * satisfies Armijo and is strictly lower than f0; otherwise shrink the step
- * by safeguarded quadratic interpolation. x and g hold the trial point on
- * return; returns 1 when a point was accepted (its loss in *f1), 0
- * otherwise, with *tp the next, untried step. */
+ * satisfies Armijo and is strictly lower than f0, and only then compute its
+ * gradient into g; otherwise shrink the step by safeguarded quadratic
+ * interpolation. x holds the last trial point on return; returns 1 when a
+ * point was accepted (its loss in *f1), 0 otherwise, with *tp the next,
+ * untried step. */
 static int lbfgs_search(nst_lbfgs *s, float *x, float *g, double f0, double dg0, double *tp,
-                        nst_objective_fn fn, void *user, double *f1, int *evals)
+                        const nst_objective_fns *fn, double *f1, int *evals)
 {
     double t = *tp;
     for (int k = 0; k < LBFGS_MAX_EVALS; k++) {
         if (!lbfgs_move(s, x, t)) break;
-        double f = fn(x, g, user);
+        double f = fn->value(x, fn->user);
         (*evals)++;
         if (isfinite(f) && f < f0 && f <= f0 + LBFGS_C1 * t * dg0) {
+            fn->gradient(x, g, fn->user);
             *f1 = f;
             return 1;
         }
@@ -230,8 +233,7 @@ static void lbfgs_remember(nst_lbfgs *s, const float *x, const float *g)
  * descent step while there is no history), one retry along -g from a short
  * step after a failure (below the steps already tried when the failed
  * search was itself steepest descent), then the new pair. */
-int nst_lbfgs_step(nst_lbfgs *s, float *x, double *f, float *g, nst_objective_fn fn,
-                   void *user)
+int nst_lbfgs_step(nst_lbfgs *s, float *x, double *f, float *g, const nst_objective_fns *fn)
 {
     size_t n = s->n;
     double f0 = *f;
@@ -258,14 +260,13 @@ int nst_lbfgs_step(nst_lbfgs *s, float *x, double *f, float *g, nst_objective_fn
 
     int evals = 0;
     double f1 = f0;
-    if (!lbfgs_search(s, x, g, f0, dg0, &t, fn, user, &f1, &evals)) {
+    if (!lbfgs_search(s, x, g, f0, dg0, &t, fn, &f1, &evals)) {
         double retry = LBFGS_RETRY_SCALE * t_steep;
         if (steep) retry = fmin(retry, t);
         lbfgs_reset(s);
-        dg0 = lbfgs_steepest(s, s->g0);
-        if (!lbfgs_search(s, x, g, f0, dg0, &retry, fn, user, &f1, &evals)) {
-            memcpy(x, s->x0, n * sizeof *x);
-            memcpy(g, s->g0, n * sizeof *g);
+        dg0 = lbfgs_steepest(s, g);
+        if (!lbfgs_search(s, x, g, f0, dg0, &retry, fn, &f1, &evals)) {
+            memcpy(x, s->x0, n * sizeof *x); /* g is untouched: no point was accepted */
             return 0;
         }
     }

@@ -80,18 +80,38 @@ static int lbfgs_history(size_t n)
     return h < LBFGS_HISTORY_MIN ? LBFGS_HISTORY_MIN : h > LBFGS_HISTORY_MAX ? LBFGS_HISTORY_MAX : (int)h;
 }
 
-/* Adapter from optim.h's objective signature; remembers the parts. */
+/* The objective as optim.h's two halves. The parts reported are those of
+ * the latest point whose gradient was taken: the accepted one, not a trial
+ * the line search rejected. */
 typedef struct {
     nst_objective *o;
-    nst_losses parts;
-    int evaluations;
+    nst_losses trial;     /* of the latest value */
+    nst_losses parts;     /* of the latest gradient's point */
+    int evaluations;      /* values computed */
+    int gradients;        /* gradients computed */
 } eval_ctx;
 
-static double eval_fn(const float *x, float *g, void *user)
+static double value_fn(const float *x, void *user)
 {
     eval_ctx *c = user;
     c->evaluations++;
-    return nst_objective_eval(c->o, x, g, &c->parts);
+    return nst_objective_value(c->o, x, &c->trial);
+}
+
+static void gradient_fn(const float *x, float *g, void *user)
+{
+    eval_ctx *c = user;
+    c->gradients++;
+    nst_objective_gradient(c->o, x, g);
+    c->parts = c->trial;
+}
+
+/* f(x), and ∇f(x) into g. */
+static double eval_fn(eval_ctx *c, const float *x, float *g)
+{
+    double f = value_fn(x, c);
+    gradient_fn(x, g, c);
+    return f;
 }
 
 /* Where one scale's iterations run: iterations first+1 … last of the
@@ -119,7 +139,8 @@ static int optimise(nst_objective *o, const nst_params *p, const scale_plan *sp,
         return nst_error_set(err, NST_ENOMEM, "", "out of memory for the optimiser");
     }
     eval_ctx ctx = {.o = o};
-    double f = eval_fn(x, g, &ctx);
+    nst_objective_fns fns = {value_fn, gradient_fn, &ctx};
+    double f = eval_fn(&ctx, x, g);
     int rc = NST_OK;
     for (int it = sp->first + 1; it <= sp->last; it++) {
         if (cb && cb->cancel && *cb->cancel) {
@@ -127,17 +148,17 @@ static int optimise(nst_objective *o, const nst_params *p, const scale_plan *sp,
             break;
         }
         if (lb) {
-            if (nst_lbfgs_step(lb, x, &f, g, eval_fn, &ctx) == 0) it = sp->last; /* converged */
+            if (nst_lbfgs_step(lb, x, &f, g, &fns) == 0) it = sp->last; /* converged */
         } else {
             nst_adam_step(ad, x, g);
-            f = eval_fn(x, g, &ctx);
+            f = eval_fn(&ctx, x, g);
         }
         if (cb && cb->progress) {
             int preview = (p->preview_every > 0 && it % p->preview_every == 0) || it == sp->last;
             if (preview) present(p, x, content_sized, view);
             nst_progress pr = {it, p->iterations, f, ctx.parts.content, ctx.parts.style,
                                ctx.parts.tv, now_s() - t0, preview ? view : NULL,
-                               ctx.evaluations};
+                               ctx.evaluations, ctx.gradients};
             cb->progress(&pr, cb->user);
         }
     }

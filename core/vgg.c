@@ -159,18 +159,17 @@ void nst_net_forward(nst_net *net, const float *img)
     }
 }
 
-double nst_net_backward(nst_net *net, float *dimg, nst_layer_loss_fn loss, void *user)
+void nst_net_backward(nst_net *net, float *dimg, nst_layer_grad_fn loss_grad, void *user)
 {
     const nst_model *m = net->model;
-    double total = 0;
     float *g = net->grad_a;     /* d/d act[l] */
     float *other = net->grad_b; /* d/d input of conv l */
     int masked = 1;             /* g is already through act[l]'s ReLU (zeros are) */
     memset(g, 0, act_floats(net, net->depth - 1) * sizeof(float));
     for (int l = net->depth - 1; l >= 0; l--) {
         const nst_layer_def *d = &nst_layers[l];
-        int w = net->lw[l], h = net->lh[l], added = 0;
-        total += loss(l, net->act[l], g, d->cout, h, w, &added, user);
+        int w = net->lw[l], h = net->lh[l];
+        int added = loss_grad(l, net->act[l], g, d->cout, h, w, user);
         if (added || !masked) relu_backward(g, net->act[l], act_floats(net, l), net->pool);
         conv3x3_backward(other, g, m->weight[l], d->cin, d->cout, h, w, net->scratch,
                          net->pool);
@@ -193,5 +192,4 @@ double nst_net_backward(nst_net *net, float *dimg, nst_layer_loss_fn loss, void 
         }
     }
     preprocess_backward(&m->pre, dimg, other, (size_t)net->W * net->H);
-    return total;
 }

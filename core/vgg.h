@@ -6,8 +6,9 @@
  * Forward stores each conv layer's post-ReLU activation (the ReLU masks and
  * the max-pooling inputs the backward pass needs); nothing else is kept.
  * Backward walks from the deepest layer to the image; at each layer it asks
- * a hook to add the loss gradient of that layer's activation, so losses are
- * computed while the gradient flows and need no buffers of their own.
+ * a hook to add the loss gradient of that layer's activation, so loss
+ * gradients are added while the gradient flows and need no buffers of their
+ * own.
  */
 #ifndef NST_VGG_H
 #define NST_VGG_H
@@ -35,13 +36,12 @@ void nst_net_forward(nst_net *net, const float *img);
 const float *nst_net_activation(const nst_net *net, int l, int *C, int *H, int *W);
 
 /* Hook called once per layer, deepest first: add d(loss)/d(activation l) into
- * grad (C,H,W), set *added (0 on the call) to 1 if it added anything, and
- * return the loss contributed at that layer. */
-typedef double (*nst_layer_loss_fn)(int l, const float *act, float *grad, int C, int H, int W,
-                                    int *added, void *user);
+ * grad (C,H,W) and return 1 if it added anything, 0 if not. */
+typedef int (*nst_layer_grad_fn)(int l, const float *act, float *grad, int C, int H, int W,
+                                 void *user);
 
 /* Backward pass after forward: dimg (3,H,W) is overwritten with the gradient
- * with respect to the [0,1] image. Returns the sum of the hook's losses. */
-double nst_net_backward(nst_net *net, float *dimg, nst_layer_loss_fn loss, void *user);
+ * with respect to the [0,1] image of the losses the hook adds. */
+void nst_net_backward(nst_net *net, float *dimg, nst_layer_grad_fn loss_grad, void *user);
 
 #endif

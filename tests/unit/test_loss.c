@@ -145,8 +145,10 @@ static void check_style(int N, int M, int asym, int probes)
     float *base = malloc(sizeof(float) * nf);
     memcpy(base, acc, sizeof(float) * nf);
 
-    double e = style_loss(g, 1.0f, f, a, N, M, scratch, pool);
-    double e2 = style_loss(acc, 2.5f, f, a, N, M, scratch, pool);
+    float *diff = malloc(sizeof(float) * N * N);
+    double e = style_loss(diff, f, a, N, M, scratch, pool);
+    style_grad(g, 1.0f, f, diff, N, M, pool);
+    style_grad(acc, 2.5f, f, diff, N, M, pool);
     double *fd = to_double(f, nf), *ad = to_double(a, (size_t)N * N);
     style_ctx ctx = {N, M, ad};
     double ref = ref_style(fd, &ctx);
@@ -158,10 +160,9 @@ static void check_style(int N, int M, int asym, int probes)
     printf("  style N=%-3d M=%-4d %s  E %.6g (ref %.6g)  fd worst rel diff %.2e\n", N, M,
            asym ? "asymmetric A" : "gram A      ", e, ref, worst);
     CHECK(rel_diff(e, ref, 1e-12) < 1e-5, "style value %.9g vs %.9g", e, ref);
-    CHECK(e == e2, "style value depends on the weight: %.9g vs %.9g", e, e2);
     CHECK(worst < 1e-3, "style finite differences: %g", worst);
     CHECK(accum < 1e-6, "style gradient does not accumulate: %g", accum);
-    free(f), free(a), free(scratch), free(g), free(acc), free(base), free(fd), free(ad);
+    free(f), free(a), free(scratch), free(diff), free(g), free(acc), free(base), free(fd), free(ad);
 }
 
 static void test_style_loss(void)
@@ -198,8 +199,9 @@ static void test_content_loss(void)
     float *f = rand_floats(N, 1.0), *p = rand_floats(N, 1.0), *g = calloc(N, sizeof(float));
     float *acc = rand_floats(N, 1.0), base[N];
     memcpy(base, acc, sizeof base);
-    double l = content_loss(g, 1.0f, f, p, N);
-    content_loss(acc, -0.75f, f, p, N);
+    double l = content_loss(f, p, N);
+    content_grad(g, 1.0f, f, p, N);
+    content_grad(acc, -0.75f, f, p, N);
     double *fd = to_double(f, N), *pd = to_double(p, N);
     content_ctx ctx = {pd, N};
     double ref = ref_content(fd, &ctx), worst = fd_worst(ref_content, &ctx, fd, g, N, 0, 1e-3);
@@ -238,8 +240,9 @@ static void check_tv(int C, int H, int W)
     float *x = rand_floats(n, 1.0), *g = calloc(n, sizeof(float)), *acc = rand_floats(n, 1.0);
     float *base = malloc(sizeof(float) * n);
     memcpy(base, acc, sizeof(float) * n);
-    double t = tv_loss(g, 1.0f, x, C, H, W);
-    tv_loss(acc, 3.0f, x, C, H, W);
+    double t = tv_loss(x, C, H, W);
+    tv_grad(g, 1.0f, x, C, H, W);
+    tv_grad(acc, 3.0f, x, C, H, W);
     double *xd = to_double(x, n);
     tv_ctx ctx = {C, H, W};
     double ref = ref_tv(xd, &ctx), worst = fd_worst(ref_tv, &ctx, xd, g, n, 0, 1e-3);

@@ -5,9 +5,11 @@
  *
  * What it checks: L-BFGS converges within its budget, the loss never rises
  * from one iteration to the next, a step that makes no progress leaves x,
- * f and g untouched, an accepted unit step costs one evaluation, and the
- * directions match an independent two-loop recursion once the history ring
- * has wrapped many times; Adam converges on the quadratic. What it does not
+ * f and g untouched, an accepted unit step costs one evaluation, a step's
+ * only gradient is its accepted point's (a rejected trial costs its value
+ * alone), taken at the x of the latest value, and the directions match an
+ * independent two-loop recursion once the history ring has wrapped many
+ * times; Adam converges on the quadratic. What it does not
  * check: anything about images or VGG19 — the objective here is plain
  * arithmetic. Iteration counts are printed so a regression in speed shows.
  */
@@ -72,29 +74,54 @@ static double rosenbrock_fn(const float *x, float *g, void *user)
     return f;
 }
 
-/* Wraps an objective to count evaluations and to keep the first point each
- * step asks for (the step-1 trial, which reveals the search direction). */
+/* Wraps an objective (f and ∇f together) as optim.h's two halves, counting
+ * values and gradients, checking that each gradient is asked for at the x
+ * of the latest value, and keeping the first point each step asks for (the
+ * step-1 trial, which reveals the search direction). */
+#define PROBE_MAX 1000 /* largest n of these tests */
+
 typedef struct {
-    nst_objective_fn fn;
+    double (*fn)(const float *x, float *g, void *user);
     void *inner;
     size_t n;
-    int evals;       /* in total */
-    int step_calls;  /* since the test last cleared it */
+    int evals;       /* values, in total */
+    int grads;       /* gradients, in total */
+    int misplaced;   /* gradients asked for at another x than the latest value's */
+    int step_calls;  /* values since the test last cleared it */
     float *first;    /* NULL, or n floats: the first x of the current step */
-    int nan_calls;   /* return NaN for this many more calls */
+    int nan_calls;   /* return NaN for this many more values */
+    int valued;      /* last holds the latest value's x */
+    float last[PROBE_MAX];
+    float scratch[PROBE_MAX]; /* the gradient a value computes and drops */
 } probe;
 
-static double probe_fn(const float *x, float *g, void *user)
+static double probe_value(const float *x, void *user)
 {
     probe *p = user;
+    CHECK(p->n <= PROBE_MAX, "n = %zu", p->n);
     if (p->step_calls++ == 0 && p->first) memcpy(p->first, x, p->n * sizeof *x);
     p->evals++;
-    double f = p->fn(x, g, p->inner);
+    memcpy(p->last, x, p->n * sizeof *x);
+    p->valued = 1;
+    double f = p->fn(x, p->scratch, p->inner);
     if (p->nan_calls > 0) {
         p->nan_calls--;
         return NAN;
     }
     return f;
+}
+
+static void probe_gradient(const float *x, float *g, void *user)
+{
+    probe *p = user;
+    p->grads++;
+    p->misplaced += !p->valued || memcmp(x, p->last, p->n * sizeof *x) != 0;
+    p->fn(x, g, p->inner);
+}
+
+static nst_objective_fns probe_fns(probe *p)
+{
+    return (nst_objective_fns){probe_value, probe_gradient, p};
 }
 
 /* ------------------------------------------------------------------ driver */
@@ -120,13 +147,15 @@ static run_stats run_lbfgs(probe *p, float *x, int history, int max_iter, done_f
     nst_lbfgs *s = nst_lbfgs_create(n, history);
     CHECK(s != NULL, "create(%zu, %d)", n, history);
     double f = p->fn(x, g, p->inner);
+    nst_objective_fns fns = probe_fns(p);
     for (int k = 0; s && k < max_iter && !(done && done(x, f, ctx)); k++) {
         memcpy(xs, x, n * sizeof *x);
         memcpy(gs, g, n * sizeof *g);
         double f_before = f;
-        int before = p->evals;
-        int r = nst_lbfgs_step(s, x, &f, g, probe_fn, p);
-        int used = p->evals - before;
+        int before = p->evals, grads_before = p->grads;
+        int r = nst_lbfgs_step(s, x, &f, g, &fns);
+        int used = p->evals - before, grads = p->grads - grads_before;
+        CHECK(grads == (r > 0), "step returning %d took %d gradients", r, grads);
         if (r == 0) {
             CHECK(memcmp(x, xs, n * sizeof *x) == 0, "x changed by a step returning 0");
             CHECK(memcmp(g, gs, n * sizeof *g) == 0, "g changed by a step returning 0");
@@ -141,6 +170,7 @@ static run_stats run_lbfgs(probe *p, float *x, int history, int max_iter, done_f
         st.single += used == 1;
     }
     st.f = f;
+    CHECK(p->misplaced == 0, "%d gradients away from the latest value's x", p->misplaced);
     nst_lbfgs_free(s);
     free(g);
     free(xs);
@@ -234,9 +264,11 @@ static void test_lbfgs_at_minimum(void)
     memcpy(x, q.c, n * sizeof *x);
     double f = quadratic_fn(x, g, &q);
     nst_lbfgs *s = nst_lbfgs_create(n, 5);
-    int r = nst_lbfgs_step(s, x, &f, g, probe_fn, &p);
+    nst_objective_fns fns = probe_fns(&p);
+    int r = nst_lbfgs_step(s, x, &f, g, &fns);
     CHECK(r == 0, "step at the minimum returned %d", r);
-    CHECK(p.evals == 0, "%d evaluations at the minimum", p.evals);
+    CHECK(p.evals == 0 && p.grads == 0, "%d values, %d gradients at the minimum", p.evals,
+          p.grads);
     CHECK(memcmp(x, q.c, n * sizeof *x) == 0, "x moved away from the minimum");
     CHECK(f == 0.0, "f = %g", f);
     nst_lbfgs_free(s);
@@ -286,9 +318,11 @@ static void test_lbfgs_failed_search(void)
     probe p = {.fn = wall_fn, .inner = &n, .n = n};
     double f = 0.0;
     nst_lbfgs *s = nst_lbfgs_create(n, 4);
-    int r = nst_lbfgs_step(s, x, &f, g, probe_fn, &p);
+    nst_objective_fns fns = probe_fns(&p);
+    int r = nst_lbfgs_step(s, x, &f, g, &fns);
     CHECK(r == 0, "failed search returned %d", r);
     CHECK(p.evals > 0 && p.evals <= 40, "%d evaluations", p.evals);
+    CHECK(p.grads == 0, "a failed search took %d gradients", p.grads);
     CHECK(memcmp(x, x0, sizeof x) == 0, "x changed");
     CHECK(memcmp(g, g0, sizeof g) == 0, "g changed");
     CHECK(f == 0.0, "f changed to %g", f);
@@ -306,8 +340,11 @@ static void test_lbfgs_nonfinite_trial(void)
     double f = quadratic_fn(x, g, &q), f0 = f;
     nst_lbfgs *s = nst_lbfgs_create(n, 5);
     p.nan_calls = 3;
-    int r = nst_lbfgs_step(s, x, &f, g, probe_fn, &p);
+    nst_objective_fns fns = probe_fns(&p);
+    int r = nst_lbfgs_step(s, x, &f, g, &fns);
     CHECK(r == 4, "step after 3 NaN trials returned %d", r);
+    CHECK(p.grads == 1 && p.misplaced == 0, "%d gradients, %d misplaced, for one accepted point",
+          p.grads, p.misplaced);
     CHECK(isfinite(f) && f < f0, "f = %g (was %g)", f, f0);
     nst_lbfgs_free(s);
     free(x);
@@ -355,6 +392,7 @@ static void test_lbfgs_history_ring(void)
     memset(x, 0, sizeof x);
     probe p = {.fn = quadratic_fn, .inner = &q, .n = N};
     p.first = first;
+    nst_objective_fns fns = probe_fns(&p);
     double f = quadratic_fn(x, g, &q);
     nst_lbfgs *s = nst_lbfgs_create(N, M);
     int iters = 0;
@@ -365,7 +403,7 @@ static void test_lbfgs_history_ring(void)
         memcpy(gs, g, sizeof g);
         double f_before = f;
         p.step_calls = 0;
-        int r = nst_lbfgs_step(s, x, &f, g, probe_fn, &p);
+        int r = nst_lbfgs_step(s, x, &f, g, &fns);
         CHECK(r > 0, "step %d returned %d", k, r);
         if (r == 0) break;
         CHECK(f < f_before, "loss rose at %d", k);
