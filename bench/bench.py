@@ -13,14 +13,18 @@ so a 4:3 photo would make nst's image 25% smaller than the peer's).
 For each size it runs `nst` --runs times (--iters L-BFGS iterations each,
 default layers: content conv4_2, style conv1_1…conv5_1) and, when --peer is
 given, the peer command `PEER SIZE ITERS THREADS` as many times, alternating
-the two so drift hits both alike. A peer prints `s_per_eval=SECONDS`. nst
-prints one line per iteration; the first iteration (which includes the
-style targets and the first evaluation) is left out. Figures are the median,
-min and max of the runs' medians; peak RSS comes from /usr/bin/time.
-GFLOP/s counts the convolutions of one forward and one backward pass
-(2·9·Cin·Cout·H·W each way per layer up to conv5_1, the deepest layer used).
-The peer evaluates the loss once per iteration (no line search); nst's
-L-BFGS mostly does too, and its evaluations are counted and reported.
+the two so drift hits both alike. A peer prints `evals=N s_per_eval=SECONDS`
+for its ITERS iterations. nst prints one line per iteration; the first
+iteration (which includes the style targets and the first evaluation) is
+left out. A run's seconds per iteration is its time over its iterations;
+figures are the median, min and max of the runs' figures; peak RSS comes
+from /usr/bin/time.
+The peer evaluates loss and gradient once per iteration (no line search).
+nst's L-BFGS mostly does too, but when it rejects a trial point it has
+paid for that point's loss (a forward pass) and not its gradient; evals/it
+and grads/it count forward and backward passes per iteration. GFLOP/s
+counts their convolutions (2·9·Cin·Cout·H·W per layer and pass, up to
+conv5_1, the deepest layer used).
 Not part of CI.
 """
 import argparse, os, re, statistics, struct, subprocess, sys, tempfile
@@ -30,10 +34,11 @@ LAYERS = [(3, 64, 0), (64, 64, 1), (64, 128, 0), (128, 128, 1), (128, 256, 0), (
           (512, 512, 0)]  # up to conv5_1: (cin, cout, pool after)
 
 
-def gflop_per_eval(w, h):
+def gflop_per_pass(w, h):
+    """GFLOP of the convolutions of one forward (or one backward) pass."""
     flop = 0
     for cin, cout, pool in LAYERS:
-        flop += 2 * 2 * 9 * cin * cout * w * h  # forward + backward to the input
+        flop += 2 * 9 * cin * cout * w * h
         if pool:
             w, h = w // 2, h // 2
     return flop / 1e9
@@ -56,23 +61,24 @@ def run_nst(a, size, out_dir):
            "--image-size", str(size), "--iterations", str(a.iters), "--preview-every", "0",
            "--threads", str(a.threads)] + a.nst_args
     text, rss = timed(cmd)
-    per_iter = [float(m.group(1)) for m in re.finditer(r"([0-9.]+) s/iter", text)]
-    evals = [int(m.group(1)) for m in re.finditer(r"evals (\d+)", text)]
-    if len(per_iter) < 2:
+    lines = re.findall(r"([0-9.]+) s/iter +evals (\d+) grads (\d+)", text)
+    if len(lines) < 2:
         sys.exit(f"bench: no iteration lines from nst:\n{text[-2000:]}")
-    iters = per_iter[1:]
-    total = sum(iters)
-    n_evals = (evals[-1] - evals[0]) if len(evals) >= 2 else len(iters)
-    return {"s_iter": statistics.median(iters), "s_eval": total / max(n_evals, 1),
-            "evals_per_iter": n_evals / len(iters), "rss": rss}
+    iters = len(lines) - 1
+    (_, e0, g0), (_, e1, g1) = lines[0], lines[-1]
+    return {"s_iter": sum(float(l[0]) for l in lines[1:]) / iters,
+            "evals_per_iter": (int(e1) - int(e0)) / iters,
+            "grads_per_iter": (int(g1) - int(g0)) / iters, "rss": rss}
 
 
 def run_peer(a, size):
     text, rss = timed(a.peer.split() + [str(size), str(a.iters), str(a.threads)])
-    m = re.search(r"s_per_eval=([0-9.]+)", text)
+    m = re.search(r"evals=(\d+) s_per_eval=([0-9.]+)", text)
     if not m:
-        sys.exit(f"bench: the peer printed no s_per_eval:\n{text[-2000:]}")
-    return {"s_iter": float(m.group(1)), "s_eval": float(m.group(1)), "evals_per_iter": 1.0, "rss": rss}
+        sys.exit(f"bench: the peer printed no evals=N s_per_eval=S:\n{text[-2000:]}")
+    per_iter = int(m.group(1)) / a.iters
+    return {"s_iter": float(m.group(2)) * per_iter, "evals_per_iter": per_iter,
+            "grads_per_iter": per_iter, "rss": rss}
 
 
 def png_size(path):
@@ -118,22 +124,23 @@ def main():
                 if a.peer:
                     peer.append(run_peer(a, size))
             rows.append((size, mine, peer))
-    print(f"{'size':>5} {'who':>5} {'s/eval med':>10} {'min':>7} {'max':>7} {'evals/it':>8} "
-          f"{'GFLOP/s':>8} {'peak RSS MiB':>12} {'time ratio':>10} {'RSS ratio':>9}")
+    print(f"{'size':>5} {'who':>5} {'s/iter med':>10} {'min':>7} {'max':>7} {'evals/it':>8} "
+          f"{'grads/it':>8} {'GFLOP/s':>8} {'peak RSS MiB':>12} {'time ratio':>10} {'RSS ratio':>9}")
     for size, mine, peer in rows:
-        gf = gflop_per_eval(size, size)
+        gf = gflop_per_pass(size, size)
         for who, runs in (("nst", mine), ("peer", peer)):
             if not runs:
                 continue
-            med, lo, hi = summary(runs, "s_eval")
+            med, lo, hi = summary(runs, "s_iter")
             rss = statistics.median(r["rss"] for r in runs)
             epi = statistics.median(r["evals_per_iter"] for r in runs)
+            gpi = statistics.median(r["grads_per_iter"] for r in runs)
             ratio = rss_ratio = ""
             if who == "nst" and peer:
-                ratio = "%.2f" % (med / summary(peer, "s_eval")[0])
+                ratio = "%.2f" % (med / summary(peer, "s_iter")[0])
                 rss_ratio = "%.2f" % (rss / statistics.median(r["rss"] for r in peer))
-            print(f"{size:>5} {who:>5} {med:>10.3f} {lo:>7.3f} {hi:>7.3f} {epi:>8.2f} "
-                  f"{gf / med:>8.1f} {rss:>12.0f} {ratio:>10} {rss_ratio:>9}")
+            print(f"{size:>5} {who:>5} {med:>10.3f} {lo:>7.3f} {hi:>7.3f} {epi:>8.2f} {gpi:>8.2f} "
+                  f"{gf * (epi + gpi) / med:>8.1f} {rss:>12.0f} {ratio:>10} {rss_ratio:>9}")
 
 
 if __name__ == "__main__":
