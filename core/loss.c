@@ -43,6 +43,7 @@ typedef struct {
     float *dfeat;
     const float *d;
     float scale;
+    int relu;       /* then zero dfeat where feat <= 0 */
 } gram_step;
 
 size_t loss_scratch_floats(int N) { return (size_t)N * N * GRAM_PIECES; }
@@ -116,6 +117,12 @@ static void style_grad_part(void *p, int part, size_t lo, size_t hi)
     (void)part;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->N, (int)(hi - lo), s->N, s->scale,
                 s->d, s->N, s->feat + lo, s->M, 1.0f, s->dfeat + lo, s->M);
+    if (!s->relu) return;
+    for (int i = 0; i < s->N; i++) {
+        float *g = s->dfeat + (size_t)i * s->M;
+        const float *f = s->feat + (size_t)i * s->M;
+        for (size_t j = lo; j < hi; j++) g[j] = f[j] > 0.0f ? g[j] : 0.0f;
+    }
 }
 
 double style_loss(float *diff, const float *feat, const float *target, int N, int M,
@@ -145,11 +152,11 @@ double style_loss(float *diff, const float *feat, const float *target, int N, in
 }
 
 void style_grad(float *dfeat, float weight, const float *feat, const float *diff, int N, int M,
-                nst_pool *pool)
+                int relu, nst_pool *pool)
 {
     // feat and dfeat are (N,M), diff is (N,N); dfeat is accumulated
     if (N <= 0 || M <= 0) return;
-    gram_step g = {.feat = feat, .N = N, .M = M, .dfeat = dfeat, .d = diff,
+    gram_step g = {.feat = feat, .N = N, .M = M, .dfeat = dfeat, .d = diff, .relu = relu,
                    .scale = (float)((double)weight / ((double)N * N * M))};
     nst_pool_for(pool, (size_t)M, ((size_t)M + STYLE_PIECES - 1) / STYLE_PIECES, style_grad_part,
                  &g);

@@ -31,9 +31,11 @@ void gram_compute(float *gram, const float *feat, int N, int M, float *scratch, 
  * holds loss_scratch_floats(N) floats. */
 double style_loss(float *diff, const float *feat, const float *target, int N, int M,
                   float *scratch, nst_pool *pool);
-/* dfeat (N,M) gets += weight * dE/dF, from style_loss's diff for this feat. */
+/* dfeat (N,M) gets += weight * dE/dF, from style_loss's diff for this feat;
+ * with relu, dfeat is then zeroed wherever feat ≤ 0 (the backward of the
+ * ReLU whose output feat is, over all of dfeat, in the same pass). */
 void style_grad(float *dfeat, float weight, const float *feat, const float *diff, int N, int M,
-                nst_pool *pool);
+                int relu, nst_pool *pool);
 
 /* feat and target are (n). Returns L. */
 double content_loss(const float *feat, const float *target, size_t n);

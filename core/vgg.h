@@ -36,7 +36,9 @@ void nst_net_forward(nst_net *net, const float *img);
 const float *nst_net_activation(const nst_net *net, int l, int *C, int *H, int *W);
 
 /* Hook called once per layer, deepest first: add d(loss)/d(activation l) into
- * grad (C,H,W) and return 1 if it added anything, 0 if not. */
+ * grad (C,H,W). Returns 0 if it added nothing, 1 if it added something, 2 if
+ * it also took grad through the ReLU that produced act (zeroed it wherever
+ * act is 0), which the backward pass would have done next. */
 typedef int (*nst_layer_grad_fn)(int l, const float *act, float *grad, int C, int H, int W,
                                  void *user);
 

@@ -128,7 +128,8 @@ static double ref_style(const double *feat, const void *ctx_)
 
 /* Target: a style Gram (symmetric) or, with asym, any matrix. The gradient
  * is taken with weight 1 from zero, then checked to accumulate with weight
- * 2.5 onto a non-zero buffer. */
+ * 2.5 onto a non-zero buffer, and with the ReLU's mask to give exactly that
+ * sum zeroed where F ≤ 0. */
 static void check_style(int N, int M, int asym, int probes)
 {
     size_t nf = (size_t)N * M;
@@ -147,22 +148,30 @@ static void check_style(int N, int M, int asym, int probes)
 
     float *diff = malloc(sizeof(float) * N * N);
     double e = style_loss(diff, f, a, N, M, scratch, pool);
-    style_grad(g, 1.0f, f, diff, N, M, pool);
-    style_grad(acc, 2.5f, f, diff, N, M, pool);
+    float *masked = malloc(sizeof(float) * nf);
+    memcpy(masked, acc, sizeof(float) * nf);
+    style_grad(g, 1.0f, f, diff, N, M, 0, pool);
+    style_grad(acc, 2.5f, f, diff, N, M, 0, pool);
+    style_grad(masked, 2.5f, f, diff, N, M, 1, pool);
     double *fd = to_double(f, nf), *ad = to_double(a, (size_t)N * N);
     style_ctx ctx = {N, M, ad};
     double ref = ref_style(fd, &ctx);
     double worst = fd_worst(ref_style, &ctx, fd, g, nf, probes, 1e-4);
     double accum = 0.0, gmax = 0.0;
     for (size_t i = 0; i < nf; i++) gmax = fmax(gmax, fabs(g[i]));
-    for (size_t i = 0; i < nf; i++)
+    int unmasked = 0;
+    for (size_t i = 0; i < nf; i++) {
         accum = fmax(accum, fabs(acc[i] - (base[i] + 2.5 * g[i])) / (1.0 + 2.5 * gmax));
+        unmasked += masked[i] != (f[i] > 0.0f ? acc[i] : 0.0f);
+    }
     printf("  style N=%-3d M=%-4d %s  E %.6g (ref %.6g)  fd worst rel diff %.2e\n", N, M,
            asym ? "asymmetric A" : "gram A      ", e, ref, worst);
     CHECK(rel_diff(e, ref, 1e-12) < 1e-5, "style value %.9g vs %.9g", e, ref);
     CHECK(worst < 1e-3, "style finite differences: %g", worst);
     CHECK(accum < 1e-6, "style gradient does not accumulate: %g", accum);
-    free(f), free(a), free(scratch), free(diff), free(g), free(acc), free(base), free(fd), free(ad);
+    CHECK(unmasked == 0, "%d elements differ from the sum masked by F > 0", unmasked);
+    free(f), free(a), free(scratch), free(diff), free(g), free(acc), free(masked), free(base),
+        free(fd), free(ad);
 }
 
 static void test_style_loss(void)
@@ -173,6 +182,7 @@ static void test_style_loss(void)
     check_style(16, 25, 0, 0);
     check_style(64, 49, 0, 200);
     check_style(4, 100, 0, 0); /* the Gram split by columns */
+    check_style(13, 1000, 0, 0); /* the gradient in 16 pieces */
 }
 
 /* ------------------------------------------------------------ content */
