@@ -25,11 +25,12 @@
  *   it with sgemm.
  *   By columns, for many positions per channel (at least GRAM_COLUMNS_MIN
  *   per channel): pieces of feat's columns, each piece's upper triangle of
- *   F Fᵀ (ssyrk) summed on its own, then the sums added in piece order. The rows' split
- *   makes its first part read all of F for the block right of its
- *   diagonal; with 64 channels over 512² positions that took 21 ms and the
- *   columns' split 14. With 512 channels over 64² positions the pieces'
- *   own triangles cost more than that saves (7 ms by rows, 9 by columns). */
+ *   F Fᵀ (ssyrk) summed on its own, then the sums added in piece order.
+ *   The rows' split makes its first piece read all of F for the block right
+ *   of its diagonal; with 64 channels over 512² positions that took 21 ms
+ *   and the columns' split 14. With 512 channels over 64² positions the
+ *   pieces' own triangles cost more than that saves (7 ms by rows, 9 by
+ *   columns). */
 #define GRAM_PIECES 8
 #define GRAM_COLUMNS_MIN 16
 

@@ -22,8 +22,8 @@
 size_t loss_scratch_floats(int N);
 
 /* feat is (N,M), gram will be (N,N) = F Fᵀ / M, both triangles filled;
- * scratch holds loss_scratch_floats(N) floats. Calls with the same pool
- * give the same result, however its threads happened to share the work. */
+ * scratch holds loss_scratch_floats(N) floats. The result is the same with
+ * any pool (or none): fixed pieces, summed in a fixed order. */
 void gram_compute(float *gram, const float *feat, int N, int M, float *scratch, nst_pool *pool);
 
 /* feat is (N,M), target is the style Gram A (N,N). Returns E; diff (N,N)

@@ -76,8 +76,13 @@ static void check_gram(int N, int M)
     for (int i = 0; i < N * N; i++) g[i] = NAN; /* output only: must be overwritten */
     double *fd = to_double(f, (size_t)N * M), *ref = malloc(sizeof(double) * N * N);
     float *scratch = malloc(sizeof(float) * loss_scratch_floats(N));
+    float *alone = malloc(sizeof(float) * N * N);
     gram_compute(g, f, N, M, scratch, pool);
+    gram_compute(alone, f, N, M, scratch, NULL);
+    CHECK(memcmp(g, alone, sizeof(float) * N * N) == 0,
+          "gram N=%d M=%d: the pool's result differs from the caller's thread alone", N, M);
     free(scratch);
+    free(alone);
     ref_gram(ref, fd, N, M);
     int asym = 0;
     double worst = 0.0;
