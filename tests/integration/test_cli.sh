@@ -21,6 +21,14 @@ ok "transfer writes a PNG of the requested size"
     --image-size 32 --iterations 3 >"$T/progress.txt" 2>&1 || fail "nst failed"
 expect_eq "$(grep -c '^iter .*s/iter' "$T/progress.txt")" 3 "progress lines"
 ok "one progress line per iteration"
+# each line counts the losses (forward passes) and gradients (backward passes)
+# so far: a gradient for the first point and one per iteration, whatever
+# trial points the line search rejected on the way
+last=$(grep '^iter' "$T/progress.txt" | tail -1)
+evals=$(sed -n 's/.* evals \([0-9]*\) grads [0-9]*$/\1/p' <<<"$last")
+expect_eq "${last##* grads }" 4 "gradients after 3 iterations"
+[ -n "$evals" ] && [ "$evals" -ge 4 ] || fail "losses evaluated: '$evals' in: $last"
+ok "one gradient per iteration, losses counted apart"
 
 # export → check → use the file as a model, from nst and from nstd
 "$NST_BIN" --export-model "$T/m.safetensors" || fail "export failed"
