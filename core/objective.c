@@ -57,15 +57,20 @@ double nst_objective_value(nst_objective *o, const float *x, nst_losses *parts)
 /* The vgg.h hook: the weighted content and style gradients of layer l, added
  * into grad; the style gradient's pieces also take grad through the ReLU
  * while they are in cache. */
-static int layer_grad(int l, const float *act, float *grad, int C, int H, int W, void *user)
+static int layer_grad(int l, const float *act, float *grad, int C, int H, int W, int masked,
+                      void *user)
 {
     nst_objective *o = user;
-    if (o->content_target[l])
+    if (o->content_target[l]) {
         content_grad(grad, (float)o->p->alpha, act, o->content_target[l], (size_t)C * H * W);
-    if (!o->style_target[l]) return o->content_target[l] != NULL;
-    style_grad(grad, (float)(o->p->beta * o->style_weight[l]), act, o->style_diff[l], C, H * W, 1,
-               nst_net_pool(o->net));
-    return 2;
+        masked = 0;
+    }
+    if (o->style_target[l]) {
+        style_grad(grad, (float)(o->p->beta * o->style_weight[l]), act, o->style_diff[l], C,
+                   H * W, 1, nst_net_pool(o->net));
+        masked = 1;
+    }
+    return masked;
 }
 
 void nst_objective_gradient(nst_objective *o, const float *x, float *g)

@@ -169,9 +169,8 @@ void nst_net_backward(nst_net *net, float *dimg, nst_layer_grad_fn loss_grad, vo
     for (int l = net->depth - 1; l >= 0; l--) {
         const nst_layer_def *d = &nst_layers[l];
         int w = net->lw[l], h = net->lh[l];
-        int added = loss_grad(l, net->act[l], g, d->cout, h, w, user);
-        if (added == 1 || (!added && !masked))
-            relu_backward(g, net->act[l], act_floats(net, l), net->pool);
+        masked = loss_grad(l, net->act[l], g, d->cout, h, w, masked, user);
+        if (!masked) relu_backward(g, net->act[l], act_floats(net, l), net->pool);
         conv3x3_backward(other, g, m->weight[l], d->cin, d->cout, h, w, net->scratch,
                          net->pool);
         if (l == 0) break;

@@ -36,11 +36,11 @@ void nst_net_forward(nst_net *net, const float *img);
 const float *nst_net_activation(const nst_net *net, int l, int *C, int *H, int *W);
 
 /* Hook called once per layer, deepest first: add d(loss)/d(activation l) into
- * grad (C,H,W). Returns 0 if it added nothing, 1 if it added something, 2 if
- * it also took grad through the ReLU that produced act (zeroed it wherever
- * act is 0), which the backward pass would have done next. */
+ * grad (C,H,W). masked says whether grad is already through the ReLU that
+ * produced act (zero wherever act is 0); the hook returns whether it is
+ * after what it added, and the backward pass applies the ReLU if not. */
 typedef int (*nst_layer_grad_fn)(int l, const float *act, float *grad, int C, int H, int W,
-                                 void *user);
+                                 int masked, void *user);
 
 /* Backward pass after forward: dimg (3,H,W) is overwritten with the gradient
  * with respect to the [0,1] image of the losses the hook adds. */
