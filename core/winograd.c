@@ -26,10 +26,11 @@
  * Memory. The scratch holds U (36·C·OC floats, computed on every call: 2.4
  * ms at 512 + 512 channels on two threads, mostly writing its 38 MB; about
  * 30 ms of a 512 px evaluation, which a cache kept by the caller could
- * save) and one block of tiles: V (36·C·nt) and M (36·OC·nt), where nt is chosen so
- * the block stays within WINO_BLOCK_FLOATS, or nt = WINO_BLOCK_MIN if that
- * is more (wide enough GEMMs matter more than the cache); the image is
- * processed block by block, so the scratch does not grow with H·W. For
+ * save) and one block of tiles: V (36·C·nt) and M (36·OC·nt), where nt is
+ * chosen so the block stays within WINO_BLOCK_FLOATS, or nt =
+ * WINO_BLOCK_MIN if that is more (wide enough GEMMs matter more than the
+ * cache); the image is processed block by block, so the scratch does not
+ * grow with H·W. For
  * 512 + 512 channels: U 38 MB + block 38 MB. All three are laid out in the
  * panels the GEMM kernel reads (see "GEMMs"), so the transforms write the
  * GEMMs' operands directly and nothing is packed.
@@ -410,8 +411,6 @@ static inline __attribute__((always_inline)) void gemm_kernel(int K, const float
         }
 }
 
-/* M (R, N) = U (R, K) · V (K, N) in the panel layouts above; R and N are
- * multiples of WINO_MR and WINO_NR. */
 /* The kernel for panel p of P, whose last panel has `last` real rows. */
 static inline __attribute__((always_inline)) void gemm_panel(int K, const float *restrict a,
                                                              const float *restrict b,
@@ -431,8 +430,9 @@ static inline __attribute__((always_inline)) void gemm_panel(int K, const float 
     }
 }
 
-/* M's first `rows` rows (the real ones; M's padding rows are left as they
- * are and never read) = U·V. */
+/* M (R, N) = U (R, K) · V (K, N) in the panel layouts above, R and N
+ * multiples of WINO_MR and WINO_NR; only M's first `rows` rows (the real
+ * ones) are computed, its padding rows are left as they are and never read. */
 static void gemm_point(float *restrict M, const float *restrict U, const float *restrict V, int R,
                        int K, int N, int rows)
 {
@@ -548,7 +548,7 @@ static void output_block(float *out, const float *M, const float *bias, int relu
     for (int t = T0, n; t < T0 + nt; t += n) {
         n = chunk_tiles(t, T0, nt, TW);
         const float *m = M + panel_at(t - T0, ps);
-        for (int oc = o0; oc < o1; oc++) {
+        for (int oc = o0; oc < o1; oc++) { /* relu as a constant in each inlined copy */
             float *o = out + oc * plane;
             const float *mo = m + (size_t)oc * WINO_NR;
             float b = bias ? bias[oc] : 0.0f;
