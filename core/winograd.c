@@ -30,10 +30,9 @@
  * chosen so the block stays within WINO_BLOCK_FLOATS, or nt =
  * WINO_BLOCK_MIN if that is more (wide enough GEMMs matter more than the
  * cache); the image is processed block by block, so the scratch does not
- * grow with H·W. For
- * 512 + 512 channels: U 38 MB + block 38 MB. All three are laid out in the
- * panels the GEMM kernel reads (see "GEMMs"), so the transforms write the
- * GEMMs' operands directly and nothing is packed.
+ * grow with H·W. For 512 + 512 channels: U 38 MB + block 38 MB. All three
+ * are laid out in the panels the GEMM kernel reads (see "GEMMs"), so the
+ * transforms write the GEMMs' operands directly and nothing is packed.
  *
  * Threads. Every step runs on the caller's pool (pool.h), its threads
  * taking the step's pieces first come first served (nst_pool_for). Up to
