@@ -23,6 +23,7 @@
 #ifndef NST_H
 #define NST_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -217,7 +218,8 @@ typedef void (*nst_progress_fn)(const nst_progress *p, void *user);
 typedef struct {
     nst_progress_fn progress; /* called after every iteration; may be NULL */
     void *user;
-    const volatile int *cancel; /* when non-NULL and *cancel != 0 the run
+    const atomic_int *cancel; /* set by another thread: when non-NULL and
+                                   *cancel != 0 the run
                                    stops within one iteration: NST_ECANCELED,
                                    and out holds the image reached so far
                                    (clamped, no colour handling) for a later

@@ -143,7 +143,7 @@ static int optimise(nst_objective *o, const nst_params *p, const scale_plan *sp,
     double f = eval_fn(&ctx, x, g);
     int rc = NST_OK;
     for (int it = sp->first + 1; it <= sp->last; it++) {
-        if (cb && cb->cancel && *cb->cancel) {
+        if (cb && cb->cancel && atomic_load(cb->cancel)) {
             rc = nst_error_set(err, NST_ECANCELED, "", "canceled after iteration %d", it - 1);
             break;
         }

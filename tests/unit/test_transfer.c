@@ -88,7 +88,7 @@ static void test_gradient_max(void)
 typedef struct {
     int calls, last, cancel_at, previews, gaps;
     int preview_w[64];
-    volatile int cancel;
+    atomic_int cancel;
     double first_total, last_total;
 } run_log;
 
@@ -101,7 +101,7 @@ static void on_progress(const nst_progress *pr, void *user)
     r->last_total = pr->loss_total;
     if (pr->image && r->previews < 64) r->preview_w[r->previews] = pr->image->w;
     if (pr->image) r->previews++;
-    if (r->cancel_at && pr->iteration == r->cancel_at) r->cancel = 1;
+    if (r->cancel_at && pr->iteration == r->cancel_at) atomic_store(&r->cancel, 1);
 }
 
 static int run(const char *json, const nst_image *content, const nst_image *styles, int ns,
