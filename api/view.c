@@ -1,7 +1,9 @@
 /*
  * view.c — how jobs look on the wire: the job object of DESIGN §4, written
  * once and used by POST /v1/jobs, GET /v1/jobs/{id}, the list and the event
- * stream. Times are RFC 3339 in UTC, null when unset; fields that do not
+ * stream. Its fields are the rows of the job record's table (server/job.h)
+ * that have a view key, at that key, plus what is computed here (percent,
+ * links). Times are RFC 3339 in UTC, null when unset; fields that do not
  * apply (position when not queued, error when not failed, losses before the
  * first iteration, eta when unknown) are null rather than absent, so every
  * job object has the same keys.
@@ -27,11 +29,6 @@ static cJSON *time_value(double t)
     return cJSON_CreateString(buf);
 }
 
-static cJSON *number_or_null(int known, double v)
-{
-    return known && isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
-}
-
 void view_link(const api *a, char *buf, size_t n, const char *fmt, ...)
 {
     size_t k = (size_t)snprintf(buf, n, "%s", a->base);
@@ -42,39 +39,66 @@ void view_link(const api *a, char *buf, size_t n, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Whether the view shows field f's value (else null). */
+static int view_shows(const job_info *in, const job_field *f)
+{
+    switch (f->view) {
+    case JOB_V_ALWAYS: return 1;
+    case JOB_V_QUEUED: return in->state == JOB_QUEUED;
+    case JOB_V_LOSS: return in->has_loss && isfinite(*(const double *)JOB_FIELD_PTR(in, f));
+    case JOB_V_KNOWN: return *(const double *)JOB_FIELD_PTR(in, f) >= 0;
+    case JOB_V_FAILED: return in->state == JOB_FAILED;
+    case JOB_V_NONE: break;
+    }
+    return 0;
+}
+
+/* Field f's value as the view shows it. */
+static cJSON *view_value(const job_info *in, const job_field *f)
+{
+    const void *p = JOB_FIELD_PTR(in, f);
+    switch (f->kind) {
+    case JOB_F_TEXT: return cJSON_CreateString(p);
+    case JOB_F_STATE: return cJSON_CreateString(job_state_name(*(const job_state *)p));
+    case JOB_F_INT: return cJSON_CreateNumber(*(const int *)p);
+    case JOB_F_COUNT: return cJSON_CreateNumber((double)*(const unsigned long *)p);
+    case JOB_F_BOOL: return cJSON_CreateBool(*(const int *)p);
+    case JOB_F_TIME: return time_value(*(const double *)p);
+    case JOB_F_NUM: {
+        double v = *(const double *)p, scale = pow(10, f->digits);
+        return cJSON_CreateNumber(f->digits >= 0 ? round(v * scale) / scale : v);
+    }
+    case JOB_F_JSON: {
+        const cJSON *v = *(cJSON *const *)p;
+        return v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull();
+    }
+    }
+    return cJSON_CreateNull();
+}
+
 cJSON *view_job(const api *a, const job_info *in)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", in->id);
-    cJSON_AddStringToObject(o, "state", job_state_name(in->state));
-    cJSON_AddItemToObject(o, "position", number_or_null(in->state == JOB_QUEUED, in->position));
-
-    cJSON *p = cJSON_AddObjectToObject(o, "progress");
-    cJSON_AddNumberToObject(p, "iteration", in->iteration);
-    cJSON_AddNumberToObject(p, "iterations", in->iterations);
-    double pct = in->iterations > 0 ? 100.0 * in->iteration / in->iterations : 0;
-    cJSON_AddNumberToObject(p, "percent", round(pct * 10) / 10);
-    cJSON *l = cJSON_AddObjectToObject(p, "loss");
-    cJSON_AddItemToObject(l, "total", number_or_null(in->has_loss, in->loss_total));
-    cJSON_AddItemToObject(l, "content", number_or_null(in->has_loss, in->loss_content));
-    cJSON_AddItemToObject(l, "style", number_or_null(in->has_loss, in->loss_style));
-    cJSON_AddItemToObject(l, "tv", number_or_null(in->has_loss, in->loss_tv));
-    cJSON_AddNumberToObject(p, "elapsed_s", round(in->elapsed_s * 1000) / 1000);
-    cJSON_AddItemToObject(p, "eta_s", number_or_null(in->eta_s >= 0, round(in->eta_s * 10) / 10));
-
-    cJSON *params = in->params_json ? cJSON_Parse(in->params_json) : NULL;
-    cJSON_AddItemToObject(o, "params", params ? params : cJSON_CreateNull());
-    cJSON_AddStringToObject(o, "model", in->model);
-    cJSON_AddItemToObject(o, "created_at", time_value(in->created_at));
-    cJSON_AddItemToObject(o, "started_at", time_value(in->started_at));
-    cJSON_AddItemToObject(o, "finished_at", time_value(in->finished_at));
-    if (in->state == JOB_FAILED) {
-        cJSON *e = cJSON_AddObjectToObject(o, "error");
-        cJSON_AddStringToObject(e, "code", in->error_code[0] ? in->error_code : "internal_error");
-        cJSON_AddStringToObject(e, "message", in->error_message);
-    } else {
-        cJSON_AddNullToObject(o, "error");
+    if (!o) return NULL;
+    for (size_t i = 0; i < job_n_fields; i++) {
+        const job_field *f = &job_fields[i];
+        if (f->view == JOB_V_NONE) continue;
+        int shown = view_shows(in, f);
+        const char *leaf;
+        if (f->view == JOB_V_FAILED && !shown) {
+            /* the field's whole object is null: "error": null */
+            char key[64];
+            snprintf(key, sizeof key, "%.*s", (int)strcspn(f->view_key, "/"), f->view_key);
+            if (!cJSON_GetObjectItemCaseSensitive(o, key)) cJSON_AddNullToObject(o, key);
+            continue;
+        }
+        cJSON *parent = job_json_parent(o, f->view_key, 1, &leaf);
+        if (parent) cJSON_AddItemToObject(parent, leaf, shown ? view_value(in, f) : cJSON_CreateNull());
     }
+    /* what the view computes from the fields */
+    cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "progress");
+    double pct = in->iterations > 0 ? 100.0 * in->iteration / in->iterations : 0;
+    if (p) cJSON_AddNumberToObject(p, "percent", round(pct * 10) / 10);
 
     char buf[512];
     cJSON *links = cJSON_AddObjectToObject(o, "links");

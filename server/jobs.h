@@ -4,14 +4,14 @@
  * job the store holds.
  *
  * A job moves queued → running → succeeded | failed | canceled. Every
- * transition is persisted to the job's job.json (atomically, through the
- * store) before anyone can observe it; the result file is written before the
- * state says succeeded. jobs_start reloads every job directory: finished jobs
- * stay downloadable until their TTL, queued and interrupted ones are queued
+ * transition is written to the job's record in the store (store.h) before
+ * anyone can observe it; the result is stored before the state says
+ * succeeded. jobs_start reloads every job of the store: finished jobs stay
+ * downloadable until their TTL, queued and interrupted ones are queued
  * again (resuming from their checkpoint image when there is one).
  *
- * Callers never hold a pointer to a job: they get snapshots (job_info) that
- * they own and free with job_info_free. Each job carries a version counter
+ * Callers never hold a pointer to a job: they get snapshots (job_info, the
+ * record of job.h) that they own and free with job_info_free. Each job carries a version counter
  * that grows at every change; jobs_wait_change lets a watcher sleep until
  * some job changed.
  *
@@ -23,20 +23,10 @@
 
 #include <stddef.h>
 
+#include "job.h"
 #include "metrics.h"
 #include "nst.h"
 #include "store.h"
-
-#define JOB_ID_LEN 32   /* 128 random bits as lowercase hex */
-
-typedef enum {
-    JOB_QUEUED = 0,
-    JOB_RUNNING,
-    JOB_SUCCEEDED,
-    JOB_FAILED,
-    JOB_CANCELED,
-    JOB_NSTATES
-} job_state;
 
 enum {
     JOBS_ENOTFOUND = -1,  /* no job with that id */
@@ -55,28 +45,6 @@ enum {
                              within one iteration */
     JOBS_REMOVED = 3      /* was finished: the job and its files are gone */
 };
-
-/* A snapshot of one job, owned by the caller (job_info_free). */
-typedef struct {
-    char id[JOB_ID_LEN + 1];
-    job_state state;
-    int position;               /* 1-based place in the queue while queued, else 0 */
-    int iteration, iterations;  /* completed / planned */
-    int has_loss;               /* 0 until the first iteration reported losses */
-    double loss_total, loss_content, loss_style, loss_tv;
-    double elapsed_s;           /* optimisation time so far, over all runs */
-    double eta_s;               /* estimated seconds left; < 0 when unknown */
-    char *params_json;          /* effective params (nst_params_to_json); owned */
-    char model[64];
-    double created_at, started_at, finished_at; /* Unix time; 0 when unset */
-    char error_code[32];        /* "" unless failed */
-    char error_message[256];
-    int has_preview;
-    unsigned long version;      /* grows with every change of this job */
-} job_info;
-
-void job_info_free(job_info *info);
-const char *job_state_name(job_state s);   /* "queued", "running", … */
 
 /* An uploaded file as received (encoded image bytes); borrowed. */
 typedef struct {

@@ -143,7 +143,7 @@ int main(int argc, char **argv)
     log_event("info", "config", sf);
     free(settings);
 
-    if (store_open(&s.store, s.cfg.data_dir, err, sizeof err) < 0) {
+    if (store_disk_open(&s.store, s.cfg.data_dir, err, sizeof err) < 0) {
         log_error("store_open_failed", err);
         nst_model_free(s.model);
         return 1;

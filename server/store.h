@@ -1,47 +1,97 @@
 /*
- * store.h — the on-disk job store. One directory per job:
- *   <data_dir>/jobs/<id>/{job.json, content, style-0 …, preview.png, result.png, checkpoint.png}
- * Every file is written atomically (temporary file in the same directory,
- * fsync, rename, fsync of the directory), so a crash at any moment leaves
- * either the old file or the new one, never half of one. No locking here:
- * the job manager serialises writes to one job.
+ * store.h — the job store interface: where job records and their blobs
+ * (inputs, checkpoint, preview, result) live, and who owns a running job.
+ *
+ * The job manager (jobs.h) uses nothing else to keep jobs, so a store that
+ * several nstd processes share can stand in for the disk store: every call
+ * is atomic on its own, and claiming a job for a worker is atomic and
+ * fenced. store_claim hands out a fencing token greater than every token
+ * the job had before; a write that carries a token (a worker's write) is
+ * refused with -ESTALE once another claim took the job, so a worker that
+ * lost its job cannot overwrite the new owner's progress or result. Writes
+ * with STORE_UNFENCED (submitting, cancelling, recovery) are not checked.
+ *
+ * Implementations: the disk store (store_disk.c, store_disk_open), one
+ * directory per job. Each fills in a store_ops table and embeds `store` as
+ * its first member.
+ *
+ * Blob names are plain names ([A-Za-z0-9._-], not starting with '.'); ids
+ * are job ids (job_id_valid). Other ids or names are refused with -EINVAL.
+ * Functions return 0 or -errno.
  */
 #ifndef NSTD_STORE_H
 #define NSTD_STORE_H
 
 #include <stddef.h>
 
+#include "job.h"
+
+typedef unsigned long long store_fence;
+#define STORE_UNFENCED 0ULL
+
 typedef struct store store;
 
-/* Create <data_dir>/jobs if needed and check it is writable. On failure
- * returns -1 and a message in err. Caller frees with store_close. */
-int store_open(store **out, const char *data_dir, char *err, size_t errlen);
+typedef struct {
+    void (*close)(store *s);
+    int (*writable)(store *s);
+    int (*record_put)(store *s, const job_info *rec, store_fence fence);
+    int (*record_get)(store *s, const char *id, job_info *out, const char **why);
+    int (*claim)(store *s, const job_info *running, store_fence *fence);
+    int (*blob_put)(store *s, const char *id, const char *name, const void *data, size_t len,
+                    store_fence fence);
+    int (*blob_get)(store *s, const char *id, const char *name, unsigned char **data, size_t *len);
+    int (*blob_exists)(store *s, const char *id, const char *name);
+    int (*blob_remove)(store *s, const char *id, const char *name, store_fence fence);
+    int (*job_remove)(store *s, const char *id);
+    int (*list)(store *s, char ***ids, int *n);
+} store_ops;
+
+struct store {
+    const store_ops *ops;
+};
+
+/* Open the disk store under <data_dir>/jobs (created when missing; checked
+ * writable). -1 with a message in err on failure. Caller closes it. */
+int store_disk_open(store **out, const char *data_dir, char *err, size_t errlen);
 void store_close(store *s);
 
-/* 1 when the store's directory is writable now (readiness). */
+/* 1 when the store takes writes now (readiness). */
 int store_writable(store *s);
 
-/* Atomically write the file `name` of job `id` (creating the job directory). 0 or -errno. */
-int store_write(store *s, const char *id, const char *name, const void *data, size_t len);
-/* Read a whole file; *data is malloc'd (caller free()s) and NUL-terminated
- * past len. 0, -ENOENT, or -errno. */
-int store_read(store *s, const char *id, const char *name, unsigned char **data, size_t *len);
-/* 1 when the file exists. */
-int store_exists(store *s, const char *id, const char *name);
-/* Remove one file of a job (missing is fine). */
-int store_unlink(store *s, const char *id, const char *name);
-/* Remove a job's directory and all its files. */
-int store_remove(store *s, const char *id);
-/* The ids of all job directories (well-formed ids only; temporaries and
- * strays ignored). *ids is a malloc'd array of malloc'd strings; free with
- * store_ids_free. */
+/* ---------------------------------------------------------------- records */
+
+/* Create or replace the job's record (creating the job). */
+int store_record_put(store *s, const job_info *rec, store_fence fence);
+/* Read a record back; *out is the caller's (job_info_free). -ENOENT when
+ * the job has no record (an unfinished submit); -EBADMSG with a reason in
+ * *why when the record is unusable. */
+int store_record_get(store *s, const char *id, job_info *out, const char **why);
+/* Take a queued job for a worker: atomically, when the stored record is
+ * queued, replace it with *running and give the caller a new fence in
+ * *fence. -EBUSY when the job is not queued (someone else has it, or it
+ * was canceled), -ENOENT when it is gone. */
+int store_claim(store *s, const job_info *running, store_fence *fence);
+
+/* ---------------------------------------------------------------- blobs */
+
+/* Write blob `name` of job `id` whole (creating the job when needed). */
+int store_blob_put(store *s, const char *id, const char *name, const void *data, size_t len,
+                   store_fence fence);
+/* Read a whole blob; *data is malloc'd (caller free()s) and NUL-terminated
+ * past len. -ENOENT when missing. */
+int store_blob_get(store *s, const char *id, const char *name, unsigned char **data, size_t *len);
+/* 1 when the blob exists. */
+int store_blob_exists(store *s, const char *id, const char *name);
+/* Remove one blob (missing is fine). */
+int store_blob_remove(store *s, const char *id, const char *name, store_fence fence);
+
+/* ---------------------------------------------------------------- jobs */
+
+/* Remove a job with its record and every blob (missing is fine). */
+int store_job_remove(store *s, const char *id);
+/* The ids of every job, sorted. *ids is a malloc'd array of malloc'd
+ * strings: free with store_ids_free. */
 int store_list(store *s, char ***ids, int *n);
 void store_ids_free(char **ids, int n);
-
-/* 1 when id is a well-formed job id: exactly 32 lower-case hex digits. Every
- * function above rejects other ids with -EINVAL (file names likewise must be
- * plain names: letters, digits, '.', '_', '-', not starting with '.').
- * store_remove of a job that does not exist returns 0, like store_unlink. */
-int store_id_valid(const char *id);
 
 #endif

@@ -37,7 +37,7 @@ static void make_png(int w, int h, int seed, unsigned char **png, size_t *len)
 static jobs *start(store **st, int queue_size)
 {
     char err[256];
-    CHECK(store_open(st, dir, err, sizeof err) == 0, "store_open: %s", err);
+    CHECK(store_disk_open(st, dir, err, sizeof err) == 0, "store_open: %s", err);
     jobs_config cfg = {.workers = 1, .job_threads = 1, .queue_size = queue_size,
                        .job_ttl = 3600, .max_input_pixels = 1 << 20, .limits = {2000, 256}};
     jobs *j = NULL;
@@ -83,8 +83,9 @@ static void test_run_to_success(void)
     CHECK(strlen(info.id) == JOB_ID_LEN, "id length %zu", strlen(info.id));
     CHECK(info.state == JOB_QUEUED || info.state == JOB_RUNNING, "state %d", info.state);
     CHECK(info.iterations == 4, "iterations %d", info.iterations);
-    CHECK(info.params_json && strstr(info.params_json, "\"image_size\":24"), "params %s",
-          info.params_json);
+    cJSON *size = cJSON_GetObjectItemCaseSensitive(info.params, "image_size");
+    CHECK(cJSON_IsNumber(size) && size->valueint == 24, "params image_size %d",
+          size ? size->valueint : -1);
     CHECK(wait_state(j, info.id, JOB_SUCCEEDED), "job did not succeed");
 
     job_info done;
@@ -108,7 +109,7 @@ static void test_run_to_success(void)
 
     CHECK(jobs_delete(j, info.id, NULL) == JOBS_REMOVED, "delete finished");
     CHECK(jobs_get(j, info.id, &done) == JOBS_ENOTFOUND, "deleted job still there");
-    CHECK(!store_exists(st, info.id, "job.json"), "deleted job's files remain");
+    CHECK(!store_blob_exists(st, info.id, "job.json"), "deleted job's files remain");
     job_info_free(&info);
     jobs_shutdown(j);
     jobs_free(j);
@@ -169,7 +170,7 @@ static void test_shutdown_and_resume(void)
     CHECK(submit(j, 2000, 32, 1, &a) == 0, "submit");
     unsigned long seen = 0;
     time_t end = time(NULL) + 60;
-    while (!store_exists(st, a.id, "checkpoint.png") && time(NULL) < end)
+    while (!store_blob_exists(st, a.id, "checkpoint.png") && time(NULL) < end)
         jobs_wait_change(j, &seen, 200);
     jobs_shutdown(j);
     job_info g;
@@ -206,7 +207,7 @@ static void test_failure(void)
     CHECK(submit(j, 2000, 48, 0, &a) == 0, "submit a");
     CHECK(wait_state(j, a.id, JOB_RUNNING), "a not running");
     CHECK(submit(j, 3, 24, 0, &b) == 0, "submit b");
-    CHECK(store_write(st, b.id, "content", "garbage", 7) == 0, "spoil b's input");
+    CHECK(store_blob_put(st, b.id, "content", "garbage", 7, STORE_UNFENCED) == 0, "spoil b's input");
     CHECK(jobs_delete(j, a.id, NULL) == JOBS_CANCELING, "cancel a");
     CHECK(wait_state(j, b.id, JOB_FAILED), "b did not fail");
     job_info f;
@@ -240,7 +241,7 @@ static void test_view(void)
     in.iterations = 10;
     in.eta_s = -1;
     in.created_at = 1700000000.25;
-    in.params_json = strdup("{\"iterations\":10}");
+    in.params = cJSON_Parse("{\"iterations\":10}");
     snprintf(in.model, sizeof in.model, "vgg19-random");
     cJSON *o = view_job(&a, &in);
     char *text = cJSON_PrintUnformatted(o);

@@ -110,7 +110,7 @@ static void start_server(void)
     static httpd *h;
     nst_error e;
     if (nst_model_random(&model, &e) != NST_OK) fail("nst_model_random", e.message);
-    if (store_open(&st, data_dir, err, sizeof err) < 0) fail("store_open", err);
+    if (store_disk_open(&st, data_dir, err, sizeof err) < 0) fail("store_open", err);
     jobs_config jc = {.workers = 1, .job_threads = 1, .queue_size = cfg.queue_size,
                       .job_ttl = 3600, .max_input_pixels = 1,   /* stored jobs fail at once */
                       .limits = {cfg.max_iterations, cfg.max_image_size}};

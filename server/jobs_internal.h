@@ -1,0 +1,103 @@
+/*
+ * jobs_internal.h — what the files of the job manager share: the manager
+ * and its live jobs, and the helpers each file uses. Not for use outside
+ * server/jobs*.c, worker.c and recovery.c.
+ *
+ *   jobs.c      the manager's public calls: submit, get, list, delete, files,
+ *               stats, change notification, shutdown
+ *   worker.c    the queue and the worker pool that runs nst_transfer
+ *   recovery.c  reloading the store at start-up, expiring finished jobs
+ *
+ * Locking: one mutex (j->mu) guards every live job, the table, the queue
+ * and the counters; it is never held across store or engine work. A second
+ * mutex (j->io) serialises store writes of the manager, so the last record
+ * written is always the newest snapshot and nothing is written for a job
+ * after it was removed. Lock order: io, then mu. Live jobs are
+ * reference-counted: the table holds one reference, and anyone using a job
+ * outside mu holds another.
+ */
+#ifndef NSTD_JOBS_INTERNAL_H
+#define NSTD_JOBS_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <cjson/cJSON.h>
+
+#include "jobs.h"
+
+/* A job as the manager holds it: its record and what only a live job has. */
+struct job {
+    job_info rec;               /* the record (job.h), guarded by mu */
+    nst_params params;          /* immutable after creation */
+    double elapsed_prev;        /* optimisation seconds of earlier runs */
+    atomic_int cancel;          /* set under mu, read by the engine without it */
+    int user_canceled;          /* the cancel came from DELETE, not shutdown */
+    int removed;                /* gone from the table and the store */
+    store_fence fence;          /* the worker's claim while it runs the job */
+    int lost;                   /* the store refused a fenced write: another
+                                   claim has the job, this worker stops */
+    int refs;
+    struct job *qnext;          /* queue link */
+};
+
+struct jobs {
+    jobs_config cfg;
+    store *st;
+    metrics *mx;
+    const nst_model *model;
+
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv;     /* workers: the queue got a job, or stop */
+    pthread_cond_t change_cv;   /* watchers: some job changed */
+    pthread_mutex_t io;
+
+    struct job **all;           /* every job, ascending seq */
+    int n_all, cap_all;
+    struct job *qhead, *qtail;
+    int n_queued, n_running, reserved;
+    unsigned long version, next_seq;
+    int accepting, stopping;
+
+    pthread_t *threads;
+    int n_threads;
+};
+
+/* ---------------------------------------------------------------- jobs.c */
+
+double jobs_now(void);                      /* Unix time */
+void jobs_job_free(struct job *jb);
+void jobs_unref(jobs *j, struct job *jb);   /* takes mu */
+void jobs_unref_locked(struct job *jb);
+/* Record a change of jb (under mu): versions and watchers. */
+void jobs_bump(jobs *j, struct job *jb);
+/* Insert keeping ascending seq (under mu); the table takes jb's reference. */
+int jobs_table_insert(jobs *j, struct job *jb);
+void jobs_table_remove(jobs *j, struct job *jb);
+/* Push the per-state counts to the metrics (under mu). */
+void jobs_update_gauges(jobs *j);
+/* Store jb's record as it is now (caller holds a reference); fenced with
+ * the worker's claim when fenced is 1. 0, JOBS_EIO, or JOBS_ESTATE when the
+ * worker lost the job. */
+int jobs_persist(jobs *j, struct job *jb, int fenced);
+/* Write (data) or remove (data NULL) one blob of a live job; fenced like
+ * jobs_persist. */
+int jobs_blob(jobs *j, struct job *jb, const char *name, const void *data, size_t len,
+              int fenced);
+/* Remove a job from the store (under io). */
+void jobs_store_remove(jobs *j, const char *id);
+void jobs_log(const char *level, const char *event, const struct job *jb, cJSON *fields);
+
+/* ---------------------------------------------------------------- worker.c */
+
+void jobs_queue_push(jobs *j, struct job *jb);    /* under mu */
+void jobs_queue_unlink(jobs *j, struct job *jb);  /* under mu */
+/* Start cfg.workers threads. 0 or JOBS_ENOMEM (with a message). */
+int jobs_workers_start(jobs *j, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------- recovery.c */
+
+/* Load every job of the store (before the workers start). 0 or JOBS_EIO. */
+int jobs_reload(jobs *j);
+
+#endif

@@ -1,0 +1,372 @@
+/*
+ * worker.c — the job queue and the worker pool (see jobs_internal.h): a
+ * worker takes the oldest queued job, claims it in the store, runs
+ * nst_transfer on it with progress, previews and checkpoints going to the
+ * store, and records how it ended.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jobs_internal.h"
+#include "log.h"
+
+#define WORKER_NICE 10   /* workers and their threads yield to HTTP threads */
+
+/* ================================================================ queue */
+
+/* Number the queued jobs 1…n; a job whose place changed is a change. */
+static void queue_renumber(jobs *j)
+{
+    int pos = 1;
+    for (struct job *q = j->qhead; q; q = q->qnext, pos++) {
+        if (q->rec.position != pos) {
+            q->rec.position = pos;
+            jobs_bump(j, q);
+        }
+    }
+}
+
+void jobs_queue_push(jobs *j, struct job *jb)
+{
+    jb->qnext = NULL;
+    if (j->qtail) j->qtail->qnext = jb;
+    else j->qhead = jb;
+    j->qtail = jb;
+    j->n_queued++;
+    queue_renumber(j);
+}
+
+static struct job *queue_pop(jobs *j)
+{
+    struct job *jb = j->qhead;
+    if (!jb) return NULL;
+    j->qhead = jb->qnext;
+    if (!j->qhead) j->qtail = NULL;
+    jb->qnext = NULL;
+    jb->rec.position = 0;
+    j->n_queued--;
+    queue_renumber(j);
+    return jb;
+}
+
+void jobs_queue_unlink(jobs *j, struct job *jb)
+{
+    struct job **pp = &j->qhead, *prev = NULL;
+    while (*pp && *pp != jb) {
+        prev = *pp;
+        pp = &(*pp)->qnext;
+    }
+    if (!*pp) return;
+    *pp = jb->qnext;
+    if (j->qtail == jb) j->qtail = prev;
+    jb->qnext = NULL;
+    jb->rec.position = 0;
+    j->n_queued--;
+    queue_renumber(j);
+}
+
+/* ================================================================ running a job */
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A job's error code for a failed transfer, from the engine's code. */
+static const char *failure_code(int rc)
+{
+    switch (rc) {
+    case NST_ENOMEM: return "out_of_memory";
+    case NST_EINVAL: return "invalid_params";
+    case NST_EIO: return "io_error";
+    case NST_EMODEL: return "model_error";
+    case NST_EIMAGE: return "invalid_image";
+    case NST_ETOOBIG: return "image_too_large";
+    default: return "internal_error";
+    }
+}
+
+typedef struct {
+    jobs *j;
+    struct job *jb;
+    int resume_iteration;
+    double last_t;              /* monotonic time of the previous callback */
+} run_ctx;
+
+/* The engine's progress callback: numbers, ETA, preview and checkpoint. */
+static void on_progress(const nst_progress *p, void *user)
+{
+    run_ctx *rc = user;
+    jobs *j = rc->j;
+    struct job *jb = rc->jb;
+    double t = now_mono();
+    if (j->mx) metrics_iteration(j->mx, t - rc->last_t);
+    rc->last_t = t;
+
+    unsigned char *png = NULL;
+    size_t len = 0;
+    int preview = 1, stored = 0;
+    if (p->image && nst_image_encode_png(p->image, &png, &len) == 0) {
+        stored = jobs_blob(j, jb, "checkpoint.png", png, len, 1) == 0 &&
+                 (!preview || jobs_blob(j, jb, "preview.png", png, len, 1) == 0);
+    }
+    free(png);
+
+    pthread_mutex_lock(&j->mu);
+    job_info *r = &jb->rec;
+    r->iteration = p->iteration;
+    if (p->iterations > 0) r->iterations = p->iterations;
+    r->has_loss = 1;
+    r->loss_total = p->loss_total;
+    r->loss_content = p->loss_content;
+    r->loss_style = p->loss_style;
+    r->loss_tv = p->loss_tv;
+    r->elapsed_s = jb->elapsed_prev + p->elapsed_s;
+    int done = p->iteration - rc->resume_iteration;
+    if (done <= 0) done = p->iteration;
+    double left = r->iterations - r->iteration;
+    r->eta_s = done > 0 ? p->elapsed_s / done * (left > 0 ? left : 0) : -1;
+    if (stored) {
+        r->has_preview |= preview;
+        r->checkpoint_iteration = p->iteration;
+    }
+    jobs_bump(j, jb);
+    pthread_mutex_unlock(&j->mu);
+
+    if (stored) jobs_persist(j, jb, 1);   /* progress reaches the store with each checkpoint */
+}
+
+/* Read and decode a stored image of job jb. */
+static int load_image(jobs *j, const struct job *jb, const char *name, nst_image *img,
+                      nst_error *err)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    int rc = store_blob_get(j->st, jb->rec.id, name, &data, &len);
+    if (rc < 0)
+        return nst_error_set(err, NST_EIO, name, "%s: cannot read the stored file: %s", name,
+                             strerror(-rc));
+    rc = nst_image_decode(data, len, j->cfg.max_input_pixels, img, err);
+    free(data);
+    return rc;
+}
+
+/* Decode the inputs and the checkpoint, run the transfer. Returns the
+ * engine's code; *out holds the image on success. */
+static int run_transfer(jobs *j, struct job *jb, nst_image *out, nst_error *err)
+{
+    nst_image content = {0}, resume = {0};
+    nst_image styles[NST_MAX_STYLES];
+    memset(styles, 0, sizeof styles);
+    run_ctx ctx = {j, jb, 0, now_mono()};
+    nst_callbacks cb = {.progress = on_progress, .user = &ctx, .cancel = &jb->cancel,
+                        .threads = j->cfg.job_threads};
+
+    int rc = load_image(j, jb, "content", &content, err);
+    for (int i = 0; rc == 0 && i < jb->rec.n_styles; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "style-%d", i);
+        rc = load_image(j, jb, name, &styles[i], err);
+    }
+    pthread_mutex_lock(&j->mu);
+    int ck = jb->rec.checkpoint_iteration;
+    pthread_mutex_unlock(&j->mu);
+    if (rc == 0 && ck > 0) {
+        nst_error ignored;
+        if (load_image(j, jb, "checkpoint.png", &resume, &ignored) == 0) {
+            cb.resume = &resume;
+            cb.resume_iteration = ck;
+            ctx.resume_iteration = ck;
+        }
+    }
+    if (rc == 0)
+        rc = nst_transfer(j->model, &jb->params, &content, styles, jb->rec.n_styles, &cb, out, err);
+    nst_image_free(&content);
+    nst_image_free(&resume);
+    for (int i = 0; i < jb->rec.n_styles; i++) nst_image_free(&styles[i]);
+    return rc;
+}
+
+/* Encode img and store it as blob `name` of jb (fenced). */
+static int store_png(jobs *j, struct job *jb, const char *name, const nst_image *img)
+{
+    unsigned char *png = NULL;
+    size_t len = 0;
+    int rc = nst_image_encode_png(img, &png, &len) != 0 ? JOBS_ENOMEM
+                                                          : jobs_blob(j, jb, name, png, len, 1);
+    free(png);
+    return rc;
+}
+
+/* After the engine returned: result, final state, persistence, metrics. */
+static void finish_job(jobs *j, struct job *jb, int rc, nst_image *out, nst_error *err)
+{
+    pthread_mutex_lock(&j->mu);
+    int user_canceled = jb->user_canceled, lost = jb->lost;
+    if (lost) j->n_running--;
+    pthread_mutex_unlock(&j->mu);
+    if (lost) {   /* the new owner writes from now on */
+        jobs_log("warn", "job_lost", jb, NULL);
+        return;
+    }
+    if (rc == NST_OK) {
+        int src = store_png(j, jb, "result.png", out);
+        if (src == JOBS_ENOMEM) rc = nst_error_set(err, NST_ENOMEM, "", "could not encode the result");
+        else if (src < 0) rc = nst_error_set(err, NST_EIO, "", "could not store the result");
+    } else if (rc == NST_ECANCELED && out->data && !user_canceled) {
+        /* Shutdown: keep the newest image the engine left, if any. */
+        if (store_png(j, jb, "checkpoint.png", out) == 0) {
+            pthread_mutex_lock(&j->mu);
+            jb->rec.checkpoint_iteration = jb->rec.iteration;
+            pthread_mutex_unlock(&j->mu);
+        }
+    }
+
+    pthread_mutex_lock(&j->mu);
+    job_info *r = &jb->rec;
+    double now = jobs_now();
+    int counted = 0;            /* a user cancel was counted by jobs_delete */
+    if (jb->user_canceled) {
+        counted = 1;
+    } else if (rc == NST_OK) {
+        r->state = JOB_SUCCEEDED;
+        r->iteration = r->iterations;
+        r->eta_s = 0;
+        r->finished_at = now;
+    } else if (rc == NST_ECANCELED) {
+        /* Stopped by shutdown: queued again for the next start. */
+        r->state = JOB_QUEUED;
+        r->iteration = r->checkpoint_iteration;
+        jb->elapsed_prev = r->elapsed_s;
+        r->eta_s = -1;
+        counted = 1;
+    } else {
+        r->state = JOB_FAILED;
+        r->finished_at = now;
+        snprintf(r->error_code, sizeof r->error_code, "%s", failure_code(rc));
+        snprintf(r->error_message, sizeof r->error_message, "%s",
+                 err->message[0] ? err->message : nst_strerror(rc));
+    }
+    j->n_running--;
+    job_state st = r->state;
+    double duration = r->started_at > 0 ? now - r->started_at : 0;
+    jobs_bump(j, jb);
+    jobs_update_gauges(j);
+    pthread_mutex_unlock(&j->mu);
+
+    jobs_persist(j, jb, 1);
+    if (job_state_final(st)) jobs_blob(j, jb, "checkpoint.png", NULL, 0, 1);
+    if (!counted && j->mx) metrics_job_finished(j->mx, job_state_name(st), duration);
+
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "state", job_state_name(st));
+    cJSON_AddNumberToObject(f, "duration_s", duration);
+    if (st == JOB_FAILED) cJSON_AddStringToObject(f, "error", r->error_message);
+    jobs_log(st == JOB_FAILED ? "warn" : "info", st == JOB_QUEUED ? "job_suspended" : "job_finished",
+             jb, f);
+}
+
+/* Mark the oldest queued job running (under mu) and claim it in the store.
+ * Returns the job with a reference for the worker, or NULL when another
+ * process took it or the store refused (the job is then failed). */
+static struct job *take_job(jobs *j)
+{
+    struct job *jb = queue_pop(j);
+    job_info *r = &jb->rec;
+    r->state = JOB_RUNNING;
+    atomic_store(&jb->cancel, 0);
+    if (r->started_at == 0) r->started_at = jobs_now();
+    snprintf(r->model, sizeof r->model, "%s", nst_model_name(j->model));
+    jb->refs++;
+    j->n_running++;
+    jobs_bump(j, jb);
+    jobs_update_gauges(j);
+    job_info running;
+    int rc = job_info_copy(&running, r) < 0 ? -ENOMEM : 0;
+    pthread_mutex_unlock(&j->mu);
+
+    pthread_mutex_lock(&j->io);
+    store_fence fence = STORE_UNFENCED;
+    if (rc == 0) rc = store_claim(j->st, &running, &fence);
+    pthread_mutex_unlock(&j->io);
+    if (rc == 0) job_info_free(&running);
+
+    pthread_mutex_lock(&j->mu);
+    jb->fence = fence;
+    pthread_mutex_unlock(&j->mu);
+    if (rc == 0) return jb;
+
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "error", strerror(-rc));
+    jobs_log("error", "job_claim_failed", jb, f);
+    nst_error err;
+    nst_error_set(&err, NST_EIO, "", "the job store refused the job: %s", strerror(-rc));
+    nst_image none = {0};
+    finish_job(j, jb, NST_EIO, &none, &err);
+    jobs_unref(j, jb);
+    return NULL;
+}
+
+/* A worker: take the oldest queued job, run it, repeat until shutdown. */
+static void *worker_main(void *arg)
+{
+    jobs *j = arg;
+    setpriority(PRIO_PROCESS, (id_t)gettid(), WORKER_NICE);
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        while (!j->stopping && !j->qhead) pthread_cond_wait(&j->work_cv, &j->mu);
+        if (j->stopping) {
+            pthread_mutex_unlock(&j->mu);
+            break;
+        }
+        int resume = j->qhead->rec.checkpoint_iteration;
+        struct job *jb = take_job(j);   /* unlocks mu */
+        if (!jb) continue;
+
+        cJSON *f = cJSON_CreateObject();
+        if (resume > 0) cJSON_AddNumberToObject(f, "resume_iteration", resume);
+        jobs_log("info", "job_started", jb, f);
+
+        nst_image out = {0};
+        nst_error err;
+        memset(&err, 0, sizeof err);
+        int rc = run_transfer(j, jb, &out, &err);
+        finish_job(j, jb, rc, &out, &err);
+        nst_image_free(&out);
+        jobs_unref(j, jb);
+    }
+    return NULL;
+}
+
+/* Threads per job: as configured, or the cores shared out over the
+ * workers. The engine starts them from the worker thread, so they inherit
+ * its lower priority. */
+static int threads_per_job(const jobs_config *cfg)
+{
+    if (cfg->job_threads > 0) return cfg->job_threads;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = (int)(cores > 0 ? cores : 1) / (cfg->workers > 0 ? cfg->workers : 1);
+    return n < 1 ? 1 : n;
+}
+
+int jobs_workers_start(jobs *j, char *err, size_t errlen)
+{
+    j->cfg.job_threads = threads_per_job(&j->cfg);
+    j->threads = calloc((size_t)j->cfg.workers, sizeof *j->threads);
+    for (int i = 0; j->threads && i < j->cfg.workers; i++) {
+        if (pthread_create(&j->threads[i], NULL, worker_main, j) != 0) break;
+        j->n_threads++;
+    }
+    if (j->n_threads == 0) {
+        snprintf(err, errlen, "cannot start worker threads");
+        return JOBS_ENOMEM;
+    }
+    return 0;
+}
