@@ -100,7 +100,9 @@ typedef struct {
     double last_t;              /* monotonic time of the previous callback */
 } run_ctx;
 
-/* The engine's progress callback: numbers, ETA, preview and checkpoint. */
+/* The engine's progress callback: numbers, ETA, preview and checkpoint.
+ * An image the engine reports is the checkpoint to resume from; it is the
+ * preview too when the job asked for previews (preview_every > 0). */
 static void on_progress(const nst_progress *p, void *user)
 {
     run_ctx *rc = user;
@@ -112,7 +114,7 @@ static void on_progress(const nst_progress *p, void *user)
 
     unsigned char *png = NULL;
     size_t len = 0;
-    int preview = 1, stored = 0;
+    int preview = jb->params.preview_every > 0, stored = 0;
     if (p->image && nst_image_encode_png(p->image, &png, &len) == 0) {
         stored = jobs_blob(j, jb, "checkpoint.png", png, len, 1) == 0 &&
                  (!preview || jobs_blob(j, jb, "preview.png", png, len, 1) == 0);

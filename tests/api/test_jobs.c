@@ -116,6 +116,29 @@ static void test_run_to_success(void)
     store_close(st);
 }
 
+/* preview_every 0: no previews at all, though the engine still reports
+ * images to checkpoint from (at each scale's last iteration). */
+static void test_no_previews(void)
+{
+    store *st;
+    jobs *j = start(&st, 4);
+    job_info info, done;
+    CHECK(submit(j, 3, 24, 0, &info) == 0, "submit");
+    CHECK(wait_state(j, info.id, JOB_SUCCEEDED), "job did not succeed");
+    CHECK(jobs_get(j, info.id, &done) == 0 && !done.has_preview, "preview recorded");
+    unsigned char *png = NULL;
+    size_t len;
+    CHECK(jobs_read_preview(j, info.id, &png, &len) == JOBS_ENOFILE, "preview served");
+    CHECK(!store_blob_exists(st, info.id, "preview.png"), "preview stored");
+    free(png);
+    CHECK(jobs_delete(j, info.id, NULL) == JOBS_REMOVED, "delete finished");
+    job_info_free(&done);
+    job_info_free(&info);
+    jobs_shutdown(j);
+    jobs_free(j);
+    store_close(st);
+}
+
 static void test_queue_cancel_list(void)
 {
     store *st;
@@ -286,6 +309,7 @@ int main(void)
 
     TEST_RUN(test_view);
     TEST_RUN(test_run_to_success);
+    TEST_RUN(test_no_previews);
     TEST_RUN(test_queue_cancel_list);
     TEST_RUN(test_failure);
     TEST_RUN(test_shutdown_and_resume);
