@@ -109,8 +109,7 @@ void jobs_update_gauges(jobs *j)
     if (!j->mx) return;
     int n[JOB_NSTATES] = {0};
     for (int i = 0; i < j->n_all; i++) n[j->all[i]->rec.state]++;
-    metrics_set_jobs(j->mx, n[JOB_QUEUED], n[JOB_RUNNING], n[JOB_SUCCEEDED], n[JOB_FAILED],
-                     n[JOB_CANCELED]);
+    metrics_set_jobs(j->mx, n);
     metrics_set_queue_depth(j->mx, j->n_queued);
 }
 
@@ -464,7 +463,7 @@ int jobs_delete(jobs *j, const char *id, job_info *out)
     } else {
         jobs_persist(j, jb, 0);
         if (what == JOBS_CANCELED) jobs_blob(j, jb, "checkpoint.png", NULL, 0, 0);
-        if (j->mx) metrics_job_finished(j->mx, "canceled", duration);
+        if (j->mx) metrics_job_finished(j->mx, JOB_CANCELED, duration);
         jobs_log("info", "job_canceled", jb, NULL);
     }
     jobs_unref(j, jb);

@@ -78,10 +78,6 @@ typedef struct {
     histogram h;
 } route_histogram;
 
-/* Job states, in the order the gauges and the counter render them. */
-static const char *const job_states[] = {"queued", "running", "succeeded", "failed", "canceled"};
-#define N_JOB_STATES 5
-#define FIRST_FINAL_STATE 2 /* succeeded, failed, canceled count in nstd_jobs_total */
 
 struct metrics {
     pthread_mutex_t lock;
@@ -90,10 +86,10 @@ struct metrics {
     int n_requests;
     route_histogram durations[MAX_ROUTES];
     int n_durations;
-    unsigned long long jobs_total[N_JOB_STATES];
+    unsigned long long jobs_total[JOB_NSTATES]; /* by final state */
     histogram job_duration;
     histogram iteration_duration;
-    int jobs[N_JOB_STATES];
+    int jobs[JOB_NSTATES];
     int queue_depth;
     unsigned long long overflow;
 };
@@ -172,31 +168,22 @@ void metrics_iteration(metrics *m, double seconds)
     pthread_mutex_unlock(&m->lock);
 }
 
-void metrics_job_finished(metrics *m, const char *state, double seconds)
+void metrics_job_finished(metrics *m, job_state state, double seconds)
 {
     pthread_mutex_lock(&m->lock);
-    int found = 0;
-    for (int i = FIRST_FINAL_STATE; i < N_JOB_STATES; i++)
-        if (state && strcmp(state, job_states[i]) == 0) {
-            m->jobs_total[i]++;
-            found = 1;
-        }
-    if (found)
+    if (job_state_final(state)) {
+        m->jobs_total[state]++;
         histogram_observe(&m->job_duration, seconds);
-    else
+    } else {
         m->overflow++;
+    }
     pthread_mutex_unlock(&m->lock);
 }
 
-void metrics_set_jobs(metrics *m, int queued, int running, int succeeded, int failed,
-                      int canceled)
+void metrics_set_jobs(metrics *m, const int counts[JOB_NSTATES])
 {
     pthread_mutex_lock(&m->lock);
-    m->jobs[0] = queued;
-    m->jobs[1] = running;
-    m->jobs[2] = succeeded;
-    m->jobs[3] = failed;
-    m->jobs[4] = canceled;
+    memcpy(m->jobs, counts, sizeof m->jobs);
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -338,12 +325,14 @@ char *metrics_render(metrics *m)
     }
 
     family(&o, "nstd_jobs_total", "counter", "Jobs that reached a final state, by that state.");
-    for (int i = FIRST_FINAL_STATE; i < N_JOB_STATES; i++)
-        put(&o, "nstd_jobs_total{state=\"%s\"} %llu\n", job_states[i], m->jobs_total[i]);
+    for (int i = 0; i < JOB_NSTATES; i++)
+        if (job_state_final((job_state)i))
+            put(&o, "nstd_jobs_total{state=\"%s\"} %llu\n", job_state_name((job_state)i),
+                m->jobs_total[i]);
 
     family(&o, "nstd_jobs", "gauge", "Jobs in the store now, by state.");
-    for (int i = 0; i < N_JOB_STATES; i++)
-        put(&o, "nstd_jobs{state=\"%s\"} %d\n", job_states[i], m->jobs[i]);
+    for (int i = 0; i < JOB_NSTATES; i++)
+        put(&o, "nstd_jobs{state=\"%s\"} %d\n", job_state_name((job_state)i), m->jobs[i]);
 
     family(&o, "nstd_queue_depth", "gauge", "Jobs waiting for a worker.");
     put(&o, "nstd_queue_depth %d\n", m->queue_depth);

@@ -17,6 +17,8 @@
 #ifndef NSTD_METRICS_H
 #define NSTD_METRICS_H
 
+#include "job.h"
+
 typedef struct metrics metrics;
 
 metrics *metrics_create(void);
@@ -26,11 +28,10 @@ void metrics_free(metrics *m);
 void metrics_request(metrics *m, const char *route, const char *method, int status,
                      double seconds);
 void metrics_iteration(metrics *m, double seconds);
-/* A job reached a final state ("succeeded", "failed", "canceled"). */
-void metrics_job_finished(metrics *m, const char *state, double seconds);
-/* Current gauges, set by the job manager whenever they change. */
-void metrics_set_jobs(metrics *m, int queued, int running, int succeeded, int failed,
-                      int canceled);
+/* A job reached a final state (job_state_final; others count as overflow). */
+void metrics_job_finished(metrics *m, job_state state, double seconds);
+/* Current gauges, set by the job manager whenever they change: jobs by state. */
+void metrics_set_jobs(metrics *m, const int counts[JOB_NSTATES]);
 void metrics_set_queue_depth(metrics *m, int depth);
 
 /* The exposition text; malloc'd, caller free()s. */

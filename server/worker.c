@@ -265,7 +265,7 @@ static void finish_job(jobs *j, struct job *jb, int rc, nst_image *out, nst_erro
 
     jobs_persist(j, jb, 1);
     if (job_state_final(st)) jobs_blob(j, jb, "checkpoint.png", NULL, 0, 1);
-    if (!counted && j->mx) metrics_job_finished(j->mx, job_state_name(st), duration);
+    if (!counted && j->mx) metrics_job_finished(j->mx, st, duration);
 
     cJSON *f = cJSON_CreateObject();
     cJSON_AddStringToObject(f, "state", job_state_name(st));

@@ -185,11 +185,11 @@ static void test_events(void)
     metrics_request(m, "/v1/jobs", "POST", 202, 0.3);
     metrics_request(m, "/v1/jobs", "POST", 429, 50.0); /* beyond the last bound */
     for (int i = 0; i < 100; i++) metrics_iteration(m, 0.001 * i * i);
-    metrics_job_finished(m, "succeeded", 30);
-    metrics_job_finished(m, "succeeded", 90);
-    metrics_job_finished(m, "failed", 2);
-    metrics_job_finished(m, "exploded", 1);
-    metrics_set_jobs(m, 3, 1, 7, 2, 4);
+    metrics_job_finished(m, JOB_SUCCEEDED, 30);
+    metrics_job_finished(m, JOB_SUCCEEDED, 90);
+    metrics_job_finished(m, JOB_FAILED, 2);
+    metrics_job_finished(m, JOB_RUNNING, 1);   /* not a final state: overflow */
+    metrics_set_jobs(m, (const int[JOB_NSTATES]){3, 1, 7, 2, 4});
     metrics_set_queue_depth(m, 3);
     render(m);
 
