@@ -285,6 +285,7 @@ static struct job *take_job(jobs *j)
     r->state = JOB_RUNNING;
     atomic_store(&jb->cancel, 0);
     if (r->started_at == 0) r->started_at = jobs_now();
+    r->attempts++;   /* runs started, counting resumes after a restart */
     snprintf(r->model, sizeof r->model, "%s", nst_model_name(j->model));
     jb->refs++;
     j->n_running++;
