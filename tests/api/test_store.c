@@ -255,31 +255,28 @@ static void test_list_remove(void)
     store_close(s);
 }
 
-/* A record with every stored field set to a value of its own. */
+/* A record with every field set to a value of its own, from the table, so
+ * that a field added to it is checked too. */
 static void fill_record(job_info *r, const char *id, job_state state)
 {
     memset(r, 0, sizeof *r);
+    for (size_t i = 0; i < job_n_fields; i++) {
+        const job_field *f = &job_fields[i];
+        void *p = JOB_FIELD_PTR(r, f);
+        switch (f->kind) {
+        case JOB_F_TEXT: snprintf(p, f->size, "text-%zu", i); break;
+        case JOB_F_INT:
+        case JOB_F_BOOL: *(int *)p = f->kind == JOB_F_BOOL ? 1 : (int)i + 1; break;
+        case JOB_F_COUNT: *(unsigned long *)p = i + 1; break;
+        case JOB_F_NUM:
+        case JOB_F_TIME: *(double *)p = 1700000000.5 + (double)i; break;
+        case JOB_F_STATE:
+        case JOB_F_JSON: break;
+        }
+    }
     snprintf(r->id, sizeof r->id, "%s", id);
     r->state = state;
-    r->seq = 7;
-    r->iteration = 3;
-    r->iterations = 30;
-    r->has_loss = 1;
-    r->loss_total = 1.5;
-    r->loss_content = 0.25;
-    r->loss_style = 1.125;
-    r->loss_tv = 0.125;
-    r->elapsed_s = 2.5;
     r->params = cJSON_Parse("{\"iterations\":30,\"image_size\":64}");
-    snprintf(r->model, sizeof r->model, "vgg19-random");
-    r->n_styles = 2;
-    r->created_at = 1700000000.5;
-    r->started_at = 1700000001.5;
-    r->finished_at = 1700000002.5;
-    r->checkpoint_iteration = 3;
-    r->has_preview = 1;
-    snprintf(r->error_code, sizeof r->error_code, "io_error");
-    snprintf(r->error_message, sizeof r->error_message, "disk full");
 }
 
 static void test_records(void)
