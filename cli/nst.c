@@ -171,7 +171,7 @@ int main(int argc, char **argv)
         printf("%s: VGG19 model \"%s\", %s; defaults: pooling %s, alpha %g, beta %g, "
                "tv_weight %g\n", a.check_model, nst_model_name(m),
                nst_model_pretrained(m) ? "pretrained" : "not pretrained",
-               d->pooling == NST_POOL_MAX ? "max" : "avg", d->alpha, d->beta, d->tv_weight);
+               nst_pooling_name(d->pooling), d->alpha, d->beta, d->tv_weight);
         nst_model_free(m);
         return 0;
     }

@@ -362,7 +362,6 @@ static int parse_choice(const char *s, const char *const *choices, int n)
 
 static const char *const pretrained_names[] = {"0", "1"};
 static const char *const order_names[] = {"rgb", "bgr"};
-static const char *const pooling_names[] = {"max", "avg"}; /* by nst_pooling value */
 
 /* Each metadata key has a parser (0, or -1 for a bad value) and a
  * formatter for export. Parsers run in table order: nst.pretrained first,
@@ -460,15 +459,17 @@ static void format_std(const nst_model *m, char *buf, size_t size)
 
 static int parse_pooling(nst_model *m, const char *v)
 {
-    int i = parse_choice(v, pooling_names, 2);
-    if (i < 0) return -1;
-    m->defaults.pooling = i == 1 ? NST_POOL_AVG : NST_POOL_MAX;
-    return 0;
+    for (nst_pooling p = NST_POOL_MAX; p <= NST_POOL_AVG; p++)
+        if (strcmp(v, nst_pooling_name(p)) == 0) {
+            m->defaults.pooling = p;
+            return 0;
+        }
+    return -1;
 }
 
 static void format_pooling(const nst_model *m, char *buf, size_t size)
 {
-    snprintf(buf, size, "%s", pooling_names[m->defaults.pooling == NST_POOL_AVG]);
+    snprintf(buf, size, "%s", nst_pooling_name(m->defaults.pooling));
 }
 
 /* A loss weight: a finite number >= 0. */

@@ -115,6 +115,10 @@ typedef struct nst_model nst_model;  /* opaque, read-only after load */
 
 typedef enum { NST_POOL_MAX = 0, NST_POOL_AVG = 1 } nst_pooling;
 
+/* "max" or "avg": the name of a pooling in the params JSON, the model
+ * metadata and messages (static string); NULL when out of range. */
+const char *nst_pooling_name(nst_pooling pooling);
+
 /* Recommended defaults a model may carry in its metadata. */
 typedef struct {
     nst_pooling pooling;

@@ -63,7 +63,8 @@ static int limit_image_size(const nst_limits *lim)
 
 static const char *const optimizer_names[] = {"lbfgs", "adam", NULL};
 static const char *const init_names[] = {"content", "noise", "style", NULL};
-static const char *const pooling_names[] = {"max", "avg", NULL};
+static const char *const pooling_names[] = {[NST_POOL_MAX] = "max", [NST_POOL_AVG] = "avg",
+                                            NULL};
 static const char *const colors_names[] = {"none", "luminance", "histogram", NULL};
 
 #define AT(field) offsetof(draft, p.field)
@@ -531,6 +532,11 @@ static int apply_object(nst_params *p, const cJSON *obj, const nst_limits *lim, 
 }
 
 /* ------------------------------------------------------------ public */
+
+const char *nst_pooling_name(nst_pooling pooling)
+{
+    return (unsigned)pooling <= NST_POOL_AVG ? pooling_names[pooling] : NULL;
+}
 
 void nst_params_default(nst_params *p, const nst_model *m)
 {

@@ -302,6 +302,24 @@ static void test_json_round_trip(void)
     }
 }
 
+/* nst_pooling_name gives the names the validator accepts, for every value. */
+static void test_pooling_names(void)
+{
+    for (nst_pooling v = NST_POOL_MAX; v <= NST_POOL_AVG; v++) {
+        const char *name = nst_pooling_name(v);
+        CHECK(name != NULL, "no name for pooling %d", (int)v);
+        if (!name) continue;
+        nst_params p;
+        nst_params_default(&p, NULL);
+        p.pooling = v == NST_POOL_MAX ? NST_POOL_AVG : NST_POOL_MAX;
+        nst_error e = {0};
+        CHECK(nst_params_set(&p, "pooling", name, NULL, &e) == NST_OK && p.pooling == v,
+              "pooling \"%s\": %s", name, e.message);
+    }
+    CHECK(nst_pooling_name((nst_pooling)2) == NULL, "name past the last pooling");
+    CHECK(nst_pooling_name((nst_pooling)-1) == NULL, "name of a negative pooling");
+}
+
 int main(void)
 {
     TEST_RUN(test_defaults);
@@ -313,5 +331,6 @@ int main(void)
     TEST_RUN(test_set);
     TEST_RUN(test_check_styles);
     TEST_RUN(test_json_round_trip);
+    TEST_RUN(test_pooling_names);
     return TEST_EXIT();
 }
