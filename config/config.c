@@ -383,39 +383,13 @@ int config_set(nstd_config *cfg, const char *name, const char *value, char *err,
 
 /* ================================================================ did you mean */
 
-/* Edit distance of two short strings (longer ones compare as far apart). */
-static int distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 63 || lb > 63) return 99;
-    int row[64];
-    for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
-    for (size_t i = 1; i <= la; i++) {
-        int diag = row[0];
-        row[0] = (int)i;
-        for (size_t j = 1; j <= lb; j++) {
-            int up = row[j];
-            int best = diag + (a[i - 1] != b[j - 1]);
-            if (row[j] + 1 < best) best = row[j] + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 /* " (did you mean --port?)" for a near miss among the flags or file keys. */
 static void suggest(const char *wrong, int by_flag, char *buf, size_t len)
 {
-    const char *best = NULL;
-    int best_d = 3;
-    for (size_t i = 0; i < N_SETTINGS; i++) {
-        const char *cand = by_flag ? settings[i].flag : settings[i].file_key;
-        if (!cand) continue;
-        int d = distance(wrong, cand);
-        if (d < best_d) best_d = d, best = cand;
-    }
+    const char *names[N_SETTINGS]; /* NULL for a setting without a file key */
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        names[i] = by_flag ? settings[i].flag : settings[i].file_key;
+    const char *best = nst_suggest(wrong, names, N_SETTINGS, 0);
     if (best)
         snprintf(buf, len, " (did you mean %s?)", best);
     else

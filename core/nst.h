@@ -58,6 +58,16 @@ const char *nst_strerror(int code);
 int nst_error_set(nst_error *err, int code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* For a message about an unknown name: the candidate closest to `wrong` in
+ * edit distance (insertions, deletions, substitutions) when it is at most
+ * 2 edits away, else NULL; the first of equally close ones. NULL entries of
+ * candidates[0..n) are skipped, candidates over 63 characters never match.
+ * flags: 0 compares bytes as they are; NST_SUGGEST_FOLD ignores ASCII case
+ * and reads '-' as '_' ("--Style-Scale" is close to "style_scale"). */
+#define NST_SUGGEST_FOLD 1u
+const char *nst_suggest(const char *wrong, const char *const *candidates, size_t n,
+                        unsigned flags);
+
 /* ------------------------------------------------------------------ layers */
 
 /* VGG19 convolutional layers conv1_1 … conv5_4; index 0 … 15. A layer name

@@ -446,36 +446,13 @@ static const kind_ops kinds[] = {
 
 /* ------------------------------------------------------------ unknown keys */
 
-/* Edit distance between short strings, '-' read as '_' and case ignored. */
-static int key_distance(const char *a, const char *b)
-{
-    int prev[33], cur[33], lb = (int)strlen(b);
-    if (strlen(a) > 32 || lb > 32) return 99;
-    for (int j = 0; j <= lb; j++) prev[j] = j;
-    for (int i = 1; a[i - 1]; i++) {
-        cur[0] = i;
-        int ca = a[i - 1] == '-' ? '_' : tolower((unsigned char)a[i - 1]);
-        for (int j = 1; j <= lb; j++) {
-            int best = prev[j - 1] + (ca != b[j - 1]);
-            if (prev[j] + 1 < best) best = prev[j] + 1;
-            if (cur[j - 1] + 1 < best) best = cur[j - 1] + 1;
-            cur[j] = best;
-        }
-        memcpy(prev, cur, sizeof cur);
-    }
-    return prev[lb];
-}
-
 static int unknown_key_error(const char *key, nst_error *err)
 {
     char shown[48];
     quote(shown, key);
-    const char *field = key[0] ? shown : "params", *guess = NULL;
-    int best = 3; /* suggest only close matches */
-    for (int i = 0; i < N_ROWS; i++) {
-        int dist = key_distance(key, rows[i].name);
-        if (dist < best) best = dist, guess = rows[i].name;
-    }
+    const char *field = key[0] ? shown : "params", *names[N_ROWS];
+    for (int i = 0; i < N_ROWS; i++) names[i] = rows[i].name;
+    const char *guess = nst_suggest(key, names, N_ROWS, NST_SUGGEST_FOLD);
     if (guess)
         return nst_error_set(err, NST_EINVAL, field,
                              "unknown parameter \"%s\" (did you mean \"%s\"?)", shown, guess);

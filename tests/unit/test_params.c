@@ -320,6 +320,31 @@ static void test_pooling_names(void)
     CHECK(nst_pooling_name((nst_pooling)-1) == NULL, "name of a negative pooling");
 }
 
+/* nst_suggest: at most 2 edits, the first of equals, NULLs skipped, case and
+ * '-' significant unless folded. */
+static void test_suggest(void)
+{
+    static const char *const names[] = {"alpha", NULL, "beta", "tv_weight", "style_scale"};
+    enum { n = sizeof names / sizeof names[0] };
+    const char *s = nst_suggest("alpah", names, n, 0);
+    CHECK(s && !strcmp(s, "alpha"), "alpah -> %s", s ? s : "NULL");
+    s = nst_suggest("bet", names, n, 0);
+    CHECK(s && !strcmp(s, "beta"), "bet -> %s", s ? s : "NULL");
+    CHECK(nst_suggest("gamma", names, n, 0) == NULL, "gamma is 3 edits from anything");
+    CHECK(nst_suggest("", names, n, 0) == NULL, "empty");
+    CHECK(nst_suggest(NULL, names, n, 0) == NULL, "NULL");
+    s = nst_suggest("STYLE-SCALE", names, n, NST_SUGGEST_FOLD);
+    CHECK(s && !strcmp(s, "style_scale"), "folded -> %s", s ? s : "NULL");
+    CHECK(nst_suggest("STYLE-SCALE", names, n, 0) == NULL, "unfolded");
+    static const char *const tie[] = {"abcd", "abce"};
+    s = nst_suggest("abcf", tie, 2, 0);
+    CHECK(s == tie[0], "the first of equally close: %s", s ? s : "NULL");
+    char longer[300];
+    memset(longer, 'a', sizeof longer - 1);
+    longer[sizeof longer - 1] = 0;
+    CHECK(nst_suggest(longer, names, n, 0) == NULL, "a long name");
+}
+
 int main(void)
 {
     TEST_RUN(test_defaults);
@@ -332,5 +357,6 @@ int main(void)
     TEST_RUN(test_check_styles);
     TEST_RUN(test_json_round_trip);
     TEST_RUN(test_pooling_names);
+    TEST_RUN(test_suggest);
     return TEST_EXIT();
 }
