@@ -47,12 +47,14 @@ static void usage(FILE *f)
             "           [--threads N] [--quiet] [--PARAM VALUE …]\n"
             "       nst --export-model OUT.safetensors [--model MODEL.safetensors]\n"
             "       nst --check-model MODEL.safetensors\n\n"
-            "PARAM is any key of the params JSON with '_' written '-', e.g. --iterations 300\n"
-            "--image-size 512 --alpha 1 --beta 1e8 --tv-weight 0 --optimizer lbfgs|adam\n"
-            "--learning-rate 0.02 --init content|noise|style --seed 0 --style-scale 1\n"
-            "--style-blend-weights 0.7,0.3 --pooling max|avg --preserve-colors none|luminance|histogram\n"
-            "--content-layers conv4_2 --style-layers conv1_1,conv2_1 --style-layer-weights 0.5,0.5\n"
-            "--preview-every N. Without --model the embedded vgg19-random model is used.\n");
+            "Without --model the embedded vgg19-random model is used.\n\n"
+            "PARAM is any key of the params JSON with '_' written '-'; flags apply after the\n"
+            "--params file. The defaults below are the paper's: a model's recommended\n"
+            "alpha, beta, tv_weight and pooling replace them (nst --check-model shows them).\n\n"
+            "Parameters:\n");
+    char *params = nst_params_usage(NULL);
+    fputs(params ? params : "  (out of memory)\n", f);
+    free(params);
 }
 
 static int die(int status, const char *what, const nst_error *e)

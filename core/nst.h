@@ -208,6 +208,14 @@ int nst_params_set(nst_params *p, const char *key, const char *value, const nst_
 int nst_params_check_styles(const nst_params *p, int n_styles, nst_error *err);
 /* The effective parameters as a JSON object text (malloc'd, caller free()s). */
 char *nst_params_to_json(const nst_params *p);
+/* Command-line help of every parameter, in the order of the JSON object:
+ * per parameter a line "  --json-key VALUE" (the key with '_' written '-';
+ * VALUE a metavariable or the names an enum accepts, "max|avg") and below
+ * it, indented and wrapped before column 79, its description, the values
+ * the validator accepts (no limits applied) and its value in *defaults
+ * (NULL: nst_params_default without a model). malloc'd text, caller
+ * free()s it; NULL when out of memory. */
+char *nst_params_usage(const nst_params *defaults);
 
 /* ------------------------------------------------------------------ transfer */
 

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "nst.h"
 #include "test.h"
 
@@ -345,6 +347,46 @@ static void test_suggest(void)
     CHECK(nst_suggest(longer, names, n, 0) == NULL, "a long name");
 }
 
+/* nst_params_usage has one entry per key of the JSON view, named as the
+ * command-line flag, each with the value of the given defaults. */
+static void test_usage(void)
+{
+    nst_params p;
+    nst_params_default(&p, NULL);
+    p.iterations = 1234;
+    char *text = nst_params_usage(&p), *json = nst_params_to_json(&p);
+    cJSON *keys = json ? cJSON_Parse(json) : NULL;
+    CHECK(text && keys, "usage %p, JSON %p", (void *)text, (void *)keys);
+    if (text && keys) {
+        int n_keys = 0, n_entries = 0;
+        const cJSON *item;
+        cJSON_ArrayForEach(item, keys) {
+            char flag[80];
+            int len = snprintf(flag, sizeof flag, "\n  --%s ", item->string);
+            for (int i = 0; i < len; i++)
+                if (flag[i] == '_') flag[i] = '-';
+            CHECK(strstr(text, flag) || strncmp(text, flag + 1, (size_t)len - 1) == 0,
+                  "no entry for %s in:\n%s", item->string, text);
+            n_keys++;
+        }
+        for (const char *c = text; (c = strstr(c, "  --")); c++)
+            if (c == text || c[-1] == '\n') n_entries++;
+        CHECK(n_entries == n_keys, "%d entries, %d keys", n_entries, n_keys);
+        CHECK(strstr(text, "Default: 1234;"), "the given iterations:\n%s", text);
+        for (const char *line = text; *line;) {
+            size_t n = strcspn(line, "\n");
+            CHECK(n < 79, "line too long: %.100s", line);
+            line += n + (line[n] != 0);
+        }
+    }
+    cJSON_Delete(keys);
+    free(json);
+    free(text);
+    text = nst_params_usage(NULL);
+    CHECK(text && strstr(text, "Default: 300;"), "NULL: the paper's defaults");
+    free(text);
+}
+
 int main(void)
 {
     TEST_RUN(test_defaults);
@@ -358,5 +400,6 @@ int main(void)
     TEST_RUN(test_json_round_trip);
     TEST_RUN(test_pooling_names);
     TEST_RUN(test_suggest);
+    TEST_RUN(test_usage);
     return TEST_EXIT();
 }
