@@ -907,7 +907,7 @@ static int write_tensors(int fd, const nst_model *m)
                 memcpy(&bits, &w[i], 4);
                 for (int b = 0; b < 4; b++) buf[4 * k + b] = (uint8_t)(bits >> 8 * b);
             }
-            if ((rc = nst_write_all(fd, buf, 4 * k)) != 0) return rc;
+            if ((rc = nst_file_write_all(fd, buf, 4 * k)) != 0) return rc;
         }
     }
     return 0;
@@ -925,8 +925,8 @@ static int write_file(int fd, void *ctx)
     const export_ctx *c = ctx;
     uint8_t n[8];
     put_le64(n, c->header_len);
-    int rc = nst_write_all(fd, n, 8);
-    if (!rc) rc = nst_write_all(fd, c->header, c->header_len);
+    int rc = nst_file_write_all(fd, n, 8);
+    if (!rc) rc = nst_file_write_all(fd, c->header, c->header_len);
     if (!rc) rc = write_tensors(fd, c->m);
     return rc;
 }

@@ -4,11 +4,12 @@
  *
  * Every parameter is one row of `rows` below: its JSON name, its kind, where
  * it lives in nst_params, its bounds and a line of help. Parsing, the
- * command-line setter, the error messages and the JSON view of the
- * effective parameters all read that table; the per-kind behaviour (check a
- * JSON value and store it, turn a stored value back into JSON, turn a
- * command-line word into JSON) is a second table, `kinds`. A new parameter
- * is one row here plus its field in nst_params.
+ * command-line setter, the error messages, the command-line help and the
+ * JSON view of the effective parameters all read that table; the per-kind
+ * behaviour (check a JSON value and store it, turn a stored value back into
+ * JSON, turn a command-line word into JSON, name the value in the help) is a
+ * second table, `kinds`. A new parameter is one row here plus its field in
+ * nst_params.
  *
  * Rules that involve two keys (style_layer_weights follows style_layers;
  * blend weights against the number of style images) are written out after
