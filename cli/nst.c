@@ -20,8 +20,12 @@
 #include "fileio.h"
 #include "nst.h"
 
+/* Exit statuses (see the top of this file). */
+enum { STATUS_OK = 0, STATUS_FAILED = 1, STATUS_BAD_INPUT = 2 };
 
-#define MAX_INPUT_PIXELS 100000000L
+#define MAX_INPUT_PIXELS 100000000L /* largest content or style image, w*h */
+#define MAX_PARAM_FLAGS 64          /* --PARAM VALUE pairs on one command line */
+#define PARAM_KEY_MAX 64            /* bytes of a --PARAM name kept (longer: unknown) */
 
 typedef struct {
     const char *content, *output, *params_file, *model, *export_model, *check_model;
@@ -29,7 +33,7 @@ typedef struct {
     int n_styles;
     int save_every, threads, quiet;
     /* parameter flags, applied after the params file: key, value pairs */
-    const char *keys[64], *values[64];
+    const char *keys[MAX_PARAM_FLAGS], *values[MAX_PARAM_FLAGS];
     int n_params;
 } cli_args;
 
@@ -47,12 +51,14 @@ static void usage(FILE *f)
             "           [--threads N] [--quiet] [--PARAM VALUE …]\n"
             "       nst --export-model OUT.safetensors [--model MODEL.safetensors]\n"
             "       nst --check-model MODEL.safetensors\n\n"
-            "PARAM is any key of the params JSON with '_' written '-', e.g. --iterations 300\n"
-            "--image-size 512 --alpha 1 --beta 1e8 --tv-weight 0 --optimizer lbfgs|adam\n"
-            "--learning-rate 0.02 --init content|noise|style --seed 0 --style-scale 1\n"
-            "--style-blend-weights 0.7,0.3 --pooling max|avg --preserve-colors none|luminance|histogram\n"
-            "--content-layers conv4_2 --style-layers conv1_1,conv2_1 --style-layer-weights 0.5,0.5\n"
-            "--preview-every N. Without --model the embedded vgg19-random model is used.\n");
+            "Without --model the embedded vgg19-random model is used.\n\n"
+            "PARAM is any key of the params JSON with '_' written '-'; flags apply after the\n"
+            "--params file. The defaults below are the paper's: a model's recommended\n"
+            "alpha, beta, tv_weight and pooling replace them (nst --check-model shows them).\n\n"
+            "Parameters:\n");
+    char *params = nst_params_usage(NULL);
+    fputs(params ? params : "  (out of memory)\n", f);
+    free(params);
 }
 
 static int die(int status, const char *what, const nst_error *e)
@@ -64,14 +70,14 @@ static int die(int status, const char *what, const nst_error *e)
     return status;
 }
 
-/* Parse argv into a; 0, or 2 after printing the problem. */
+/* Parse argv into a; 0, or STATUS_BAD_INPUT after printing the problem. */
 static int parse_args(int argc, char **argv, cli_args *a)
 {
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
             usage(stdout);
-            exit(0);
+            exit(STATUS_OK);
         }
         if (!strcmp(arg, "--quiet")) {
             a->quiet = 1;
@@ -80,7 +86,7 @@ static int parse_args(int argc, char **argv, cli_args *a)
         if (strncmp(arg, "--", 2) != 0 || i + 1 >= argc) {
             fprintf(stderr, "nst: %s: expected --flag VALUE\n", arg);
             usage(stderr);
-            return 2;
+            return STATUS_BAD_INPUT;
         }
         const char *v = argv[++i];
         const char *name = arg + 2;
@@ -95,19 +101,22 @@ static int parse_args(int argc, char **argv, cli_args *a)
         else if (!strcmp(name, "style")) {
             if (a->n_styles == NST_MAX_STYLES) {
                 fprintf(stderr, "nst: at most %d --style images\n", NST_MAX_STYLES);
-                return 2;
+                return STATUS_BAD_INPUT;
             }
             a->styles[a->n_styles++] = v;
-        } else if (a->n_params < 64) {
+        } else if (a->n_params < MAX_PARAM_FLAGS) {
             a->keys[a->n_params] = name;
             a->values[a->n_params++] = v;
+        } else {
+            fprintf(stderr, "nst: at most %d parameter flags\n", MAX_PARAM_FLAGS);
+            return STATUS_BAD_INPUT;
         }
     }
     if (a->export_model || a->check_model) return 0;
     if (!a->content || !a->n_styles || !a->output) {
         fprintf(stderr, "nst: --content, --style and --output are required\n");
         usage(stderr);
-        return 2;
+        return STATUS_BAD_INPUT;
     }
     return 0;
 }
@@ -127,7 +136,7 @@ static int build_params(const cli_args *a, const nst_model *m, nst_params *p, ns
         if (rc) return rc;
     }
     for (int i = 0; i < a->n_params; i++) {
-        char key[64];
+        char key[PARAM_KEY_MAX];
         snprintf(key, sizeof key, "%s", a->keys[i]);
         for (char *c = key; *c; c++)
             if (*c == '-') *c = '_';
@@ -152,7 +161,7 @@ static void on_progress(const nst_progress *pr, void *user)
     if (pr->image && cp->args->save_every > 0 && pr->iteration < pr->iterations) {
         nst_error e;
         if (nst_image_save_png(pr->image, cp->args->output, &e))
-            die(0, "saving the intermediate image", &e);
+            die(STATUS_OK, "saving the intermediate image", &e); /* a warning */
     }
 }
 
@@ -165,36 +174,36 @@ int main(int argc, char **argv)
     nst_error e = {0};
     nst_model *m = NULL;
     rc = a.model ? nst_model_load(a.model, &m, &e) : nst_model_random(&m, &e);
-    if (rc) return die(2, a.model ? a.model : "vgg19-random", &e);
+    if (rc) return die(STATUS_BAD_INPUT, a.model ? a.model : "vgg19-random", &e);
     if (a.check_model) {
         const nst_model_defaults *d = nst_model_get_defaults(m);
         printf("%s: VGG19 model \"%s\", %s; defaults: pooling %s, alpha %g, beta %g, "
                "tv_weight %g\n", a.check_model, nst_model_name(m),
                nst_model_pretrained(m) ? "pretrained" : "not pretrained",
-               d->pooling == NST_POOL_MAX ? "max" : "avg", d->alpha, d->beta, d->tv_weight);
+               nst_pooling_name(d->pooling), d->alpha, d->beta, d->tv_weight);
         nst_model_free(m);
-        return 0;
+        return STATUS_OK;
     }
     if (a.export_model) {
         rc = nst_model_export(m, a.export_model, &e);
         nst_model_free(m);
-        return rc ? die(1, a.export_model, &e) : 0;
+        return rc ? die(STATUS_FAILED, a.export_model, &e) : STATUS_OK;
     }
 
     nst_params p;
     nst_image content = {0}, styles[NST_MAX_STYLES] = {{0}}, out = {0};
-    int status = 0;
+    int status = STATUS_OK;
     if ((rc = build_params(&a, m, &p, &e))) {
-        status = die(2, "invalid parameters", &e);
+        status = die(STATUS_BAD_INPUT, "invalid parameters", &e);
         goto done;
     }
     if ((rc = nst_image_load(a.content, MAX_INPUT_PIXELS, &content, &e))) {
-        status = die(2, a.content, &e);
+        status = die(STATUS_BAD_INPUT, a.content, &e);
         goto done;
     }
     for (int k = 0; k < a.n_styles; k++)
         if ((rc = nst_image_load(a.styles[k], MAX_INPUT_PIXELS, &styles[k], &e))) {
-            status = die(2, a.styles[k], &e);
+            status = die(STATUS_BAD_INPUT, a.styles[k], &e);
             goto done;
         }
     if (!a.quiet) fprintf(stderr, "nst: model %s%s\n", nst_model_name(m),
@@ -202,10 +211,10 @@ int main(int argc, char **argv)
     cli_progress cp = {&a, 0, 0};
     nst_callbacks cb = {.progress = on_progress, .user = &cp, .threads = a.threads};
     if ((rc = nst_transfer(m, &p, &content, styles, a.n_styles, &cb, &out, &e))) {
-        status = die(1, "transfer failed", &e);
+        status = die(STATUS_FAILED, "transfer failed", &e);
         goto done;
     }
-    if ((rc = nst_image_save_png(&out, a.output, &e))) status = die(1, a.output, &e);
+    if ((rc = nst_image_save_png(&out, a.output, &e))) status = die(STATUS_FAILED, a.output, &e);
 done:
     nst_image_free(&out);
     nst_image_free(&content);

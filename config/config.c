@@ -43,6 +43,17 @@ static const char *check_cors_origins(char *value);
 #define GIB (1024L * 1024L * 1024L)
 #define DAY 86400L
 
+/* Messages repeat at most this many characters of what the user wrote. */
+#define QUOTE_MAX 100       /* a flag, a file key or a file line */
+#define VALUE_QUOTE_MAX 200 /* a value */
+
+/* Layout of --help: option and environment variable on one line (the
+ * option padded to HELP_OPTION_WIDTH), the description below from column
+ * HELP_INDENT, wrapped before column HELP_WIDTH. */
+#define HELP_OPTION_WIDTH 32
+#define HELP_INDENT 6
+#define HELP_WIDTH 79
+
 static const config_setting settings[] = {
     /* name, flag, env, file key, type, field, default, min, max, choices, check,
        metavar, help */
@@ -341,7 +352,7 @@ static int config_apply(nstd_config *cfg, const config_setting *s, const char *v
         break;
     case CONFIG_STRING: {
         if ((long)len < s->min || len >= s->size) break;
-        char prev[1024];
+        char prev[sizeof(nstd_config)]; /* room for any field */
         snprintf(prev, sizeof prev, "%s", field);
         memcpy(field, value, len + 1);
         if (s->check && (why = s->check(field)) != NULL) {
@@ -358,7 +369,8 @@ static int config_apply(nstd_config *cfg, const config_setting *s, const char *v
     }
     char name[700];
     describe_setting(s, o, name, sizeof name);
-    if (err) snprintf(err, errlen, "invalid value '%.200s' for %s: %s", value, name, why);
+    if (err) snprintf(err, errlen, "invalid value '%.*s' for %s: %s", VALUE_QUOTE_MAX, value,
+                      name, why);
     return -1;
 }
 
@@ -383,39 +395,13 @@ int config_set(nstd_config *cfg, const char *name, const char *value, char *err,
 
 /* ================================================================ did you mean */
 
-/* Edit distance of two short strings (longer ones compare as far apart). */
-static int distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 63 || lb > 63) return 99;
-    int row[64];
-    for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
-    for (size_t i = 1; i <= la; i++) {
-        int diag = row[0];
-        row[0] = (int)i;
-        for (size_t j = 1; j <= lb; j++) {
-            int up = row[j];
-            int best = diag + (a[i - 1] != b[j - 1]);
-            if (row[j] + 1 < best) best = row[j] + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 /* " (did you mean --port?)" for a near miss among the flags or file keys. */
 static void suggest(const char *wrong, int by_flag, char *buf, size_t len)
 {
-    const char *best = NULL;
-    int best_d = 3;
-    for (size_t i = 0; i < N_SETTINGS; i++) {
-        const char *cand = by_flag ? settings[i].flag : settings[i].file_key;
-        if (!cand) continue;
-        int d = distance(wrong, cand);
-        if (d < best_d) best_d = d, best = cand;
-    }
+    const char *names[N_SETTINGS]; /* NULL for a setting without a file key */
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        names[i] = by_flag ? settings[i].flag : settings[i].file_key;
+    const char *best = nst_suggest(wrong, names, N_SETTINGS, 0);
     if (best)
         snprintf(buf, len, " (did you mean %s?)", best);
     else
@@ -460,8 +446,8 @@ static int load_file(nstd_config *cfg, const char *path, char *err, size_t errle
         if (!*line || *line == '#') continue;
         char *eq = strchr(line, '=');
         if (!eq) {
-            snprintf(err, errlen, "%s line %d: expected `key = value`, got '%.100s'", path,
-                     lineno, line);
+            snprintf(err, errlen, "%s line %d: expected `key = value`, got '%.*s'", path,
+                     lineno, QUOTE_MAX, line);
             rc = -1;
             break;
         }
@@ -476,8 +462,8 @@ static int load_file(nstd_config *cfg, const char *path, char *err, size_t errle
         if (!s) {
             char hint[64];
             suggest(key, 0, hint, sizeof hint);
-            snprintf(err, errlen, "%s line %d: unknown setting '%.100s'%s", path, lineno, key,
-                     hint);
+            snprintf(err, errlen, "%s line %d: unknown setting '%.*s'%s", path, lineno,
+                     QUOTE_MAX, key, hint);
             rc = -1;
             break;
         }
@@ -504,16 +490,16 @@ static opt_kind next_option(int argc, char **argv, int *i, const config_setting 
     if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) return OPT_HELP;
     if (strcmp(arg, "--version") == 0) return OPT_VERSION;
     if (strncmp(arg, "--", 2) != 0 || arg[2] == 0) {
-        snprintf(err, errlen, "unexpected argument '%.100s' (options look like --port 8080; "
-                              "see nstd --help)", arg);
+        snprintf(err, errlen, "unexpected argument '%.*s' (options look like --port 8080; "
+                              "see nstd --help)", QUOTE_MAX, arg);
         return OPT_ERROR;
     }
     const char *eq = strchr(arg, '=');
     size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
     *s = find_by_flag(arg, n);
     if (!*s) {
-        char name[128], hint[64];
-        snprintf(name, sizeof name, "%.*s", (int)(n < 100 ? n : 100), arg);
+        char name[QUOTE_MAX + 1], hint[64];
+        snprintf(name, sizeof name, "%.*s", (int)n, arg);
         suggest(name, 1, hint, sizeof hint);
         snprintf(err, errlen, "unknown option %s%s", name, hint);
         return OPT_ERROR;
@@ -570,13 +556,14 @@ int config_load(nstd_config *cfg, int argc, char **argv, char **envp, FILE *out,
 
 /* ================================================================ --help */
 
-/* Print text from column `indent`, wrapped at word boundaries before column 79. */
+/* Print text from column `indent`, wrapped at word boundaries before column
+ * HELP_WIDTH. */
 static void print_wrapped(FILE *out, const char *text, int indent)
 {
     int col = 0;
     while (*text) {
         size_t w = strcspn(text, " ");
-        if (col > indent && col + 1 + (int)w > 79) {
+        if (col > indent && col + 1 + (int)w > HELP_WIDTH) {
             fputc('\n', out);
             col = 0;
         }
@@ -606,7 +593,7 @@ void config_print_help(FILE *out)
         const config_setting *s = &settings[i];
         char left[96], text[400], rule[256], key[64];
         snprintf(left, sizeof left, "%s %s", s->flag, s->metavar);
-        fprintf(out, "  %-32s %s\n", left, s->env);
+        fprintf(out, "  %-*s %s\n", HELP_OPTION_WIDTH, left, s->env);
         switch (s->type) {
         case CONFIG_STRING: rule[0] = 0; break;
         case CONFIG_ENUM: snprintf(rule, sizeof rule, "; one of %s", s->choices); break;
@@ -623,10 +610,10 @@ void config_print_help(FILE *out)
             snprintf(key, sizeof key, "; not settable in the file");
         snprintf(text, sizeof text, "%s Default: %s%s%s%s%s.", s->help, s->def[0] ? "" : "\"",
                  s->def, s->def[0] ? "" : "\"", rule, key);
-        print_wrapped(out, text, 6);
+        print_wrapped(out, text, HELP_INDENT);
     }
-    fprintf(out, "  %-32s print this help and exit\n", "-h, --help");
-    fprintf(out, "  %-32s print the version and exit\n", "--version");
+    fprintf(out, "  %-*s print this help and exit\n", HELP_OPTION_WIDTH, "-h, --help");
+    fprintf(out, "  %-*s print the version and exit\n", HELP_OPTION_WIDTH, "--version");
 }
 
 /* ================================================================ JSON view */
@@ -634,22 +621,24 @@ void config_print_help(FILE *out)
 char *config_to_json(const nstd_config *cfg)
 {
     cJSON *o = cJSON_CreateObject();
-    if (!o) return NULL;
-    for (size_t i = 0; i < N_SETTINGS; i++) {
+    int ok = o != NULL;
+    for (size_t i = 0; ok && i < N_SETTINGS; i++) {
         const config_setting *s = &settings[i];
         const char *field = (const char *)cfg + s->offset;
         switch (s->type) {
         case CONFIG_INT:
-        case CONFIG_SECONDS: cJSON_AddNumberToObject(o, s->name, *(const int *)field); break;
+        case CONFIG_SECONDS:
+            ok = cJSON_AddNumberToObject(o, s->name, *(const int *)field) != NULL;
+            break;
         case CONFIG_LONG:
         case CONFIG_BYTES:
-            cJSON_AddNumberToObject(o, s->name, (double)*(const long *)field);
+            ok = cJSON_AddNumberToObject(o, s->name, (double)*(const long *)field) != NULL;
             break;
         case CONFIG_STRING:
-        case CONFIG_ENUM: cJSON_AddStringToObject(o, s->name, field); break;
+        case CONFIG_ENUM: ok = cJSON_AddStringToObject(o, s->name, field) != NULL; break;
         }
     }
-    char *text = cJSON_PrintUnformatted(o);
+    char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     return text;
 }

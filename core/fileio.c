@@ -14,7 +14,7 @@
 
 #include "fileio.h"
 
-int nst_write_all(int fd, const void *buf, size_t len)
+int nst_file_write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;
     while (len > 0) {
@@ -68,7 +68,7 @@ typedef struct {
 static int fill_buffer(int fd, void *ctx)
 {
     const buffer *b = ctx;
-    return nst_write_all(fd, b->data, b->len);
+    return nst_file_write_all(fd, b->data, b->len);
 }
 
 int nst_file_write(const char *path, const void *data, size_t len)

@@ -15,7 +15,7 @@
 #include <stddef.h>
 
 /* Write all of buf to fd, through short writes and EINTR. 0 or -errno. */
-int nst_write_all(int fd, const void *buf, size_t len);
+int nst_file_write_all(int fd, const void *buf, size_t len);
 
 /* fsync a directory, so entries created, renamed or removed in it survive
  * a crash. 0 or -errno. */

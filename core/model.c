@@ -362,7 +362,6 @@ static int parse_choice(const char *s, const char *const *choices, int n)
 
 static const char *const pretrained_names[] = {"0", "1"};
 static const char *const order_names[] = {"rgb", "bgr"};
-static const char *const pooling_names[] = {"max", "avg"}; /* by nst_pooling value */
 
 /* Each metadata key has a parser (0, or -1 for a bad value) and a
  * formatter for export. Parsers run in table order: nst.pretrained first,
@@ -460,15 +459,17 @@ static void format_std(const nst_model *m, char *buf, size_t size)
 
 static int parse_pooling(nst_model *m, const char *v)
 {
-    int i = parse_choice(v, pooling_names, 2);
-    if (i < 0) return -1;
-    m->defaults.pooling = i == 1 ? NST_POOL_AVG : NST_POOL_MAX;
-    return 0;
+    for (nst_pooling p = NST_POOL_MAX; p <= NST_POOL_AVG; p++)
+        if (strcmp(v, nst_pooling_name(p)) == 0) {
+            m->defaults.pooling = p;
+            return 0;
+        }
+    return -1;
 }
 
 static void format_pooling(const nst_model *m, char *buf, size_t size)
 {
-    snprintf(buf, size, "%s", pooling_names[m->defaults.pooling == NST_POOL_AVG]);
+    snprintf(buf, size, "%s", nst_pooling_name(m->defaults.pooling));
 }
 
 /* A loss weight: a finite number >= 0. */
@@ -906,7 +907,7 @@ static int write_tensors(int fd, const nst_model *m)
                 memcpy(&bits, &w[i], 4);
                 for (int b = 0; b < 4; b++) buf[4 * k + b] = (uint8_t)(bits >> 8 * b);
             }
-            if ((rc = nst_write_all(fd, buf, 4 * k)) != 0) return rc;
+            if ((rc = nst_file_write_all(fd, buf, 4 * k)) != 0) return rc;
         }
     }
     return 0;
@@ -924,8 +925,8 @@ static int write_file(int fd, void *ctx)
     const export_ctx *c = ctx;
     uint8_t n[8];
     put_le64(n, c->header_len);
-    int rc = nst_write_all(fd, n, 8);
-    if (!rc) rc = nst_write_all(fd, c->header, c->header_len);
+    int rc = nst_file_write_all(fd, n, 8);
+    if (!rc) rc = nst_file_write_all(fd, c->header, c->header_len);
     if (!rc) rc = write_tensors(fd, c->m);
     return rc;
 }

@@ -59,6 +59,16 @@ const char *nst_strerror(int code);
 int nst_error_set(nst_error *err, int code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* For a message about an unknown name: the candidate closest to `wrong` in
+ * edit distance (insertions, deletions, substitutions) when it is at most
+ * 2 edits away, else NULL; the first of equally close ones. NULL entries of
+ * candidates[0..n) are skipped, candidates over 63 characters never match.
+ * flags: 0 compares bytes as they are; NST_SUGGEST_FOLD ignores ASCII case
+ * and reads '-' as '_' ("--Style-Scale" is close to "style_scale"). */
+#define NST_SUGGEST_FOLD 1u
+const char *nst_suggest(const char *wrong, const char *const *candidates, size_t n,
+                        unsigned flags);
+
 /* ------------------------------------------------------------------ layers */
 
 /* VGG19 convolutional layers conv1_1 … conv5_4; index 0 … 15. A layer name
@@ -115,6 +125,10 @@ void nst_colors_match(nst_image *img, const nst_image *colors);
 typedef struct nst_model nst_model;  /* opaque, read-only after load */
 
 typedef enum { NST_POOL_MAX = 0, NST_POOL_AVG = 1 } nst_pooling;
+
+/* "max" or "avg": the name of a pooling in the params JSON, the model
+ * metadata and messages (static string); NULL when out of range. */
+const char *nst_pooling_name(nst_pooling pooling);
 
 /* Recommended defaults a model may carry in its metadata. */
 typedef struct {
@@ -195,6 +209,14 @@ int nst_params_set(nst_params *p, const char *key, const char *value, const nst_
 int nst_params_check_styles(const nst_params *p, int n_styles, nst_error *err);
 /* The effective parameters as a JSON object text (malloc'd, caller free()s). */
 char *nst_params_to_json(const nst_params *p);
+/* Command-line help of every parameter, in the order of the JSON object:
+ * per parameter a line "  --json-key VALUE" (the key with '_' written '-';
+ * VALUE a metavariable or the names an enum accepts, "max|avg") and below
+ * it, indented and wrapped before column 79, its description, the values
+ * the validator accepts (no limits applied) and its value in *defaults
+ * (NULL: nst_params_default without a model). malloc'd text, caller
+ * free()s it; NULL when out of memory. */
+char *nst_params_usage(const nst_params *defaults);
 
 /* ------------------------------------------------------------------ transfer */
 

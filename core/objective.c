@@ -79,13 +79,6 @@ void nst_objective_gradient(nst_objective *o, const float *x, float *g)
     if (o->p->tv_weight > 0) tv_grad(g, (float)o->p->tv_weight, x, 3, o->H, o->W);
 }
 
-double nst_objective_eval(nst_objective *o, const float *x, float *g, nst_losses *parts)
-{
-    double f = nst_objective_value(o, x, parts);
-    nst_objective_gradient(o, x, g);
-    return f;
-}
-
 void nst_objective_free(nst_objective *o)
 {
     if (!o) return;

@@ -33,7 +33,5 @@ double nst_objective_value(nst_objective *o, const float *x, nst_losses *parts);
 /* g (3,H,W) receives ∇L(x), where x is the point of the latest
  * nst_objective_value call: the backward pass. */
 void nst_objective_gradient(nst_objective *o, const float *x, float *g);
-/* Both halves: L(x), and ∇L(x) into g. */
-double nst_objective_eval(nst_objective *o, const float *x, float *g, nst_losses *parts);
 
 #endif

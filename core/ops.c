@@ -321,11 +321,12 @@ static void pool2_backward_dropped(float *dinp, int c, int H, int W)
 }
 
 static void maxpool2_backward_range(float *dinp, const float *dout, const float *inp, int C,
-                                    int H, int W, int relu)
+                                    int H, int W)
 {
-    // dout is (C,H/2,W/2), inp is (C,H,W), dinp will be (C,H,W); each window's
-    // gradient goes to its first maximum in row-major order, or nowhere with
-    // relu when that maximum is not positive; each window is written whole
+    // dout is (C,H/2,W/2), inp is a ReLU's output (C,H,W), dinp will be
+    // (C,H,W); each window's gradient goes to its first maximum in row-major
+    // order, or nowhere when that maximum is not positive; each window is
+    // written whole
     int OH = H / 2, OW = W / 2;
     for (int c = 0; c < C; c++) {
         for (int i = 0; i < OH; i++) {
@@ -339,7 +340,7 @@ static void maxpool2_backward_range(float *dinp, const float *dout, const float 
                 for (int q = 1; q < 4; q++)
                     if (a[k[q]] > a[best]) best = k[q];
                 for (int q = 0; q < 4; q++) da[k[q]] = 0.0f;
-                da[best] = !relu || a[best] > 0.0f ? g[j] : 0.0f;
+                da[best] = a[best] > 0.0f ? g[j] : 0.0f;
             }
         }
         pool2_backward_dropped(dinp, c, H, W);
@@ -363,20 +364,20 @@ static void avgpool2_backward_range(float *dinp, const float *dout, const float 
                                     int H, int W)
 {
     // dout is (C,H/2,W/2), dinp will be (C,H,W), mask is a ReLU's output
-    // (C,H,W) whose non-positive elements get 0, or NULL
+    // (C,H,W) whose non-positive elements get 0
     int OH = H / 2, OW = W / 2;
     for (int c = 0; c < C; c++) {
         for (int i = 0; i < OH; i++) {
             size_t row = ((size_t)c * H + 2 * i) * W;
             float *a = dinp + row, *b = a + W;
-            const float *ma = mask ? mask + row : NULL, *mb = mask ? ma + W : NULL;
+            const float *ma = mask + row, *mb = ma + W;
             const float *g = dout + ((size_t)c * OH + i) * OW;
             for (int j = 0; j < OW; j++) {
                 float v = 0.25f * g[j];
-                a[2 * j] = !ma || ma[2 * j] > 0.0f ? v : 0.0f;
-                a[2 * j + 1] = !ma || ma[2 * j + 1] > 0.0f ? v : 0.0f;
-                b[2 * j] = !mb || mb[2 * j] > 0.0f ? v : 0.0f;
-                b[2 * j + 1] = !mb || mb[2 * j + 1] > 0.0f ? v : 0.0f;
+                a[2 * j] = ma[2 * j] > 0.0f ? v : 0.0f;
+                a[2 * j + 1] = ma[2 * j + 1] > 0.0f ? v : 0.0f;
+                b[2 * j] = mb[2 * j] > 0.0f ? v : 0.0f;
+                b[2 * j + 1] = mb[2 * j + 1] > 0.0f ? v : 0.0f;
             }
         }
         pool2_backward_dropped(dinp, c, H, W);
@@ -397,8 +398,7 @@ typedef struct {
     float *dst;
     const float *a, *b;
     size_t n;                /* relu: elements */
-    int C, H, W;             /* pooling */
-    int relu;                /* pooling backward: through the ReLU whose output b is */
+    int C, H, W;             /* pooling; the backward is through the ReLU whose output b is */
 } ew_step;
 
 static void ew_part(void *p, int part, size_t lo, size_t hi)
@@ -418,11 +418,10 @@ static void ew_part(void *p, int part, size_t lo, size_t hi)
     case EW_MAX: maxpool2_forward_range(s->dst + outp, s->a + in, c, s->H, s->W); break;
     case EW_AVG: avgpool2_forward_range(s->dst + outp, s->a + in, c, s->H, s->W); break;
     case EW_MAX_BACK:
-        maxpool2_backward_range(s->dst + in, s->a + outp, s->b + in, c, s->H, s->W, s->relu);
+        maxpool2_backward_range(s->dst + in, s->a + outp, s->b + in, c, s->H, s->W);
         break;
     case EW_AVG_BACK:
-        avgpool2_backward_range(s->dst + in, s->a + outp, s->relu ? s->b + in : NULL, c, s->H,
-                                s->W);
+        avgpool2_backward_range(s->dst + in, s->a + outp, s->b + in, c, s->H, s->W);
         break;
     default: break;
     }
@@ -460,31 +459,16 @@ void avgpool2_forward(float *out, const float *inp, int C, int H, int W, nst_poo
     ew_run(pool, &s);
 }
 
-void maxpool2_backward(float *dinp, const float *dout, const float *inp, int C, int H, int W,
-                       nst_pool *pool)
-{
-    ew_step s = {.kind = EW_MAX_BACK, .dst = dinp, .a = dout, .b = inp, .C = C, .H = H, .W = W};
-    ew_run(pool, &s);
-}
-
-void avgpool2_backward(float *dinp, const float *dout, int C, int H, int W, nst_pool *pool)
-{
-    ew_step s = {.kind = EW_AVG_BACK, .dst = dinp, .a = dout, .C = C, .H = H, .W = W};
-    ew_run(pool, &s);
-}
-
 void maxpool2_relu_backward(float *dinp, const float *dout, const float *y, int C, int H, int W,
                             nst_pool *pool)
 {
-    ew_step s = {.kind = EW_MAX_BACK, .dst = dinp, .a = dout, .b = y, .C = C, .H = H, .W = W,
-                 .relu = 1};
+    ew_step s = {.kind = EW_MAX_BACK, .dst = dinp, .a = dout, .b = y, .C = C, .H = H, .W = W};
     ew_run(pool, &s);
 }
 
 void avgpool2_relu_backward(float *dinp, const float *dout, const float *y, int C, int H, int W,
                             nst_pool *pool)
 {
-    ew_step s = {.kind = EW_AVG_BACK, .dst = dinp, .a = dout, .b = y, .C = C, .H = H, .W = W,
-                 .relu = 1};
+    ew_step s = {.kind = EW_AVG_BACK, .dst = dinp, .a = dout, .b = y, .C = C, .H = H, .W = W};
     ew_run(pool, &s);
 }

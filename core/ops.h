@@ -53,16 +53,10 @@ void relu_backward(float *dx, const float *y, size_t n, nst_pool *pool);
  * an odd last row/column is dropped, as in PyTorch). */
 void maxpool2_forward(float *out, const float *inp, int C, int H, int W, nst_pool *pool);
 void avgpool2_forward(float *out, const float *inp, int C, int H, int W, nst_pool *pool);
-/* dout is (C,H/2,W/2), inp is the forward input (C,H,W), dinp will be
- * (C,H,W) (overwritten; dropped rows/columns get 0). Max pooling routes the
- * gradient to the first maximum of each window. */
-void maxpool2_backward(float *dinp, const float *dout, const float *inp, int C, int H, int W,
-                       nst_pool *pool);
-void avgpool2_backward(float *dinp, const float *dout, int C, int H, int W, nst_pool *pool);
-
 /* The backward of pooling the output y (C,H,W) of a ReLU, through that
- * ReLU, in one pass: maxpool2_backward or avgpool2_backward, then
- * relu_backward(dinp, y). */
+ * ReLU, in one pass: dout is (C,H/2,W/2), dinp will be (C,H,W) (overwritten;
+ * dropped rows/columns get 0). Max pooling routes each window's gradient to
+ * its first maximum; then every element where y is not positive gets 0. */
 void maxpool2_relu_backward(float *dinp, const float *dout, const float *y, int C, int H, int W,
                             nst_pool *pool);
 void avgpool2_relu_backward(float *dinp, const float *dout, const float *y, int C, int H, int W,

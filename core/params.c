@@ -4,11 +4,12 @@
  *
  * Every parameter is one row of `rows` below: its JSON name, its kind, where
  * it lives in nst_params, its bounds and a line of help. Parsing, the
- * command-line setter, the error messages and the JSON view of the
- * effective parameters all read that table; the per-kind behaviour (check a
- * JSON value and store it, turn a stored value back into JSON, turn a
- * command-line word into JSON) is a second table, `kinds`. A new parameter
- * is one row here plus its field in nst_params.
+ * command-line setter, the error messages, the command-line help and the
+ * JSON view of the effective parameters all read that table; the per-kind
+ * behaviour (check a JSON value and store it, turn a stored value back into
+ * JSON, turn a command-line word into JSON, name the value in the help) is a
+ * second table, `kinds`. A new parameter is one row here plus its field in
+ * nst_params.
  *
  * Rules that involve two keys (style_layer_weights follows style_layers;
  * blend weights against the number of style images) are written out after
@@ -48,7 +49,7 @@ typedef struct {
     int nullable;              /* 1: JSON null means "not given" (count 0) */
     int (*limit)(const nst_limits *lim); /* > 0: replaces max */
     const char *const *names;  /* enums: value i is names[i]; NULL-terminated */
-    const char *help;
+    const char *help;          /* one sentence, as in the API's description of the key */
 } param_row;
 
 static int limit_iterations(const nst_limits *lim)
@@ -63,7 +64,8 @@ static int limit_image_size(const nst_limits *lim)
 
 static const char *const optimizer_names[] = {"lbfgs", "adam", NULL};
 static const char *const init_names[] = {"content", "noise", "style", NULL};
-static const char *const pooling_names[] = {"max", "avg", NULL};
+static const char *const pooling_names[] = {[NST_POOL_MAX] = "max", [NST_POOL_AVG] = "avg",
+                                            NULL};
 static const char *const colors_names[] = {"none", "luminance", "histogram", NULL};
 
 #define AT(field) offsetof(draft, p.field)
@@ -71,40 +73,45 @@ static const char *const colors_names[] = {"none", "luminance", "histogram", NUL
 
 static const param_row rows[] = {
     {"content_layers", K_LAYERS, AT(content_layers), AT(n_content_layers), NST_NUM_LAYERS,
-     .help = "layers whose activations are matched to the content image"},
+     .help = "Layers whose activations are matched to the content image"},
     {"style_layers", K_LAYERS, AT(style_layers), AT(n_style_layers), NST_NUM_LAYERS,
-     .help = "layers whose Gram matrices are matched to the style images"},
+     .help = "Layers whose Gram matrices are matched to the style images"},
     {"style_layer_weights", K_WEIGHTS, AT(style_layer_weights),
      offsetof(draft, n_style_layer_weights), NST_NUM_LAYERS, 0, 1e15,
-     .help = "weight w_l of each style layer (default: equal, 1/n)"},
-    {"alpha", K_NUMBER, AT(alpha), .min = 0, .max = 1e15, .help = "content weight"},
-    {"beta", K_NUMBER, AT(beta), .min = 0, .max = 1e15, .help = "style weight"},
+     .help = "Weight w_l of each style layer, one per entry of style_layers; equal weights "
+             "1/n when only style_layers is given"},
+    {"alpha", K_NUMBER, AT(alpha), .min = 0, .max = 1e15, .help = "Content weight (alpha)"},
+    {"beta", K_NUMBER, AT(beta), .min = 0, .max = 1e15, .help = "Style weight (beta)"},
     {"tv_weight", K_NUMBER, AT(tv_weight), .min = 0, .max = 1e15,
-     .help = "total-variation weight (smoothness)"},
+     .help = "Total-variation weight (smoothness of the output)"},
     {"iterations", K_INT, AT(iterations), .min = 1, .max = 100000, .limit = limit_iterations,
-     .help = "optimiser iterations"},
+     .help = "Optimiser iterations"},
     {"optimizer", K_ENUM, AT(optimizer), .names = optimizer_names,
-     .help = "lbfgs (as in the paper) or adam"},
+     .help = "L-BFGS as in the paper, or Adam"},
     {"learning_rate", K_NUMBER, AT(learning_rate), .min = 0, .max = 10, .min_open = 1,
-     .help = "Adam step size, pixels in [0,1]"},
-    {"init", K_ENUM, AT(init), .names = init_names,
-     .help = "starting image: content, noise or style"},
-    {"seed", K_SEED, AT(seed), .min = 0, .max = SEED_MAX, .help = "random seed for noise init"},
+     .help = "Adam step size, for pixel values in [0, 1]"},
+    {"init", K_ENUM, AT(init), .names = init_names, .help = "Starting image"},
+    {"seed", K_SEED, AT(seed), .min = 0, .max = SEED_MAX, .help = "Random seed for init noise"},
     {"image_size", K_INT, AT(image_size), .min = 16, .max = 8192, .limit = limit_image_size,
-     .help = "longest side of the output, pixels"},
+     .help = "Longest side of the output in pixels (the content's aspect is kept)"},
     {"style_scale", K_NUMBER, AT(style_scale), .min = 0.05, .max = 8,
-     .help = "size of the style images relative to the output"},
+     .help = "Size of the style images relative to the output before their features are "
+             "taken"},
     {"style_blend_weights", K_WEIGHTS, AT(style_blend_weights), AT(n_style_blend_weights),
      NST_MAX_STYLES, 0, 1e15, .nullable = 1,
-     .help = "weight of each style image (default: equal)"},
+     .help = "Weight of each style image, one per style image; equal weights when not given "
+             "(or null)"},
     {"pooling", K_ENUM, AT(pooling), .names = pooling_names,
-     .help = "max or avg (the paper's choice)"},
+     .help = "Pooling in the network: max, or average as the paper suggests"},
     {"preserve_colors", K_ENUM, AT(preserve_colors), .names = colors_names,
-     .help = "keep the content's colours: none, luminance or histogram"},
+     .help = "Keep the content image's colours: luminance-only transfer or colour histogram "
+             "matching"},
     {"preview_every", K_INT, AT(preview_every), .min = 0, .max = 100000,
-     .help = "iterations between preview images (0: none)"},
+     .help = "Iterations between preview images; 0 for none"},
     {"scales", K_INT, AT(scales), .min = 1, .max = 4,
-     .help = "coarse-to-fine resolutions, each half the next (1: full size only)"},
+     .help = "Coarse to fine: the number of resolutions, each half the next, ending at "
+             "image_size (1: full size only); most iterations run at the lower ones, and a "
+             "resolution whose longest side would be under 64 px is skipped"},
 };
 
 #define N_ROWS ((int)(sizeof rows / sizeof rows[0]))
@@ -432,49 +439,126 @@ typedef struct {
                  nst_error *err);
     cJSON *(*emit)(const param_row *r, const draft *d);
     cJSON *(*from_text)(const char *text);
+    const char *metavar;       /* the value in the help ("N"); enums list their names */
 } kind_ops;
 
 static const kind_ops kinds[] = {
-    [K_NUMBER] = {apply_number, emit_number, text_number},
-    [K_INT] = {apply_int, emit_int, text_number},
-    [K_SEED] = {apply_seed, emit_seed, text_number},
-    [K_ENUM] = {apply_enum, emit_enum, text_string},
-    [K_LAYERS] = {apply_layers, emit_layers, text_layers},
-    [K_WEIGHTS] = {apply_weights, emit_weights, text_weights},
+    [K_NUMBER] = {apply_number, emit_number, text_number, "NUMBER"},
+    [K_INT] = {apply_int, emit_int, text_number, "N"},
+    [K_SEED] = {apply_seed, emit_seed, text_number, "N"},
+    [K_ENUM] = {apply_enum, emit_enum, text_string, NULL},
+    [K_LAYERS] = {apply_layers, emit_layers, text_layers, "LAYER,..."},
+    [K_WEIGHTS] = {apply_weights, emit_weights, text_weights, "W,..."},
 };
 
-/* ------------------------------------------------------------ unknown keys */
+/* ------------------------------------------------------------ help */
 
-/* Edit distance between short strings, '-' read as '_' and case ignored. */
-static int key_distance(const char *a, const char *b)
+#define HELP_WIDTH 79  /* lines end before this column */
+#define HELP_INDENT 6  /* a description's column, under its flag */
+
+/* A value of emit() the way the command line writes it: lists
+ * comma-separated, null as nothing. */
+static void put_value(FILE *f, const cJSON *v)
 {
-    int prev[33], cur[33], lb = (int)strlen(b);
-    if (strlen(a) > 32 || lb > 32) return 99;
-    for (int j = 0; j <= lb; j++) prev[j] = j;
-    for (int i = 1; a[i - 1]; i++) {
-        cur[0] = i;
-        int ca = a[i - 1] == '-' ? '_' : tolower((unsigned char)a[i - 1]);
-        for (int j = 1; j <= lb; j++) {
-            int best = prev[j - 1] + (ca != b[j - 1]);
-            if (prev[j] + 1 < best) best = prev[j] + 1;
-            if (cur[j - 1] + 1 < best) best = cur[j - 1] + 1;
-            cur[j] = best;
+    if (cJSON_IsArray(v)) {
+        const cJSON *item;
+        cJSON_ArrayForEach(item, v) {
+            if (item != v->child) fputc(',', f);
+            put_value(f, item);
         }
-        memcpy(prev, cur, sizeof cur);
+    } else if (cJSON_IsRaw(v) || cJSON_IsString(v)) {
+        fputs(v->valuestring, f);
+    } else if (cJSON_IsNumber(v)) {
+        fprintf(f, "%.15g", v->valuedouble);
     }
-    return prev[lb];
 }
+
+/* What a value of the row may be, as the validator checks it (no limits
+ * applied): "range 0 to 1e+15"; "" for enums, whose names are the metavar. */
+static void rule_text(const param_row *r, char *buf, size_t len)
+{
+    switch (r->kind) {
+    case K_NUMBER:
+        if (r->min_open)
+            snprintf(buf, len, "range greater than %g, at most %g", r->min, r->max);
+        else
+            snprintf(buf, len, "range %g to %g", r->min, r->max);
+        break;
+    case K_INT:
+    case K_SEED: snprintf(buf, len, "range %.0f to %.0f", r->min, r->max); break;
+    case K_ENUM: buf[0] = 0; break;
+    case K_LAYERS:
+        snprintf(buf, len, "layers %s to %s, comma-separated", nst_layer_name(0),
+                 nst_layer_name(NST_NUM_LAYERS - 1));
+        break;
+    case K_WEIGHTS:
+        snprintf(buf, len, "at most %d values from %g to %g, comma-separated", r->max_count,
+                 r->min, r->max);
+        break;
+    }
+}
+
+/* The row's entry: "  --flag VALUE", then below it "Help. Default: value;
+ * rule." wrapped. 0, or -1 when out of memory. */
+static int put_help(FILE *f, const param_row *r, const draft *d)
+{
+    fputs("  --", f);
+    for (const char *c = r->name; *c; c++) fputc(*c == '_' ? '-' : *c, f);
+    fputc(' ', f);
+    if (r->names)
+        for (int i = 0; r->names[i]; i++) fprintf(f, "%s%s", i ? "|" : "", r->names[i]);
+    else
+        fputs(kinds[r->kind].metavar, f);
+    fputc('\n', f);
+
+    char *text = NULL, rule[128];
+    size_t len = 0;
+    FILE *t = open_memstream(&text, &len);
+    if (!t) return -1;
+    fprintf(t, "%s.", r->help);
+    rule_text(r, rule, sizeof rule);
+    cJSON *v = kinds[r->kind].emit(r, d);
+    int rc = v ? 0 : -1;
+    if (v && !cJSON_IsNull(v)) {
+        fputs(" Default: ", t);
+        put_value(t, v);
+        fputs(rule[0] ? "; " : ".", t);
+    } else if (rule[0]) {
+        fputc(' ', t);
+        rule[0] = (char)toupper((unsigned char)rule[0]);
+    }
+    cJSON_Delete(v);
+    if (rule[0]) fprintf(t, "%s.", rule);
+    if (fclose(t) != 0 || rc != 0) {
+        free(text);
+        return -1;
+    }
+
+    int col = 0;
+    for (const char *w = text; *w;) {
+        int n = (int)strcspn(w, " ");
+        if (col > 0 && col + 1 + n >= HELP_WIDTH) {
+            fputc('\n', f);
+            col = 0;
+        }
+        col += col ? fprintf(f, " %.*s", n, w) : fprintf(f, "%*s%.*s", HELP_INDENT, "", n, w);
+        w += n;
+        while (*w == ' ') w++;
+    }
+    fputc('\n', f);
+    free(text);
+    return 0;
+}
+
+/* ------------------------------------------------------------ unknown keys */
 
 static int unknown_key_error(const char *key, nst_error *err)
 {
     char shown[48];
     quote(shown, key);
-    const char *field = key[0] ? shown : "params", *guess = NULL;
-    int best = 3; /* suggest only close matches */
-    for (int i = 0; i < N_ROWS; i++) {
-        int dist = key_distance(key, rows[i].name);
-        if (dist < best) best = dist, guess = rows[i].name;
-    }
+    const char *field = key[0] ? shown : "params", *names[N_ROWS];
+    for (int i = 0; i < N_ROWS; i++) names[i] = rows[i].name;
+    const char *guess = nst_suggest(key, names, N_ROWS, NST_SUGGEST_FOLD);
     if (guess)
         return nst_error_set(err, NST_EINVAL, field,
                              "unknown parameter \"%s\" (did you mean \"%s\"?)", shown, guess);
@@ -531,6 +615,11 @@ static int apply_object(nst_params *p, const cJSON *obj, const nst_limits *lim, 
 }
 
 /* ------------------------------------------------------------ public */
+
+const char *nst_pooling_name(nst_pooling pooling)
+{
+    return (unsigned)pooling <= NST_POOL_AVG ? pooling_names[pooling] : NULL;
+}
 
 void nst_params_default(nst_params *p, const nst_model *m)
 {
@@ -617,6 +706,24 @@ int nst_params_check_styles(const nst_params *p, int n_styles, nst_error *err)
                              "style_blend_weights has %d values but %d style images were given",
                              p->n_style_blend_weights, n_styles);
     return NST_OK;
+}
+
+char *nst_params_usage(const nst_params *defaults)
+{
+    nst_params p;
+    if (!defaults) nst_params_default(&p, NULL);
+    draft d = draft_from(defaults ? defaults : &p);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return NULL;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < N_ROWS; i++) rc = put_help(f, &rows[i], &d);
+    if (fclose(f) != 0 || rc != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
 }
 
 char *nst_params_to_json(const nst_params *p)

@@ -27,7 +27,6 @@ struct nst_net {
     float *grad_a, *grad_b;       /* gradient ping-pong (max_act floats each) */
     float *scratch;               /* convolution scratch */
     nst_pool *pool;               /* threads of every layer (NULL: the caller's only) */
-    size_t bytes;
 };
 
 /* Floats in layer l's activation. */
@@ -79,13 +78,11 @@ nst_net *nst_net_create(const nst_model *m, int W, int H, int depth, nst_pooling
     for (int l = 0; l < depth; l++) {
         net->act[l] = malloc(act_floats(net, l) * sizeof(float));
         ok &= net->act[l] != NULL;
-        net->bytes += act_floats(net, l) * sizeof(float);
     }
     net->input = malloc(max_in * sizeof(float));
     net->grad_a = malloc(max_act * sizeof(float));
     net->grad_b = malloc(max_act * sizeof(float)); /* a conv's input <= max_act */
     net->scratch = malloc((max_scratch ? max_scratch : 1) * sizeof(float));
-    net->bytes += (max_in + 2 * max_act + max_scratch) * sizeof(float);
     if (!ok || !net->input || !net->grad_a || !net->grad_b || !net->scratch) {
         nst_net_free(net);
         return NULL;
@@ -105,8 +102,6 @@ void nst_net_free(nst_net *net)
     nst_pool_free(net->pool);
     free(net);
 }
-
-size_t nst_net_bytes(const nst_net *net) { return net->bytes; }
 
 nst_pool *nst_net_pool(const nst_net *net) { return net->pool; }
 

@@ -24,8 +24,6 @@ typedef struct nst_net nst_net;
 nst_net *nst_net_create(const nst_model *m, int W, int H, int depth, nst_pooling pooling,
                         int threads);
 void nst_net_free(nst_net *net);
-/* Bytes allocated by the net (for logging and benchmarks). */
-size_t nst_net_bytes(const nst_net *net);
 /* The net's threads, for the losses the hook computes (may be NULL). */
 nst_pool *nst_net_pool(const nst_net *net);
 

@@ -40,8 +40,16 @@ cmp -s "$T/out2.png" "$T/out3.png" || true
 start_nstd --model "$T/m.safetensors"
 req GET /v1/info >/dev/null
 expect_eq "$(jf "$T/body" 'd["model"]["name"]')" "vgg19-random" "model served by nstd"
+# nst --help has an entry for every parameter of the defaults nstd reports
+"$NST_BIN" --help >"$T/help.txt" || fail "nst --help failed"
+keys=$(jf "$T/body" '" ".join(d["defaults"])')
+[ "$(wc -w <<<"$keys")" -ge 10 ] || fail "too few defaults in /v1/info: $keys"
+for key in $keys; do
+    grep -q -- "^  --${key//_/-} " "$T/help.txt" || fail "nst --help lacks --${key//_/-}"
+done
 stop_nstd
 ok "exported model round-trips through the loader, nst and nstd"
+ok "nst --help lists every parameter"
 
 # fetch-model: a good download is checked and stored, a bad one never is
 NSTD_MODEL_URL="file://$T/m.safetensors" "$SRC/scripts/fetch-model" "$T/models/vgg19.safetensors" \

@@ -3,8 +3,9 @@
  * double precision: 3×3 convolution forward against a direct six-loop sum,
  * backward against the direct transposed sum, the adjoint identity
  * <conv(x), y> = <x, convᵀ(y)> and central finite differences; ReLU and both
- * poolings by finite differences; the fused convolution + ReLU and pooling
- * backward + ReLU mask against the two one after the other. Sizes include odd heights and widths, one
+ * poolings by finite differences; the fused convolution + ReLU against the
+ * two one after the other, and the pooling backward through a ReLU against
+ * a plain pooling backward written here followed by relu_backward. Sizes include odd heights and widths, one
  * row or column, three input channels, and images tall enough to take
  * several row bands; the last two take the Winograd path (winograd.c,
  * tested on its own in test_winograd.c) in both directions. Scratch buffers
@@ -272,13 +273,37 @@ static void ref_pool(double *out, const double *inp, int C, int H, int W, int av
             }
 }
 
+/* The pooling backward without a ReLU: dout (C,H/2,W/2), dinp (C,H,W)
+ * overwritten, dropped rows/columns 0; max pooling routes each window's
+ * gradient to its first maximum in row-major order. */
+static void ref_pool_backward(float *dinp, const float *dout, const float *inp, int C, int H,
+                              int W, int avg)
+{
+    int OH = H / 2, OW = W / 2;
+    memset(dinp, 0, sizeof(float) * (size_t)C * H * W);
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < OH; i++)
+            for (int j = 0; j < OW; j++) {
+                size_t at = ((size_t)c * H + 2 * i) * W + 2 * j;
+                size_t k[4] = {at, at + 1, at + W, at + W + 1}, best = k[0];
+                float g = dout[((size_t)c * OH + i) * OW + j];
+                for (int q = 0; q < 4; q++) {
+                    if (avg) dinp[k[q]] = 0.25f * g;
+                    else if (inp[k[q]] > inp[best]) best = k[q];
+                }
+                if (!avg) dinp[best] = g;
+            }
+}
+
 /* Distinct inputs (a shuffled ramp, gaps 0.01 > 2h) so max pooling has no
- * ties; L = Σ r·pool(x); gradient and forward compared with the reference. */
+ * ties, all positive so the engine's pooling backward through a ReLU (the
+ * only one it has) passes every gradient; L = Σ r·pool(x); gradient and
+ * forward compared with the reference. */
 static void check_pool(int C, int H, int W, int avg)
 {
     size_t ni = (size_t)C * H * W, no = (size_t)C * (H / 2) * (W / 2);
     float *x = malloc(sizeof(float) * ni), *r = rand_floats(no, 1.0);
-    for (size_t i = 0; i < ni; i++) x[i] = 0.01f * (float)i - 0.005f * (float)ni;
+    for (size_t i = 0; i < ni; i++) x[i] = 0.01f * (float)(i + 1);
     for (size_t i = ni; i > 1; i--) {
         size_t j = (size_t)((rnd() + 1.0) * 0.5 * i) % i;
         float t = x[i - 1];
@@ -288,11 +313,15 @@ static void check_pool(int C, int H, int W, int avg)
     for (size_t i = 0; i < ni; i++) g[i] = 1e6f; /* must be overwritten */
     if (avg) {
         avgpool2_forward(out, x, C, H, W, pool);
-        avgpool2_backward(g, r, C, H, W, pool);
+        avgpool2_relu_backward(g, r, x, C, H, W, pool);
     } else {
         maxpool2_forward(out, x, C, H, W, pool);
-        maxpool2_backward(g, r, x, C, H, W, pool);
+        maxpool2_relu_backward(g, r, x, C, H, W, pool);
     }
+    float *want = malloc(sizeof(float) * ni);
+    ref_pool_backward(want, r, x, C, H, W, avg);
+    CHECK(memcmp(g, want, sizeof(float) * ni) == 0, "pool backward differs from the reference");
+    free(want);
     double *xd = to_double(x, ni), *od = malloc(sizeof(double) * (no ? no : 1));
     ref_pool(od, xd, C, H, W, avg);
     double fwd = 0.0, worst = 0.0, h = 1e-3;
@@ -339,8 +368,7 @@ static void test_pool_relu_backward(void)
         for (size_t i = 0; i < ni / 4; i++) y[i] = 0.0f; /* whole windows of zeros */
         float *want = malloc(sizeof(float) * ni), *got = malloc(sizeof(float) * ni);
         for (int avg = 0; avg < 2; avg++) {
-            if (avg) avgpool2_backward(want, r, C, H, W, pool);
-            else maxpool2_backward(want, r, y, C, H, W, pool);
+            ref_pool_backward(want, r, y, C, H, W, avg);
             relu_backward(want, y, ni, pool);
             for (size_t i = 0; i < ni; i++) got[i] = 1e6f; /* must be overwritten */
             if (avg) avgpool2_relu_backward(got, r, y, C, H, W, pool);
@@ -356,7 +384,7 @@ static void test_maxpool_ties(void)
 {
     float x[2 * 4] = {1, 5, 5, 2, 5, 5, 5, 5}, dout[2] = {3, 7}, g[8], out[2];
     maxpool2_forward(out, x, 1, 2, 4, pool);
-    maxpool2_backward(g, dout, x, 1, 2, 4, pool);
+    maxpool2_relu_backward(g, dout, x, 1, 2, 4, pool); /* x > 0: the ReLU passes all */
     float want[8] = {0, 3, 7, 0, 0, 0, 0, 0};
     CHECK(out[0] == 5 && out[1] == 5, "tie forward %g %g", out[0], out[1]);
     CHECK(memcmp(g, want, sizeof g) == 0, "tie gradient %g %g %g %g / %g %g %g %g", g[0],

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "nst.h"
 #include "test.h"
 
@@ -302,6 +304,89 @@ static void test_json_round_trip(void)
     }
 }
 
+/* nst_pooling_name gives the names the validator accepts, for every value. */
+static void test_pooling_names(void)
+{
+    for (nst_pooling v = NST_POOL_MAX; v <= NST_POOL_AVG; v++) {
+        const char *name = nst_pooling_name(v);
+        CHECK(name != NULL, "no name for pooling %d", (int)v);
+        if (!name) continue;
+        nst_params p;
+        nst_params_default(&p, NULL);
+        p.pooling = v == NST_POOL_MAX ? NST_POOL_AVG : NST_POOL_MAX;
+        nst_error e = {0};
+        CHECK(nst_params_set(&p, "pooling", name, NULL, &e) == NST_OK && p.pooling == v,
+              "pooling \"%s\": %s", name, e.message);
+    }
+    CHECK(nst_pooling_name((nst_pooling)2) == NULL, "name past the last pooling");
+    CHECK(nst_pooling_name((nst_pooling)-1) == NULL, "name of a negative pooling");
+}
+
+/* nst_suggest: at most 2 edits, the first of equals, NULLs skipped, case and
+ * '-' significant unless folded. */
+static void test_suggest(void)
+{
+    static const char *const names[] = {"alpha", NULL, "beta", "tv_weight", "style_scale"};
+    enum { n = sizeof names / sizeof names[0] };
+    const char *s = nst_suggest("alpah", names, n, 0);
+    CHECK(s && !strcmp(s, "alpha"), "alpah -> %s", s ? s : "NULL");
+    s = nst_suggest("bet", names, n, 0);
+    CHECK(s && !strcmp(s, "beta"), "bet -> %s", s ? s : "NULL");
+    CHECK(nst_suggest("gamma", names, n, 0) == NULL, "gamma is 3 edits from anything");
+    CHECK(nst_suggest("", names, n, 0) == NULL, "empty");
+    CHECK(nst_suggest(NULL, names, n, 0) == NULL, "NULL");
+    s = nst_suggest("STYLE-SCALE", names, n, NST_SUGGEST_FOLD);
+    CHECK(s && !strcmp(s, "style_scale"), "folded -> %s", s ? s : "NULL");
+    CHECK(nst_suggest("STYLE-SCALE", names, n, 0) == NULL, "unfolded");
+    static const char *const tie[] = {"abcd", "abce"};
+    s = nst_suggest("abcf", tie, 2, 0);
+    CHECK(s == tie[0], "the first of equally close: %s", s ? s : "NULL");
+    char longer[300];
+    memset(longer, 'a', sizeof longer - 1);
+    longer[sizeof longer - 1] = 0;
+    CHECK(nst_suggest(longer, names, n, 0) == NULL, "a long name");
+}
+
+/* nst_params_usage has one entry per key of the JSON view, named as the
+ * command-line flag, each with the value of the given defaults. */
+static void test_usage(void)
+{
+    nst_params p;
+    nst_params_default(&p, NULL);
+    p.iterations = 1234;
+    char *text = nst_params_usage(&p), *json = nst_params_to_json(&p);
+    cJSON *keys = json ? cJSON_Parse(json) : NULL;
+    CHECK(text && keys, "usage %p, JSON %p", (void *)text, (void *)keys);
+    if (text && keys) {
+        int n_keys = 0, n_entries = 0;
+        const cJSON *item;
+        cJSON_ArrayForEach(item, keys) {
+            char flag[80];
+            int len = snprintf(flag, sizeof flag, "\n  --%s ", item->string);
+            for (int i = 0; i < len; i++)
+                if (flag[i] == '_') flag[i] = '-';
+            CHECK(strstr(text, flag) || strncmp(text, flag + 1, (size_t)len - 1) == 0,
+                  "no entry for %s in:\n%s", item->string, text);
+            n_keys++;
+        }
+        for (const char *c = text; (c = strstr(c, "  --")); c++)
+            if (c == text || c[-1] == '\n') n_entries++;
+        CHECK(n_entries == n_keys, "%d entries, %d keys", n_entries, n_keys);
+        CHECK(strstr(text, "Default: 1234;"), "the given iterations:\n%s", text);
+        for (const char *line = text; *line;) {
+            size_t n = strcspn(line, "\n");
+            CHECK(n < 79, "line too long: %.100s", line);
+            line += n + (line[n] != 0);
+        }
+    }
+    cJSON_Delete(keys);
+    free(json);
+    free(text);
+    text = nst_params_usage(NULL);
+    CHECK(text && strstr(text, "Default: 300;"), "NULL: the paper's defaults");
+    free(text);
+}
+
 int main(void)
 {
     TEST_RUN(test_defaults);
@@ -313,5 +398,8 @@ int main(void)
     TEST_RUN(test_set);
     TEST_RUN(test_check_styles);
     TEST_RUN(test_json_round_trip);
+    TEST_RUN(test_pooling_names);
+    TEST_RUN(test_suggest);
+    TEST_RUN(test_usage);
     return TEST_EXIT();
 }

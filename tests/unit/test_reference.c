@@ -52,7 +52,8 @@ static void check_case(const nst_model *m, const cJSON *c)
     if (o) {
         float *g = malloc(sizeof(float) * 3 * w * h);
         nst_losses parts;
-        nst_objective_eval(o, x.data, g, &parts);
+        nst_objective_value(o, x.data, &parts);
+        nst_objective_gradient(o, x.data, g);
         const cJSON *ref = cJSON_GetObjectItem(c, "loss");
         const char *keys[4] = {"total", "content", "style", "tv"};
         double mine[4] = {parts.total, parts.content, parts.style, parts.tv};
