@@ -1,6 +1,6 @@
 /*
  * internal.h — what the files of api/ share: the api object, one request in
- * flight, the route table's row type, the reply helpers (the one error
+ * flight, the handler type, the reply helpers (the one error
  * writer among them), the job view, and the handlers the route table names.
  * Not for use outside api/.
  */
@@ -37,12 +37,8 @@ typedef struct api_request api_request;
  * functions, or returns MHD_YES to wait for more body. */
 typedef enum MHD_Result (*api_handler)(api_request *rq, const char *upload, size_t *upload_size);
 
-typedef struct {
-    const char *method;         /* "GET", "POST", "DELETE" */
-    const char *path;           /* template; "{id}" stands for one path segment */
-    api_handler fn;
-    int body;                   /* the handler reads a request body */
-} api_route;
+/* A row of the route table (routes.h). */
+typedef struct api_route api_route;
 
 #define API_MAX_HEADERS 8
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "routes.h"
 
 void reply_header(api_request *rq, const char *name, const char *value)
 {

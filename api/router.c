@@ -13,28 +13,9 @@
 
 #include "internal.h"
 #include "log.h"
+#include "routes.h"
 
 /* ================================================================ routes */
-
-/* Every route of the API (the OpenAPI document describes the same set).
- * body: the handler reads a request body. */
-static const api_route routes[] = {
-    /* method   path template            handler         body */
-    {"GET",    "/",                      h_root,          0},
-    {"POST",   "/v1/jobs",               h_jobs_create,   1},
-    {"GET",    "/v1/jobs",               h_jobs_list,     0},
-    {"GET",    "/v1/jobs/{id}",          h_job_get,       0},
-    {"DELETE", "/v1/jobs/{id}",          h_job_delete,    0},
-    {"GET",    "/v1/jobs/{id}/result",   h_job_result,    0},
-    {"GET",    "/v1/jobs/{id}/preview",  h_job_preview,   0},
-    {"GET",    "/v1/jobs/{id}/events",   h_job_events,    0},
-    {"GET",    "/v1/info",               h_info,          0},
-    {"GET",    "/v1/openapi.json",       h_openapi,       0},
-    {"GET",    "/healthz",               h_healthz,       0},
-    {"GET",    "/readyz",                h_readyz,        0},
-    {"GET",    "/metrics",               h_metrics,       0},
-};
-#define N_ROUTES (sizeof routes / sizeof routes[0])
 
 /* Match path against a template; the {id} segment is copied to id (empty
  * string when the template has none; cut at idlen - 1, which a buffer one
@@ -74,11 +55,11 @@ static int allowed_methods(const char *path, char *buf, size_t n)
     char id[JOB_ID_LEN + 2];
     int found = 0;
     buf[0] = 0;
-    for (size_t i = 0; i < N_ROUTES; i++) {
-        if (!route_match(routes[i].path, path, id, sizeof id)) continue;
+    for (size_t i = 0; i < api_n_routes; i++) {
+        if (!route_match(api_routes[i].path, path, id, sizeof id)) continue;
         size_t k = strlen(buf);
-        snprintf(buf + k, n - k, "%s%s", found ? ", " : "", routes[i].method);
-        if (strcmp(routes[i].method, "GET") == 0) {
+        snprintf(buf + k, n - k, "%s%s", found ? ", " : "", api_routes[i].method);
+        if (strcmp(api_routes[i].method, "GET") == 0) {
             k = strlen(buf);
             snprintf(buf + k, n - k, ", HEAD");
         }
@@ -94,9 +75,9 @@ static int allowed_methods(const char *path, char *buf, size_t n)
 static const api_route *route_find(const char *method, const char *path, char *id, size_t idlen)
 {
     if (strcmp(method, "HEAD") == 0) method = "GET";
-    for (size_t i = 0; i < N_ROUTES; i++)
-        if (strcmp(routes[i].method, method) == 0 && route_match(routes[i].path, path, id, idlen))
-            return &routes[i];
+    for (size_t i = 0; i < api_n_routes; i++)
+        if (strcmp(api_routes[i].method, method) == 0 && route_match(api_routes[i].path, path, id, idlen))
+            return &api_routes[i];
     return NULL;
 }
 
@@ -193,10 +174,10 @@ static enum MHD_Result dispatch(api_request *rq)
     if (!rq->route) {
         if (!known)
             return reply_error(rq, 404, "not_found", NULL, "no route for %.200s", rq->path);
-        for (size_t i = 0; i < N_ROUTES; i++) {   /* the template, for metrics */
+        for (size_t i = 0; i < api_n_routes; i++) {   /* the template, for metrics */
             char id[JOB_ID_LEN + 2];
-            if (route_match(routes[i].path, rq->path, id, sizeof id)) {
-                rq->route_name = routes[i].path;
+            if (route_match(api_routes[i].path, rq->path, id, sizeof id)) {
+                rq->route_name = api_routes[i].path;
                 break;
             }
         }
