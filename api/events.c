@@ -23,6 +23,7 @@
 
 #define HEARTBEAT_S 15.0
 #define PUMP_WAKE_MS 1000
+#define SSE_BLOCK 8192   /* MHD's buffer for one read of the stream */
 
 struct sse_stream {
     api *api;
@@ -152,21 +153,14 @@ enum MHD_Result h_job_events(api_request *rq, const char *data, size_t *size)
     memcpy(s->id, rq->id, sizeof s->id);
     s->last_write = api_clock();
     s->bytes = &rq->bytes;
-    struct MHD_Response *r =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 8192, stream_read, s, stream_free);
-    if (!r) {
-        free(s);
-        return MHD_NO;
-    }
     pthread_mutex_lock(&a->sse_mu);
     s->next = a->streams;
     a->streams = s;
     a->n_streams++;
     pthread_mutex_unlock(&a->sse_mu);
-    MHD_add_response_header(r, "Content-Type", "text/event-stream");
-    MHD_add_response_header(r, "Cache-Control", "no-cache");
-    MHD_add_response_header(r, "X-Accel-Buffering", "no");   /* reverse proxies: stream */
-    return reply_send(rq, 200, r, 0);
+    reply_header(rq, "Cache-Control", "no-cache");
+    reply_header(rq, "X-Accel-Buffering", "no");   /* reverse proxies: stream */
+    return reply_stream(rq, 200, "text/event-stream", SSE_BLOCK, stream_read, s, stream_free);
 }
 
 /* ================================================================ pump */

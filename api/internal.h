@@ -84,6 +84,13 @@ enum MHD_Result reply_bytes(api_request *rq, int status, const char *content_typ
 /* A body of bytes that live as long as the program (not copied, not freed). */
 enum MHD_Result reply_static(api_request *rq, int status, const char *content_type,
                              const void *data, size_t len);
+/* A body of unknown length that read(cls, …) produces as it goes, chunked
+ * (block: its buffer size); free_cls(cls) when done. To HEAD only the
+ * headers, without starting the stream: cls is freed at once. Every
+ * streamed route answers through here. */
+enum MHD_Result reply_stream(api_request *rq, int status, const char *content_type,
+                             size_t block, MHD_ContentReaderCallback read, void *cls,
+                             MHD_ContentReaderFreeCallback free_cls);
 /* An error for a negative jobs_* code. */
 enum MHD_Result reply_jobs_error(api_request *rq, int code);
 

@@ -66,6 +66,26 @@ enum MHD_Result reply_static(api_request *rq, int status, const char *content_ty
     return reply_buffer(rq, status, content_type, (void *)data, len, MHD_RESPMEM_PERSISTENT);
 }
 
+enum MHD_Result reply_stream(api_request *rq, int status, const char *content_type,
+                             size_t block, MHD_ContentReaderCallback read, void *cls,
+                             MHD_ContentReaderFreeCallback free_cls)
+{
+    if (strcmp(rq->method, MHD_HTTP_METHOD_HEAD) == 0) {
+        /* MHD would still end a chunked body with its closing chunk, which
+         * a client reading the HEAD answer takes as the next response. */
+        free_cls(cls);
+        return reply_static(rq, status, content_type, "", 0);
+    }
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, block, read, cls, free_cls);
+    if (!r) {
+        free_cls(cls);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", content_type);
+    return reply_send(rq, status, r, 0);
+}
+
 enum MHD_Result reply_json(api_request *rq, int status, cJSON *body)
 {
     char *text = body ? cJSON_PrintUnformatted(body) : NULL;
