@@ -8,6 +8,8 @@
 #define NSTD_API_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 
 #include <cjson/cJSON.h>
 
@@ -20,13 +22,19 @@ typedef struct sse_stream sse_stream;
 struct api {
     api_deps d;
     char base[256];             /* base path without trailing slash ("" or "/nst") */
-    volatile int shutting_down;
+    /* Set once by api_begin_shutdown, read by every HTTP thread: refuse
+     * new jobs and streams, end open streams. Sequentially consistent (the
+     * default order of plain reads and writes of an atomic). */
+    atomic_bool shutting_down;
 
-    pthread_mutex_t sse_mu;     /* guards streams and their parked flags */
+    /* The event streams (events.c). The HTTP threads and the pump thread
+     * share the list, its count and each stream's parked flag, all under
+     * sse_mu; everything else of a stream belongs to its connection. */
+    pthread_mutex_t sse_mu;
     sse_stream *streams;
     int n_streams;
     pthread_t pump;
-    volatile int pump_stop;
+    atomic_bool pump_stop;      /* api_free → pump thread; seq_cst (default) */
 };
 
 typedef struct api_request api_request;
@@ -75,7 +83,10 @@ void reply_header(api_request *rq, const char *name, const char *value);
 enum MHD_Result reply_send(api_request *rq, int status, struct MHD_Response *r, long long bytes);
 /* A JSON body (consumed). */
 enum MHD_Result reply_json(api_request *rq, int status, cJSON *body);
-/* The error model: {"error":{"code","message","field"}}; field may be NULL. */
+/* The error model's object, {"error":{"code","message","field"}}; field
+ * NULL or "" gives null. Caller owns it; NULL when out of memory. */
+cJSON *reply_error_body(const char *code, const char *field, const char *message);
+/* An answer with the error model's body (reply_error_body). */
 enum MHD_Result reply_error(api_request *rq, int status, const char *code, const char *field,
                             const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* A body of bytes; data is malloc'd and taken (freed by MHD). */
@@ -118,10 +129,19 @@ void api_params_default(const api *a, nst_params *p);
 extern const unsigned char api_web_page[];
 extern const size_t api_web_page_len;
 
-/* ================================================================ router (router.c) */
+/* ================================================================ time (reply.c) */
 
 /* Monotonic seconds, for durations. */
 double api_clock(void);
+
+/* ================================================================ event streams (events.c) */
+
+/* The streams' lock and pump thread, for api_create; 0 or -1. */
+int events_start(api *a);
+/* End every stream (api_begin_shutdown, after shutting_down is set). */
+void events_stop(api *a);
+/* Stop the pump thread and free what events_start made (api_free). */
+void events_free(api *a);
 
 /* ================================================================ handlers */
 
@@ -134,8 +154,6 @@ enum MHD_Result h_job_result(api_request *rq, const char *upload, size_t *upload
 enum MHD_Result h_job_preview(api_request *rq, const char *upload, size_t *upload_size);
 /* events.c */
 enum MHD_Result h_job_events(api_request *rq, const char *upload, size_t *upload_size);
-int events_start(api *a);
-void events_stop(api *a);
 /* routes_misc.c */
 enum MHD_Result h_root(api_request *rq, const char *upload, size_t *upload_size);
 enum MHD_Result h_info(api_request *rq, const char *upload, size_t *upload_size);

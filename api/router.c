@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
 #include "internal.h"
 #include "log.h"
@@ -76,19 +75,13 @@ static const api_route *route_find(const char *method, const char *path, char *i
 {
     if (strcmp(method, "HEAD") == 0) method = "GET";
     for (size_t i = 0; i < api_n_routes; i++)
-        if (strcmp(api_routes[i].method, method) == 0 && route_match(api_routes[i].path, path, id, idlen))
+        if (strcmp(api_routes[i].method, method) == 0 &&
+            route_match(api_routes[i].path, path, id, idlen))
             return &api_routes[i];
     return NULL;
 }
 
 /* ================================================================ request set-up */
-
-double api_clock(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* The client's X-Request-Id when it is sane, else 16 random hex digits. */
 static void request_id(api_request *rq)
@@ -142,6 +135,9 @@ static int origin_allowed(const api *a, const char *origin)
     return 0;
 }
 
+/* Seconds a browser may cache a preflight answer. */
+#define CORS_MAX_AGE_S "600"
+
 /* OPTIONS: a CORS preflight when the request names an Origin, else the
  * plain list of allowed methods. */
 static enum MHD_Result answer_options(api_request *rq, const char *allow)
@@ -156,7 +152,7 @@ static enum MHD_Result answer_options(api_request *rq, const char *allow)
         reply_header(rq, "Access-Control-Allow-Methods", allow);
         reply_header(rq, "Access-Control-Allow-Headers",
                      hdrs && *hdrs ? hdrs : "Content-Type, X-Request-Id");
-        reply_header(rq, "Access-Control-Max-Age", "600");
+        reply_header(rq, "Access-Control-Max-Age", CORS_MAX_AGE_S);
     }
     reply_header(rq, "Allow", allow);
     return reply_bytes(rq, 204, NULL, NULL, 0);
@@ -249,17 +245,19 @@ void api_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     double secs = api_clock() - rq->t0;
     if (rq->status && a->d.metrics)
         metrics_request(a->d.metrics, rq->route_name, rq->method, rq->status, secs);
-    cJSON *f = cJSON_CreateObject();
-    cJSON_AddStringToObject(f, "method", rq->method);
-    cJSON_AddStringToObject(f, "path", rq->path);
-    cJSON_AddStringToObject(f, "route", rq->route_name);
-    cJSON_AddNumberToObject(f, "status", rq->status);
-    cJSON_AddNumberToObject(f, "duration_ms", (double)(long long)(secs * 1e6) / 1e3);
-    cJSON_AddStringToObject(f, "request_id", rq->request_id);
-    cJSON_AddNumberToObject(f, "bytes", (double)rq->bytes);
-    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-        cJSON_AddBoolToObject(f, "aborted", 1);
-    log_event("info", "request", f);
+    cJSON *f = cJSON_CreateObject();   /* out of memory: no log line */
+    if (f) {
+        cJSON_AddStringToObject(f, "method", rq->method);
+        cJSON_AddStringToObject(f, "path", rq->path);
+        cJSON_AddStringToObject(f, "route", rq->route_name);
+        cJSON_AddNumberToObject(f, "status", rq->status);
+        cJSON_AddNumberToObject(f, "duration_ms", (double)(long long)(secs * 1e6) / 1e3);
+        cJSON_AddStringToObject(f, "request_id", rq->request_id);
+        cJSON_AddNumberToObject(f, "bytes", (double)rq->bytes);
+        if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+            cJSON_AddBoolToObject(f, "aborted", 1);
+        log_event("info", "request", f);
+    }
     if (rq->state_free) rq->state_free(rq->state);
     for (int i = 0; i < rq->n_headers; i++) {
         free(rq->headers[i][0]);
@@ -278,9 +276,8 @@ int api_create(api **out, const api_deps *deps)
     snprintf(a->base, sizeof a->base, "%s", deps->cfg->base_path);
     size_t n = strlen(a->base);
     while (n && a->base[n - 1] == '/') a->base[--n] = 0;
-    pthread_mutex_init(&a->sse_mu, NULL);
+    atomic_init(&a->shutting_down, false);
     if (events_start(a) < 0) {
-        pthread_mutex_destroy(&a->sse_mu);
         free(a);
         return -1;
     }
@@ -290,16 +287,13 @@ int api_create(api **out, const api_deps *deps)
 
 void api_begin_shutdown(api *a)
 {
-    a->shutting_down = 1;
+    atomic_store(&a->shutting_down, true);
     events_stop(a);
 }
 
 void api_free(api *a)
 {
     if (!a) return;
-    a->pump_stop = 1;
-    jobs_wake_watchers(a->d.jobs);
-    pthread_join(a->pump, NULL);
-    pthread_mutex_destroy(&a->sse_mu);
+    events_free(a);
     free(a);
 }
