@@ -1,7 +1,8 @@
 /*
  * internal.h — what the files of api/ share: the api object, one request in
- * flight, the handler type, the reply helpers (the one error
- * writer among them), the job view, and the handlers the route table names.
+ * flight, the handler type, the reply helpers (the one error writer among
+ * them), the job view and the event streams' lifecycle. The handlers are
+ * declared where the route table names them (routes.c).
  * Not for use outside api/.
  */
 #ifndef NSTD_API_INTERNAL_H
@@ -43,7 +44,9 @@ typedef struct api_request api_request;
  * handler that takes a body (route column `body`) is then called for every chunk and
  * a last time with *upload_size == 0. It answers with one of the reply_*
  * functions, or returns MHD_YES to wait for more body. */
-typedef enum MHD_Result (*api_handler)(api_request *rq, const char *upload, size_t *upload_size);
+typedef enum MHD_Result api_handler_fn(api_request *rq, const char *upload,
+                                       size_t *upload_size);
+typedef api_handler_fn *api_handler;
 
 /* A row of the route table (routes.h). */
 typedef struct api_route api_route;
@@ -142,24 +145,5 @@ int events_start(api *a);
 void events_stop(api *a);
 /* Stop the pump thread and free what events_start made (api_free). */
 void events_free(api *a);
-
-/* ================================================================ handlers */
-
-/* routes_jobs.c */
-enum MHD_Result h_jobs_create(api_request *rq, const char *upload, size_t *upload_size);
-enum MHD_Result h_jobs_list(api_request *rq, const char *upload, size_t *upload_size);
-enum MHD_Result h_job_get(api_request *rq, const char *upload, size_t *upload_size);
-enum MHD_Result h_job_delete(api_request *rq, const char *upload, size_t *upload_size);
-enum MHD_Result h_job_result(api_request *rq, const char *upload, size_t *upload_size);
-enum MHD_Result h_job_preview(api_request *rq, const char *upload, size_t *upload_size);
-/* events.c */
-enum MHD_Result h_job_events(api_request *rq, const char *upload, size_t *upload_size);
-/* routes_misc.c */
-enum MHD_Result h_root(api_request *rq, const char *upload, size_t *upload_size);
-enum MHD_Result h_info(api_request *rq, const char *upload, size_t *upload_size);
-enum MHD_Result h_healthz(api_request *rq, const char *upload, size_t *upload_size);
-enum MHD_Result h_readyz(api_request *rq, const char *upload, size_t *upload_size);
-enum MHD_Result h_metrics(api_request *rq, const char *upload, size_t *upload_size);
-enum MHD_Result h_openapi(api_request *rq, const char *upload, size_t *upload_size);
 
 #endif
