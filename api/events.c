@@ -21,8 +21,13 @@
 
 #include "internal.h"
 
+/* Silence before a keep-alive comment: HEARTBEAT_S, or half the connection
+ * timeout when that is shorter, but at least HEARTBEAT_MIN_S. */
 #define HEARTBEAT_S 15.0
+#define HEARTBEAT_MIN_S 1.0
+/* The pump wakes the parked streams at least this often (heartbeats). */
 #define PUMP_WAKE_MS 1000
+#define SSE_BLOCK 8192   /* MHD's buffer for one read of the stream */
 
 struct sse_stream {
     api *api;
@@ -41,7 +46,7 @@ struct sse_stream {
 /* "event: NAME\nid: N\ndata: JSON\n\n", malloc'd; body consumed. */
 static char *event_text(const char *name, unsigned long id, cJSON *body)
 {
-    char *json = cJSON_PrintUnformatted(body);
+    char *json = body ? cJSON_PrintUnformatted(body) : NULL;
     cJSON_Delete(body);
     if (!json) return NULL;
     size_t n = strlen(json) + strlen(name) + 64;
@@ -56,7 +61,7 @@ static char *event_text(const char *name, unsigned long id, cJSON *body)
 static double heartbeat_s(const api *a)
 {
     double t = a->d.cfg->connection_timeout / 2.0;
-    return t < 1 ? 1 : t < HEARTBEAT_S ? t : HEARTBEAT_S;
+    return t < HEARTBEAT_MIN_S ? HEARTBEAT_MIN_S : t < HEARTBEAT_S ? t : HEARTBEAT_S;
 }
 
 /* The next thing to send, or NULL when there is nothing new. */
@@ -65,13 +70,9 @@ static char *next_event(sse_stream *s)
     api *a = s->api;
     job_info info;
     if (jobs_get(a->d.jobs, s->id, &info) < 0) {
-        cJSON *body = cJSON_CreateObject();
-        cJSON *e = cJSON_AddObjectToObject(body, "error");
-        cJSON_AddStringToObject(e, "code", "not_found");
-        cJSON_AddStringToObject(e, "message", "the job was deleted");
-        cJSON_AddStringToObject(e, "field", "id");
         s->ended = 1;
-        return event_text("end", s->sent_version + 1, body);
+        return event_text("end", s->sent_version + 1,
+                          reply_error_body("not_found", "id", "the job was deleted"));
     }
     char *text = NULL;
     if (info.version != s->sent_version) {
@@ -92,13 +93,14 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     sse_stream *s = cls;
     api *a = s->api;
     if (!s->pending) {
-        if (s->ended || a->shutting_down) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (s->ended || atomic_load(&a->shutting_down))
+            return MHD_CONTENT_READER_END_OF_STREAM;
         s->pending = next_event(s);
         s->pending_len = s->pending ? strlen(s->pending) : 0;
         s->pending_off = 0;
         if (!s->pending) {
             pthread_mutex_lock(&a->sse_mu);
-            if (!a->shutting_down) {
+            if (!atomic_load(&a->shutting_down)) {
                 s->parked = 1;
                 MHD_suspend_connection(s->conn);
             }
@@ -143,7 +145,7 @@ enum MHD_Result h_job_events(api_request *rq, const char *data, size_t *size)
     int rc = jobs_get(a->d.jobs, rq->id, &info);
     if (rc < 0) return reply_jobs_error(rq, rc);
     job_info_free(&info);
-    if (a->shutting_down) return reply_jobs_error(rq, JOBS_ESHUTDOWN);
+    if (atomic_load(&a->shutting_down)) return reply_jobs_error(rq, JOBS_ESHUTDOWN);
 
     sse_stream *s = calloc(1, sizeof *s);
     if (!s) return MHD_NO;
@@ -152,21 +154,14 @@ enum MHD_Result h_job_events(api_request *rq, const char *data, size_t *size)
     memcpy(s->id, rq->id, sizeof s->id);
     s->last_write = api_clock();
     s->bytes = &rq->bytes;
-    struct MHD_Response *r =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 8192, stream_read, s, stream_free);
-    if (!r) {
-        free(s);
-        return MHD_NO;
-    }
     pthread_mutex_lock(&a->sse_mu);
     s->next = a->streams;
     a->streams = s;
     a->n_streams++;
     pthread_mutex_unlock(&a->sse_mu);
-    MHD_add_response_header(r, "Content-Type", "text/event-stream");
-    MHD_add_response_header(r, "Cache-Control", "no-cache");
-    MHD_add_response_header(r, "X-Accel-Buffering", "no");   /* reverse proxies: stream */
-    return reply_send(rq, 200, r, 0);
+    reply_header(rq, "Cache-Control", "no-cache");
+    reply_header(rq, "X-Accel-Buffering", "no");   /* reverse proxies: stream */
+    return reply_stream(rq, 200, "text/event-stream", SSE_BLOCK, stream_read, s, stream_free);
 }
 
 /* ================================================================ pump */
@@ -186,7 +181,7 @@ static void *pump_main(void *arg)
 {
     api *a = arg;
     unsigned long seen = 0;
-    while (!a->pump_stop) {
+    while (!atomic_load(&a->pump_stop)) {
         jobs_wait_change(a->d.jobs, &seen, PUMP_WAKE_MS);
         pthread_mutex_lock(&a->sse_mu);
         wake_all(a);
@@ -197,7 +192,13 @@ static void *pump_main(void *arg)
 
 int events_start(api *a)
 {
-    return pthread_create(&a->pump, NULL, pump_main, a) == 0 ? 0 : -1;
+    atomic_init(&a->pump_stop, false);
+    if (pthread_mutex_init(&a->sse_mu, NULL) != 0) return -1;
+    if (pthread_create(&a->pump, NULL, pump_main, a) != 0) {
+        pthread_mutex_destroy(&a->sse_mu);
+        return -1;
+    }
+    return 0;
 }
 
 /* End every stream: parked ones are resumed and see shutting_down. */
@@ -206,6 +207,14 @@ void events_stop(api *a)
     pthread_mutex_lock(&a->sse_mu);
     wake_all(a);
     pthread_mutex_unlock(&a->sse_mu);
+}
+
+void events_free(api *a)
+{
+    atomic_store(&a->pump_stop, true);
+    jobs_wake_watchers(a->d.jobs);
+    pthread_join(a->pump, NULL);
+    pthread_mutex_destroy(&a->sse_mu);
 }
 
 int api_open_streams(api *a)

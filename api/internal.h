@@ -1,13 +1,16 @@
 /*
  * internal.h — what the files of api/ share: the api object, one request in
- * flight, the route table's row type, the reply helpers (the one error
- * writer among them), the job view, and the handlers the route table names.
+ * flight, the handler type, the reply helpers (the one error writer among
+ * them), the job view and the event streams' lifecycle. The handlers are
+ * declared where the route table names them (routes.c).
  * Not for use outside api/.
  */
 #ifndef NSTD_API_INTERNAL_H
 #define NSTD_API_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 
 #include <cjson/cJSON.h>
 
@@ -20,13 +23,19 @@ typedef struct sse_stream sse_stream;
 struct api {
     api_deps d;
     char base[256];             /* base path without trailing slash ("" or "/nst") */
-    volatile int shutting_down;
+    /* Set once by api_begin_shutdown, read by every HTTP thread: refuse
+     * new jobs and streams, end open streams. Sequentially consistent (the
+     * default order of plain reads and writes of an atomic). */
+    atomic_bool shutting_down;
 
-    pthread_mutex_t sse_mu;     /* guards streams and their parked flags */
+    /* The event streams (events.c). The HTTP threads and the pump thread
+     * share the list, its count and each stream's parked flag, all under
+     * sse_mu; everything else of a stream belongs to its connection. */
+    pthread_mutex_t sse_mu;
     sse_stream *streams;
     int n_streams;
     pthread_t pump;
-    volatile int pump_stop;
+    atomic_bool pump_stop;      /* api_free → pump thread; seq_cst (default) */
 };
 
 typedef struct api_request api_request;
@@ -35,14 +44,12 @@ typedef struct api_request api_request;
  * handler that takes a body (route column `body`) is then called for every chunk and
  * a last time with *upload_size == 0. It answers with one of the reply_*
  * functions, or returns MHD_YES to wait for more body. */
-typedef enum MHD_Result (*api_handler)(api_request *rq, const char *upload, size_t *upload_size);
+typedef enum MHD_Result api_handler_fn(api_request *rq, const char *upload,
+                                       size_t *upload_size);
+typedef api_handler_fn *api_handler;
 
-typedef struct {
-    const char *method;         /* "GET", "POST", "DELETE" */
-    const char *path;           /* template; "{id}" stands for one path segment */
-    api_handler fn;
-    int body;                   /* the handler reads a request body */
-} api_route;
+/* A row of the route table (routes.h). */
+typedef struct api_route api_route;
 
 #define API_MAX_HEADERS 8
 
@@ -79,7 +86,10 @@ void reply_header(api_request *rq, const char *name, const char *value);
 enum MHD_Result reply_send(api_request *rq, int status, struct MHD_Response *r, long long bytes);
 /* A JSON body (consumed). */
 enum MHD_Result reply_json(api_request *rq, int status, cJSON *body);
-/* The error model: {"error":{"code","message","field"}}; field may be NULL. */
+/* The error model's object, {"error":{"code","message","field"}}; field
+ * NULL or "" gives null. Caller owns it; NULL when out of memory. */
+cJSON *reply_error_body(const char *code, const char *field, const char *message);
+/* An answer with the error model's body (reply_error_body). */
 enum MHD_Result reply_error(api_request *rq, int status, const char *code, const char *field,
                             const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* A body of bytes; data is malloc'd and taken (freed by MHD). */
@@ -88,6 +98,13 @@ enum MHD_Result reply_bytes(api_request *rq, int status, const char *content_typ
 /* A body of bytes that live as long as the program (not copied, not freed). */
 enum MHD_Result reply_static(api_request *rq, int status, const char *content_type,
                              const void *data, size_t len);
+/* A body of unknown length that read(cls, …) produces as it goes, chunked
+ * (block: its buffer size); free_cls(cls) when done. To HEAD only the
+ * headers, without starting the stream: cls is freed at once. Every
+ * streamed route answers through here. */
+enum MHD_Result reply_stream(api_request *rq, int status, const char *content_type,
+                             size_t block, MHD_ContentReaderCallback read, void *cls,
+                             MHD_ContentReaderFreeCallback free_cls);
 /* An error for a negative jobs_* code. */
 enum MHD_Result reply_jobs_error(api_request *rq, int code);
 
@@ -115,30 +132,18 @@ void api_params_default(const api *a, nst_params *p);
 extern const unsigned char api_web_page[];
 extern const size_t api_web_page_len;
 
-/* ================================================================ router (router.c) */
+/* ================================================================ time (reply.c) */
 
 /* Monotonic seconds, for durations. */
 double api_clock(void);
 
-/* ================================================================ handlers */
+/* ================================================================ event streams (events.c) */
 
-/* routes_jobs.c */
-enum MHD_Result h_jobs_create(api_request *rq, const char *upload, size_t *upload_size);
-enum MHD_Result h_jobs_list(api_request *rq, const char *upload, size_t *upload_size);
-enum MHD_Result h_job_get(api_request *rq, const char *upload, size_t *upload_size);
-enum MHD_Result h_job_delete(api_request *rq, const char *upload, size_t *upload_size);
-enum MHD_Result h_job_result(api_request *rq, const char *upload, size_t *upload_size);
-enum MHD_Result h_job_preview(api_request *rq, const char *upload, size_t *upload_size);
-/* events.c */
-enum MHD_Result h_job_events(api_request *rq, const char *upload, size_t *upload_size);
+/* The streams' lock and pump thread, for api_create; 0 or -1. */
 int events_start(api *a);
+/* End every stream (api_begin_shutdown, after shutting_down is set). */
 void events_stop(api *a);
-/* routes_misc.c */
-enum MHD_Result h_root(api_request *rq, const char *upload, size_t *upload_size);
-enum MHD_Result h_info(api_request *rq, const char *upload, size_t *upload_size);
-enum MHD_Result h_healthz(api_request *rq, const char *upload, size_t *upload_size);
-enum MHD_Result h_readyz(api_request *rq, const char *upload, size_t *upload_size);
-enum MHD_Result h_metrics(api_request *rq, const char *upload, size_t *upload_size);
-enum MHD_Result h_openapi(api_request *rq, const char *upload, size_t *upload_size);
+/* Stop the pump thread and free what events_start made (api_free). */
+void events_free(api *a);
 
 #endif

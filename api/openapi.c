@@ -1,25 +1,32 @@
 /*
- * openapi.c — the OpenAPI 3.0 document of the HTTP API, kept as plain JSON
- * in this file so that it reads (and diffs) like the document it is.
+ * openapi.c — the OpenAPI 3.0 document of the HTTP API. Everything but the
+ * operations is kept here as plain JSON, so that it reads (and diffs) like
+ * the document it is; the operations come from the route table
+ * (api/routes.c), whose rows carry their OpenAPI operation objects, so the
+ * document describes exactly the routes the router serves. To each path
+ * this file adds what is the same for all: the {id} parameter of the job
+ * paths and the OPTIONS operation.
  *
- * The JSON is written as macro arguments: the preprocessor's # operator
- * turns tokens into one string literal, escaping every quote, so no line
- * needs a backslash. Whitespace collapses to single spaces on the way; the
- * served text is still valid JSON. The document stops the macro only to
- * splice in NST_VERSION. tests/api/test_openapi.c parses it and checks that
- * every route of the router is described.
+ * The JSON is written with the JSON(...) macro of routes.h. The document
+ * stops the macro only to splice in NST_VERSION. tests/api/test_openapi.c
+ * parses the result and checks it against the route table.
  *
  * What it describes must match api/ (routes, statuses, error codes) and
  * core/params.c (parameter names, types, ranges). Defaults that depend on
  * the loaded model (alpha, beta, tv_weight, pooling, iterations …) are not
  * written here; GET /v1/info reports them.
  */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include <cjson/cJSON.h>
 
 #include "nst.h"
 #include "openapi.h"
-
-#define JSON(...) #__VA_ARGS__
+#include "routes.h"
 
 static const char openapi_doc[] =
 /* ================================================================ info */
@@ -36,197 +43,7 @@ JSON({
     {"name": "service", "description": "Service information, health and metrics"}
   ],
 /* ================================================================ paths */
-  "paths": {
-    "/": {
-      "get": {
-        "tags": ["service"],
-        "operationId": "getIndex",
-        "summary": "The web page; or, to clients that prefer JSON, the service's name and version and where this document is",
-        "description": "Chosen by the Accept header (the answer carries Vary: Accept): the JSON object when Accept gives application/json a higher preference than text/html (such as Accept: application/json), else the web page, a self-contained HTML form to upload a content image and style images, set the parameters (defaults and limits from /v1/info), follow the job's progress and preview, cancel it and download the result. The page's links are relative, so it works under a base path; the base path itself without the trailing slash redirects to it with the slash (301).",
-        "responses": {
-          "200": {"description": "The web page, or a pointer to the API description", "content": {"text/html": {"schema": {"type": "string"}}, "application/json": {"schema": {"$ref": "#/components/schemas/Root"}}}},
-          "301": {"description": "Only for the base path without its trailing slash (such as /nst): Location is the base path with the slash, where the page's relative links resolve", "headers": {"Location": {"description": "The base path with a trailing slash", "schema": {"type": "string"}}}}
-        }
-      },
-      "options": {"tags": ["service"], "operationId": "optionsIndex", "summary": "Methods of this path; CORS preflight", "responses": {"204": {"$ref": "#/components/responses/Options"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
-    },
-    "/v1/jobs": {
-      "post": {
-        "tags": ["jobs"],
-        "operationId": "createJob",
-        "summary": "Submit a style-transfer job",
-        "description": "The job is stored before the answer is sent, so it survives a restart. It waits in a bounded queue; when the queue is full the answer is 429 with Retry-After. Checks run in this order and the first failure answers: the headers (503, 415, 413 by Content-Length, 429, 400 bad_multipart when there is no boundary), the body as it streams in (413 at once; a malformed body 400 at its end), each image (400, 413, 503), the params (400, 422), then storing and queueing (500, 429, 503).",
-        "requestBody": {
-          "required": true,
-          "content": {
-            "multipart/form-data": {
-              "schema": {"$ref": "#/components/schemas/JobUpload"},
-              "encoding": {
-                "content": {"contentType": "image/png, image/jpeg, image/gif, image/bmp, application/octet-stream"},
-                "style": {"contentType": "image/png, image/jpeg, image/gif, image/bmp, application/octet-stream"},
-                "params": {"contentType": "application/json, text/plain"}
-              }
-            }
-          }
-        },
-        "responses": {
-          "202": {
-            "description": "Accepted and queued",
-            "headers": {"Location": {"$ref": "#/components/headers/Location"}},
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}
-          },
-          "400": {"$ref": "#/components/responses/BadUpload"},
-          "413": {"$ref": "#/components/responses/PayloadTooLarge"},
-          "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
-          "422": {"$ref": "#/components/responses/UnprocessableEntity"},
-          "429": {"$ref": "#/components/responses/TooManyRequests"},
-          "500": {"$ref": "#/components/responses/InternalError"},
-          "503": {"$ref": "#/components/responses/ServiceUnavailable"}
-        }
-      },
-      "get": {
-        "tags": ["jobs"],
-        "operationId": "listJobs",
-        "summary": "List jobs, newest first",
-        "parameters": [
-          {"name": "limit", "in": "query", "description": "Jobs per page", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
-          {"name": "offset", "in": "query", "description": "Jobs to skip", "schema": {"type": "integer", "minimum": 0, "default": 0}}
-        ],
-        "responses": {
-          "200": {"description": "One page of jobs", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobList"}}}},
-          "400": {"$ref": "#/components/responses/BadQuery"},
-          "500": {"$ref": "#/components/responses/InternalError"}
-        }
-      },
-      "options": {"tags": ["service"], "operationId": "optionsJobs", "summary": "Methods of this path; CORS preflight", "responses": {"204": {"$ref": "#/components/responses/Options"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
-    },
-    "/v1/jobs/{id}": {
-      "parameters": [{"$ref": "#/components/parameters/JobId"}],
-      "get": {
-        "tags": ["jobs"],
-        "operationId": "getJob",
-        "summary": "A job: state, queue position, progress, parameters, timestamps, error, links",
-        "responses": {
-          "200": {"description": "The job", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
-          "404": {"$ref": "#/components/responses/NotFound"}
-        }
-      },
-      "delete": {
-        "tags": ["jobs"],
-        "operationId": "deleteJob",
-        "summary": "Cancel a queued or running job; delete a finished one",
-        "responses": {
-          "200": {"description": "The job was queued and is now canceled", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
-          "202": {"description": "The job was running; it stops within one iteration", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
-          "204": {"description": "The job was finished; it and its files are deleted"},
-          "404": {"$ref": "#/components/responses/NotFound"}
-        }
-      },
-      "options": {"tags": ["service"], "operationId": "optionsJob", "summary": "Methods of this path; CORS preflight", "responses": {"204": {"$ref": "#/components/responses/Options"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
-    },
-    "/v1/jobs/{id}/result": {
-      "parameters": [{"$ref": "#/components/parameters/JobId"}],
-      "get": {
-        "tags": ["jobs"],
-        "operationId": "getJobResult",
-        "summary": "The finished image",
-        "responses": {
-          "200": {"description": "The output image", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
-          "404": {"$ref": "#/components/responses/NotFound"},
-          "409": {"$ref": "#/components/responses/Conflict"},
-          "500": {"$ref": "#/components/responses/InternalError"}
-        }
-      },
-      "options": {"tags": ["service"], "operationId": "optionsJobResult", "summary": "Methods of this path; CORS preflight", "responses": {"204": {"$ref": "#/components/responses/Options"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
-    },
-    "/v1/jobs/{id}/preview": {
-      "parameters": [{"$ref": "#/components/parameters/JobId"}],
-      "get": {
-        "tags": ["jobs"],
-        "operationId": "getJobPreview",
-        "summary": "The latest intermediate image (every preview_every iterations)",
-        "responses": {
-          "200": {"description": "The latest preview", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
-          "404": {"$ref": "#/components/responses/NoPreview"},
-          "500": {"$ref": "#/components/responses/InternalError"}
-        }
-      },
-      "options": {"tags": ["service"], "operationId": "optionsJobPreview", "summary": "Methods of this path; CORS preflight", "responses": {"204": {"$ref": "#/components/responses/Options"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
-    },
-    "/v1/jobs/{id}/events": {
-      "parameters": [{"$ref": "#/components/parameters/JobId"}],
-      "get": {
-        "tags": ["jobs"],
-        "operationId": "getJobEvents",
-        "summary": "Progress as Server-Sent Events until the job ends",
-        "description": "Each event carries the Job object as its data. `event: progress` follows every change of the job; `event: end` follows its final state, then the stream closes. A comment line keeps an idle connection alive. If the job is deleted meanwhile, the `end` event carries an Error object.",
-        "responses": {
-          "200": {"description": "An event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-          "404": {"$ref": "#/components/responses/NotFound"},
-          "503": {"$ref": "#/components/responses/ServiceUnavailable"}
-        }
-      },
-      "options": {"tags": ["service"], "operationId": "optionsJobEvents", "summary": "Methods of this path; CORS preflight", "responses": {"204": {"$ref": "#/components/responses/Options"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
-    },
-    "/v1/info": {
-      "get": {
-        "tags": ["service"],
-        "operationId": "getInfo",
-        "summary": "Version, model, limits and default parameters",
-        "responses": {
-          "200": {"description": "Service information", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Info"}}}}
-        }
-      },
-      "options": {"tags": ["service"], "operationId": "optionsInfo", "summary": "Methods of this path; CORS preflight", "responses": {"204": {"$ref": "#/components/responses/Options"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
-    },
-    "/healthz": {
-      "get": {
-        "tags": ["service"],
-        "operationId": "getHealth",
-        "summary": "Liveness: the process answers",
-        "responses": {
-          "200": {"description": "Alive", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}
-        }
-      },
-      "options": {"tags": ["service"], "operationId": "optionsHealth", "summary": "Methods of this path; CORS preflight", "responses": {"204": {"$ref": "#/components/responses/Options"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
-    },
-    "/readyz": {
-      "get": {
-        "tags": ["service"],
-        "operationId": "getReadiness",
-        "summary": "Readiness: model loaded, data directory writable, queue not full, not shutting down",
-        "responses": {
-          "200": {"description": "Ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}},
-          "503": {"description": "Not ready; reasons lists why", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}}
-        }
-      },
-      "options": {"tags": ["service"], "operationId": "optionsReadiness", "summary": "Methods of this path; CORS preflight", "responses": {"204": {"$ref": "#/components/responses/Options"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
-    },
-    "/metrics": {
-      "get": {
-        "tags": ["service"],
-        "operationId": "getMetrics",
-        "summary": "Metrics in the Prometheus text exposition format 0.0.4",
-        "responses": {
-          "200": {"description": "Counters, gauges and histograms", "content": {"text/plain": {"schema": {"type": "string"}}}},
-          "500": {"$ref": "#/components/responses/InternalError"}
-        }
-      },
-      "options": {"tags": ["service"], "operationId": "optionsMetrics", "summary": "Methods of this path; CORS preflight", "responses": {"204": {"$ref": "#/components/responses/Options"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
-    },
-    "/v1/openapi.json": {
-      "get": {
-        "tags": ["service"],
-        "operationId": "getOpenAPI",
-        "summary": "This document",
-        "responses": {
-          "200": {"description": "OpenAPI 3 description of the API", "content": {"application/json": {"schema": {"type": "object"}}}},
-          "500": {"$ref": "#/components/responses/InternalError"}
-        }
-      },
-      "options": {"tags": ["service"], "operationId": "optionsOpenAPI", "summary": "Methods of this path; CORS preflight", "responses": {"204": {"$ref": "#/components/responses/Options"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
-    }
-  },
+  "paths": {},   /* filled from the route table (routes.c) */
 /* ================================================================ components */
   "components": {
     "parameters": {
@@ -438,20 +255,105 @@ JSON({
   }
 });
 
+/* The path-level parameters of a path with a job id in it. */
+static const char path_id_parameters[] = JSON([{"$ref": "#/components/parameters/JobId"}]);
+
+/* Every path answers OPTIONS (the router answers it from the route table);
+ * %s is the path's operation name. */
+static const char options_operation[] = JSON({
+  "tags": ["service"],
+  "operationId": "options%s",
+  "summary": "Methods of this path; CORS preflight",
+  "responses": {
+    "204": {"$ref": "#/components/responses/Options"},
+    "403": {"$ref": "#/components/responses/Forbidden"}
+  }
+});
+
+/* The name of a path's operations for its OPTIONS operation: the
+ * operationId of its GET (else of its first operation) without the leading
+ * verb — getJobResult gives JobResult, listJobs gives Jobs. */
+static const char *path_name(const cJSON *item)
+{
+    const cJSON *op = cJSON_GetObjectItemCaseSensitive(item, "get");
+    for (const cJSON *c = item->child; !op && c; c = c->next)
+        if (strcmp(c->string, "parameters") != 0) op = c;
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(op, "operationId"));
+    if (!id) return "";
+    while (islower((unsigned char)*id)) id++;
+    return id;
+}
+
+/* Add item under key to obj; 0, or -1 (item freed) when either is missing. */
+static int add(cJSON *obj, const char *key, cJSON *item)
+{
+    if (obj && item && cJSON_AddItemToObject(obj, key, item)) return 0;
+    cJSON_Delete(item);
+    return -1;
+}
+
+/* The document's "paths": one per path template of the route table, in
+ * table order, holding the rows' operations under their lower-case methods. */
+static int fill_paths(cJSON *paths)
+{
+    for (size_t i = 0; i < api_n_routes; i++) {
+        const api_route *r = &api_routes[i];
+        cJSON *item = cJSON_GetObjectItemCaseSensitive(paths, r->path);
+        if (!item) {
+            item = cJSON_CreateObject();
+            if (add(paths, r->path, item) < 0) return -1;
+            if (strstr(r->path, "{id}") &&
+                add(item, "parameters", cJSON_Parse(path_id_parameters)) < 0)
+                return -1;
+        }
+        char method[16];
+        size_t k = 0;
+        for (; r->method[k] && k + 1 < sizeof method; k++)
+            method[k] = (char)tolower((unsigned char)r->method[k]);
+        method[k] = 0;
+        if (add(item, method, cJSON_Parse(r->openapi)) < 0) return -1;
+    }
+    cJSON *item;
+    cJSON_ArrayForEach(item, paths)
+    {
+        char text[sizeof options_operation + 64];
+        snprintf(text, sizeof text, options_operation, path_name(item));
+        if (add(item, "options", cJSON_Parse(text)) < 0) return -1;
+    }
+    return 0;
+}
+
+static char *doc_text;
+static pthread_once_t doc_once = PTHREAD_ONCE_INIT;
+
+static void doc_build(void)
+{
+    cJSON *doc = cJSON_Parse(openapi_doc);
+    if (doc && fill_paths(cJSON_GetObjectItemCaseSensitive(doc, "paths")) == 0)
+        doc_text = cJSON_PrintUnformatted(doc);
+    cJSON_Delete(doc);
+}
+
 const char *api_openapi_json(void)
 {
-    return openapi_doc;
+    pthread_once(&doc_once, doc_build);
+    return doc_text;
 }
 
 char *api_openapi_render(const char *base_path)
 {
-    cJSON *doc = cJSON_Parse(openapi_doc);
+    const char *text = api_openapi_json();
+    cJSON *doc = text ? cJSON_Parse(text) : NULL;
     if (!doc) return NULL;
     cJSON *servers = cJSON_AddArrayToObject(doc, "servers");
     cJSON *server = cJSON_CreateObject();
-    cJSON_AddStringToObject(server, "url", base_path && base_path[0] ? base_path : "/");
-    cJSON_AddItemToArray(servers, server);
-    char *text = cJSON_PrintUnformatted(doc);
+    char *out = NULL;
+    if (add(server, "url",
+            cJSON_CreateString(base_path && base_path[0] ? base_path : "/")) == 0 &&
+        servers && cJSON_AddItemToArray(servers, server))
+        out = cJSON_PrintUnformatted(doc);
+    else
+        cJSON_Delete(server);
     cJSON_Delete(doc);
-    return text;
+    return out;
 }

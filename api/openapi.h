@@ -6,8 +6,10 @@
 #ifndef NSTD_OPENAPI_H
 #define NSTD_OPENAPI_H
 
-/* The document as JSON text; static storage, never freed. Paths are
- * relative to the server root (no "servers" entry). */
+/* The document as JSON text, built from the route table on the first call
+ * (thread-safe) and kept for the life of the program, never freed; NULL
+ * when it could not be built (out of memory). Paths are relative to the
+ * server root (no "servers" entry). */
 const char *api_openapi_json(void);
 
 /* The same document with "servers": [{"url": base_path}] so that clients

@@ -1,21 +1,45 @@
 /*
  * reply.c — every response leaves through here: the headers all answers
  * carry (X-Request-Id, CORS), JSON and byte bodies, and the one writer of
- * the error model {"error":{"code","message","field"}}.
+ * the error model {"error":{"code","message","field"}}; and the monotonic
+ * clock requests and streams time themselves with.
  */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
+#include "routes.h"
+
+/* Retry-After of a 429: when a worker is expected to be free, within
+ * [RETRY_AFTER_MIN_S, RETRY_AFTER_MAX_S]; RETRY_AFTER_DEFAULT_S when there is
+ * no estimate, and for a 503 while shutting down (a restart takes about
+ * that long). */
+#define RETRY_AFTER_MIN_S 1
+#define RETRY_AFTER_MAX_S 600
+#define RETRY_AFTER_DEFAULT_S 5
+
+double api_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 void reply_header(api_request *rq, const char *name, const char *value)
 {
     if (rq->n_headers >= API_MAX_HEADERS) return;
-    rq->headers[rq->n_headers][0] = strdup(name);
-    rq->headers[rq->n_headers][1] = strdup(value);
+    char *n = strdup(name), *v = strdup(value);
+    if (!n || !v) {   /* out of memory: the answer goes without it */
+        free(n);
+        free(v);
+        return;
+    }
+    rq->headers[rq->n_headers][0] = n;
+    rq->headers[rq->n_headers][1] = v;
     rq->n_headers++;
 }
 
@@ -65,6 +89,26 @@ enum MHD_Result reply_static(api_request *rq, int status, const char *content_ty
     return reply_buffer(rq, status, content_type, (void *)data, len, MHD_RESPMEM_PERSISTENT);
 }
 
+enum MHD_Result reply_stream(api_request *rq, int status, const char *content_type,
+                             size_t block, MHD_ContentReaderCallback read, void *cls,
+                             MHD_ContentReaderFreeCallback free_cls)
+{
+    if (strcmp(rq->method, MHD_HTTP_METHOD_HEAD) == 0) {
+        /* MHD would still end a chunked body with its closing chunk, which
+         * a client reading the HEAD answer takes as the next response. */
+        free_cls(cls);
+        return reply_static(rq, status, content_type, "", 0);
+    }
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, block, read, cls, free_cls);
+    if (!r) {
+        free_cls(cls);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", content_type);
+    return reply_send(rq, status, r, 0);
+}
+
 enum MHD_Result reply_json(api_request *rq, int status, cJSON *body)
 {
     char *text = body ? cJSON_PrintUnformatted(body) : NULL;
@@ -72,6 +116,20 @@ enum MHD_Result reply_json(api_request *rq, int status, cJSON *body)
     if (!text) return MHD_NO;
     reply_header(rq, "Cache-Control", "no-store");
     return reply_bytes(rq, status, "application/json", text, strlen(text));
+}
+
+cJSON *reply_error_body(const char *code, const char *field, const char *message)
+{
+    cJSON *body = cJSON_CreateObject();
+    cJSON *e = cJSON_AddObjectToObject(body, "error");
+    if (!e || !cJSON_AddStringToObject(e, "code", code) ||
+        !cJSON_AddStringToObject(e, "message", message) ||
+        !(field && field[0] ? cJSON_AddStringToObject(e, "field", field)
+                            : cJSON_AddNullToObject(e, "field"))) {
+        cJSON_Delete(body);
+        return NULL;
+    }
+    return body;
 }
 
 enum MHD_Result reply_error(api_request *rq, int status, const char *code, const char *field,
@@ -82,13 +140,7 @@ enum MHD_Result reply_error(api_request *rq, int status, const char *code, const
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    cJSON *body = cJSON_CreateObject();
-    cJSON *e = cJSON_AddObjectToObject(body, "error");
-    cJSON_AddStringToObject(e, "code", code);
-    cJSON_AddStringToObject(e, "message", message);
-    if (field && field[0]) cJSON_AddStringToObject(e, "field", field);
-    else cJSON_AddNullToObject(e, "field");
-    return reply_json(rq, status, body);
+    return reply_json(rq, status, reply_error_body(code, field, message));
 }
 
 enum MHD_Result reply_jobs_error(api_request *rq, int code)
@@ -100,17 +152,23 @@ enum MHD_Result reply_jobs_error(api_request *rq, int code)
         /* When a worker is expected to be free: the shortest running ETA. */
         jobs_stats st;
         jobs_get_stats(rq->api->d.jobs, &st);
-        int secs = st.next_free_s < 0 ? 5 : (int)ceil(st.next_free_s);
+        int secs = st.next_free_s < 0 ? RETRY_AFTER_DEFAULT_S : (int)ceil(st.next_free_s);
         char retry[16];
-        snprintf(retry, sizeof retry, "%d", secs < 1 ? 1 : secs > 600 ? 600 : secs);
+        snprintf(retry, sizeof retry, "%d",
+                 secs < RETRY_AFTER_MIN_S   ? RETRY_AFTER_MIN_S
+                 : secs > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S
+                                            : secs);
         reply_header(rq, "Retry-After", retry);
         return reply_error(rq, 429, "queue_full", NULL,
                            "the job queue is full (%d jobs); retry later",
                            rq->api->d.cfg->queue_size);
     }
-    case JOBS_ESHUTDOWN:
-        reply_header(rq, "Retry-After", "5");
+    case JOBS_ESHUTDOWN: {
+        char retry[16];
+        snprintf(retry, sizeof retry, "%d", RETRY_AFTER_DEFAULT_S);
+        reply_header(rq, "Retry-After", retry);
         return reply_error(rq, 503, "shutting_down", NULL, "the server is shutting down");
+    }
     case JOBS_ESTATE:
         return reply_error(rq, 409, "not_finished", NULL,
                            "job '%s' has not succeeded; its result is not available", rq->id);

@@ -9,32 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
 #include "internal.h"
 #include "log.h"
+#include "routes.h"
 
 /* ================================================================ routes */
-
-/* Every route of the API (the OpenAPI document describes the same set).
- * body: the handler reads a request body. */
-static const api_route routes[] = {
-    /* method   path template            handler         body */
-    {"GET",    "/",                      h_root,          0},
-    {"POST",   "/v1/jobs",               h_jobs_create,   1},
-    {"GET",    "/v1/jobs",               h_jobs_list,     0},
-    {"GET",    "/v1/jobs/{id}",          h_job_get,       0},
-    {"DELETE", "/v1/jobs/{id}",          h_job_delete,    0},
-    {"GET",    "/v1/jobs/{id}/result",   h_job_result,    0},
-    {"GET",    "/v1/jobs/{id}/preview",  h_job_preview,   0},
-    {"GET",    "/v1/jobs/{id}/events",   h_job_events,    0},
-    {"GET",    "/v1/info",               h_info,          0},
-    {"GET",    "/v1/openapi.json",       h_openapi,       0},
-    {"GET",    "/healthz",               h_healthz,       0},
-    {"GET",    "/readyz",                h_readyz,        0},
-    {"GET",    "/metrics",               h_metrics,       0},
-};
-#define N_ROUTES (sizeof routes / sizeof routes[0])
 
 /* Match path against a template; the {id} segment is copied to id (empty
  * string when the template has none; cut at idlen - 1, which a buffer one
@@ -74,11 +54,11 @@ static int allowed_methods(const char *path, char *buf, size_t n)
     char id[JOB_ID_LEN + 2];
     int found = 0;
     buf[0] = 0;
-    for (size_t i = 0; i < N_ROUTES; i++) {
-        if (!route_match(routes[i].path, path, id, sizeof id)) continue;
+    for (size_t i = 0; i < api_n_routes; i++) {
+        if (!route_match(api_routes[i].path, path, id, sizeof id)) continue;
         size_t k = strlen(buf);
-        snprintf(buf + k, n - k, "%s%s", found ? ", " : "", routes[i].method);
-        if (strcmp(routes[i].method, "GET") == 0) {
+        snprintf(buf + k, n - k, "%s%s", found ? ", " : "", api_routes[i].method);
+        if (strcmp(api_routes[i].method, "GET") == 0) {
             k = strlen(buf);
             snprintf(buf + k, n - k, ", HEAD");
         }
@@ -94,20 +74,14 @@ static int allowed_methods(const char *path, char *buf, size_t n)
 static const api_route *route_find(const char *method, const char *path, char *id, size_t idlen)
 {
     if (strcmp(method, "HEAD") == 0) method = "GET";
-    for (size_t i = 0; i < N_ROUTES; i++)
-        if (strcmp(routes[i].method, method) == 0 && route_match(routes[i].path, path, id, idlen))
-            return &routes[i];
+    for (size_t i = 0; i < api_n_routes; i++)
+        if (strcmp(api_routes[i].method, method) == 0 &&
+            route_match(api_routes[i].path, path, id, idlen))
+            return &api_routes[i];
     return NULL;
 }
 
 /* ================================================================ request set-up */
-
-double api_clock(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* The client's X-Request-Id when it is sane, else 16 random hex digits. */
 static void request_id(api_request *rq)
@@ -161,6 +135,9 @@ static int origin_allowed(const api *a, const char *origin)
     return 0;
 }
 
+/* Seconds a browser may cache a preflight answer. */
+#define CORS_MAX_AGE_S "600"
+
 /* OPTIONS: a CORS preflight when the request names an Origin, else the
  * plain list of allowed methods. */
 static enum MHD_Result answer_options(api_request *rq, const char *allow)
@@ -175,7 +152,7 @@ static enum MHD_Result answer_options(api_request *rq, const char *allow)
         reply_header(rq, "Access-Control-Allow-Methods", allow);
         reply_header(rq, "Access-Control-Allow-Headers",
                      hdrs && *hdrs ? hdrs : "Content-Type, X-Request-Id");
-        reply_header(rq, "Access-Control-Max-Age", "600");
+        reply_header(rq, "Access-Control-Max-Age", CORS_MAX_AGE_S);
     }
     reply_header(rq, "Allow", allow);
     return reply_bytes(rq, 204, NULL, NULL, 0);
@@ -193,10 +170,10 @@ static enum MHD_Result dispatch(api_request *rq)
     if (!rq->route) {
         if (!known)
             return reply_error(rq, 404, "not_found", NULL, "no route for %.200s", rq->path);
-        for (size_t i = 0; i < N_ROUTES; i++) {   /* the template, for metrics */
+        for (size_t i = 0; i < api_n_routes; i++) {   /* the template, for metrics */
             char id[JOB_ID_LEN + 2];
-            if (route_match(routes[i].path, rq->path, id, sizeof id)) {
-                rq->route_name = routes[i].path;
+            if (route_match(api_routes[i].path, rq->path, id, sizeof id)) {
+                rq->route_name = api_routes[i].path;
                 break;
             }
         }
@@ -268,17 +245,19 @@ void api_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     double secs = api_clock() - rq->t0;
     if (rq->status && a->d.metrics)
         metrics_request(a->d.metrics, rq->route_name, rq->method, rq->status, secs);
-    cJSON *f = cJSON_CreateObject();
-    cJSON_AddStringToObject(f, "method", rq->method);
-    cJSON_AddStringToObject(f, "path", rq->path);
-    cJSON_AddStringToObject(f, "route", rq->route_name);
-    cJSON_AddNumberToObject(f, "status", rq->status);
-    cJSON_AddNumberToObject(f, "duration_ms", (double)(long long)(secs * 1e6) / 1e3);
-    cJSON_AddStringToObject(f, "request_id", rq->request_id);
-    cJSON_AddNumberToObject(f, "bytes", (double)rq->bytes);
-    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-        cJSON_AddBoolToObject(f, "aborted", 1);
-    log_event("info", "request", f);
+    cJSON *f = cJSON_CreateObject();   /* out of memory: no log line */
+    if (f) {
+        cJSON_AddStringToObject(f, "method", rq->method);
+        cJSON_AddStringToObject(f, "path", rq->path);
+        cJSON_AddStringToObject(f, "route", rq->route_name);
+        cJSON_AddNumberToObject(f, "status", rq->status);
+        cJSON_AddNumberToObject(f, "duration_ms", (double)(long long)(secs * 1e6) / 1e3);
+        cJSON_AddStringToObject(f, "request_id", rq->request_id);
+        cJSON_AddNumberToObject(f, "bytes", (double)rq->bytes);
+        if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+            cJSON_AddBoolToObject(f, "aborted", 1);
+        log_event("info", "request", f);
+    }
     if (rq->state_free) rq->state_free(rq->state);
     for (int i = 0; i < rq->n_headers; i++) {
         free(rq->headers[i][0]);
@@ -297,9 +276,8 @@ int api_create(api **out, const api_deps *deps)
     snprintf(a->base, sizeof a->base, "%s", deps->cfg->base_path);
     size_t n = strlen(a->base);
     while (n && a->base[n - 1] == '/') a->base[--n] = 0;
-    pthread_mutex_init(&a->sse_mu, NULL);
+    atomic_init(&a->shutting_down, false);
     if (events_start(a) < 0) {
-        pthread_mutex_destroy(&a->sse_mu);
         free(a);
         return -1;
     }
@@ -309,16 +287,13 @@ int api_create(api **out, const api_deps *deps)
 
 void api_begin_shutdown(api *a)
 {
-    a->shutting_down = 1;
+    atomic_store(&a->shutting_down, true);
     events_stop(a);
 }
 
 void api_free(api *a)
 {
     if (!a) return;
-    a->pump_stop = 1;
-    jobs_wake_watchers(a->d.jobs);
-    pthread_join(a->pump, NULL);
-    pthread_mutex_destroy(&a->sse_mu);
+    events_free(a);
     free(a);
 }

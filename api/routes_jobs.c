@@ -110,9 +110,9 @@ enum MHD_Result h_jobs_create(api_request *rq, const char *data, size_t *size)
     api *a = rq->api;
     upload *u = rq->state;
     if (!data && !u) {   /* headers only */
-        if (a->shutting_down) return reply_jobs_error(rq, JOBS_ESHUTDOWN);
+        if (atomic_load(&a->shutting_down)) return reply_jobs_error(rq, JOBS_ESHUTDOWN);
         const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Content-Type");
-        if (!ct || strncasecmp(ct, "multipart/form-data", 19) != 0)
+        if (!upload_is_multipart(ct))
             return reply_error(rq, 415, "unsupported_media_type", NULL,
                                "expected multipart/form-data with parts content, style, params; "
                                "got %s", ct ? ct : "no Content-Type");
@@ -154,6 +154,12 @@ enum MHD_Result h_job_get(api_request *rq, const char *data, size_t *size)
     return reply_json(rq, 200, body);
 }
 
+/* GET /v1/jobs?limit&offset: jobs per page by default and at most (the
+ * listJobs operation in routes.c documents both), and the largest offset. */
+#define LIST_LIMIT_DEFAULT 20
+#define LIST_LIMIT_MAX 100
+#define LIST_OFFSET_MAX (1 << 30)
+
 /* A non-negative integer query argument in [lo, hi]; reply on error. */
 static int query_int(api_request *rq, const char *key, int dflt, int lo, int hi, int *out)
 {
@@ -175,8 +181,8 @@ static int query_int(api_request *rq, const char *key, int dflt, int lo, int hi,
 enum MHD_Result h_jobs_list(api_request *rq, const char *data, size_t *size)
 {
     int limit, offset;
-    if (query_int(rq, "limit", 20, 1, 100, &limit) < 0) return MHD_YES;
-    if (query_int(rq, "offset", 0, 0, 1 << 30, &offset) < 0) return MHD_YES;
+    if (query_int(rq, "limit", LIST_LIMIT_DEFAULT, 1, LIST_LIMIT_MAX, &limit) < 0) return MHD_YES;
+    if (query_int(rq, "offset", 0, 0, LIST_OFFSET_MAX, &offset) < 0) return MHD_YES;
     job_info *items;
     int n, total;
     int rc = jobs_list(rq->api->d.jobs, offset, limit, &items, &n, &total);

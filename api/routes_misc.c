@@ -157,6 +157,7 @@ enum MHD_Result h_readyz(api_request *rq, const char *data, size_t *size)
 {
     const api_deps *d = &rq->api->d;
     cJSON *reasons = cJSON_CreateArray();
+    if (!reasons) return MHD_NO;   /* out of memory: as reply_json does */
     if (!d->model) cJSON_AddItemToArray(reasons, cJSON_CreateString("no model loaded"));
     if (!store_writable(d->store))
         cJSON_AddItemToArray(reasons, cJSON_CreateString("the data directory is not writable"));
@@ -164,7 +165,7 @@ enum MHD_Result h_readyz(api_request *rq, const char *data, size_t *size)
     jobs_get_stats(d->jobs, &st);
     if (st.queued >= st.queue_size)
         cJSON_AddItemToArray(reasons, cJSON_CreateString("the job queue is full"));
-    if (rq->api->shutting_down || !st.accepting)
+    if (atomic_load(&rq->api->shutting_down) || !st.accepting)
         cJSON_AddItemToArray(reasons, cJSON_CreateString("shutting down"));
     int ready = cJSON_GetArraySize(reasons) == 0;
     cJSON *body = cJSON_CreateObject();

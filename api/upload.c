@@ -89,10 +89,16 @@ static enum MHD_Result part_data(void *cls, enum MHD_ValueKind kind, const char 
     return MHD_YES;
 }
 
+int upload_is_multipart(const char *content_type)
+{
+    static const char type[] = "multipart/form-data";
+    return content_type && strncasecmp(content_type, type, sizeof type - 1) == 0;
+}
+
 upload *upload_create(struct MHD_Connection *conn, long max_bytes, int max_styles)
 {
-    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
-    if (!ct || strncasecmp(ct, "multipart/form-data", 19) != 0) return NULL;
+    if (!upload_is_multipart(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type")))
+        return NULL;
     upload *u = calloc(1, sizeof *u);
     if (!u) return NULL;
     u->max_bytes = max_bytes;

@@ -49,6 +49,8 @@ typedef struct {
     char message[256];
 } upload;
 
+/* 1 when a Content-Type header (NULL: none) says multipart/form-data. */
+int upload_is_multipart(const char *content_type);
 /* NULL when the request is not multipart/form-data. Caller frees. */
 upload *upload_create(struct MHD_Connection *conn, long max_bytes, int max_styles);
 /* Feed one chunk of the body. 0, or -1 once an error is recorded. */
