@@ -76,8 +76,7 @@ static char *next_event(sse_stream *s)
     }
     char *text = NULL;
     if (info.version != s->sent_version) {
-        int final = info.state == JOB_SUCCEEDED || info.state == JOB_FAILED ||
-                    info.state == JOB_CANCELED;
+        int final = job_state_final(info.state);
         text = event_text(final ? "end" : "progress", info.version, view_job(a, &info));
         s->sent_version = info.version;
         s->ended = final;

@@ -135,7 +135,7 @@ JSON({
           "style_blend_weights": {"type": "array", "items": {"type": "number", "minimum": 0}, "nullable": true, "description": "Weight of each style image, one per style upload; default (or null) equal weights"},
           "pooling": {"type": "string", "enum": ["max", "avg"], "description": "Pooling in the network: max, or average as the paper suggests"},
           "preserve_colors": {"type": "string", "enum": ["none", "luminance", "histogram"], "default": "none", "description": "Keep the content image's colours: luminance-only transfer or colour histogram matching"},
-          "preview_every": {"type": "integer", "minimum": 0, "maximum": 100000, "description": "Iterations between preview images; 0 for none"},
+          "preview_every": {"type": "integer", "minimum": 0, "maximum": 100000, "description": "Iterations between preview images, and one at the end of each scale; 0 for no previews at all (the preview route then answers 404 no_preview)"},
           "scales": {"type": "integer", "minimum": 1, "maximum": 4, "default": 1, "description": "Coarse to fine: the number of resolutions, each half the next, ending at image_size; most iterations run at the lower ones, and a resolution whose longest side would be under 64 px is skipped. 1: full size only"}
         }
       },

@@ -38,15 +38,6 @@ static int route_match(const char *tmpl, const char *path, char *id, size_t idle
     return *tmpl == 0 && *path == 0;
 }
 
-/* A job id is 32 lowercase hex digits. */
-static int id_wellformed(const char *id)
-{
-    if (strlen(id) != JOB_ID_LEN) return 0;
-    for (const char *c = id; *c; c++)
-        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f'))) return 0;
-    return 1;
-}
-
 /* The methods the path answers to ("GET, HEAD, DELETE, OPTIONS"); 0 when
  * no route has this path. */
 static int allowed_methods(const char *path, char *buf, size_t n)
@@ -184,7 +175,7 @@ static enum MHD_Result dispatch(api_request *rq)
                            allow);
     }
     rq->route_name = rq->route->path;
-    if (rq->id[0] && !id_wellformed(rq->id))
+    if (rq->id[0] && !job_id_valid(rq->id))
         return reply_error(rq, 404, "not_found", "id",
                            "malformed job id '%.40s' (expected 32 hex digits)", rq->id);
     return rq->route->fn(rq, NULL, NULL);

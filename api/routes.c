@@ -138,7 +138,7 @@ const api_route api_routes[] = {
      .openapi = JSON({
         "tags": ["jobs"],
         "operationId": "getJobPreview",
-        "summary": "The latest intermediate image (every preview_every iterations)",
+        "summary": "The latest intermediate image (every preview_every iterations; none when preview_every is 0)",
         "responses": {
           "200": {"description": "The latest preview", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
           "404": {"$ref": "#/components/responses/NoPreview"},

@@ -90,9 +90,9 @@ static enum MHD_Result submit(api_request *rq, upload *u)
         return reply_error(rq, 422, "invalid_params", err.field[0] ? err.field : "params", "%s",
                            err.message);
 
-    job_blob content = {u->content.data, u->content.len};
-    job_blob styles[NST_MAX_STYLES];
-    for (int i = 0; i < u->n_styles; i++) styles[i] = (job_blob){u->styles[i].data, u->styles[i].len};
+    jobs_input content = {u->content.data, u->content.len};
+    jobs_input styles[NST_MAX_STYLES];
+    for (int i = 0; i < u->n_styles; i++) styles[i] = (jobs_input){u->styles[i].data, u->styles[i].len};
     job_info info;
     int rc = jobs_submit(a->d.jobs, &p, &content, styles, u->n_styles, &info);
     if (rc < 0) return reply_jobs_error(rq, rc);

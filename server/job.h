@@ -109,6 +109,7 @@ typedef enum {
     X(int,           attempts,             JOB_F_INT,   "attempts",             JOB_R_ALWAYS, NULL,                  JOB_V_NONE,   -1) \
     X(job_code,      error_code,           JOB_F_TEXT,  "error/code",           JOB_R_ERROR,  "error/code",          JOB_V_FAILED, -1) \
     X(job_text,      error_message,        JOB_F_TEXT,  "error/message",        JOB_R_ERROR,  "error/message",       JOB_V_FAILED, -1) \
+    /* grows with every change, from 1 (0: never seen, for watchers) */ \
     X(unsigned long, version,              JOB_F_COUNT, NULL,                   JOB_R_NONE,   NULL,                  JOB_V_NONE,   -1)
 
 /* One job: the record the store keeps and the snapshot callers get. A

@@ -267,7 +267,7 @@ static int job_init(jobs *j, struct job *jb, const nst_params *p, int n_styles)
     return r->params ? 0 : JOBS_ENOMEM;
 }
 
-int jobs_submit(jobs *j, const nst_params *p, const job_blob *content, const job_blob *styles,
+int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const jobs_input *styles,
                 int n_styles, job_info *out)
 {
     if (n_styles < 1 || n_styles > NST_MAX_STYLES) return JOBS_ESTATE;

@@ -50,7 +50,7 @@ enum {
 typedef struct {
     const void *data;
     size_t len;
-} job_blob;
+} jobs_input;
 
 typedef struct {
     int workers;            /* worker threads, >= 1 */
@@ -80,7 +80,7 @@ int jobs_start(jobs **out, const jobs_config *cfg, store *st, metrics *mx,
 /* Accept a job: store the inputs and job.json, then queue it. p must have
  * passed nst_params_parse/nst_params_check_styles. *out (may be NULL) gets
  * the new job. JOBS_EFULL, JOBS_ESHUTDOWN, JOBS_EIO. */
-int jobs_submit(jobs *j, const nst_params *p, const job_blob *content, const job_blob *styles,
+int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const jobs_input *styles,
                 int n_styles, job_info *out);
 
 /* 0 when the queue has room now (a submit may still find it full). */

@@ -45,6 +45,7 @@ static struct job *job_from_store(jobs *j, const char *id, const char **why)
     if (r->n_styles < 1 || r->n_styles > NST_MAX_STYLES) r->n_styles = 1;
     if (r->iterations <= 0) r->iterations = jb->params.iterations;
     r->eta_s = job_state_final(r->state) ? 0 : -1;
+    r->version = 1;   /* a job watchers have not seen is never at version 0 */
     return jb;
 }
 

@@ -52,7 +52,7 @@ static int submit(jobs *j, int iterations, int image_size, int preview_every, jo
     p.iterations = iterations;
     p.image_size = image_size;
     p.preview_every = preview_every;
-    job_blob c = {content_png, content_len}, s = {style_png, style_len};
+    jobs_input c = {content_png, content_len}, s = {style_png, style_len};
     return jobs_submit(j, &p, &c, &s, 1, out);
 }
 

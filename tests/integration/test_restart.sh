@@ -41,6 +41,11 @@ ok "interrupted job ran again from its checkpoint and succeeded"
 expect_eq "$(OUT="$T/after.png" req GET "/v1/jobs/$done_id/result")" 200 "old result after restart"
 cmp -s "$T/before.png" "$T/after.png" || fail "old result changed across the restart"
 ok "earlier result still served, byte-identical"
+# the event stream of a job finished before the restart ends at once with it
+timeout $((10 * SLOW)) curl -sN "$BASE/v1/jobs/$done_id/events" >"$T/events" ||
+    fail "event stream of a reloaded finished job did not end: $(cat "$T/events")"
+grep -q '^event: end' "$T/events" || fail "no end event: $(cat "$T/events")"
+ok "event stream of a reloaded finished job ends with its state"
 [ ! -e "$DATA/jobs/$stray" ] || fail "directory of an unfinished submit was kept"
 expect_eq "$(req GET "/v1/jobs/$stray")" 404 "unfinished submit is not a job"
 ok "unfinished submit removed at start"
