@@ -53,27 +53,17 @@ static int view_shows(const job_info *in, const job_field *f)
     return 0;
 }
 
-/* Field f's value as the view shows it. */
+/* Field f's value as the view shows it: times in RFC 3339, numbers rounded
+ * to the row's digits, the rest as the record has them. */
 static cJSON *view_value(const job_info *in, const job_field *f)
 {
-    const void *p = JOB_FIELD_PTR(in, f);
-    switch (f->kind) {
-    case JOB_F_TEXT: return cJSON_CreateString(p);
-    case JOB_F_STATE: return cJSON_CreateString(job_state_name(*(const job_state *)p));
-    case JOB_F_INT: return cJSON_CreateNumber(*(const int *)p);
-    case JOB_F_COUNT: return cJSON_CreateNumber((double)*(const unsigned long *)p);
-    case JOB_F_BOOL: return cJSON_CreateBool(*(const int *)p);
-    case JOB_F_TIME: return time_value(*(const double *)p);
-    case JOB_F_NUM: {
-        double v = *(const double *)p, scale = pow(10, f->digits);
-        return cJSON_CreateNumber(f->digits >= 0 ? round(v * scale) / scale : v);
+    const double *v = JOB_FIELD_PTR(in, f);
+    if (f->kind == JOB_F_TIME) return time_value(*v);
+    if (f->kind == JOB_F_NUM && f->digits >= 0) {
+        double scale = pow(10, f->digits);
+        return cJSON_CreateNumber(round(*v * scale) / scale);
     }
-    case JOB_F_JSON: {
-        const cJSON *v = *(cJSON *const *)p;
-        return v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull();
-    }
-    }
-    return cJSON_CreateNull();
+    return job_field_json(in, f);
 }
 
 cJSON *view_job(const api *a, const job_info *in)

@@ -118,8 +118,7 @@ cJSON *job_json_parent(cJSON *o, const char *key, int create, const char **leaf)
     return o;
 }
 
-/* The JSON value of one field (its kind's plain encoding). */
-static cJSON *field_value(const job_info *info, const job_field *f)
+cJSON *job_field_json(const job_info *info, const job_field *f)
 {
     const void *p = JOB_FIELD_PTR(info, f);
     switch (f->kind) {
@@ -196,7 +195,7 @@ cJSON *job_to_json(const job_info *info)
         if (!record_has(info, f)) continue;
         const char *leaf;
         cJSON *parent = job_json_parent(o, f->record_key, 1, &leaf);
-        cJSON *v = field_value(info, f);
+        cJSON *v = job_field_json(info, f);
         if (!parent || !v || !cJSON_AddItemToObject(parent, leaf, v)) {
             cJSON_Delete(v);
             cJSON_Delete(o);

@@ -150,6 +150,11 @@ cJSON *job_to_json(const job_info *info);
  * state or params, or is not an object. */
 int job_from_json(const cJSON *o, job_info *out, const char **why);
 
+/* The JSON value of one field in its kind's plain encoding (the stored
+ * record's): text, a state's name, a number, a bool, a copy of the JSON.
+ * Caller owns it; NULL out of memory. */
+cJSON *job_field_json(const job_info *info, const job_field *f);
+
 /* The object at a '/'-separated key inside o, creating objects on the way
  * (create) or only finding them; *leaf gets the last segment. NULL when
  * missing or out of memory. Shared by the record and the API's view. */
