@@ -28,7 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fileio.h"
+#include "nst.h"
 #include "store.h"
 
 #define STORE_ID_LEN 32
