@@ -14,7 +14,7 @@ COPY core core
 COPY api api
 COPY server server
 COPY config config
-COPY cli cli
+COPY programs programs
 COPY tests tests
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DNSTD_NATIVE=OFF \
  && cmake --build build -j"$(nproc)" --target nstd nst-cli

@@ -1,7 +1,7 @@
 /*
  * api.h — the HTTP API of nstd (DESIGN §4) as libmicrohttpd callbacks.
  *
- * The daemon (server/httpd.c) passes every request to api_access and every
+ * The daemon (api/httpd.c) passes every request to api_access and every
  * finished request to api_completed; everything in between — routing,
  * CORS, the base path, multipart uploads, JSON views, the error model,
  * Server-Sent Events, access log and request metrics — lives in api/.

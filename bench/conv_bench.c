@@ -13,7 +13,7 @@
  * layers a style-transfer evaluation uses (to conv5_1) and for all 16.
  * Not part of CI.
  *
- *   cc -O3 -march=native -Icore -I<cblas include> bench/conv_bench.c \
+ *   cc -O3 -march=native -Icore -Icore/include -I<cblas include> bench/conv_bench.c \
  *      core/ops.c core/winograd.c core/pool.c core/layers.c -lopenblas -lpthread -lm \
  *      -o conv_bench
  *   ./conv_bench [size=256] [seconds per layer=1] [layer name prefix] [threads=cores]

@@ -11,10 +11,10 @@
  * (with the forward's relu argument) with its entry points renamed:
  *
  *   git show HEAD:core/winograd.c > /tmp/winograd_b.c
- *   cc -O3 -march=native -D_GNU_SOURCE -Icore -Dwino_conv3x3_forward=b_forward \
+ *   cc -O3 -march=native -D_GNU_SOURCE -Icore -Icore/include -Dwino_conv3x3_forward=b_forward \
  *      -Dwino_conv3x3_backward=b_backward -Dwino_scratch_floats=b_scratch_floats \
  *      -c /tmp/winograd_b.c -o /tmp/winograd_b.o
- *   cc -O3 -march=native -D_GNU_SOURCE -Icore bench/wino_ab.c /tmp/winograd_b.o \
+ *   cc -O3 -march=native -D_GNU_SOURCE -Icore -Icore/include bench/wino_ab.c /tmp/winograd_b.o \
  *      core/winograd.c core/pool.c -lopenblas -lpthread -lm -o wino_ab
  *   ./wino_ab [pairs=15] [threads=2]
  *

@@ -33,10 +33,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fileio.h"
+#include "nst.h"
 #include "store.h"
 
 #define NAME_MAX_LEN 64              /* longest blob name */
+#define LIST_MIN_CAP 64             /* first size of a listing */
 #define RECORD_NAME "job.json"
 #define FENCE_NAME "fence"
 #define FENCE_TEXT_MAX 32           /* decimal digits of a token, and then some */
@@ -435,12 +436,12 @@ static int disk_list(store *st, char ***ids, int *n)
     char **list = NULL;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        struct stat st;
+        struct stat sb;
         if (!job_id_valid(e->d_name)) continue;
-        if (fstatat(rootfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
+        if (fstatat(rootfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(sb.st_mode))
             continue;
         if (count == cap) {
-            cap = cap ? cap * 2 : 64;
+            cap = cap ? cap * 2 : LIST_MIN_CAP;
             char **grown = realloc(list, (size_t)cap * sizeof *list);
             if (!grown) {
                 rc = -ENOMEM;

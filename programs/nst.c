@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
 #include "nst.h"
 
 /* Exit statuses (see the top of this file). */

@@ -1,5 +1,5 @@
 /*
- * main.c — the nstd process: configuration, logging, the model, the job
+ * nstd.c — the nstd process: configuration, logging, the model, the job
  * store, the job manager, the HTTP daemon, and a libuv loop in the main
  * thread that handles signals and the TTL timer.
  *

@@ -267,6 +267,32 @@ int nst_transfer(const nst_model *m, const nst_params *p, const nst_image *conte
                  const nst_image *styles, int n_styles, const nst_callbacks *cb,
                  nst_image *out, nst_error *err);
 
+/* ------------------------------------------------------------------- files */
+
+/* Whole-file reads and crash-safe replacement of files, shared by the
+ * engine (PNG and model writing), the nst command and the server's job
+ * store.
+ *
+ * A replaced file is written to a temporary ".tmp-<name>-XXXXXX" in the same
+ * directory, fsynced, renamed over the target, and the directory is
+ * fsynced: a reader (or a restart after a crash) sees the old file or the
+ * whole new one, never part of one. Leftover ".tmp-*" files are only ever
+ * the remains of a crash. */
+
+/* fsync a directory, so entries created, renamed or removed in it survive
+ * a crash. 0 or -errno. */
+int nst_dir_sync(const char *dir);
+
+/* Atomically replace path (mode 0644 before umask) with data. 0 or -errno;
+ * on failure path is untouched and no temporary file remains. */
+int nst_file_write(const char *path, const void *data, size_t len);
+
+/* Read a whole regular file. *data is malloc'd, NUL-terminated past *len;
+ * caller free()s. flags: 0 or NST_FILE_NOFOLLOW (a symbolic link as the last
+ * component fails with -ELOOP). 0 or -errno. */
+#define NST_FILE_NOFOLLOW 1
+int nst_file_read(const char *path, int flags, unsigned char **data, size_t *len);
+
 #ifdef __cplusplus
 }
 #endif
