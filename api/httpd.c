@@ -16,6 +16,7 @@
 #include "httpd.h"
 
 #define CONNECTION_MEMORY (256 * 1024)
+#define STREAMS_POLL_MS 20   /* how often httpd_stop looks whether the streams closed */
 
 struct httpd {
     struct MHD_Daemon *d;
@@ -87,8 +88,8 @@ void httpd_stop(httpd *h, int wait_ms)
     if (!h) return;
     httpd_quiesce(h);
     api_begin_shutdown(h->api);
-    struct timespec step = {0, 20 * 1000000L};
-    for (int waited = 0; api_open_streams(h->api) > 0 && waited < wait_ms; waited += 20)
+    struct timespec step = {0, STREAMS_POLL_MS * 1000000L};
+    for (int waited = 0; api_open_streams(h->api) > 0 && waited < wait_ms; waited += STREAMS_POLL_MS)
         nanosleep(&step, NULL);
     MHD_stop_daemon(h->d);
     if (h->listen_fd != MHD_INVALID_SOCKET) close(h->listen_fd);

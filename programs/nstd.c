@@ -31,6 +31,14 @@
 extern char **environ;
 
 #define DEFAULT_MODEL "models/vgg19.safetensors"
+#define STREAMS_CLOSE_MS 2000   /* how long shutdown waits for event streams to close */
+/* How often finished jobs are checked for expiry: often enough that a
+ * short TTL (as tests use) is kept to within a second or so. */
+#define EXPIRY_PERIOD_LONG_MS 60000   /* TTL of 10 minutes or more */
+#define EXPIRY_PERIOD_MID_MS 5000     /* TTL over 10 s */
+#define EXPIRY_PERIOD_SHORT_MS 1000
+#define TTL_LONG_S 600
+#define TTL_MID_S 10
 
 typedef struct {
     nstd_config cfg;
@@ -111,7 +119,7 @@ static void on_signal(uv_signal_t *sig, int signum)
     httpd_quiesce(s->httpd);        /* no new connections */
     api_begin_shutdown(s->api);     /* no new jobs, streams end */
     jobs_shutdown(s->jobs);         /* running jobs checkpoint, workers join */
-    httpd_stop(s->httpd, 2000);
+    httpd_stop(s->httpd, STREAMS_CLOSE_MS);
     s->httpd = NULL;
 
     close_handle((uv_handle_t *)&s->sigterm);
@@ -187,7 +195,9 @@ int main(int argc, char **argv)
     uv_signal_start(&s.sigint, on_signal, SIGINT);
     uv_timer_init(s.loop, &s.ttl_timer);
     s.ttl_timer.data = &s;
-    uint64_t period = s.cfg.job_ttl >= 600 ? 60000 : s.cfg.job_ttl > 10 ? 5000 : 1000;
+    uint64_t period = s.cfg.job_ttl >= TTL_LONG_S ? EXPIRY_PERIOD_LONG_MS
+                      : s.cfg.job_ttl > TTL_MID_S ? EXPIRY_PERIOD_MID_MS
+                                                  : EXPIRY_PERIOD_SHORT_MS;
     uv_timer_start(&s.ttl_timer, ttl_tick, period, period);
     uv_run(s.loop, UV_RUN_DEFAULT);
     uv_loop_close(s.loop);

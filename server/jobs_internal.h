@@ -1,10 +1,12 @@
 /*
  * jobs_internal.h — what the files of the job manager share: the manager
  * and its live jobs, and the helpers each file uses. Not for use outside
- * server/jobs*.c, worker.c and recovery.c.
+ * server/jobs.c, live.c, worker.c and recovery.c.
  *
  *   jobs.c      the manager's public calls: submit, get, list, delete, files,
  *               stats, change notification, shutdown
+ *   live.c      the table of live jobs, references, versions, and the
+ *               manager's writes to the store
  *   worker.c    the queue and the worker pool that runs nst_transfer
  *   recovery.c  reloading the store at start-up, expiring finished jobs
  *
@@ -63,12 +65,14 @@ struct jobs {
     int n_threads;
 };
 
-/* ---------------------------------------------------------------- jobs.c */
+/* ---------------------------------------------------------------- live.c */
 
 double jobs_now(void);                      /* Unix time */
 void jobs_job_free(struct job *jb);
 void jobs_unref(jobs *j, struct job *jb);   /* takes mu */
 void jobs_unref_locked(struct job *jb);
+/* The live job with this id (under mu), or NULL. */
+struct job *jobs_find(jobs *j, const char *id);
 /* Record a change of jb (under mu): versions and watchers. */
 void jobs_bump(jobs *j, struct job *jb);
 /* Insert keeping ascending seq (under mu); the table takes jb's reference. */

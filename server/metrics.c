@@ -65,6 +65,7 @@ static void histogram_observe(histogram *h, double v)
 
 #define MAX_REQUEST_SERIES 256
 #define MAX_ROUTES 64
+#define RENDER_FIRST_BYTES 16384   /* the exposition text's first buffer; it grows */
 
 typedef struct {
     char route[96];
@@ -294,7 +295,7 @@ static void render_histogram(out *o, const char *name, const char *labels, const
 
 char *metrics_render(metrics *m)
 {
-    out o = {malloc(16384), 0, 16384, 0};
+    out o = {malloc(RENDER_FIRST_BYTES), 0, RENDER_FIRST_BYTES, 0};
     char e1[200], e2[40], labels[256], v[40];
     if (!o.p) return NULL;
 
