@@ -1,11 +1,12 @@
 # scripts/deps.sh — the Debian packages nstd needs, installed when missing.
 # Sourced by scripts/run and scripts/test: install_deps build [test].
 install_deps() {
-    local pkgs="cmake make gcc pkg-config libopenblas-dev libcjson-dev libstb-dev libuv1-dev libmicrohttpd-dev"
+    local pkgs="cmake make gcc pkg-config libopenblas-dev libcjson-dev libstb-dev libuv1-dev libmicrohttpd-dev libhiredis-dev"
     for what in "$@"; do
         case $what in
-            # chromium + chromium-driver: the web page's browser test (test_web)
-            test) pkgs="$pkgs curl python3 clang libclang-rt-14-dev nginx-light chromium chromium-driver" ;;
+            # chromium + chromium-driver: the web page's browser test (test_web);
+            # redis-server: the Redis store's test (test_store) starts its own
+            test) pkgs="$pkgs curl python3 clang libclang-rt-14-dev nginx-light chromium chromium-driver redis-server" ;;
         esac
     done
     local missing=""

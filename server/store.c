@@ -67,3 +67,15 @@ void store_ids_free(char **ids, int n)
     for (int i = 0; i < n; i++) free(ids[i]);
     free(ids);
 }
+
+int store_name_valid(const char *name)
+{
+    if (!name || !name[0] || name[0] == '.') return 0;
+    size_t n = 0;
+    for (const char *p = name; *p; p++, n++) {
+        int ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                 (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-';
+        if (!ok || n >= STORE_NAME_MAX) return 0;
+    }
+    return 1;
+}

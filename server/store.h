@@ -15,9 +15,10 @@
  * directory per job. Each fills in a store_ops table and embeds `store` as
  * its first member.
  *
- * Blob names are plain names ([A-Za-z0-9._-], not starting with '.'); ids
- * are job ids (job_id_valid). Other ids or names are refused with -EINVAL.
- * Functions return 0 or -errno.
+ * Blob names are plain names ([A-Za-z0-9._-], not starting with '.', at
+ * most STORE_NAME_MAX characters: store_name_valid); ids are job ids
+ * (job_id_valid). Other ids or names are refused with -EINVAL. Functions
+ * return 0 or -errno.
  */
 #ifndef NSTD_STORE_H
 #define NSTD_STORE_H
@@ -89,9 +90,15 @@ int store_blob_remove(store *s, const char *id, const char *name, store_fence fe
 
 /* Remove a job with its record and every blob (missing is fine). */
 int store_job_remove(store *s, const char *id);
-/* The ids of every job, sorted. *ids is a malloc'd array of malloc'd
+/* The ids of every job (a job with only blobs too), in the store's own
+ * order (the disk store's by id, the Redis store's by seq then id; the
+ * manager sorts by seq itself). *ids is a malloc'd array of malloc'd
  * strings: free with store_ids_free. */
 int store_list(store *s, char ***ids, int *n);
 void store_ids_free(char **ids, int n);
+
+/* 1 when name is a plain blob name (see above). */
+#define STORE_NAME_MAX 64
+int store_name_valid(const char *name);
 
 #endif

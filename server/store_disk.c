@@ -36,7 +36,6 @@
 #include "nst.h"
 #include "store.h"
 
-#define NAME_MAX_LEN 64              /* longest blob name */
 #define LIST_MIN_CAP 64             /* first size of a listing */
 #define RECORD_NAME "job.json"
 #define FENCE_NAME "fence"
@@ -52,20 +51,6 @@ typedef struct {
 
 /* ================================================================ names and paths */
 
-/* A file name inside a job directory: a plain name that cannot be ".", "..",
- * a temporary (leading dot) or contain a separator. */
-static int name_valid(const char *name)
-{
-    if (!name || !name[0] || name[0] == '.') return 0;
-    size_t n = 0;
-    for (const char *p = name; *p; p++, n++) {
-        int ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                 (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-';
-        if (!ok || n >= NAME_MAX_LEN) return 0;
-    }
-    return 1;
-}
-
 /* buf = root[/id[/name]]; 0 or -ENAMETOOLONG. */
 static int job_path(const disk_store *s, const char *id, const char *name, char *buf, size_t len)
 {
@@ -78,7 +63,7 @@ static int job_path(const disk_store *s, const char *id, const char *name, char 
 static int checked_path(const disk_store *s, const char *id, const char *name, char *buf,
                         size_t len)
 {
-    if (!job_id_valid(id) || (name && !name_valid(name))) return -EINVAL;
+    if (!job_id_valid(id) || (name && !store_name_valid(name))) return -EINVAL;
     return job_path(s, id, name, buf, len);
 }
 
