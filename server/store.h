@@ -12,7 +12,8 @@
  * with STORE_UNFENCED (submitting, cancelling, recovery) are not checked.
  *
  * Implementations: the disk store (store_disk.c, store_disk_open), one
- * directory per job. Each fills in a store_ops table and embeds `store` as
+ * directory per job; the Redis store (store_redis.c, store_redis_open), one
+ * database several processes can share. Each fills in a store_ops table and embeds `store` as
  * its first member.
  *
  * Blob names are plain names ([A-Za-z0-9._-], not starting with '.', at
@@ -54,6 +55,11 @@ struct store {
 /* Open the disk store under <data_dir>/jobs (created when missing; checked
  * writable). -1 with a message in err on failure. Caller closes it. */
 int store_disk_open(store **out, const char *data_dir, char *err, size_t errlen);
+/* Open the Redis store at url: redis://[user:password@]host[:port][/db] or
+ * unix:///path/to.sock[?db=N] (store_redis_url.h), connected (AUTH and
+ * SELECT as the URL says) before it returns. -1 with a message in err when
+ * the URL is bad or the server cannot be reached. Caller closes it. */
+int store_redis_open(store **out, const char *url, char *err, size_t errlen);
 void store_close(store *s);
 
 /* 1 when the store takes writes now (readiness). */

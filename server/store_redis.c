@@ -1,0 +1,656 @@
+/*
+ * store_redis.c — the Redis store (store.h): jobs kept in one Redis
+ * database that several nstd processes can share, with the disk store's
+ * semantics (records, fenced writes, claims, blobs, removal, listing).
+ *
+ * Keys, all under "nstd:":
+ *   nstd:job:<id>          HASH, the record: one hash field per stored field
+ *                          of job_fields[] (its record key, e.g. "loss/total"),
+ *                          values as text (numbers %.17g, bools 1/0, the state
+ *                          by name, params as JSON text), a JOB_R_LOSS or
+ *                          JOB_R_ERROR field only when job_to_json has it;
+ *                          plus "fence" (the job's fencing token, 0 before its
+ *                          first claim) and "claim" (the last claim's nonce)
+ *   nstd:blobs:<id>        SET, the names of the job's blobs
+ *   nstd:blob:<id>:<name>  STRING, a blob's bytes
+ *   nstd:jobs              ZSET, every job's id scored by its record's seq
+ *                          (0 while the job has only blobs): the listing
+ *
+ * Atomicity: each write is one Lua script (scripts below), so the fence
+ * check and the write, or a claim's check, new token and record, happen in
+ * one step for every process on the database.
+ *
+ * Connection: one hiredis connection, guarded by a mutex (the store is
+ * called from several threads). A call that finds the connection broken
+ * drops it and tries once more on a new one, so the first call after a
+ * server restart succeeds; every write is safe to repeat (a claim carries a
+ * nonce, so a repeated claim that had gone through gets its token back).
+ * When Redis cannot be reached or answers an error the call returns -EIO
+ * and logs one line (store_failed); the next call connects again.
+ *
+ * Not here: the URL (store_redis_url.c), expiry, TLS, Redis Cluster (a
+ * removal deletes blob keys it finds in the job's set, not ones it declares).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "log.h"
+#include "store.h"
+#include "store_redis_url.h"
+
+#define KEY_MAX 160                 /* longest key: nstd:blob:<id>:<name> */
+#define ARGS_MAX 96                 /* arguments of one command */
+#define CONNECT_TIMEOUT_MS 2000
+#define COMMAND_TIMEOUT_MS 10000
+#define WHY_MAX 256
+
+typedef struct {
+    store base;
+    pthread_mutex_t mu;             /* the connection and every call on it */
+    redisContext *c;                /* NULL: connect at the next call */
+    store_redis_url url;
+    char where[300];                /* host:port or the socket, for messages */
+    int down;                       /* the last call failed: log the reconnection */
+} redis_store;
+
+#define RS(s) ((redis_store *)(s))
+
+/* ================================================================ scripts */
+
+/* Every fenced script starts so. KEYS[1] = the job's hash, ARGV[1] = the
+ * writer's token, "0" for an unfenced write; cur = the job's token. */
+#define FENCE_CHECK                                                              \
+    "local cur = redis.call('HGET', KEYS[1], 'fence') or '0'\n"                  \
+    "if ARGV[1] ~= '0' and cur ~= ARGV[1] then return redis.error_reply('NSTD_STALE') end\n"
+
+/* KEYS: job hash, nstd:jobs. ARGV: token, id, seq, then field, value pairs.
+ * Replaces the record, keeping the token; lists the job by seq. */
+static const char record_put_lua[] =
+    FENCE_CHECK
+    "redis.call('DEL', KEYS[1])\n"
+    "redis.call('HSET', KEYS[1], 'fence', cur, unpack(ARGV, 4))\n"
+    "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])\n"
+    "return 1\n";
+
+/* KEYS: job hash, nstd:jobs. ARGV: nonce, id, seq, then field, value pairs.
+ * NSTD_NOENT without a record, NSTD_BUSY unless it is queued (or already
+ * taken by this very claim: its token again); else the next token, the
+ * running record and the nonce, returning the token. */
+static const char claim_lua[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NSTD_NOENT') end\n"
+    "if redis.call('HGET', KEYS[1], 'state') ~= 'queued' then\n"
+    "  if redis.call('HGET', KEYS[1], 'claim') == ARGV[1] then\n"
+    "    return tonumber(redis.call('HGET', KEYS[1], 'fence'))\n"
+    "  end\n"
+    "  return redis.error_reply('NSTD_BUSY')\n"
+    "end\n"
+    "local f = redis.call('HINCRBY', KEYS[1], 'fence', 1)\n"
+    "redis.call('DEL', KEYS[1])\n"
+    "redis.call('HSET', KEYS[1], 'fence', f, 'claim', ARGV[1], unpack(ARGV, 4))\n"
+    "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])\n"
+    "return f\n";
+
+/* KEYS: job hash, blob, blob set, nstd:jobs. ARGV: token, bytes, name, id.
+ * Lists a job that has no record yet with score 0. */
+static const char blob_put_lua[] =
+    FENCE_CHECK
+    "redis.call('SET', KEYS[2], ARGV[2])\n"
+    "redis.call('SADD', KEYS[3], ARGV[3])\n"
+    "redis.call('ZADD', KEYS[4], 'NX', 0, ARGV[4])\n"
+    "return 1\n";
+
+/* KEYS: job hash, blob, blob set. ARGV: token, name. */
+static const char blob_remove_lua[] =
+    FENCE_CHECK
+    "redis.call('DEL', KEYS[2])\n"
+    "redis.call('SREM', KEYS[3], ARGV[2])\n"
+    "return 1\n";
+
+/* KEYS: job hash, blob set, nstd:jobs. ARGV: id, the blob keys' prefix. */
+static const char job_remove_lua[] =
+    "for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do redis.call('DEL', ARGV[2] .. n) end\n"
+    "redis.call('DEL', KEYS[1], KEYS[2])\n"
+    "redis.call('ZREM', KEYS[3], ARGV[1])\n"
+    "return 1\n";
+
+/* ================================================================ keys and arguments */
+
+#define JOBS_KEY "nstd:jobs"
+
+static void key_job(char *buf, const char *id) { snprintf(buf, KEY_MAX, "nstd:job:%s", id); }
+static void key_blobs(char *buf, const char *id) { snprintf(buf, KEY_MAX, "nstd:blobs:%s", id); }
+static void key_blob(char *buf, const char *id, const char *name)
+{
+    snprintf(buf, KEY_MAX, "nstd:blob:%s:%s", id, name);
+}
+
+typedef struct {
+    int n;
+    const char *v[ARGS_MAX];
+    size_t len[ARGS_MAX];
+} args;
+
+static void arg(args *a, const void *v, size_t len)
+{
+    if (a->n >= ARGS_MAX) abort();   /* a programming error: the record table outgrew ARGS_MAX */
+    a->v[a->n] = v;
+    a->len[a->n++] = len;
+}
+
+static void arg_s(args *a, const char *v) { arg(a, v, strlen(v)); }
+
+/* ================================================================ the connection */
+
+static void log_failure(redis_store *s, const char *what, const char *why)
+{
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "store", "redis");
+    cJSON_AddStringToObject(f, "server", s->where);
+    cJSON_AddStringToObject(f, "what", what);
+    cJSON_AddStringToObject(f, "error", why);
+    log_event("error", "store_failed", f);
+    s->down = 1;
+}
+
+/* A command's reply, or NULL; c is left with err set when it broke.
+ * SIGPIPE (a write to a closed socket) is held back for the call and
+ * dropped, so a lost server cannot end a process that did not ignore it. */
+static redisReply *command_once(redisContext *c, const args *a)
+{
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    sigpending(&pending);
+    int was_pending = sigismember(&pending, SIGPIPE);
+    redisReply *r = redisCommandArgv(c, a->n, (const char **)a->v, a->len);
+    if (!was_pending) {
+        struct timespec zero = {0, 0};
+        sigpending(&pending);
+        if (sigismember(&pending, SIGPIPE)) sigtimedwait(&pipe_set, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return r;
+}
+
+static redisReply *command_once_s(redisContext *c, const char *a0, const char *a1, const char *a2)
+{
+    args a = {0};
+    arg_s(&a, a0);
+    if (a1) arg_s(&a, a1);
+    if (a2) arg_s(&a, a2);
+    return command_once(c, &a);
+}
+
+/* Connect, AUTH and SELECT as the URL says. 0, or -1 with why. */
+static int connect_now(redis_store *s, char *why, size_t whylen)
+{
+    struct timeval ct = {CONNECT_TIMEOUT_MS / 1000, (CONNECT_TIMEOUT_MS % 1000) * 1000};
+    struct timeval rt = {COMMAND_TIMEOUT_MS / 1000, (COMMAND_TIMEOUT_MS % 1000) * 1000};
+    const store_redis_url *u = &s->url;
+    redisContext *c = u->is_unix ? redisConnectUnixWithTimeout(u->path, ct)
+                                 : redisConnectWithTimeout(u->host, u->port, ct);
+    if (!c || c->err) {
+        snprintf(why, whylen, "cannot connect: %s", c ? c->errstr : "out of memory");
+        redisFree(c);
+        return -1;
+    }
+    redisSetTimeout(c, rt);
+    char db[16];
+    snprintf(db, sizeof db, "%d", u->db);
+    const char *step[2] = {u->password[0] ? "AUTH" : NULL, u->db ? "SELECT" : NULL};
+    for (int i = 0; i < 2; i++) {
+        if (!step[i]) continue;
+        redisReply *r = i == 0 ? command_once_s(c, "AUTH", u->user[0] ? u->user : u->password,
+                                                u->user[0] ? u->password : NULL)
+                               : command_once_s(c, "SELECT", db, NULL);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            snprintf(why, whylen, "%s refused: %s", step[i], r ? r->str : c->errstr);
+            freeReplyObject(r);
+            redisFree(c);
+            return -1;
+        }
+        freeReplyObject(r);
+    }
+    s->c = c;
+    return 0;
+}
+
+/* Run one command under s->mu. A call on a connection that was up before
+ * is tried once more on a new connection when it breaks (the server may
+ * have restarted since). NULL (logged once) when Redis cannot be reached. */
+static redisReply *command(redis_store *s, const args *a, const char *what)
+{
+    char why[WHY_MAX] = "";
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int fresh = 0;
+        if (!s->c) {
+            if (connect_now(s, why, sizeof why) < 0) break;
+            fresh = 1;
+        }
+        redisReply *r = command_once(s->c, a);
+        if (r) {
+            if (s->down) {
+                cJSON *f = cJSON_CreateObject();
+                cJSON_AddStringToObject(f, "store", "redis");
+                cJSON_AddStringToObject(f, "server", s->where);
+                log_event("info", "store_reconnected", f);
+                s->down = 0;
+            }
+            return r;
+        }
+        snprintf(why, sizeof why, "%s", s->c->errstr[0] ? s->c->errstr : "connection lost");
+        redisFree(s->c);
+        s->c = NULL;
+        if (fresh) break;
+    }
+    log_failure(s, what, why);
+    return NULL;
+}
+
+/* 0 for a reply that is not an error; a script's own error as -ESTALE,
+ * -EBUSY or -ENOENT; any other error -EIO (logged). */
+static int reply_status(redis_store *s, const redisReply *r, const char *what)
+{
+    if (!r) return -EIO;
+    if (r->type != REDIS_REPLY_ERROR) return 0;
+    if (strstr(r->str, "NSTD_STALE")) return -ESTALE;
+    if (strstr(r->str, "NSTD_BUSY")) return -EBUSY;
+    if (strstr(r->str, "NSTD_NOENT")) return -ENOENT;
+    log_failure(s, what, r->str);
+    return -EIO;
+}
+
+/* Run a command and keep only its status. */
+static int run(redis_store *s, const args *a, const char *what)
+{
+    pthread_mutex_lock(&s->mu);
+    redisReply *r = command(s, a, what);
+    int rc = reply_status(s, r, what);
+    freeReplyObject(r);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* ================================================================ open, close, readiness */
+
+static const store_ops redis_ops;
+
+int store_redis_open(store **out, const char *url, char *err, size_t errlen)
+{
+    *out = NULL;
+    redis_store *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (store_redis_url_parse(url, &s->url, err, errlen) < 0) {
+        free(s);
+        return -1;
+    }
+    if (s->url.is_unix) snprintf(s->where, sizeof s->where, "%s", s->url.path);
+    else snprintf(s->where, sizeof s->where, "%s:%d", s->url.host, s->url.port);
+    s->base.ops = &redis_ops;
+    pthread_mutex_init(&s->mu, NULL);
+    char why[WHY_MAX];
+    if (connect_now(s, why, sizeof why) < 0) {
+        snprintf(err, errlen, "Redis store at %s: %s", s->where, why);
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        return -1;
+    }
+    *out = &s->base;
+    return 0;
+}
+
+static void redis_close(store *st)
+{
+    redis_store *s = RS(st);
+    if (s->c) redisFree(s->c);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static int redis_writable(store *st)
+{
+    redis_store *s = RS(st);
+    args a = {0};
+    arg_s(&a, "PING");
+    pthread_mutex_lock(&s->mu);
+    redisReply *r = command(s, &a, "ping");
+    int ok = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+    if (r && !ok) log_failure(s, "ping", r->type == REDIS_REPLY_ERROR ? r->str : "not PONG");
+    freeReplyObject(r);
+    pthread_mutex_unlock(&s->mu);
+    return ok;
+}
+
+/* ================================================================ records */
+
+/* The record's hash fields: key[i], val[i] (malloc'd), from job_to_json so
+ * that the optional fields follow the same rules as the disk store's. */
+typedef struct {
+    int n;
+    const char *key[ARGS_MAX / 2];
+    char *val[ARGS_MAX / 2];
+} record_text;
+
+static void record_text_free(record_text *t)
+{
+    for (int i = 0; i < t->n; i++) free(t->val[i]);
+    t->n = 0;
+}
+
+static char *value_text(const cJSON *v)
+{
+    char num[40];
+    if (cJSON_IsString(v)) return strdup(v->valuestring);
+    if (cJSON_IsBool(v)) return strdup(cJSON_IsTrue(v) ? "1" : "0");
+    if (cJSON_IsNumber(v)) {
+        snprintf(num, sizeof num, "%.17g", v->valuedouble);
+        return strdup(num);
+    }
+    return cJSON_PrintUnformatted(v);
+}
+
+static int record_encode(const job_info *rec, record_text *t)
+{
+    t->n = 0;
+    cJSON *o = job_to_json(rec);
+    if (!o) return -ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; i < job_n_fields && rc == 0; i++) {
+        const job_field *f = &job_fields[i];
+        if (f->record == JOB_R_NONE) continue;
+        const char *leaf;
+        cJSON *parent = job_json_parent(o, f->record_key, 0, &leaf);
+        const cJSON *v = parent ? cJSON_GetObjectItemCaseSensitive(parent, leaf) : NULL;
+        if (!v) continue;
+        if (t->n >= ARGS_MAX / 2 - 4) abort();   /* the record table outgrew ARGS_MAX */
+        t->key[t->n] = f->record_key;
+        if (!(t->val[t->n] = value_text(v))) rc = -ENOMEM;
+        else t->n++;
+    }
+    cJSON_Delete(o);
+    if (rc < 0) record_text_free(t);
+    return rc;
+}
+
+/* EVAL of record_put_lua or claim_lua: first ARGV token or nonce. */
+static int record_script(redis_store *s, const char *lua, const job_info *rec, const char *first,
+                         long long *result, const char *what)
+{
+    if (!job_id_valid(rec->id)) return -EINVAL;
+    record_text t;
+    int rc = record_encode(rec, &t);
+    if (rc < 0) return rc;
+    char job[KEY_MAX], seq[32];
+    key_job(job, rec->id);
+    snprintf(seq, sizeof seq, "%lu", rec->seq);
+    args a = {0};
+    arg_s(&a, "EVAL");
+    arg_s(&a, lua);
+    arg_s(&a, "2");
+    arg_s(&a, job);
+    arg_s(&a, JOBS_KEY);
+    arg_s(&a, first);
+    arg_s(&a, rec->id);
+    arg_s(&a, seq);
+    for (int i = 0; i < t.n; i++) {
+        arg_s(&a, t.key[i]);
+        arg_s(&a, t.val[i]);
+    }
+    pthread_mutex_lock(&s->mu);
+    redisReply *r = command(s, &a, what);
+    rc = reply_status(s, r, what);
+    if (rc == 0 && result) {
+        if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
+            *result = r->integer;
+        } else {
+            log_failure(s, what, "the claim script answered no token");
+            rc = -EIO;
+        }
+    }
+    freeReplyObject(r);
+    pthread_mutex_unlock(&s->mu);
+    record_text_free(&t);
+    return rc;
+}
+
+static int redis_record_put(store *st, const job_info *rec, store_fence fence)
+{
+    char token[32];
+    snprintf(token, sizeof token, "%llu", fence);
+    return record_script(RS(st), record_put_lua, rec, token, NULL, "record_put");
+}
+
+static int redis_claim(store *st, const job_info *running, store_fence *fence)
+{
+    char nonce[JOB_ID_LEN + 1];
+    job_id_new(nonce);
+    long long token = 0;
+    int rc = record_script(RS(st), claim_lua, running, nonce, &token, "claim");
+    if (rc == 0) *fence = (store_fence)token;
+    return rc;
+}
+
+/* The hash's fields as the JSON record job_from_json reads. */
+static cJSON *record_decode(const redisReply *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    for (size_t i = 0; o && i + 1 < r->elements; i += 2) {
+        const char *name = r->element[i]->str, *text = r->element[i + 1]->str;
+        const job_field *f = NULL;
+        for (size_t k = 0; k < job_n_fields && !f; k++)
+            if (job_fields[k].record != JOB_R_NONE && strcmp(job_fields[k].record_key, name) == 0)
+                f = &job_fields[k];
+        if (!f || !text) continue;   /* fence, claim */
+        cJSON *v = NULL;
+        char *end;
+        switch (f->kind) {
+        case JOB_F_TEXT:
+        case JOB_F_STATE: v = cJSON_CreateString(text); break;
+        case JOB_F_BOOL: v = cJSON_CreateBool(strcmp(text, "1") == 0 || strcmp(text, "true") == 0); break;
+        case JOB_F_JSON: v = cJSON_Parse(text); break;
+        case JOB_F_INT:
+        case JOB_F_COUNT:
+        case JOB_F_NUM:
+        case JOB_F_TIME: {
+            double d = strtod(text, &end);
+            if (end != text && !*end) v = cJSON_CreateNumber(d);
+            break;
+        }
+        }
+        const char *leaf;
+        cJSON *parent = v ? job_json_parent(o, f->record_key, 1, &leaf) : NULL;
+        if (!parent || !cJSON_AddItemToObject(parent, leaf, v)) cJSON_Delete(v);
+    }
+    return o;
+}
+
+static int redis_record_get(store *st, const char *id, job_info *out, const char **why)
+{
+    redis_store *s = RS(st);
+    memset(out, 0, sizeof *out);
+    *why = NULL;
+    if (!job_id_valid(id)) return -EINVAL;
+    char job[KEY_MAX];
+    key_job(job, id);
+    args a = {0};
+    arg_s(&a, "HGETALL");
+    arg_s(&a, job);
+    pthread_mutex_lock(&s->mu);
+    redisReply *r = command(s, &a, "record_get");
+    int rc = reply_status(s, r, "record_get");
+    cJSON *o = NULL;
+    if (rc == 0 && r->type != REDIS_REPLY_ARRAY) rc = -EIO;
+    if (rc == 0 && r->elements == 0) rc = -ENOENT;
+    if (rc == 0 && !(o = record_decode(r))) rc = -ENOMEM;
+    freeReplyObject(r);
+    pthread_mutex_unlock(&s->mu);
+    if (rc < 0) return rc;
+    rc = job_from_json(o, out, why) == 0 && strcmp(out->id, id) == 0 ? 0 : -EBADMSG;
+    if (rc < 0 && !*why) *why = "the record is of another job";
+    if (rc < 0) job_info_free(out);
+    cJSON_Delete(o);
+    return rc;
+}
+
+/* ================================================================ blobs */
+
+static int blob_write(store *st, const char *id, const char *name, const void *data, size_t len,
+                      store_fence fence, int remove)
+{
+    if (!job_id_valid(id) || !store_name_valid(name)) return -EINVAL;
+    char job[KEY_MAX], blob[KEY_MAX], blobs[KEY_MAX], token[32];
+    key_job(job, id);
+    key_blob(blob, id, name);
+    key_blobs(blobs, id);
+    snprintf(token, sizeof token, "%llu", fence);
+    args a = {0};
+    arg_s(&a, "EVAL");
+    arg_s(&a, remove ? blob_remove_lua : blob_put_lua);
+    arg_s(&a, remove ? "3" : "4");
+    arg_s(&a, job);
+    arg_s(&a, blob);
+    arg_s(&a, blobs);
+    if (!remove) arg_s(&a, JOBS_KEY);
+    arg_s(&a, token);
+    if (!remove) arg(&a, len ? data : "", len);
+    arg_s(&a, name);
+    if (!remove) arg_s(&a, id);
+    return run(RS(st), &a, remove ? "blob_remove" : "blob_put");
+}
+
+static int redis_blob_put(store *st, const char *id, const char *name, const void *data,
+                          size_t len, store_fence fence)
+{
+    return blob_write(st, id, name, data, len, fence, 0);
+}
+
+static int redis_blob_remove(store *st, const char *id, const char *name, store_fence fence)
+{
+    return blob_write(st, id, name, NULL, 0, fence, 1);
+}
+
+static int redis_blob_get(store *st, const char *id, const char *name, unsigned char **data,
+                          size_t *len)
+{
+    redis_store *s = RS(st);
+    *data = NULL;
+    *len = 0;
+    if (!job_id_valid(id) || !store_name_valid(name)) return -EINVAL;
+    char blob[KEY_MAX];
+    key_blob(blob, id, name);
+    args a = {0};
+    arg_s(&a, "GET");
+    arg_s(&a, blob);
+    pthread_mutex_lock(&s->mu);
+    redisReply *r = command(s, &a, "blob_get");
+    int rc = reply_status(s, r, "blob_get");
+    if (rc == 0 && r->type == REDIS_REPLY_NIL) rc = -ENOENT;
+    else if (rc == 0 && r->type != REDIS_REPLY_STRING) rc = -EIO;
+    if (rc == 0 && !(*data = malloc(r->len + 1))) rc = -ENOMEM;
+    if (rc == 0) {
+        memcpy(*data, r->str, r->len);
+        (*data)[r->len] = 0;
+        *len = r->len;
+    }
+    freeReplyObject(r);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static int redis_blob_exists(store *st, const char *id, const char *name)
+{
+    redis_store *s = RS(st);
+    if (!job_id_valid(id) || !store_name_valid(name)) return 0;
+    char blob[KEY_MAX];
+    key_blob(blob, id, name);
+    args a = {0};
+    arg_s(&a, "EXISTS");
+    arg_s(&a, blob);
+    pthread_mutex_lock(&s->mu);
+    redisReply *r = command(s, &a, "blob_exists");
+    int yes = reply_status(s, r, "blob_exists") == 0 && r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+    freeReplyObject(r);
+    pthread_mutex_unlock(&s->mu);
+    return yes;
+}
+
+/* ================================================================ whole jobs */
+
+static int redis_job_remove(store *st, const char *id)
+{
+    if (!job_id_valid(id)) return -EINVAL;
+    char job[KEY_MAX], blobs[KEY_MAX], prefix[KEY_MAX];
+    key_job(job, id);
+    key_blobs(blobs, id);
+    key_blob(prefix, id, "");
+    args a = {0};
+    arg_s(&a, "EVAL");
+    arg_s(&a, job_remove_lua);
+    arg_s(&a, "3");
+    arg_s(&a, job);
+    arg_s(&a, blobs);
+    arg_s(&a, JOBS_KEY);
+    arg_s(&a, id);
+    arg_s(&a, prefix);
+    return run(RS(st), &a, "job_remove");
+}
+
+static int redis_list(store *st, char ***ids, int *n)
+{
+    redis_store *s = RS(st);
+    *ids = NULL;
+    *n = 0;
+    args a = {0};
+    arg_s(&a, "ZRANGE");
+    arg_s(&a, JOBS_KEY);
+    arg_s(&a, "0");
+    arg_s(&a, "-1");
+    pthread_mutex_lock(&s->mu);
+    redisReply *r = command(s, &a, "list");
+    int rc = reply_status(s, r, "list");
+    if (rc == 0 && r->type != REDIS_REPLY_ARRAY) rc = -EIO;
+    char **list = NULL;
+    int count = 0;
+    if (rc == 0 && r->elements && !(list = calloc(r->elements, sizeof *list))) rc = -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < r->elements; i++) {
+        const char *id = r->element[i]->str;
+        if (!id || !job_id_valid(id)) continue;   /* never written by a store */
+        if (!(list[count] = strdup(id))) rc = -ENOMEM;
+        else count++;
+    }
+    freeReplyObject(r);
+    pthread_mutex_unlock(&s->mu);
+    if (rc < 0) {
+        store_ids_free(list, count);
+        return rc;
+    }
+    *ids = list;
+    *n = count;
+    return 0;
+}
+
+static const store_ops redis_ops = {
+    .close = redis_close,
+    .writable = redis_writable,
+    .record_put = redis_record_put,
+    .record_get = redis_record_get,
+    .claim = redis_claim,
+    .blob_put = redis_blob_put,
+    .blob_get = redis_blob_get,
+    .blob_exists = redis_blob_exists,
+    .blob_remove = redis_blob_remove,
+    .job_remove = redis_job_remove,
+    .list = redis_list,
+};
