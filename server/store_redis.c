@@ -206,12 +206,14 @@ static int connect_now(redis_store *s, char *why, size_t whylen)
     redisSetTimeout(c, rt);
     char db[16];
     snprintf(db, sizeof db, "%d", u->db);
-    const char *step[2] = {u->password[0] ? "AUTH" : NULL, u->db ? "SELECT" : NULL};
-    for (int i = 0; i < 2; i++) {
+    /* PING last: a server that wants a password refuses it without AUTH */
+    const char *step[3] = {u->password[0] ? "AUTH" : NULL, u->db ? "SELECT" : NULL, "PING"};
+    for (int i = 0; i < 3; i++) {
         if (!step[i]) continue;
-        redisReply *r = i == 0 ? command_once_s(c, "AUTH", u->user[0] ? u->user : u->password,
-                                                u->user[0] ? u->password : NULL)
-                               : command_once_s(c, "SELECT", db, NULL);
+        redisReply *r = i == 0   ? command_once_s(c, "AUTH", u->user[0] ? u->user : u->password,
+                                                  u->user[0] ? u->password : NULL)
+                        : i == 1 ? command_once_s(c, "SELECT", db, NULL)
+                                 : command_once_s(c, "PING", NULL, NULL);
         if (!r || r->type == REDIS_REPLY_ERROR) {
             snprintf(why, whylen, "%s refused: %s", step[i], r ? r->str : c->errstr);
             freeReplyObject(r);

@@ -152,7 +152,7 @@ int store_redis_url_parse(const char *url, store_redis_url *out, char *err, size
         return parse_unix(url + 7, out, err, errlen);
     }
     size_t scheme = strcspn(url, ":");
-    if (url[scheme] == ':' && scheme <= 16)
+    if (url[scheme] == ':' && !strncmp(url + scheme + 1, "//", 2) && scheme <= 16)
         return fail(err, errlen, "scheme '%.*s' is not redis:// or unix://", (int)scheme, url);
     return fail(err, errlen, "expected redis://host[:port][/db] or unix:///path");
 }
