@@ -28,8 +28,9 @@
  * When Redis cannot be reached or answers an error the call returns -EIO
  * and logs one line (store_failed); the next call connects again.
  *
- * Not here: the URL (store_redis_url.c), expiry, TLS, Redis Cluster (a
- * removal deletes blob keys it finds in the job's set, not ones it declares).
+ * Not here: the URL (store_redis_url.c), the record as hash fields
+ * (store_redis_record.c), expiry, TLS, Redis Cluster (a removal deletes
+ * blob keys it finds in the job's set, not ones it declares).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -44,10 +45,11 @@
 
 #include "log.h"
 #include "store.h"
+#include "store_redis_record.h"
 #include "store_redis_url.h"
 
 #define KEY_MAX 160                 /* longest key: nstd:blob:<id>:<name> */
-#define ARGS_MAX 96                 /* arguments of one command */
+#define ARGS_MAX (8 + 2 * STORE_REDIS_FIELDS_MAX)   /* arguments of one command */
 #define CONNECT_TIMEOUT_MS 2000
 #define COMMAND_TIMEOUT_MS 10000
 #define WHY_MAX 256
@@ -337,62 +339,13 @@ static int redis_writable(store *st)
 
 /* ================================================================ records */
 
-/* The record's hash fields: key[i], val[i] (malloc'd), from job_to_json so
- * that the optional fields follow the same rules as the disk store's. */
-typedef struct {
-    int n;
-    const char *key[ARGS_MAX / 2];
-    char *val[ARGS_MAX / 2];
-} record_text;
-
-static void record_text_free(record_text *t)
-{
-    for (int i = 0; i < t->n; i++) free(t->val[i]);
-    t->n = 0;
-}
-
-static char *value_text(const cJSON *v)
-{
-    char num[40];
-    if (cJSON_IsString(v)) return strdup(v->valuestring);
-    if (cJSON_IsBool(v)) return strdup(cJSON_IsTrue(v) ? "1" : "0");
-    if (cJSON_IsNumber(v)) {
-        snprintf(num, sizeof num, "%.17g", v->valuedouble);
-        return strdup(num);
-    }
-    return cJSON_PrintUnformatted(v);
-}
-
-static int record_encode(const job_info *rec, record_text *t)
-{
-    t->n = 0;
-    cJSON *o = job_to_json(rec);
-    if (!o) return -ENOMEM;
-    int rc = 0;
-    for (size_t i = 0; i < job_n_fields && rc == 0; i++) {
-        const job_field *f = &job_fields[i];
-        if (f->record == JOB_R_NONE) continue;
-        const char *leaf;
-        cJSON *parent = job_json_parent(o, f->record_key, 0, &leaf);
-        const cJSON *v = parent ? cJSON_GetObjectItemCaseSensitive(parent, leaf) : NULL;
-        if (!v) continue;
-        if (t->n >= ARGS_MAX / 2 - 4) abort();   /* the record table outgrew ARGS_MAX */
-        t->key[t->n] = f->record_key;
-        if (!(t->val[t->n] = value_text(v))) rc = -ENOMEM;
-        else t->n++;
-    }
-    cJSON_Delete(o);
-    if (rc < 0) record_text_free(t);
-    return rc;
-}
-
 /* EVAL of record_put_lua or claim_lua: first ARGV token or nonce. */
 static int record_script(redis_store *s, const char *lua, const job_info *rec, const char *first,
                          long long *result, const char *what)
 {
     if (!job_id_valid(rec->id)) return -EINVAL;
-    record_text t;
-    int rc = record_encode(rec, &t);
+    store_redis_fields t;
+    int rc = store_redis_fields_of(rec, &t);
     if (rc < 0) return rc;
     char job[KEY_MAX], seq[32];
     key_job(job, rec->id);
@@ -423,7 +376,7 @@ static int record_script(redis_store *s, const char *lua, const job_info *rec, c
     }
     freeReplyObject(r);
     pthread_mutex_unlock(&s->mu);
-    record_text_free(&t);
+    store_redis_fields_free(&t);
     return rc;
 }
 
@@ -448,33 +401,8 @@ static int redis_claim(store *st, const job_info *running, store_fence *fence)
 static cJSON *record_decode(const redisReply *r)
 {
     cJSON *o = cJSON_CreateObject();
-    for (size_t i = 0; o && i + 1 < r->elements; i += 2) {
-        const char *name = r->element[i]->str, *text = r->element[i + 1]->str;
-        const job_field *f = NULL;
-        for (size_t k = 0; k < job_n_fields && !f; k++)
-            if (job_fields[k].record != JOB_R_NONE && strcmp(job_fields[k].record_key, name) == 0)
-                f = &job_fields[k];
-        if (!f || !text) continue;   /* fence, claim */
-        cJSON *v = NULL;
-        char *end;
-        switch (f->kind) {
-        case JOB_F_TEXT:
-        case JOB_F_STATE: v = cJSON_CreateString(text); break;
-        case JOB_F_BOOL: v = cJSON_CreateBool(strcmp(text, "1") == 0 || strcmp(text, "true") == 0); break;
-        case JOB_F_JSON: v = cJSON_Parse(text); break;
-        case JOB_F_INT:
-        case JOB_F_COUNT:
-        case JOB_F_NUM:
-        case JOB_F_TIME: {
-            double d = strtod(text, &end);
-            if (end != text && !*end) v = cJSON_CreateNumber(d);
-            break;
-        }
-        }
-        const char *leaf;
-        cJSON *parent = v ? job_json_parent(o, f->record_key, 1, &leaf) : NULL;
-        if (!parent || !cJSON_AddItemToObject(parent, leaf, v)) cJSON_Delete(v);
-    }
+    for (size_t i = 0; o && i + 1 < r->elements; i += 2)
+        store_redis_field_json(o, r->element[i]->str, r->element[i + 1]->str);
     return o;
 }
 
