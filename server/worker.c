@@ -275,18 +275,22 @@ static void finish_job(jobs *j, struct job *jb, int rc, nst_image *out, nst_erro
              jb, f);
 }
 
-/* Mark the oldest queued job running (under mu) and claim it in the store.
- * Returns the job with a reference for the worker, or NULL when another
- * process took it or the store refused (the job is then failed). */
+/* Mark the oldest queued job running (under mu, which it unlocks) and
+ * claim it in the store. Returns the job with a reference for the worker,
+ * or NULL: when the store says another worker has the job (-EBUSY) this
+ * one leaves it alone and writes nothing; when the store fails, the job
+ * fails with the reason. */
 static struct job *take_job(jobs *j)
 {
     struct job *jb = queue_pop(j);
     job_info *r = &jb->rec;
+    job_state was = r->state;
+    double started = r->started_at;
     r->state = JOB_RUNNING;
     atomic_store(&jb->cancel, 0);
     if (r->started_at == 0) r->started_at = jobs_now();
-    r->attempts++;   /* runs started, counting resumes after a restart */
     snprintf(r->model, sizeof r->model, "%s", nst_model_name(j->model));
+    r->attempts++;   /* runs started, counting resumes after a restart */
     jb->refs++;
     j->n_running++;
     jobs_bump(j, jb);
@@ -297,22 +301,34 @@ static struct job *take_job(jobs *j)
 
     pthread_mutex_lock(&j->io);
     store_fence fence = STORE_UNFENCED;
-    if (rc == 0) rc = store_claim(j->st, &running, &fence);
+    if (rc == 0) {
+        rc = store_claim(j->st, &running, &fence);
+        job_info_free(&running);
+    }
     pthread_mutex_unlock(&j->io);
-    if (rc == 0) job_info_free(&running);
 
     pthread_mutex_lock(&j->mu);
     jb->fence = fence;
+    if (rc == -EBUSY) {   /* not ours: back to what it was, without a write */
+        r->state = was;
+        r->started_at = started;
+        r->attempts--;
+        j->n_running--;
+        jobs_bump(j, jb);
+        jobs_update_gauges(j);
+    }
     pthread_mutex_unlock(&j->mu);
     if (rc == 0) return jb;
 
     cJSON *f = cJSON_CreateObject();
     cJSON_AddStringToObject(f, "error", strerror(-rc));
-    jobs_log("error", "job_claim_failed", jb, f);
-    nst_error err;
-    nst_error_set(&err, NST_EIO, "", "the job store refused the job: %s", strerror(-rc));
-    nst_image none = {0};
-    finish_job(j, jb, NST_EIO, &none, &err);
+    jobs_log(rc == -EBUSY ? "warn" : "error", "job_claim_refused", jb, f);
+    if (rc != -EBUSY) {
+        nst_error err;
+        nst_error_set(&err, NST_EIO, "", "the job store refused the job: %s", strerror(-rc));
+        nst_image none = {0};
+        finish_job(j, jb, NST_EIO, &none, &err);
+    }
     jobs_unref(j, jb);
     return NULL;
 }
