@@ -71,6 +71,7 @@ JSON({
       "UnprocessableEntity": {"description": "The params are JSON but not valid (invalid_params): an unknown key, a value of the wrong type or out of range, an unknown layer name, a list of the wrong length (such as style_blend_weights not one per style image); field names the parameter", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "TooManyRequests": {"description": "The job queue is full (queue_full); Retry-After estimates when a worker is free", "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "InternalError": {"description": "The server failed: the job store could not be read or written, or memory ran out (internal_error)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "InsufficientStorage": {"description": "The job store is short of space: storing the inputs would leave less than min_free_disk (GET /v1/info), or the store is full (insufficient_storage, with Retry-After)", "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "ServiceUnavailable": {"description": "The server is shutting down (shutting_down, with Retry-After); for POST /v1/jobs also not enough memory to buffer or decode an upload (out_of_memory; field content, style[i] or params)", "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "Options": {"description": "No body. Allow lists the path's methods. To a CORS preflight from an allowed origin also Access-Control-Allow-Origin, Access-Control-Allow-Methods, Access-Control-Allow-Headers (the requested headers echoed) and Access-Control-Max-Age.", "headers": {"Allow": {"$ref": "#/components/headers/Allow"}, "Access-Control-Allow-Methods": {"$ref": "#/components/headers/Allow"}, "Access-Control-Max-Age": {"description": "Seconds a preflight answer may be cached", "schema": {"type": "integer"}}}}
     },
@@ -231,7 +232,8 @@ JSON({
               "max_iterations": {"type": "integer"},
               "max_styles": {"type": "integer"},
               "queue_size": {"type": "integer"},
-              "job_ttl_s": {"type": "integer", "description": "Seconds a finished job is kept"}
+              "job_ttl_s": {"type": "integer", "description": "Seconds a finished job is kept"},
+              "min_free_disk": {"type": "integer", "description": "Bytes the job store keeps free: below it /readyz is not ready, POST /v1/jobs answers 507 and a finished job waits to store its result"}
             }
           },
           "defaults": {"$ref": "#/components/schemas/Params"},

@@ -169,6 +169,14 @@ enum MHD_Result reply_jobs_error(api_request *rq, int code)
         reply_header(rq, "Retry-After", retry);
         return reply_error(rq, 503, "shutting_down", NULL, "the server is shutting down");
     }
+    case JOBS_ENOSPACE: {
+        char retry[16];
+        snprintf(retry, sizeof retry, "%d", RETRY_AFTER_DEFAULT_S);
+        reply_header(rq, "Retry-After", retry);
+        return reply_error(rq, 507, "insufficient_storage", NULL,
+                           "the job store is short of space (min_free_disk %ld bytes); retry later",
+                           rq->api->d.cfg->min_free_disk);
+    }
     case JOBS_ESTATE:
         return reply_error(rq, 409, "not_finished", NULL,
                            "job '%s' has not succeeded; its result is not available", rq->id);

@@ -32,11 +32,11 @@ const api_route api_routes[] = {
      })},
     /* ---------------------------------------------------------- POST /v1/jobs */
     {"POST", "/v1/jobs", h_jobs_create, 1,
-     .statuses = "202 400 413 415 422 429 500 503",
+     .statuses = "202 400 413 415 422 429 500 503 507",
      .codes = "bad_multipart missing_part duplicate_part unknown_part too_many_styles "
               "invalid_image invalid_json payload_too_large image_too_large "
               "unsupported_media_type invalid_params queue_full internal_error out_of_memory "
-              "shutting_down",
+              "shutting_down insufficient_storage",
      .openapi = JSON({
         "tags": ["jobs"],
         "operationId": "createJob",
@@ -67,7 +67,8 @@ const api_route api_routes[] = {
           "422": {"$ref": "#/components/responses/UnprocessableEntity"},
           "429": {"$ref": "#/components/responses/TooManyRequests"},
           "500": {"$ref": "#/components/responses/InternalError"},
-          "503": {"$ref": "#/components/responses/ServiceUnavailable"}
+          "503": {"$ref": "#/components/responses/ServiceUnavailable"},
+          "507": {"$ref": "#/components/responses/InsufficientStorage"}
         }
      })},
     /* ---------------------------------------------------------- GET /v1/jobs */

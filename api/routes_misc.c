@@ -133,6 +133,7 @@ enum MHD_Result h_info(api_request *rq, const char *data, size_t *size)
                                                  ? cfg->max_styles : NST_MAX_STYLES);
     cJSON_AddNumberToObject(l, "queue_size", cfg->queue_size);
     cJSON_AddNumberToObject(l, "job_ttl_s", cfg->job_ttl);
+    cJSON_AddNumberToObject(l, "min_free_disk", (double)cfg->min_free_disk);
 
     nst_params p;
     api_params_default(rq->api, &p);
@@ -151,8 +152,9 @@ enum MHD_Result h_healthz(api_request *rq, const char *data, size_t *size)
     return reply_json(rq, 200, body);
 }
 
-/* Ready when a model is loaded, the store is writable, the queue has room
- * and no shutdown is under way; otherwise 503 with the reasons. */
+/* Ready when a model is loaded, the store is writable and has its free
+ * space, the queue has room and no shutdown is under way; otherwise 503
+ * with the reasons. */
 enum MHD_Result h_readyz(api_request *rq, const char *data, size_t *size)
 {
     const api_deps *d = &rq->api->d;
@@ -161,6 +163,13 @@ enum MHD_Result h_readyz(api_request *rq, const char *data, size_t *size)
     if (!d->model) cJSON_AddItemToArray(reasons, cJSON_CreateString("no model loaded"));
     if (!store_writable(d->store))
         cJSON_AddItemToArray(reasons, cJSON_CreateString("the data directory is not writable"));
+    unsigned long long have;
+    if (jobs_space_low(d->jobs, &have)) {
+        char why[160];
+        snprintf(why, sizeof why, "the job store has %llu bytes free, under min_free_disk (%ld)",
+                 have, d->cfg->min_free_disk);
+        cJSON_AddItemToArray(reasons, cJSON_CreateString(why));
+    }
     jobs_stats st;
     jobs_get_stats(d->jobs, &st);
     if (st.queued >= st.queue_size)

@@ -84,6 +84,10 @@ static const config_setting settings[] = {
     {"max_image_size", "--max-image-size", "NSTD_MAX_IMAGE_SIZE", "max_image_size", CONFIG_INT,
      FIELD(max_image_size), "1024", 16, 16384, NULL, NULL, "N",
      "Largest image_size (longest side of the output, pixels) a job may ask for."},
+    {"min_free_disk", "--min-free-disk", "NSTD_MIN_FREE_DISK", "min_free_disk", CONFIG_BYTES,
+     FIELD(min_free_disk), "64M", 0, 1024 * GIB, NULL, NULL, "SIZE",
+     "Free space the job store keeps: below it /readyz is not ready, a new job is refused "
+     "with 507 and a finished job waits to store its result."},
     {"max_input_pixels", "--max-input-pixels", "NSTD_MAX_INPUT_PIXELS", "max_input_pixels",
      CONFIG_LONG, FIELD(max_input_pixels), "50000000", 4096, 1000000000L, NULL, NULL, "N",
      "Largest uploaded image, width times height, checked before decoding."},

@@ -164,6 +164,7 @@ int main(int argc, char **argv)
         .queue_size = s.cfg.queue_size,
         .job_ttl = s.cfg.job_ttl,
         .max_input_pixels = s.cfg.max_input_pixels,
+        .min_free_disk = (unsigned long long)s.cfg.min_free_disk,
         .limits = {s.cfg.max_iterations, s.cfg.max_image_size},
     };
     int status = 1;

@@ -25,6 +25,7 @@ const char *jobs_strerror(int code)
     case JOBS_ENOMEM: return "out of memory";
     case JOBS_ESTATE: return "the job is not in a state that allows this";
     case JOBS_ENOFILE: return "the job has no such file yet";
+    case JOBS_ENOSPACE: return "the job store is short of space";
     default: return "unknown error";
     }
 }
@@ -137,17 +138,20 @@ int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const j
      * unfinished submit that reload removes. Nobody else knows this job
      * yet, so no locks are needed. */
     rc = job_init(j, jb, p, n_styles);
-    if (rc == 0 && store_blob_put(j->st, jb->rec.id, "content", content->data, content->len,
-                                  STORE_UNFENCED) < 0)
-        rc = JOBS_EIO;
+    unsigned long long need = content->len, have = 0;
+    for (int i = 0; i < n_styles; i++) need += styles[i].len;
+    if (rc == 0 && store_free_space(j->st, &have) == 0 && have < j->cfg.min_free_disk + need)
+        rc = JOBS_ENOSPACE;
+    if (rc == 0)
+        rc = jobs_store_code(store_blob_put(j->st, jb->rec.id, "content", content->data, content->len,
+                                       STORE_UNFENCED));
     for (int i = 0; rc == 0 && i < n_styles; i++) {
         char name[32];
         snprintf(name, sizeof name, "style-%d", i);
-        if (store_blob_put(j->st, jb->rec.id, name, styles[i].data, styles[i].len,
-                           STORE_UNFENCED) < 0)
-            rc = JOBS_EIO;
+        rc = jobs_store_code(store_blob_put(j->st, jb->rec.id, name, styles[i].data, styles[i].len,
+                                       STORE_UNFENCED));
     }
-    if (rc == 0 && store_record_put(j->st, &jb->rec, STORE_UNFENCED) < 0) rc = JOBS_EIO;
+    if (rc == 0) rc = jobs_store_code(store_record_put(j->st, &jb->rec, STORE_UNFENCED));
 
     pthread_mutex_lock(&j->mu);
     j->reserved--;
@@ -162,6 +166,12 @@ int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const j
     pthread_mutex_unlock(&j->mu);
 
     if (rc < 0) {
+        if (rc == JOBS_ENOSPACE) {
+            cJSON *f = cJSON_CreateObject();
+            cJSON_AddNumberToObject(f, "free_bytes", (double)have);
+            cJSON_AddNumberToObject(f, "needed_bytes", (double)(need + j->cfg.min_free_disk));
+            log_event("warn", "job_refused_no_space", f);
+        }
         if (jb->rec.id[0]) store_job_remove(j->st, jb->rec.id);
         jobs_job_free(jb);
         return rc;
@@ -175,6 +185,14 @@ int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const j
 }
 
 /* ================================================================ reading */
+
+int jobs_space_low(jobs *j, unsigned long long *free_bytes)
+{
+    unsigned long long have = 0;
+    int low = store_free_space(j->st, &have) == 0 && have < j->cfg.min_free_disk;
+    if (free_bytes) *free_bytes = have;
+    return low;
+}
 
 int jobs_get(jobs *j, const char *id, job_info *out)
 {

@@ -35,7 +35,8 @@ enum {
     JOBS_EIO = -4,        /* the store failed */
     JOBS_ENOMEM = -5,
     JOBS_ESTATE = -6,     /* not in a state that allows this (result before success) */
-    JOBS_ENOFILE = -7     /* the job has no such file (yet) */
+    JOBS_ENOFILE = -7,    /* the job has no such file (yet) */
+    JOBS_ENOSPACE = -8    /* the store is short of space (under min_free_disk, or full) */
 };
 
 /* What jobs_delete did. */
@@ -58,6 +59,7 @@ typedef struct {
     int queue_size;         /* max queued jobs; a full queue refuses submits */
     int job_ttl;            /* seconds a finished job is kept */
     long max_input_pixels;  /* decode limit for stored inputs */
+    unsigned long long min_free_disk;   /* the store's free-space floor (bytes) */
     nst_limits limits;      /* for re-reading stored params */
 } jobs_config;
 
@@ -79,7 +81,8 @@ int jobs_start(jobs **out, const jobs_config *cfg, store *st, metrics *mx,
 
 /* Accept a job: store the inputs and job.json, then queue it. p must have
  * passed nst_params_parse/nst_params_check_styles. *out (may be NULL) gets
- * the new job. JOBS_EFULL, JOBS_ESHUTDOWN, JOBS_EIO. */
+ * the new job. JOBS_EFULL, JOBS_ESHUTDOWN, JOBS_ENOSPACE (the inputs would
+ * leave less than min_free_disk, or the store is full), JOBS_EIO. */
 int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const jobs_input *styles,
                 int n_styles, job_info *out);
 
@@ -103,6 +106,10 @@ int jobs_delete(jobs *j, const char *id, job_info *out);
  * preview (JOBS_ENOFILE when none yet). *data is malloc'd, caller free()s. */
 int jobs_read_result(jobs *j, const char *id, unsigned char **data, size_t *len);
 int jobs_read_preview(jobs *j, const char *id, unsigned char **data, size_t *len);
+
+/* 1 when the store has less free space than min_free_disk (*free_bytes,
+ * may be NULL, gets what it has); 0 when it has enough or cannot tell. */
+int jobs_space_low(jobs *j, unsigned long long *free_bytes);
 
 /* Counts for readiness, info and metrics. */
 void jobs_get_stats(jobs *j, jobs_stats *out);

@@ -88,6 +88,9 @@ int jobs_persist(jobs *j, struct job *jb, int fenced);
  * jobs_persist. */
 int jobs_blob(jobs *j, struct job *jb, const char *name, const void *data, size_t len,
               int fenced);
+/* A store call's result (0 or -errno) as a JOBS_E* code: JOBS_ENOSPACE for
+ * a full store, JOBS_EIO for any other failure. */
+int jobs_store_code(int rc);
 /* Remove a job from the store (under io). */
 void jobs_store_remove(jobs *j, const char *id);
 void jobs_log(const char *level, const char *event, const struct job *jb, cJSON *fields);

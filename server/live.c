@@ -100,6 +100,11 @@ void jobs_log(const char *level, const char *event, const struct job *jb, cJSON 
     log_event(level, event, fields);
 }
 
+int jobs_store_code(int rc)
+{
+    return rc == -ENOSPC || rc == -EDQUOT ? JOBS_ENOSPACE : rc < 0 ? JOBS_EIO : 0;
+}
+
 /* A store call's code as the manager's; a refused fenced write marks the
  * job lost and stops its run. */
 static int store_result(jobs *j, struct job *jb, const char *what, int rc)
@@ -116,7 +121,7 @@ static int store_result(jobs *j, struct job *jb, const char *what, int rc)
         cJSON_AddStringToObject(f, "what", what);
         cJSON_AddStringToObject(f, "error", strerror(-rc));
         jobs_log("error", "job_store_failed", jb, f);
-        return JOBS_EIO;
+        return jobs_store_code(rc);
     }
     return 0;
 }

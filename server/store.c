@@ -2,6 +2,7 @@
  * store.c — the store interface's calls (see store.h), each passed to the
  * implementation's table, and what every implementation shares.
  */
+#include <errno.h>
 #include <stdlib.h>
 
 #include "store.h"
@@ -14,6 +15,11 @@ void store_close(store *s)
 int store_writable(store *s)
 {
     return s->ops->writable(s);
+}
+
+int store_free_space(store *s, unsigned long long *bytes)
+{
+    return s->ops->free_space ? s->ops->free_space(s, bytes) : -ENOTSUP;
 }
 
 int store_record_put(store *s, const job_info *rec, store_fence fence)

@@ -46,6 +46,7 @@ typedef struct {
     int (*blob_remove)(store *s, const char *id, const char *name, store_fence fence);
     int (*job_remove)(store *s, const char *id);
     int (*list)(store *s, char ***ids, int *n);
+    int (*free_space)(store *s, unsigned long long *bytes);   /* optional */
 } store_ops;
 
 struct store {
@@ -64,6 +65,9 @@ void store_close(store *s);
 
 /* 1 when the store takes writes now (readiness). */
 int store_writable(store *s);
+/* The bytes the store can still take, for its space floor. -ENOTSUP when
+ * the store cannot tell. */
+int store_free_space(store *s, unsigned long long *bytes);
 
 /* ---------------------------------------------------------------- records */
 

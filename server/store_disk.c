@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "nst.h"
@@ -206,6 +207,15 @@ static void disk_close(store *st)
     disk_store *s = DISK(st);
     pthread_mutex_destroy(&s->fence_mu);
     free(s);
+}
+
+/* Free space for an unprivileged writer of the store's file system. */
+static int disk_free_space(store *st, unsigned long long *bytes)
+{
+    struct statvfs vfs;
+    if (statvfs(DISK(st)->root, &vfs) != 0) return -errno;
+    *bytes = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+    return 0;
 }
 
 /* ================================================================ files of one job */
@@ -463,4 +473,5 @@ static const store_ops disk_ops = {
     .blob_remove = disk_blob_remove,
     .job_remove = disk_job_remove,
     .list = disk_list,
+    .free_space = disk_free_space,
 };

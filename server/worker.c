@@ -16,6 +16,7 @@
 #include "log.h"
 
 #define WORKER_NICE 10   /* workers and their threads yield to HTTP threads */
+#define SPACE_RETRY_MS 2000   /* how often a worker short of space looks again */
 
 /* ================================================================ queue */
 
@@ -207,7 +208,46 @@ static int store_png(jobs *j, struct job *jb, const char *name, const nst_image 
     return rc;
 }
 
-/* After the engine returned: result, final state, persistence, metrics. */
+/* Wait until the store has min_free_disk free again, looking every
+ * SPACE_RETRY_MS (and at every change of a job); after a write that found
+ * the store full (pause_first), wait one period even if it looks free. 0
+ * once it has room; -1 when the manager stops or jb (may be NULL) was
+ * canceled meanwhile. Logs once. */
+static int wait_for_space(jobs *j, struct job *jb, int pause_first)
+{
+    int logged = 0;
+    for (int round = 0;; round++) {
+        unsigned long long have = 0;
+        int low = jobs_space_low(j, &have);
+        if (!low && !(pause_first && round == 0)) return 0;
+        if (!logged) {
+            cJSON *f = cJSON_CreateObject();
+            cJSON_AddNumberToObject(f, "free_bytes", (double)have);
+            cJSON_AddNumberToObject(f, "min_free_disk", (double)j->cfg.min_free_disk);
+            if (jb) jobs_log("warn", "job_waiting_for_space", jb, f);
+            else log_event("warn", "workers_waiting_for_space", f);
+            logged = 1;
+        }
+        struct timespec dl;
+        clock_gettime(CLOCK_MONOTONIC, &dl);
+        dl.tv_sec += SPACE_RETRY_MS / 1000;
+        dl.tv_nsec += (long)(SPACE_RETRY_MS % 1000) * 1000000L;
+        if (dl.tv_nsec >= 1000000000L) {
+            dl.tv_sec++;
+            dl.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&j->mu);
+        int stop = j->stopping || (jb && jb->user_canceled);
+        if (!stop) pthread_cond_timedwait(&j->change_cv, &j->mu, &dl);
+        stop = j->stopping || (jb && jb->user_canceled);
+        pthread_mutex_unlock(&j->mu);
+        if (stop) return -1;
+    }
+}
+
+/* After the engine returned: result, final state, persistence, metrics. A
+ * result the store has no room for is kept and stored once there is room
+ * (a shutdown meanwhile queues the job again from its last checkpoint). */
 static void finish_job(jobs *j, struct job *jb, int rc, nst_image *out, nst_error *err)
 {
     pthread_mutex_lock(&j->mu);
@@ -220,7 +260,10 @@ static void finish_job(jobs *j, struct job *jb, int rc, nst_image *out, nst_erro
     }
     if (rc == NST_OK) {
         int src = store_png(j, jb, "result.png", out);
-        if (src == JOBS_ENOMEM) rc = nst_error_set(err, NST_ENOMEM, "", "could not encode the result");
+        while (src == JOBS_ENOSPACE && wait_for_space(j, jb, 1) == 0)
+            src = store_png(j, jb, "result.png", out);
+        if (src == JOBS_ENOSPACE) rc = NST_ECANCELED;   /* stopping: resume from the checkpoint */
+        else if (src == JOBS_ENOMEM) rc = nst_error_set(err, NST_ENOMEM, "", "could not encode the result");
         else if (src < 0) rc = nst_error_set(err, NST_EIO, "", "could not store the result");
     } else if (rc == NST_ECANCELED && out->data && !user_canceled) {
         /* Shutdown: keep the newest image the engine left, if any. */
@@ -333,7 +376,8 @@ static struct job *take_job(jobs *j)
     return NULL;
 }
 
-/* A worker: take the oldest queued job, run it, repeat until shutdown. */
+/* A worker: take the oldest queued job, run it, repeat until shutdown. A
+ * job starts only while the store has its free-space floor. */
 static void *worker_main(void *arg)
 {
     jobs *j = arg;
@@ -341,9 +385,14 @@ static void *worker_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&j->mu);
         while (!j->stopping && !j->qhead) pthread_cond_wait(&j->work_cv, &j->mu);
-        if (j->stopping) {
+        pthread_mutex_unlock(&j->mu);
+        if (wait_for_space(j, NULL, 0) < 0) break;
+        pthread_mutex_lock(&j->mu);
+        if (j->stopping || !j->qhead) {
+            int stop = j->stopping;
             pthread_mutex_unlock(&j->mu);
-            break;
+            if (stop) break;
+            continue;
         }
         int resume = j->qhead->rec.checkpoint_iteration;
         struct job *jb = take_job(j);   /* unlocks mu */
