@@ -55,6 +55,7 @@ JSON({
     },
     "headers": {
       "Location": {"description": "Path of the new job", "schema": {"type": "string"}},
+      "ETag": {"description": "The image's checksum (FNV-1a, 64 bits, hex), stored with it and checked before it is served", "schema": {"type": "string"}},
       "RetryAfter": {"description": "Seconds to wait before trying again", "schema": {"type": "integer", "minimum": 0}},
       "Allow": {"description": "Methods the path answers to", "schema": {"type": "string"}}
     },

@@ -169,6 +169,10 @@ enum MHD_Result reply_jobs_error(api_request *rq, int code)
         reply_header(rq, "Retry-After", retry);
         return reply_error(rq, 503, "shutting_down", NULL, "the server is shutting down");
     }
+    case JOBS_ECORRUPT:
+        return reply_error(rq, 500, "result_corrupt", NULL,
+                           "the stored result of job '%s' is damaged; the job is marked failed",
+                           rq->id);
     case JOBS_ENOSPACE: {
         char retry[16];
         snprintf(retry, sizeof retry, "%d", RETRY_AFTER_DEFAULT_S);

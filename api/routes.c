@@ -120,16 +120,16 @@ const api_route api_routes[] = {
     /* ---------------------------------------------------------- GET /v1/jobs/{id}/result */
     {"GET", "/v1/jobs/{id}/result", h_job_result, 0,
      .statuses = "200 404 409 500",
-     .codes = "not_found not_finished internal_error",
+     .codes = "not_found not_finished internal_error result_corrupt",
      .openapi = JSON({
         "tags": ["jobs"],
         "operationId": "getJobResult",
         "summary": "The finished image",
         "responses": {
-          "200": {"description": "The output image", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+          "200": {"description": "The output image, checked against the checksum stored with it", "headers": {"ETag": {"$ref": "#/components/headers/ETag"}}, "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
           "404": {"$ref": "#/components/responses/NotFound"},
           "409": {"$ref": "#/components/responses/Conflict"},
-          "500": {"$ref": "#/components/responses/InternalError"}
+          "500": {"description": "The server failed (internal_error), or the stored result is damaged: its checksum does not match, so it is not served and the job is marked failed with error code result_corrupt (result_corrupt)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
         }
      })},
     /* ---------------------------------------------------------- GET /v1/jobs/{id}/preview */
@@ -141,7 +141,7 @@ const api_route api_routes[] = {
         "operationId": "getJobPreview",
         "summary": "The latest intermediate image (every preview_every iterations; none when preview_every is 0)",
         "responses": {
-          "200": {"description": "The latest preview", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+          "200": {"description": "The latest preview", "headers": {"ETag": {"$ref": "#/components/headers/ETag"}}, "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
           "404": {"$ref": "#/components/responses/NoPreview"},
           "500": {"$ref": "#/components/responses/InternalError"}
         }

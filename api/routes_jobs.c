@@ -202,9 +202,13 @@ enum MHD_Result h_jobs_list(api_request *rq, const char *data, size_t *size)
     return reply_json(rq, 200, body);
 }
 
+/* An image with its ETag: the checksum the store verified it against. */
 static enum MHD_Result send_png(api_request *rq, int rc, unsigned char *png, size_t len)
 {
     if (rc < 0) return reply_jobs_error(rq, rc);
+    char etag[24];
+    snprintf(etag, sizeof etag, "\"%016llx\"", store_checksum(png, len));
+    reply_header(rq, "ETag", etag);
     reply_header(rq, "Cache-Control", "no-store");
     return reply_bytes(rq, 200, "image/png", png, len);
 }

@@ -26,6 +26,7 @@ const char *jobs_strerror(int code)
     case JOBS_ESTATE: return "the job is not in a state that allows this";
     case JOBS_ENOFILE: return "the job has no such file yet";
     case JOBS_ENOSPACE: return "the job store is short of space";
+    case JOBS_ECORRUPT: return "the stored file is damaged";
     default: return "unknown error";
     }
 }
@@ -231,6 +232,35 @@ void jobs_list_free(job_info *items, int n)
     free(items);
 }
 
+/* A blob of job id failed its seal: log it; a damaged result fails the job. */
+static int damaged(jobs *j, const char *id, const char *name, int result)
+{
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "job", id);
+    cJSON_AddStringToObject(f, "file", name);
+    log_event("error", "job_file_damaged", f);
+    if (!result) return JOBS_ENOFILE;
+    pthread_mutex_lock(&j->mu);
+    struct job *jb = jobs_find(j, id);
+    if (jb && jb->rec.state == JOB_SUCCEEDED) {
+        jb->rec.state = JOB_FAILED;
+        snprintf(jb->rec.error_code, sizeof jb->rec.error_code, "result_corrupt");
+        snprintf(jb->rec.error_message, sizeof jb->rec.error_message,
+                 "the stored result is damaged (its checksum does not match); run the job again");
+        jb->refs++;
+        jobs_bump(j, jb);
+        jobs_update_gauges(j);
+    } else {
+        jb = NULL;
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (jb) {
+        jobs_persist(j, jb, 0);
+        jobs_unref(j, jb);
+    }
+    return JOBS_ECORRUPT;
+}
+
 /* Read one blob of a job after a state check. */
 static int read_job_file(jobs *j, const char *id, const char *name, int need_success,
                          unsigned char **data, size_t *len)
@@ -246,6 +276,7 @@ static int read_job_file(jobs *j, const char *id, const char *name, int need_suc
     pthread_mutex_unlock(&j->mu);
     if (rc < 0) return rc;
     rc = store_blob_get(j->st, id, name, data, len);
+    if (rc == -EBADMSG) return damaged(j, id, name, need_success);
     if (rc == -ENOENT) return JOBS_ENOFILE;
     return rc < 0 ? JOBS_EIO : 0;
 }

@@ -36,7 +36,8 @@ enum {
     JOBS_ENOMEM = -5,
     JOBS_ESTATE = -6,     /* not in a state that allows this (result before success) */
     JOBS_ENOFILE = -7,    /* the job has no such file (yet) */
-    JOBS_ENOSPACE = -8    /* the store is short of space (under min_free_disk, or full) */
+    JOBS_ENOSPACE = -8,   /* the store is short of space (under min_free_disk, or full) */
+    JOBS_ECORRUPT = -9    /* the stored file is damaged (its seal does not match) */
 };
 
 /* What jobs_delete did. */
@@ -103,7 +104,10 @@ void jobs_list_free(job_info *items, int n);
 int jobs_delete(jobs *j, const char *id, job_info *out);
 
 /* Read the result (only when succeeded: else JOBS_ESTATE) or the latest
- * preview (JOBS_ENOFILE when none yet). *data is malloc'd, caller free()s. */
+ * preview (JOBS_ENOFILE when none yet). *data is malloc'd, caller free()s.
+ * A damaged result is never handed out: the job is marked failed
+ * (result_corrupt) and the call returns JOBS_ECORRUPT; a damaged preview is
+ * JOBS_ENOFILE. Both are logged. */
 int jobs_read_result(jobs *j, const char *id, unsigned char **data, size_t *len);
 int jobs_read_preview(jobs *j, const char *id, unsigned char **data, size_t *len);
 

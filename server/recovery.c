@@ -24,7 +24,10 @@ static struct job *job_from_store(jobs *j, const char *id, const char **why)
     if (rc == -ENOENT) {
         store_job_remove(j->st, id);
         *why = "incomplete submit removed";
-    } else if (rc < 0 && rc != -EBADMSG) {
+    } else if (rc == -EBADMSG) {
+        *why = store_job_quarantine(j->st, id) == 0 ? "unusable record: the job was moved aside"
+                                                     : "unusable record";
+    } else if (rc < 0) {
         *why = "record unreadable";
     }
     char *text = rc == 0 ? cJSON_PrintUnformatted(jb->rec.params) : NULL;

@@ -1,11 +1,53 @@
 /*
  * store.c — the store interface's calls (see store.h), each passed to the
- * implementation's table, and what every implementation shares.
+ * implementation's table, and what every implementation shares: the seal
+ * every blob is stored with.
+ *
+ * The seal is a trailer of STORE_SEAL_LEN bytes after the blob's own: the
+ * magic "NSTDSUM1" and the blob's store_checksum, little-endian. A blob
+ * read back is checked against it and handed out without it; a blob whose
+ * seal is missing or does not match (truncated, or changed outside nstd)
+ * is -EBADMSG, never served.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "store.h"
+
+#define SEAL_MAGIC "NSTDSUM1"
+#define SEAL_MAGIC_LEN 8
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+/* ================================================================ the seal */
+
+unsigned long long store_checksum(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = FNV_OFFSET;
+    for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * FNV_PRIME;
+    return h;
+}
+
+void store_seal(unsigned char *trailer, const void *data, size_t len)
+{
+    unsigned long long sum = store_checksum(data, len);
+    memcpy(trailer, SEAL_MAGIC, SEAL_MAGIC_LEN);
+    for (int i = 0; i < 8; i++) trailer[SEAL_MAGIC_LEN + i] = (unsigned char)(sum >> (8 * i));
+}
+
+/* The blob's own length when data (len bytes, seal included) carries a
+ * seal that matches it; -EBADMSG when not. */
+static long long seal_check(const unsigned char *data, size_t len)
+{
+    if (len < STORE_SEAL_LEN) return -EBADMSG;
+    size_t n = len - STORE_SEAL_LEN;
+    unsigned char want[STORE_SEAL_LEN];
+    store_seal(want, data, n);
+    return memcmp(want, data + n, STORE_SEAL_LEN) == 0 ? (long long)n : -EBADMSG;
+}
 
 void store_close(store *s)
 {
@@ -40,12 +82,34 @@ int store_claim(store *s, const job_info *running, store_fence *fence)
 int store_blob_put(store *s, const char *id, const char *name, const void *data, size_t len,
                    store_fence fence)
 {
-    return s->ops->blob_put(s, id, name, data, len, fence);
+    unsigned char *sealed = malloc(len + STORE_SEAL_LEN);
+    if (!sealed) return -ENOMEM;
+    if (len) memcpy(sealed, data, len);
+    store_seal(sealed + len, data, len);
+    int rc = s->ops->blob_put(s, id, name, sealed, len + STORE_SEAL_LEN, fence);
+    free(sealed);
+    return rc;
 }
 
 int store_blob_get(store *s, const char *id, const char *name, unsigned char **data, size_t *len)
 {
-    return s->ops->blob_get(s, id, name, data, len);
+    int rc = s->ops->blob_get(s, id, name, data, len);
+    if (rc < 0) return rc;
+    long long n = seal_check(*data, *len);
+    if (n < 0) {
+        free(*data);
+        *data = NULL;
+        *len = 0;
+        return (int)n;
+    }
+    (*data)[n] = 0;   /* still NUL-terminated past the blob */
+    *len = (size_t)n;
+    return 0;
+}
+
+int store_job_quarantine(store *s, const char *id)
+{
+    return s->ops->quarantine ? s->ops->quarantine(s, id) : -ENOTSUP;
 }
 
 int store_blob_exists(store *s, const char *id, const char *name)

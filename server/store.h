@@ -47,6 +47,7 @@ typedef struct {
     int (*job_remove)(store *s, const char *id);
     int (*list)(store *s, char ***ids, int *n);
     int (*free_space)(store *s, unsigned long long *bytes);   /* optional */
+    int (*quarantine)(store *s, const char *id);               /* optional */
 } store_ops;
 
 struct store {
@@ -85,11 +86,13 @@ int store_claim(store *s, const job_info *running, store_fence *fence);
 
 /* ---------------------------------------------------------------- blobs */
 
-/* Write blob `name` of job `id` whole (creating the job when needed). */
+/* Write blob `name` of job `id` whole (creating the job when needed),
+ * sealed with its checksum (store.c). */
 int store_blob_put(store *s, const char *id, const char *name, const void *data, size_t len,
                    store_fence fence);
-/* Read a whole blob; *data is malloc'd (caller free()s) and NUL-terminated
- * past len. -ENOENT when missing. */
+/* Read a whole blob, checked against its seal; *data is malloc'd (caller
+ * free()s) and NUL-terminated past len. -ENOENT when missing, -EBADMSG
+ * when damaged (its seal is missing or does not match). */
 int store_blob_get(store *s, const char *id, const char *name, unsigned char **data, size_t *len);
 /* 1 when the blob exists. */
 int store_blob_exists(store *s, const char *id, const char *name);
@@ -98,6 +101,10 @@ int store_blob_remove(store *s, const char *id, const char *name, store_fence fe
 
 /* ---------------------------------------------------------------- jobs */
 
+/* Move a job whose record is unusable out of the store's view, kept for an
+ * operator to look at (the disk store: <data_dir>/jobs/.corrupt-<id>-…).
+ * -ENOTSUP when the store cannot. */
+int store_job_quarantine(store *s, const char *id);
 /* Remove a job with its record and every blob (missing is fine). */
 int store_job_remove(store *s, const char *id);
 /* The ids of every job (a job with only blobs too), in the store's own
@@ -110,5 +117,15 @@ void store_ids_free(char **ids, int n);
 /* 1 when name is a plain blob name (see above). */
 #define STORE_NAME_MAX 64
 int store_name_valid(const char *name);
+
+/* ---------------------------------------------------------------- seals */
+
+#define STORE_SEAL_LEN 16   /* bytes the seal adds to a stored blob */
+
+/* FNV-1a, 64 bits: what a blob's seal records, and its ETag. */
+unsigned long long store_checksum(const void *data, size_t len);
+/* Write the seal of data into trailer (STORE_SEAL_LEN bytes). For stores
+ * that seal blobs written before seals existed. */
+void store_seal(unsigned char *trailer, const void *data, size_t len);
 
 #endif

@@ -40,6 +40,8 @@
 #define LIST_MIN_CAP 64             /* first size of a listing */
 #define RECORD_NAME "job.json"
 #define FENCE_NAME "fence"
+#define FORMAT_NAME ".format"        /* in the root: the blobs are sealed */
+#define QUARANTINE_PREFIX ".corrupt-"
 #define FENCE_TEXT_MAX 32           /* decimal digits of a token, and then some */
 
 typedef struct {
@@ -147,6 +149,8 @@ static void sweep(disk_store *s)
 /* ================================================================ open, close, readiness */
 
 static const store_ops disk_ops;
+static void disk_close(store *st);
+static int seal_legacy(disk_store *s);
 
 /* Writable means a file can be created and removed now: this catches a
  * read-only remount or lost permissions, which access(2) would not. */
@@ -198,6 +202,11 @@ int store_disk_open(store **out, const char *data_dir, char *err, size_t errlen)
     }
     pthread_mutex_init(&s->fence_mu, NULL);
     sweep(s);
+    if ((rc = seal_legacy(s)) < 0) {
+        snprintf(err, errlen, "cannot seal the blobs of %s: %s", s->root, strerror(-rc));
+        disk_close(&s->base);
+        return -1;
+    }
     *out = &s->base;
     return 0;
 }
@@ -254,6 +263,50 @@ static int file_unlink(disk_store *s, const char *id, const char *name)
     if (rc < 0 || (rc = job_path(s, id, NULL, dir, sizeof dir)) < 0) return rc;
     if (unlink(path) != 0) return errno == ENOENT ? 0 : -errno;
     return nst_dir_sync(dir);
+}
+
+/* Seal the blobs of a store written before blobs had seals (store.c): a
+ * store without FORMAT_NAME has its blobs trusted once, as they are, and
+ * sealed; then the marker is written. Files that are not blobs (the
+ * record, the fence, temporaries) are left as they are. */
+static int seal_legacy(disk_store *s)
+{
+    char marker[PATH_MAX];
+    if (snprintf(marker, sizeof marker, "%s/%s", s->root, FORMAT_NAME) >= (int)sizeof marker)
+        return -ENAMETOOLONG;
+    if (access(marker, F_OK) == 0) return 0;
+    DIR *d = opendir(s->root);
+    if (!d) return -errno;
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (!job_id_valid(e->d_name)) continue;
+        char dir[PATH_MAX];
+        if (job_path(s, e->d_name, NULL, dir, sizeof dir) < 0) continue;
+        DIR *jd = opendir(dir);
+        struct dirent *f;
+        while (rc == 0 && jd && (f = readdir(jd)) != NULL) {
+            if (!store_name_valid(f->d_name) || !strcmp(f->d_name, RECORD_NAME) ||
+                !strcmp(f->d_name, FENCE_NAME))
+                continue;
+            unsigned char *data = NULL;
+            size_t len = 0;
+            if (file_read(s, e->d_name, f->d_name, &data, &len) != 0) continue;
+            unsigned char *sealed = realloc(data, len + STORE_SEAL_LEN);
+            if (!sealed) {
+                free(data);
+                rc = -ENOMEM;
+                break;
+            }
+            store_seal(sealed + len, sealed, len);
+            rc = file_write(s, e->d_name, f->d_name, sealed, len + STORE_SEAL_LEN);
+            free(sealed);
+        }
+        if (jd) closedir(jd);
+    }
+    closedir(d);
+    static const char text[] = "blobs carry a checksum seal\n";
+    return rc < 0 ? rc : nst_file_write(marker, text, sizeof text - 1);
 }
 
 /* ================================================================ fences */
@@ -396,6 +449,25 @@ static int disk_blob_remove(store *st, const char *id, const char *name, store_f
 
 /* ================================================================ whole jobs */
 
+/* Rename the job's directory to .corrupt-<id>-XXXXXX (kept, never swept). */
+static int disk_quarantine(store *st, const char *id)
+{
+    disk_store *s = DISK(st);
+    char dir[PATH_MAX], aside[PATH_MAX];
+    int rc = checked_path(s, id, NULL, dir, sizeof dir);
+    if (rc < 0) return rc;
+    if (snprintf(aside, sizeof aside, "%s/" QUARANTINE_PREFIX "%s-XXXXXX", s->root, id) >=
+        (int)sizeof aside)
+        return -ENAMETOOLONG;
+    if (!mkdtemp(aside)) return -errno;
+    if (rename(dir, aside) != 0) {
+        rc = -errno;
+        rmdir(aside);
+        return rc;
+    }
+    return nst_dir_sync(s->root);
+}
+
 static int disk_job_remove(store *st, const char *id)
 {
     disk_store *s = DISK(st);
@@ -474,4 +546,5 @@ static const store_ops disk_ops = {
     .job_remove = disk_job_remove,
     .list = disk_list,
     .free_space = disk_free_space,
+    .quarantine = disk_quarantine,
 };

@@ -346,7 +346,9 @@ static void test_layout(void)
     /* blobs: a string each, their names in a set, the job listed */
     CHECK(store_blob_put(s, ID1, "content", "abc", 3, STORE_UNFENCED) == 0, "blob put");
     redisReply *r = raw("GET nstd:blob:" ID1 ":content");
-    CHECK(r && r->type == REDIS_REPLY_STRING && r->len == 3 && !memcmp(r->str, "abc", 3), "blob key");
+    CHECK(r && r->type == REDIS_REPLY_STRING && r->len == 3 + STORE_SEAL_LEN &&
+              !memcmp(r->str, "abc", 3),
+          "blob key: the bytes and their seal");
     freeReplyObject(r);
     CHECK(raw_int("SISMEMBER", "nstd:blobs:" ID1, "content") == 1, "blob name not in the set");
     r = raw("ZSCORE nstd:jobs %s", ID1);
