@@ -369,14 +369,7 @@ int jobs_delete(jobs *j, const char *id, job_info *out)
 
 int jobs_wait_change(jobs *j, unsigned long *seen, int timeout_ms)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_sec += timeout_ms / 1000;
-    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
+    struct timespec dl = jobs_deadline(timeout_ms);
     pthread_mutex_lock(&j->mu);
     while (j->version == *seen)
         if (pthread_cond_timedwait(&j->change_cv, &j->mu, &dl) == ETIMEDOUT) break;

@@ -23,6 +23,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -68,6 +69,8 @@ struct jobs {
 /* ---------------------------------------------------------------- live.c */
 
 double jobs_now(void);                      /* Unix time */
+/* ms from now on CLOCK_MONOTONIC, the clock of change_cv, for timed waits. */
+struct timespec jobs_deadline(int ms);
 void jobs_job_free(struct job *jb);
 void jobs_unref(jobs *j, struct job *jb);   /* takes mu */
 void jobs_unref_locked(struct job *jb);

@@ -21,6 +21,19 @@ double jobs_now(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+struct timespec jobs_deadline(int ms)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += ms / 1000;
+    dl.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    return dl;
+}
+
 void jobs_job_free(struct job *jb)
 {
     if (!jb) return;

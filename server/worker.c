@@ -228,14 +228,7 @@ static int wait_for_space(jobs *j, struct job *jb, int pause_first)
             else log_event("warn", "workers_waiting_for_space", f);
             logged = 1;
         }
-        struct timespec dl;
-        clock_gettime(CLOCK_MONOTONIC, &dl);
-        dl.tv_sec += SPACE_RETRY_MS / 1000;
-        dl.tv_nsec += (long)(SPACE_RETRY_MS % 1000) * 1000000L;
-        if (dl.tv_nsec >= 1000000000L) {
-            dl.tv_sec++;
-            dl.tv_nsec -= 1000000000L;
-        }
+        struct timespec dl = jobs_deadline(SPACE_RETRY_MS);
         pthread_mutex_lock(&j->mu);
         int stop = j->stopping || (jb && jb->user_canceled);
         if (!stop) pthread_cond_timedwait(&j->change_cv, &j->mu, &dl);
