@@ -5,9 +5,11 @@
  * are decoded once here so a job that is accepted has usable inputs.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 #include "upload.h"
@@ -23,11 +25,6 @@ void api_params_default(const api *a, nst_params *p)
 }
 
 /* ================================================================ submit */
-
-static void upload_state_free(void *p)
-{
-    upload_free(p);
-}
 
 /* Check one uploaded image fully (header, then decode); reply on failure. */
 static int check_image(api_request *rq, const upload_part *part, const char *field)
@@ -104,42 +101,116 @@ static enum MHD_Result submit(api_request *rq, upload *u)
     return reply_json(rq, 202, body);
 }
 
+/* A refusal of POST /v1/jobs decided before the body is complete. HTTP
+ * clients that send the body without waiting for "100 Continue" (most
+ * scripts, browsers) only read the answer once they have sent it all; a
+ * connection closed under them ends in a broken pipe or a reset instead
+ * of the answer. So such a body is read and dropped, up to
+ * max_discard_bytes, and the refusal answered when it is complete. It is
+ * answered at once when the client waits for "100 Continue", sends no body,
+ * or announces more than can be dropped (such a client may then see the
+ * connection closed while it sends). */
+typedef struct {
+    upload *u;                  /* NULL when refused from the headers */
+    int refused;
+    int jobs_rc;                /* the refusal: a jobs_* error code, or… */
+    int status;                 /* …an error answer */
+    char code[32];
+    char message[256];
+    long long dropped;          /* body bytes dropped since the refusal */
+} submit_state;
+
+static void submit_state_free(void *p)
+{
+    submit_state *s = p;
+    upload_free(s->u);
+    free(s);
+}
+
+static enum MHD_Result answer_refusal(api_request *rq, submit_state *s)
+{
+    if (s->jobs_rc) return reply_jobs_error(rq, s->jobs_rc);
+    return reply_error(rq, s->status, s->code, NULL, "%s", s->message);
+}
+
+/* Record a refusal; answer it now when the body need not (or cannot) be
+ * dropped first, else wait for the end of the body. */
+static enum MHD_Result refuse(api_request *rq, submit_state *s, int jobs_rc, int status,
+                              const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static enum MHD_Result refuse(api_request *rq, submit_state *s, int jobs_rc, int status,
+                              const char *code, const char *fmt, ...)
+{
+    s->refused = 1;
+    s->jobs_rc = jobs_rc;
+    s->status = status;
+    snprintf(s->code, sizeof s->code, "%s", code ? code : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->message, sizeof s->message, fmt, ap);
+    va_end(ap);
+    long max_drop = rq->api->d.cfg->max_discard_bytes;
+    const char *expect = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Expect");
+    const char *cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Content-Length");
+    const char *te =
+        MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Transfer-Encoding");
+    long long len = cl ? strtoll(cl, NULL, 10) : 0;
+    if (max_drop <= 0 || (expect && strcasecmp(expect, "100-continue") == 0) ||
+        (!te && len <= 0) || len > max_drop)
+        return answer_refusal(rq, s);
+    return MHD_YES;
+}
+
 /* POST /v1/jobs: checks that need only the headers, then the streamed body. */
 enum MHD_Result h_jobs_create(api_request *rq, const char *data, size_t *size)
 {
     api *a = rq->api;
-    upload *u = rq->state;
-    if (!data && !u) {   /* headers only */
-        if (atomic_load(&a->shutting_down)) return reply_jobs_error(rq, JOBS_ESHUTDOWN);
+    submit_state *s = rq->state;
+    if (!data && !s) {   /* headers only */
+        s = calloc(1, sizeof *s);
+        if (!s) return MHD_NO;
+        rq->state = s;
+        rq->state_free = submit_state_free;
+        if (atomic_load(&a->shutting_down))
+            return refuse(rq, s, JOBS_ESHUTDOWN, 0, NULL, "shutting down");
         const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Content-Type");
         if (!upload_is_multipart(ct))
-            return reply_error(rq, 415, "unsupported_media_type", NULL,
-                               "expected multipart/form-data with parts content, style, params; "
-                               "got %s", ct ? ct : "no Content-Type");
+            return refuse(rq, s, 0, 415, "unsupported_media_type",
+                          "expected multipart/form-data with parts content, style, params; "
+                          "got %.200s", ct ? ct : "no Content-Type");
         const char *cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Content-Length");
         long max = a->d.cfg->max_upload_bytes;
         if (cl && max > 0 && strtoll(cl, NULL, 10) > max)
-            return reply_error(rq, 413, "payload_too_large", NULL,
-                               "the request body (%s bytes) exceeds the limit of %ld bytes", cl,
-                               max);
+            return refuse(rq, s, 0, 413, "payload_too_large",
+                          "the request body (%.30s bytes) exceeds the limit of %ld bytes", cl,
+                          max);
         int rc = jobs_can_accept(a->d.jobs);
-        if (rc < 0) return reply_jobs_error(rq, rc);
-        u = upload_create(rq->conn, max, a->d.cfg->max_styles);
-        if (!u)
-            return reply_error(rq, 400, "bad_multipart", NULL,
-                               "malformed multipart/form-data header (boundary missing?)");
-        rq->state = u;
-        rq->state_free = upload_state_free;
+        if (rc < 0) return refuse(rq, s, rc, 0, NULL, "cannot accept");
+        s->u = upload_create(rq->conn, max, a->d.cfg->max_styles);
+        if (!s->u)
+            return refuse(rq, s, 0, 400, "bad_multipart",
+                          "malformed multipart/form-data header (boundary missing?)");
         return MHD_YES;
     }
     if (*size) {
         size_t n = *size;
         *size = 0;
-        if (upload_feed(u, data, n) < 0 && u->status == 413)
-            return reply_error(rq, u->status, u->code, u->field, "%s", u->message);
+        if (!s->refused && upload_feed(s->u, data, n) < 0 && s->u->status == 413) {
+            s->refused = 1;   /* from now on the body is dropped */
+            s->status = 413;
+            snprintf(s->code, sizeof s->code, "%s", s->u->code);
+            snprintf(s->message, sizeof s->message, "%s", s->u->message);
+            return MHD_YES;
+        }
+        if (s->refused) {
+            s->dropped += (long long)n;
+            if (s->dropped > a->d.cfg->max_discard_bytes)
+                return MHD_NO;   /* more than we drop: close (no answer mid-body) */
+        }
         return MHD_YES;   /* other errors are answered when the body is complete */
     }
-    return submit(rq, u);
+    if (s->refused) return answer_refusal(rq, s);
+    return submit(rq, s->u);
 }
 
 /* ================================================================ read */

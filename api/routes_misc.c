@@ -134,6 +134,12 @@ enum MHD_Result h_info(api_request *rq, const char *data, size_t *size)
     cJSON_AddNumberToObject(l, "queue_size", cfg->queue_size);
     cJSON_AddNumberToObject(l, "job_ttl_s", cfg->job_ttl);
     cJSON_AddNumberToObject(l, "min_free_disk", (double)cfg->min_free_disk);
+    cJSON_AddNumberToObject(l, "max_discard_bytes", (double)cfg->max_discard_bytes);
+    cJSON_AddNumberToObject(l, "max_connections", cfg->max_connections);
+    cJSON_AddNumberToObject(l, "max_connections_per_ip", cfg->max_connections_per_ip);
+    cJSON_AddNumberToObject(l, "connection_timeout_s", cfg->connection_timeout);
+    cJSON_AddNumberToObject(l, "header_timeout_s", cfg->header_timeout);
+    cJSON_AddNumberToObject(l, "min_upload_rate", (double)cfg->min_upload_rate);
 
     nst_params p;
     api_params_default(rq->api, &p);

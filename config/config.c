@@ -118,6 +118,22 @@ static const config_setting settings[] = {
      NULL, NULL, "N", "Open connections one client address may hold; 0: no limit."},
     {"http_threads", "--http-threads", "NSTD_HTTP_THREADS", "http_threads", CONFIG_INT,
      FIELD(http_threads), "4", 1, 256, NULL, NULL, "N", "Threads that answer HTTP requests."},
+    {"header_timeout", "--header-timeout", "NSTD_HEADER_TIMEOUT", "header_timeout",
+     CONFIG_SECONDS, FIELD(header_timeout), "10", 1, 3600, NULL, NULL, "DURATION",
+     "A request's headers must arrive within this long (from the connection, or from the end "
+     "of the previous request plus --connection-timeout); slower connections are closed."},
+    {"min_upload_rate", "--min-upload-rate", "NSTD_MIN_UPLOAD_RATE", "min_upload_rate",
+     CONFIG_BYTES, FIELD(min_upload_rate), "4K", 0, 1 * GIB, NULL, NULL, "SIZE",
+     "Slowest average a request body may arrive at, in bytes per second, after a grace of "
+     "--header-timeout; slower uploads are closed. 0: no minimum."},
+    {"max_connections", "--max-connections", "NSTD_MAX_CONNECTIONS", "max_connections",
+     CONFIG_INT, FIELD(max_connections), "1000", 16, 1000000, NULL, NULL, "N",
+     "Open HTTP connections in all; beyond that new ones get 503 with Retry-After. Lowered at "
+     "start to fit the process's open-file limit."},
+    {"max_discard_bytes", "--max-discard-bytes", "NSTD_MAX_DISCARD_BYTES", "max_discard_bytes",
+     CONFIG_BYTES, FIELD(max_discard_bytes), "64M", 0, 4 * GIB, NULL, NULL, "SIZE",
+     "Body bytes read and dropped after a refusal (413, 415, 429, 503) so that the client, "
+     "still sending, receives the answer; beyond that the connection is closed. 0: none."},
     {"config", "--config", "NSTD_CONFIG", NULL, CONFIG_STRING, FIELD(config_file), "", 0, 0,
      NULL, NULL, "FILE",
      "Read settings from this file of `key = value` lines (# starts a comment line)."},

@@ -34,6 +34,12 @@ typedef struct {
     int connection_timeout;     /* NSTD_CONNECTION_TIMEOUT, --connection-timeout (30 s) */
     int max_connections_per_ip; /* NSTD_MAX_CONNECTIONS_PER_IP, --max-connections-per-ip (32) */
     int http_threads;           /* NSTD_HTTP_THREADS, --http-threads (4) */
+    int header_timeout;         /* NSTD_HEADER_TIMEOUT, --header-timeout (10 s): a request's headers */
+    long min_upload_rate;       /* NSTD_MIN_UPLOAD_RATE, --min-upload-rate (4K bytes/s; 0 = none) */
+    int max_connections;        /* NSTD_MAX_CONNECTIONS, --max-connections (1000; lowered to fit
+                                   the open-file limit at start) */
+    long max_discard_bytes;     /* NSTD_MAX_DISCARD_BYTES, --max-discard-bytes (64 MiB): body read
+                                   and dropped to deliver an early refusal (0 = none) */
     char config_file[512];      /* NSTD_CONFIG, --config: optional file of key = value lines */
 } nstd_config;
 

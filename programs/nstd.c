@@ -143,6 +143,12 @@ int main(int argc, char **argv)
     log_init(s.cfg.log_format);
     signal(SIGPIPE, SIG_IGN);
 
+    char note[256];
+    if (httpd_fit_limits(&s.cfg, note, sizeof note)) {
+        cJSON *nf = cJSON_CreateObject();
+        cJSON_AddStringToObject(nf, "message", note);
+        log_event("warn", "max_connections_lowered", nf);
+    }
     if (load_model(&s) < 0) return 1;
     char *settings = config_to_json(&s.cfg);
     cJSON *sf = cJSON_CreateObject();
