@@ -34,6 +34,8 @@ typedef struct {
     int max_connections_per_ip; /* NSTD_MAX_CONNECTIONS_PER_IP, --max-connections-per-ip (32) */
     int http_threads;           /* NSTD_HTTP_THREADS, --http-threads (4) */
     char config_file[512];      /* NSTD_CONFIG, --config: optional file of key = value lines */
+    char trusted_proxies[1024]; /* NSTD_TRUSTED_PROXIES, --trusted-proxies ("" = none): peers
+                                   whose X-Forwarded-For / X-Real-IP name the client */
 } nstd_config;
 
 /* Defaults of every setting. */
