@@ -45,3 +45,46 @@ ok "X-Forwarded-For is used from the trusted peer"
 
 req DELETE "/v1/jobs/$running" >/dev/null
 req DELETE "/v1/jobs/$queued" >/dev/null
+
+# ---------------------------------------------------------------- direct peers
+# With trusted proxies the daemon's per-IP socket limit is nstd's own: a
+# peer that is not a trusted proxy still holds at most
+# max_connections_per_ip sockets, a trusted one more (it carries many
+# clients). 127.0.0.2 is the trusted proxy here, 127.0.0.1 a direct client
+# whose X-Forwarded-For is not believed.
+stop_nstd
+start_nstd --workers 1 --trusted-proxies 127.0.0.2 --max-connections-per-ip 4
+curl -s -o /dev/null -H 'X-Forwarded-For: 192.0.2.55' "$BASE/healthz"
+grep '"path":"/healthz"' "$NSTD_LOG" | tail -n 1 | grep -q '"client":"127.0.0.1","bytes"' ||
+    fail "a direct client's X-Forwarded-For was believed: $(grep '"path":"/healthz"' "$NSTD_LOG" | tail -n 1)"
+ok "an untrusted peer's X-Forwarded-For is ignored"
+"$PY" - "$PORT" <<'PY' || fail "sockets per peer"
+import socket, sys
+port = int(sys.argv[1])
+def conn(src):
+    s = socket.socket()
+    s.settimeout(10)
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+def answers(s):
+    """GET /healthz on s; the status, or None when the server closed it."""
+    try:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = s.recv(4096)
+    except OSError:
+        return None
+    return int(data.split()[1]) if data else None
+held = [conn("127.0.0.1") for _ in range(4)]
+assert all(answers(s) == 200 for s in held), "4 sockets of a direct client"
+extra = conn("127.0.0.1")
+st = answers(extra)
+assert st is None, "a 5th socket of a direct client was served (%r)" % st
+print("ok - a direct client holds at most max_connections_per_ip (4) sockets")
+proxy = [conn("127.0.0.2") for _ in range(12)]
+sts = [answers(s) for s in proxy]
+assert sts == [200] * 12, "12 sockets of the trusted proxy: %r" % sts
+print("ok - the trusted proxy may hold more (12)")
+for s in held + proxy + [extra]:
+    s.close()
+PY
