@@ -9,7 +9,8 @@ untrusted hop.
 
   1. N-CLIENTS event streams of STREAM-JOB, each from its own client, are
      opened and held: every one answers 200;
-  2. meanwhile GET /healthz and GET of OTHER-JOB through the proxy answer 200;
+  2. meanwhile GET /healthz and GET of OTHER-JOB through the proxy answer 200,
+     and the metrics count every client (nstd_http_clients);
   3. one client opens LIMIT streams (all 200), then its next request gets
      429 too_many_connections with Retry-After and a JSON error, while
      another client is served;
@@ -111,6 +112,11 @@ def main():
         expect(st == 200 and json.loads(body)["id"] == other_job,
                "GET job with %d streams open: %d %r" % (n_clients, st, body[:200]))
         print("ok - GET /healthz and GET of a job answer 200 with %d streams open" % n_clients)
+        st, _, body, _ = request(port, prefix + "/metrics", "198.51.100.21")
+        gauge = [l for l in body.decode().splitlines() if l.startswith("nstd_http_clients ")]
+        expect(st == 200 and gauge and int(gauge[0].split()[1]) >= n_clients + 1,
+               "nstd_http_clients with %d streams open: %r" % (n_clients, gauge))
+        print("ok - the metrics count %s clients" % gauge[0].split()[1])
 
         # 3. one client up to its limit, then 429; others are still served
         hog = "198.51.100.7"
