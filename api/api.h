@@ -47,6 +47,10 @@ enum MHD_Result api_access(void *cls, struct MHD_Connection *conn, const char *u
 void api_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                    enum MHD_RequestTerminationCode toe);
 
+/* MHD_OPTION_URI_LOG_CALLBACK (cls is the api): looks at the raw request
+ * target before libmicrohttpd decodes it, for api_access. */
+void *api_uri_log(void *cls, const char *uri, struct MHD_Connection *conn);
+
 /* Refuse new jobs (503) and end every event stream. */
 void api_begin_shutdown(api *a);
 /* Number of event streams still open (the daemon waits for 0 before it

@@ -60,6 +60,8 @@ typedef struct conn_rec {
     long long body;             /* body bytes of the current request */
     int refuse;                 /* over max_connections: 503 at the headers */
     int closing;                /* the reaper shut it down */
+    int peer_counted;           /* its socket counts against its peer (below) */
+    netaddr peer;
 } conn_rec;
 
 struct httpd {
@@ -123,6 +125,44 @@ int httpd_fit_limits(nstd_config *cfg, char *note, size_t notelen)
     return 1;
 }
 
+/* ================================================================ sockets per peer
+ *
+ * Without trusted proxies libmicrohttpd's own per-IP limit bounds the
+ * sockets of each peer. With them that limit is off (it cannot spare the
+ * proxies, which carry every user's requests over their sockets), and the
+ * same limit is kept here for every other peer: the accept policy refuses a
+ * peer at the limit, and the connection notifications count its sockets
+ * (exactly: counted when a connection starts, released when it closes; the
+ * accept policy only reads the count, so connections accepted at the same
+ * moment by different threads may pass it together). Requests of the
+ * proxies' clients are bounded per client by the router (429). */
+
+static enum MHD_Result accept_peer(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    api *a = ((httpd *)cls)->api;
+    netaddr peer;
+    (void)addrlen;
+    int limit = a->d.cfg->max_connections_per_ip;
+    if (limit <= 0 || netaddr_from_sockaddr(addr, &peer) < 0 ||
+        netaddr_in_ranges(a->trusted, a->n_trusted, &peer))
+        return MHD_YES;
+    return client_count(a->clients, CLIENT_SOCKETS, &peer) < limit ? MHD_YES : MHD_NO;
+}
+
+/* A new connection's socket counts against its peer, unless the peer is a
+ * trusted proxy (only while trusted proxies are configured). */
+static void peer_acquire(httpd *h, struct MHD_Connection *conn, conn_rec *r)
+{
+    api *a = h->api;
+    if (a->n_trusted == 0) return;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || netaddr_from_sockaddr(ci->client_addr, &r->peer) < 0) return;
+    if (!netaddr_in_ranges(a->trusted, a->n_trusted, &r->peer) &&
+        client_acquire(a->clients, CLIENT_SOCKETS, &r->peer, 0) == 1)
+        r->peer_counted = 1;
+}
+
 /* ================================================================ accounting */
 
 static double now_s(void)
@@ -149,6 +189,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         r->fd = ci ? ci->connect_fd : MHD_INVALID_SOCKET;
         r->phase = PH_HEADERS;
         r->since = now_s();
+        peer_acquire(h, conn, r);
         pthread_mutex_lock(&h->mu);
         r->refuse = h->n_conns >= h->max_conns;
         r->next = h->conns;
@@ -168,6 +209,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     if (r->next) r->next->prev = r->prev;
     h->n_conns--;
     pthread_mutex_unlock(&h->mu);
+    if (r->peer_counted) client_release(h->api->clients, CLIENT_SOCKETS, &r->peer);
     free(r);
 }
 
@@ -367,16 +409,19 @@ int httpd_start(httpd **out, const nstd_config *cfg, api *a, char *err, size_t e
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->wake, NULL);
     unsigned threads = cfg->http_threads > 1 ? (unsigned)cfg->http_threads : 1;
+    int own_limit = a->n_trusted > 0;   /* sockets per peer counted here, see above */
     h->d = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, NULL, NULL, httpd_access, h,
+        flags, (uint16_t)cfg->port, own_limit ? accept_peer : NULL, own_limit ? h : NULL,
+        httpd_access, h,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, own_limit ? 0u : (unsigned)cfg->max_connections_per_ip,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, httpd_completed, h,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+        MHD_OPTION_URI_LOG_CALLBACK, api_uri_log, a,
         MHD_OPTION_END);
     if (!h->d) {
         snprintf(err, errlen, "cannot listen on %s:%d (address in use or not available)",

@@ -15,10 +15,12 @@
 #include <cjson/cJSON.h>
 
 #include "api.h"
+#include "netaddr.h"
 
 /* ================================================================ objects */
 
 typedef struct sse_stream sse_stream;
+typedef struct client_table client_table;
 
 struct api {
     api_deps d;
@@ -36,6 +38,13 @@ struct api {
     int n_streams;
     pthread_t pump;
     atomic_bool pump_stop;      /* api_free → pump thread; seq_cst (default) */
+
+    /* Clients (client.c): the trusted proxies, parsed from the setting,
+     * and the counts of requests in flight per client and of sockets per
+     * peer (the latter kept by httpd.c when there are trusted proxies). */
+    netaddr_range trusted[NETADDR_MAX_RANGES];
+    int n_trusted;
+    client_table *clients;
 };
 
 typedef struct api_request api_request;
@@ -65,6 +74,13 @@ struct api_request {
     char id[JOB_ID_LEN + 2];    /* the {id} segment, "" when none (one longer
                                    than an id, so an overlong one shows) */
     char request_id[65];
+    netaddr client;             /* the real client (client.c) */
+    char client_text[NETADDR_TEXT];
+    char peer_text[NETADDR_TEXT];   /* the socket's peer (a proxy, or the client) */
+    int via_proxy;              /* the peer is a trusted proxy */
+    int client_counted;         /* holds one of the client's requests in flight */
+    int over_limit;             /* the client was at its limit: 429 */
+    int bad_path;               /* the raw request target has control bytes: 400 */
     const char *cors_origin;    /* the Origin to echo, NULL when none/refused */
     double t0;                  /* monotonic start */
     int status;                 /* answered status, 0 until answered */
@@ -131,6 +147,23 @@ void api_params_default(const api *a, nst_params *p);
 /* api/web/index.html, compiled in by the build (api/web/embed.cmake). */
 extern const unsigned char api_web_page[];
 extern const size_t api_web_page_len;
+
+/* ================================================================ clients (client.c) */
+
+enum { CLIENT_REQUESTS, CLIENT_SOCKETS };   /* what a client_table count counts */
+
+int client_table_create(client_table **out);
+void client_table_free(client_table *t);
+/* Count one more of kind for a unless limit (> 0) is reached: 1 counted,
+ * 0 refused (at the limit), -1 out of memory (neither). */
+int client_acquire(client_table *t, int kind, const netaddr *a, int limit);
+void client_release(client_table *t, int kind, const netaddr *a);
+int client_count(client_table *t, int kind, const netaddr *a);
+/* Clients with requests in flight. */
+int client_distinct(client_table *t);
+/* rq->client, client_text, peer_text and via_proxy from the connection and
+ * its headers. */
+void client_resolve(api_request *rq);
 
 /* ================================================================ time (reply.c) */
 

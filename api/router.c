@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 #include "internal.h"
@@ -108,6 +109,35 @@ static int strip_base(const api *a, const char *url, char *out, size_t n)
     return bare;
 }
 
+/* 1 when the raw request target (path and query, still percent-encoded)
+ * has a control byte, as is or encoded (%00-%1F, %7F): libmicrohttpd
+ * decodes the path before the router sees it, and a decoded NUL would cut
+ * it short ("/v1/jobs/<id>%00/x" would act on the job). */
+static int target_has_control(const char *uri)
+{
+    static const char hex[] = "0123456789abcdefABCDEF";
+    for (const unsigned char *p = (const unsigned char *)uri; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f) return 1;
+        if (*p != '%' || !p[1] || !strchr(hex, p[1]) || !p[2] || !strchr(hex, p[2])) continue;
+        char h[3] = {(char)p[1], (char)p[2], 0};
+        unsigned long v = strtoul(h, NULL, 16);
+        if (v < 0x20 || v == 0x7f) return 1;
+    }
+    return 0;
+}
+
+/* What api_uri_log hands api_access for a target with control bytes (a
+ * marker, not an allocation: a request libmicrohttpd answers itself never
+ * reaches api_access or api_completed). */
+static char bad_target_marker;
+
+void *api_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    return uri && target_has_control(uri) ? &bad_target_marker : NULL;
+}
+
 /* 1 when origin is in the configured CORS list ("*" allows any). */
 static int origin_allowed(const api *a, const char *origin)
 {
@@ -124,6 +154,47 @@ static int origin_allowed(const api *a, const char *origin)
         p += n;
     }
     return 0;
+}
+
+/* The first element of a header that a proxy may have made a list. */
+static void first_element(const char *v, char *out, size_t n)
+{
+    v += strspn(v, " \t");
+    size_t k = strcspn(v, ", \t");
+    snprintf(out, n, "%.*s", (int)(k < n ? k : n - 1), v);
+}
+
+/* An authority ("host[:port]") without the scheme's default port. */
+static size_t authority_len(const char *scheme, const char *auth, size_t n)
+{
+    const char *def = strcasecmp(scheme, "https") == 0 ? ":443" : ":80";
+    size_t d = strlen(def);
+    if (n > d && strncmp(auth + n - d, def, d) == 0) return n - d;
+    return n;
+}
+
+/* 1 when origin is the request's own: scheme://Host, where a trusted proxy
+ * tells the scheme (X-Forwarded-Proto) and may tell the host
+ * (X-Forwarded-Host); a request that reached nstd directly is plain http. */
+static int same_origin(api_request *rq, const char *origin)
+{
+    char scheme[16] = "http", host[256] = "";
+    const char *v;
+    if (rq->via_proxy &&
+        (v = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "X-Forwarded-Proto")))
+        first_element(v, scheme, sizeof scheme);
+    if (rq->via_proxy &&
+        (v = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "X-Forwarded-Host")))
+        first_element(v, host, sizeof host);
+    if (!host[0] && (v = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Host")))
+        first_element(v, host, sizeof host);
+    size_t sl = strlen(scheme);
+    if (!host[0] || strncasecmp(origin, scheme, sl) != 0 || strncmp(origin + sl, "://", 3) != 0)
+        return 0;
+    const char *auth = origin + sl + 3;
+    size_t al = authority_len(scheme, auth, strlen(auth));
+    size_t hl = authority_len(scheme, host, strlen(host));
+    return al == hl && al > 0 && strncasecmp(auth, host, al) == 0;
 }
 
 /* Seconds a browser may cache a preflight answer. */
@@ -149,6 +220,10 @@ static enum MHD_Result answer_options(api_request *rq, const char *allow)
     return reply_bytes(rq, 204, NULL, NULL, 0);
 }
 
+/* Retry-After of a 429 too_many_connections: the client's other requests
+ * (event streams, uploads) have to end first. */
+#define CONNECTIONS_RETRY_AFTER_S "5"
+
 /* Everything decided from the headers, once api_access has looked up
  * rq->route (see there for which call of a request this is). */
 static enum MHD_Result dispatch(api_request *rq)
@@ -156,6 +231,18 @@ static enum MHD_Result dispatch(api_request *rq)
     char allow[128];
     const char *origin = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Origin");
     if (origin_allowed(rq->api, origin)) rq->cors_origin = origin;
+
+    if (rq->bad_path)
+        return reply_error(rq, 400, "bad_path", NULL,
+                           "the request path or query has a control character "
+                           "(such as %%00 or %%0A)");
+    if (rq->over_limit) {
+        reply_header(rq, "Retry-After", CONNECTIONS_RETRY_AFTER_S);
+        return reply_error(rq, 429, "too_many_connections", NULL,
+                           "client %s already has %d requests open "
+                           "(max_connections_per_ip, GET /v1/info)",
+                           rq->client_text, rq->api->d.cfg->max_connections_per_ip);
+    }
 
     int known = allowed_methods(rq->path, allow, sizeof allow);
     if (!rq->route) {
@@ -175,6 +262,15 @@ static enum MHD_Result dispatch(api_request *rq)
                            allow);
     }
     rq->route_name = rq->route->path;
+    /* Cross-site requests: a page elsewhere may make a browser send a form
+     * POST (no preflight) or, once preflighted, a DELETE; its Origin says
+     * where it comes from. A request without Origin (curl, scripts) and one
+     * from the page this server serves (same origin) go through. */
+    if (origin && strcmp(rq->route->method, "GET") != 0 && !rq->cors_origin &&
+        !same_origin(rq, origin))
+        return reply_error(rq, 403, "origin_not_allowed", NULL,
+                           "origin '%.200s' may not %s here (not this server's origin, "
+                           "not in cors_origins)", origin, rq->route->method);
     if (rq->id[0] && !job_id_valid(rq->id))
         return reply_error(rq, 404, "not_found", "id",
                            "malformed job id '%.40s' (expected 32 hex digits)", rq->id);
@@ -189,6 +285,11 @@ enum MHD_Result api_access(void *cls, struct MHD_Connection *conn, const char *u
 {
     api *a = cls;
     api_request *rq = *req_cls;
+    int bad_path = 0;
+    if (rq == (void *)&bad_target_marker) {   /* from api_uri_log */
+        rq = NULL;
+        bad_path = 1;
+    }
     if (!rq) {
         /* A request without a body is answered from the second call on:
          * libmicrohttpd closes the connection after a response queued in
@@ -207,7 +308,17 @@ enum MHD_Result api_access(void *cls, struct MHD_Connection *conn, const char *u
         rq->route_name = "other";
         request_id(rq);
         rq->at_base = strip_base(a, url, rq->path, sizeof rq->path);
-        rq->route = route_find(rq->method, rq->path, rq->id, sizeof rq->id);
+        rq->bad_path = bad_path;
+        client_resolve(rq);
+        int got = client_acquire(a->clients, CLIENT_REQUESTS, &rq->client,
+                                 a->d.cfg->max_connections_per_ip);
+        rq->client_counted = got == 1;
+        rq->over_limit = got == 0;
+        rq->route = bad_path ? NULL : route_find(rq->method, rq->path, rq->id, sizeof rq->id);
+        if (bad_path || rq->over_limit) {   /* answered at once: no body is read */
+            rq->dispatched = 1;
+            return dispatch(rq);
+        }
         if (!rq->route || !rq->route->body) return MHD_YES;
         rq->dispatched = 1;
         return dispatch(rq);
@@ -244,11 +355,14 @@ void api_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         cJSON_AddNumberToObject(f, "status", rq->status);
         cJSON_AddNumberToObject(f, "duration_ms", (double)(long long)(secs * 1e6) / 1e3);
         cJSON_AddStringToObject(f, "request_id", rq->request_id);
+        cJSON_AddStringToObject(f, "client", rq->client_text);
+        if (rq->via_proxy) cJSON_AddStringToObject(f, "proxy", rq->peer_text);
         cJSON_AddNumberToObject(f, "bytes", (double)rq->bytes);
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
             cJSON_AddBoolToObject(f, "aborted", 1);
         log_event("info", "request", f);
     }
+    if (rq->client_counted) client_release(a->clients, CLIENT_REQUESTS, &rq->client);
     if (rq->state_free) rq->state_free(rq->state);
     for (int i = 0; i < rq->n_headers; i++) {
         free(rq->headers[i][0]);
@@ -268,7 +382,15 @@ int api_create(api **out, const api_deps *deps)
     size_t n = strlen(a->base);
     while (n && a->base[n - 1] == '/') a->base[--n] = 0;
     atomic_init(&a->shutting_down, false);
+    char err[128];
+    a->n_trusted = netaddr_ranges_parse(deps->cfg->trusted_proxies, a->trusted,
+                                        NETADDR_MAX_RANGES, err, sizeof err);
+    if (a->n_trusted < 0 || client_table_create(&a->clients) < 0) {   /* config.c checked it */
+        free(a);
+        return -1;
+    }
     if (events_start(a) < 0) {
+        client_table_free(a->clients);
         free(a);
         return -1;
     }
@@ -286,5 +408,6 @@ void api_free(api *a)
 {
     if (!a) return;
     events_free(a);
+    client_table_free(a->clients);
     free(a);
 }

@@ -32,16 +32,16 @@ const api_route api_routes[] = {
      })},
     /* ---------------------------------------------------------- POST /v1/jobs */
     {"POST", "/v1/jobs", h_jobs_create, 1,
-     .statuses = "202 400 413 415 422 429 500 503 507",
+     .statuses = "202 400 403 413 415 422 429 500 503 507",
      .codes = "bad_multipart missing_part duplicate_part unknown_part too_many_styles "
               "invalid_image invalid_json payload_too_large image_too_large "
               "unsupported_media_type invalid_params queue_full internal_error out_of_memory "
-              "shutting_down insufficient_storage",
+              "shutting_down insufficient_storage origin_not_allowed",
      .openapi = JSON({
         "tags": ["jobs"],
         "operationId": "createJob",
         "summary": "Submit a style-transfer job",
-        "description": "The job is stored before the answer is sent, so it survives a restart. It waits in a bounded queue; when the queue is full the answer is 429 with Retry-After. A refusal decided before the body is complete is answered once the client has sent it (the body is read and dropped, up to max_discard_bytes), or at once to a client that waits for 100 Continue. Checks run in this order and the first failure answers: the headers (503, 415, 413 by Content-Length, 429, 400 bad_multipart when there is no boundary), the body as it streams in (413, and a malformed body 400, at its end), each image (400, 413, 503), the params (400, 422), then storing and queueing (500, 429, 503).",
+        "description": "The job is stored before the answer is sent, so it survives a restart. It waits in a bounded queue; when the queue is full the answer is 429 with Retry-After. A refusal decided before the body is complete is answered once the client has sent it (the body is read and dropped, up to max_discard_bytes), or at once to a client that waits for 100 Continue. Checks run in this order and the first failure answers: the headers (403 for a browser's request from another origin, 503, 415, 413 by Content-Length, 429, 400 bad_multipart when there is no boundary), the body as it streams in (413, and a malformed body 400, at its end), each image (400, 413, 503), the params (400, 422), then storing and queueing (500, 429, 503).",
         "requestBody": {
           "required": true,
           "content": {
@@ -62,6 +62,7 @@ const api_route api_routes[] = {
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}
           },
           "400": {"$ref": "#/components/responses/BadUpload"},
+          "403": {"$ref": "#/components/responses/Forbidden"},
           "413": {"$ref": "#/components/responses/PayloadTooLarge"},
           "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
           "422": {"$ref": "#/components/responses/UnprocessableEntity"},
@@ -104,8 +105,8 @@ const api_route api_routes[] = {
      })},
     /* ---------------------------------------------------------- DELETE /v1/jobs/{id} */
     {"DELETE", "/v1/jobs/{id}", h_job_delete, 0,
-     .statuses = "200 202 204 404",
-     .codes = "not_found",
+     .statuses = "200 202 204 403 404",
+     .codes = "not_found origin_not_allowed",
      .openapi = JSON({
         "tags": ["jobs"],
         "operationId": "deleteJob",
@@ -114,6 +115,7 @@ const api_route api_routes[] = {
           "200": {"description": "The job was queued and is now canceled", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
           "202": {"description": "The job was running; it stops within one iteration", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
           "204": {"description": "The job was finished; it and its files are deleted"},
+          "403": {"$ref": "#/components/responses/Forbidden"},
           "404": {"$ref": "#/components/responses/NotFound"}
         }
      })},

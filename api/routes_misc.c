@@ -191,6 +191,7 @@ enum MHD_Result h_readyz(api_request *rq, const char *data, size_t *size)
 
 enum MHD_Result h_metrics(api_request *rq, const char *data, size_t *size)
 {
+    metrics_set_http_clients(rq->api->d.metrics, client_distinct(rq->api->clients));
     char *text = metrics_render(rq->api->d.metrics);
     if (!text) return reply_error(rq, 500, "internal_error", NULL, "metrics unavailable");
     return reply_bytes(rq, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));

@@ -29,11 +29,13 @@
 #include <cjson/cJSON.h>
 
 #include "config.h"
+#include "netaddr.h"
 #include "nst.h"
 
 static const char *check_bind(char *value);
 static const char *check_base_path(char *value);
 static const char *check_cors_origins(char *value);
+static const char *check_trusted_proxies(char *value);
 
 /* ================================================================ the table */
 
@@ -137,6 +139,12 @@ static const config_setting settings[] = {
     {"config", "--config", "NSTD_CONFIG", NULL, CONFIG_STRING, FIELD(config_file), "", 0, 0,
      NULL, NULL, "FILE",
      "Read settings from this file of `key = value` lines (# starts a comment line)."},
+    {"trusted_proxies", "--trusted-proxies", "NSTD_TRUSTED_PROXIES", "trusted_proxies",
+     CONFIG_STRING, FIELD(trusted_proxies), "", 0, 0, NULL, check_trusted_proxies, "LIST",
+     "Reverse proxies whose X-Forwarded-For (else X-Real-IP) names the client: comma-separated "
+     "IPv4/IPv6 addresses and CIDR ranges such as 127.0.0.1,10.0.0.0/8,fd00::/8; empty: trust "
+     "none. The per-client limit (--max-connections-per-ip), logs and metrics then see the "
+     "real client."},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
@@ -310,6 +318,18 @@ static const char *check_cors_origins(char *value)
         if (!p[n]) return NULL;
         p += n + 1;
     }
+}
+
+/* Addresses and CIDR ranges (config/netaddr.h). */
+static const char *check_trusted_proxies(char *value)
+{
+    static _Thread_local char msg[320];
+    netaddr_range r[NETADDR_MAX_RANGES];
+    char err[128];
+    if (netaddr_ranges_parse(value, r, NETADDR_MAX_RANGES, err, sizeof err) >= 0) return NULL;
+    snprintf(msg, sizeof msg, "must be comma-separated IP addresses or CIDR ranges such as "
+             "127.0.0.1,10.0.0.0/8,fd00::/8: %s", err);
+    return msg;
 }
 
 /* ================================================================ applying a value */

@@ -41,6 +41,8 @@ typedef struct {
     long max_discard_bytes;     /* NSTD_MAX_DISCARD_BYTES, --max-discard-bytes (64 MiB): body read
                                    and dropped to deliver an early refusal (0 = none) */
     char config_file[512];      /* NSTD_CONFIG, --config: optional file of key = value lines */
+    char trusted_proxies[1024]; /* NSTD_TRUSTED_PROXIES, --trusted-proxies ("" = none): peers
+                                   whose X-Forwarded-For / X-Real-IP name the client */
 } nstd_config;
 
 /* Defaults of every setting. */

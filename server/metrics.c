@@ -92,6 +92,7 @@ struct metrics {
     histogram iteration_duration;
     int jobs[JOB_NSTATES];
     int queue_depth;
+    int http_clients;
     unsigned long long overflow;
 };
 
@@ -192,6 +193,13 @@ void metrics_set_queue_depth(metrics *m, int depth)
 {
     pthread_mutex_lock(&m->lock);
     m->queue_depth = depth;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_set_http_clients(metrics *m, int clients)
+{
+    pthread_mutex_lock(&m->lock);
+    m->http_clients = clients;
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -337,6 +345,11 @@ char *metrics_render(metrics *m)
 
     family(&o, "nstd_queue_depth", "gauge", "Jobs waiting for a worker.");
     put(&o, "nstd_queue_depth %d\n", m->queue_depth);
+
+    family(&o, "nstd_http_clients", "gauge",
+           "Clients with requests open (event streams included), each counted once by its "
+           "address: the forwarded one behind trusted proxies.");
+    put(&o, "nstd_http_clients %d\n", m->http_clients);
 
     family(&o, "nstd_iteration_duration_seconds", "histogram",
            "Time of one optimisation iteration (forward and backward pass).");

@@ -6,6 +6,7 @@
  *   nstd_jobs_total{state}                          counter (transitions into a final state)
  *   nstd_jobs{state}                                gauge (current jobs per state)
  *   nstd_queue_depth                                gauge
+ *   nstd_http_clients                               gauge (clients with requests open)
  *   nstd_iteration_duration_seconds                 histogram
  *   nstd_job_duration_seconds                       histogram
  *   nstd_build_info{version}                        gauge, always 1
@@ -33,6 +34,8 @@ void metrics_job_finished(metrics *m, job_state state, double seconds);
 /* Current gauges, set by the job manager whenever they change: jobs by state. */
 void metrics_set_jobs(metrics *m, const int counts[JOB_NSTATES]);
 void metrics_set_queue_depth(metrics *m, int depth);
+/* Distinct clients with requests open (by real address; set by the API). */
+void metrics_set_http_clients(metrics *m, int clients);
 
 /* The exposition text; malloc'd, caller free()s. */
 char *metrics_render(metrics *m);

@@ -163,6 +163,7 @@ static void test_empty(void)
         "nstd_jobs_total",           "nstd_jobs",
         "nstd_queue_depth",          "nstd_iteration_duration_seconds",
         "nstd_job_duration_seconds", "nstd_build_info",
+        "nstd_http_clients",
     };
     for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
         int found = 0;
@@ -191,6 +192,7 @@ static void test_events(void)
     metrics_job_finished(m, JOB_RUNNING, 1);   /* not a final state: overflow */
     metrics_set_jobs(m, (const int[JOB_NSTATES]){3, 1, 7, 2, 4});
     metrics_set_queue_depth(m, 3);
+    metrics_set_http_clients(m, 7);
     render(m);
 
     CHECK(value(&x, "nstd_http_requests_total",
@@ -230,6 +232,7 @@ static void test_events(void)
     CHECK(value(&x, "nstd_jobs", "state=\"queued\"") == 3, "queued gauge");
     CHECK(value(&x, "nstd_jobs", "state=\"canceled\"") == 4, "canceled gauge");
     CHECK(value(&x, "nstd_queue_depth", "") == 3, "queue depth");
+    CHECK(value(&x, "nstd_http_clients", "") == 7, "http clients");
 
     CHECK(check_histograms(&x) == 4, "histogram series: 2 routes, iterations, jobs");
     metrics_free(m);

@@ -136,6 +136,17 @@ static void test_routes(void)
     }
     const char *d = cJSON_GetStringValue(at(doc, "components/responses/MethodNotAllowed/description"));
     CHECK(d && strstr(d, "method_not_allowed"), "405 code");
+    /* what the router answers on any path */
+    d = cJSON_GetStringValue(at(doc, "components/responses/BadPath/description"));
+    CHECK(d && strstr(d, "bad_path"), "400 bad_path");
+    d = cJSON_GetStringValue(at(doc, "components/responses/TooManyConnections/description"));
+    CHECK(d && strstr(d, "too_many_connections"), "429 too_many_connections");
+    CHECK(at(doc, "components/responses/TooManyConnections/headers/Retry-After"),
+          "429 too_many_connections Retry-After");
+    d = cJSON_GetStringValue(at(doc, "info/description"));
+    CHECK(d && strstr(d, "bad_path") && strstr(d, "too_many_connections") &&
+              strstr(d, "origin_not_allowed"),
+          "the description names the router's answers");
 
     /* no path and no operation beyond the table's (and OPTIONS) */
     int n = cJSON_GetArraySize(at(doc, "paths")), ops = 0;

@@ -97,7 +97,7 @@ worker_processes 1;
 daemon off;
 pid $n/nginx.pid;
 error_log $n/logs/error.log;
-events { worker_connections 64; }
+events { worker_connections 512; }
 http {
     access_log $n/logs/access.log;
     client_body_temp_path $n/tmp/body;
