@@ -20,7 +20,8 @@
  * then write) and each claim (check the record is queued, write the next
  * token, then the running record) atomic within the process.
  *
- * Not here: job semantics (job.h says what a record holds), expiry.
+ * Not here: paths, file writes and what opening does to the directory
+ * (store_disk_fs.c); job semantics (job.h says what a record holds), expiry.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -36,121 +37,15 @@
 
 #include "nst.h"
 #include "store.h"
+#include "store_disk_fs.h"
 
 #define LIST_MIN_CAP 64             /* first size of a listing */
-#define RECORD_NAME "job.json"
-#define FENCE_NAME "fence"
-#define FORMAT_NAME ".format"        /* in the root: the blobs are sealed */
-#define QUARANTINE_PREFIX ".corrupt-"
 #define FENCE_TEXT_MAX 32           /* decimal digits of a token, and then some */
-
-typedef struct {
-    store base;
-    char root[PATH_MAX];            /* absolute <data_dir>/jobs */
-    pthread_mutex_t fence_mu;       /* fenced writes and claims */
-} disk_store;
-
-#define DISK(s) ((disk_store *)(s))
-
-/* ================================================================ names and paths */
-
-/* buf = root[/id[/name]]; 0 or -ENAMETOOLONG. */
-static int job_path(const disk_store *s, const char *id, const char *name, char *buf, size_t len)
-{
-    int n = name ? snprintf(buf, len, "%s/%s/%s", s->root, id, name)
-                 : snprintf(buf, len, "%s/%s", s->root, id);
-    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
-/* Validate id (and name when not NULL) and build the path. */
-static int checked_path(const disk_store *s, const char *id, const char *name, char *buf,
-                        size_t len)
-{
-    if (!job_id_valid(id) || (name && !store_name_valid(name))) return -EINVAL;
-    return job_path(s, id, name, buf, len);
-}
-
-/* ================================================================ low-level file helpers */
-
-/* mkdir -p, for the data directory. */
-static int make_dirs(const char *path)
-{
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return -ENAMETOOLONG;
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -errno;
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -errno;
-    return 0;
-}
-
-/* Remove the entry `name` in directory dirfd and, when it is a directory,
- * everything in it. Symbolic links are removed, never followed. */
-static int remove_tree_at(int dirfd, const char *name)
-{
-    struct stat st;
-    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return errno == ENOENT ? 0 : -errno;
-    if (!S_ISDIR(st.st_mode)) return unlinkat(dirfd, name, 0) == 0 || errno == ENOENT ? 0 : -errno;
-
-    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return -errno;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
-    int rc = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        int r = remove_tree_at(fd, e->d_name);
-        if (r < 0 && rc == 0) rc = r;
-    }
-    closedir(d);
-    if (unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT && rc == 0) rc = -errno;
-    return rc;
-}
-
-/* ================================================================ open, close, readiness */
-
-/* Remove what a crash can leave behind: ".trash-*" job directories and
- * ".tmp-*" files inside job directories. */
-static void sweep(disk_store *s)
-{
-    DIR *d = opendir(s->root);
-    if (!d) return;
-    int rootfd = dirfd(d);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, ".trash-", 7) == 0 || strncmp(e->d_name, ".probe-", 7) == 0) {
-            remove_tree_at(rootfd, e->d_name);
-            continue;
-        }
-        if (!job_id_valid(e->d_name)) continue;
-        int fd = openat(rootfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0) continue;
-        DIR *jd = fdopendir(fd);
-        if (!jd) {
-            close(fd);
-            continue;
-        }
-        struct dirent *f;
-        while ((f = readdir(jd)) != NULL)
-            if (strncmp(f->d_name, ".tmp-", 5) == 0) unlinkat(fd, f->d_name, 0);
-        closedir(jd);
-    }
-    closedir(d);
-}
 
 /* ================================================================ open, close, readiness */
 
 static const store_ops disk_ops;
 static void disk_close(store *st);
-static int seal_legacy(disk_store *s);
 
 /* Writable means a file can be created and removed now: this catches a
  * read-only remount or lost permissions, which access(2) would not. */
@@ -178,7 +73,7 @@ int store_disk_open(store **out, const char *data_dir, char *err, size_t errlen)
         snprintf(err, errlen, "data directory path too long: %s", data_dir);
         return -1;
     }
-    int rc = make_dirs(jobs);
+    int rc = disk_make_dirs(jobs);
     if (rc < 0) {
         snprintf(err, errlen, "cannot create %s: %s", jobs, strerror(-rc));
         return -1;
@@ -201,8 +96,8 @@ int store_disk_open(store **out, const char *data_dir, char *err, size_t errlen)
         return -1;
     }
     pthread_mutex_init(&s->fence_mu, NULL);
-    sweep(s);
-    if ((rc = seal_legacy(s)) < 0) {
+    disk_sweep(s);
+    if ((rc = disk_seal_legacy(s)) < 0) {
         snprintf(err, errlen, "cannot seal the blobs of %s: %s", s->root, strerror(-rc));
         disk_close(&s->base);
         return -1;
@@ -227,88 +122,6 @@ static int disk_free_space(store *st, unsigned long long *bytes)
     return 0;
 }
 
-/* ================================================================ files of one job */
-
-static int file_write(disk_store *s, const char *id, const char *name, const void *data,
-                      size_t len)
-{
-    char dir[PATH_MAX], path[PATH_MAX];
-    int rc = checked_path(s, id, name, path, sizeof path);
-    if (rc < 0 || (rc = job_path(s, id, NULL, dir, sizeof dir)) < 0) return rc;
-
-    if (mkdir(dir, 0700) == 0) {
-        rc = nst_dir_sync(s->root); /* the new job directory itself must survive a crash */
-        if (rc < 0) return rc;
-    } else if (errno != EEXIST) {
-        return -errno;
-    }
-
-    return nst_file_write(path, data, len);
-}
-
-static int file_read(disk_store *s, const char *id, const char *name, unsigned char **data,
-                     size_t *len)
-{
-    char path[PATH_MAX];
-    *data = NULL;
-    *len = 0;
-    int rc = checked_path(s, id, name, path, sizeof path);
-    return rc < 0 ? rc : nst_file_read(path, NST_FILE_NOFOLLOW, data, len);
-}
-
-static int file_unlink(disk_store *s, const char *id, const char *name)
-{
-    char path[PATH_MAX], dir[PATH_MAX];
-    int rc = checked_path(s, id, name, path, sizeof path);
-    if (rc < 0 || (rc = job_path(s, id, NULL, dir, sizeof dir)) < 0) return rc;
-    if (unlink(path) != 0) return errno == ENOENT ? 0 : -errno;
-    return nst_dir_sync(dir);
-}
-
-/* Seal the blobs of a store written before blobs had seals (store.c): a
- * store without FORMAT_NAME has its blobs trusted once, as they are, and
- * sealed; then the marker is written. Files that are not blobs (the
- * record, the fence, temporaries) are left as they are. */
-static int seal_legacy(disk_store *s)
-{
-    char marker[PATH_MAX];
-    if (snprintf(marker, sizeof marker, "%s/%s", s->root, FORMAT_NAME) >= (int)sizeof marker)
-        return -ENAMETOOLONG;
-    if (access(marker, F_OK) == 0) return 0;
-    DIR *d = opendir(s->root);
-    if (!d) return -errno;
-    int rc = 0;
-    struct dirent *e;
-    while (rc == 0 && (e = readdir(d)) != NULL) {
-        if (!job_id_valid(e->d_name)) continue;
-        char dir[PATH_MAX];
-        if (job_path(s, e->d_name, NULL, dir, sizeof dir) < 0) continue;
-        DIR *jd = opendir(dir);
-        struct dirent *f;
-        while (rc == 0 && jd && (f = readdir(jd)) != NULL) {
-            if (!store_name_valid(f->d_name) || !strcmp(f->d_name, RECORD_NAME) ||
-                !strcmp(f->d_name, FENCE_NAME))
-                continue;
-            unsigned char *data = NULL;
-            size_t len = 0;
-            if (file_read(s, e->d_name, f->d_name, &data, &len) != 0) continue;
-            unsigned char *sealed = realloc(data, len + STORE_SEAL_LEN);
-            if (!sealed) {
-                free(data);
-                rc = -ENOMEM;
-                break;
-            }
-            store_seal(sealed + len, sealed, len);
-            rc = file_write(s, e->d_name, f->d_name, sealed, len + STORE_SEAL_LEN);
-            free(sealed);
-        }
-        if (jd) closedir(jd);
-    }
-    closedir(d);
-    static const char text[] = "blobs carry a checksum seal\n";
-    return rc < 0 ? rc : nst_file_write(marker, text, sizeof text - 1);
-}
-
 /* ================================================================ fences */
 
 /* The job's current token (0 before its first claim). Under fence_mu. */
@@ -317,7 +130,7 @@ static int fence_read(disk_store *s, const char *id, store_fence *out)
     unsigned char *text = NULL;
     size_t len = 0;
     *out = STORE_UNFENCED;
-    int rc = file_read(s, id, FENCE_NAME, &text, &len);
+    int rc = disk_file_read(s, id, FENCE_NAME, &text, &len);
     if (rc == -ENOENT) return 0;
     if (rc < 0) return rc;
     char *end;
@@ -355,7 +168,7 @@ static int record_write(disk_store *s, const job_info *rec)
     char *text = o ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     if (!text) return -ENOMEM;
-    int rc = file_write(s, rec->id, RECORD_NAME, text, strlen(text));
+    int rc = disk_file_write(s, rec->id, RECORD_NAME, text, strlen(text));
     free(text);
     return rc;
 }
@@ -377,7 +190,7 @@ static int disk_record_get(store *st, const char *id, job_info *out, const char 
     size_t len = 0;
     memset(out, 0, sizeof *out);
     *why = NULL;
-    int rc = file_read(DISK(st), id, RECORD_NAME, &text, &len);
+    int rc = disk_file_read(DISK(st), id, RECORD_NAME, &text, &len);
     if (rc < 0) return rc;
     cJSON *o = cJSON_ParseWithLength((const char *)text, len);
     free(text);
@@ -401,7 +214,7 @@ static int disk_claim(store *st, const job_info *running, store_fence *fence)
     if (rc == 0) rc = fence_read(s, running->id, &f);
     char text[FENCE_TEXT_MAX];
     snprintf(text, sizeof text, "%llu", ++f);
-    if (rc == 0) rc = file_write(s, running->id, FENCE_NAME, text, strlen(text));
+    if (rc == 0) rc = disk_file_write(s, running->id, FENCE_NAME, text, strlen(text));
     if (rc == 0) rc = record_write(s, running);
     pthread_mutex_unlock(&s->fence_mu);
     if (rc == 0) *fence = f;
@@ -416,7 +229,7 @@ static int disk_blob_put(store *st, const char *id, const char *name, const void
     disk_store *s = DISK(st);
     int rc = fence_hold(s, id, fence);
     if (rc == 0) {
-        rc = file_write(s, id, name, data, len);
+        rc = disk_file_write(s, id, name, data, len);
         fence_release(s, fence);
     }
     return rc;
@@ -425,14 +238,14 @@ static int disk_blob_put(store *st, const char *id, const char *name, const void
 static int disk_blob_get(store *st, const char *id, const char *name, unsigned char **data,
                          size_t *len)
 {
-    return file_read(DISK(st), id, name, data, len);
+    return disk_file_read(DISK(st), id, name, data, len);
 }
 
 static int disk_blob_exists(store *st, const char *id, const char *name)
 {
     char path[PATH_MAX];
     struct stat sb;
-    if (checked_path(DISK(st), id, name, path, sizeof path) < 0) return 0;
+    if (disk_checked_path(DISK(st), id, name, path, sizeof path) < 0) return 0;
     return lstat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
@@ -441,7 +254,7 @@ static int disk_blob_remove(store *st, const char *id, const char *name, store_f
     disk_store *s = DISK(st);
     int rc = fence_hold(s, id, fence);
     if (rc == 0) {
-        rc = file_unlink(s, id, name);
+        rc = disk_file_unlink(s, id, name);
         fence_release(s, fence);
     }
     return rc;
@@ -454,7 +267,7 @@ static int disk_quarantine(store *st, const char *id)
 {
     disk_store *s = DISK(st);
     char dir[PATH_MAX], aside[PATH_MAX];
-    int rc = checked_path(s, id, NULL, dir, sizeof dir);
+    int rc = disk_checked_path(s, id, NULL, dir, sizeof dir);
     if (rc < 0) return rc;
     if (snprintf(aside, sizeof aside, "%s/" QUARANTINE_PREFIX "%s-XXXXXX", s->root, id) >=
         (int)sizeof aside)
@@ -472,7 +285,7 @@ static int disk_job_remove(store *st, const char *id)
 {
     disk_store *s = DISK(st);
     char dir[PATH_MAX], trash[PATH_MAX];
-    int rc = checked_path(s, id, NULL, dir, sizeof dir);
+    int rc = disk_checked_path(s, id, NULL, dir, sizeof dir);
     if (rc < 0) return rc;
     if (snprintf(trash, sizeof trash, "%s/.trash-%s-XXXXXX", s->root, id) >= (int)sizeof trash)
         return -ENAMETOOLONG;
@@ -485,7 +298,7 @@ static int disk_job_remove(store *st, const char *id)
         return rc;
     }
     nst_dir_sync(s->root);
-    return remove_tree_at(AT_FDCWD, trash);
+    return disk_remove_tree_at(AT_FDCWD, trash);
 }
 
 static int compare_ids(const void *a, const void *b)
