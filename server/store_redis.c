@@ -20,50 +20,25 @@
  * check and the write, or a claim's check, new token and record, happen in
  * one step for every process on the database.
  *
- * Connection: one hiredis connection, guarded by a mutex (the store is
- * called from several threads). A call that finds the connection broken
- * drops it and tries once more on a new one, so the first call after a
- * server restart succeeds; every write is safe to repeat (a claim carries a
- * nonce, so a repeated claim that had gone through gets its token back).
- * When Redis cannot be reached or answers an error the call returns -EIO
- * and logs one line (store_failed); the next call connects again.
- *
- * Not here: the URL (store_redis_url.c), the record as hash fields
- * (store_redis_record.c), expiry, TLS, Redis Cluster (a removal deletes
- * blob keys it finds in the job's set, not ones it declares).
+ * Not here: the connection (store_redis_conn.c), the URL
+ * (store_redis_url.c), the record as hash fields (store_redis_record.c),
+ * expiry, TLS, Redis Cluster (a removal deletes blob keys it finds in the
+ * job's set, not ones it declares).
  */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
 
 #include <hiredis/hiredis.h>
 
-#include "log.h"
 #include "store.h"
+#include "store_redis_conn.h"
 #include "store_redis_record.h"
 #include "store_redis_url.h"
 
 #define KEY_MAX 160                 /* longest key: nstd:blob:<id>:<name> */
-#define ARGS_MAX (8 + 2 * STORE_REDIS_FIELDS_MAX)   /* arguments of one command */
-#define CONNECT_TIMEOUT_MS 2000
-#define COMMAND_TIMEOUT_MS 10000
-#define WHY_MAX 256
-
-typedef struct {
-    store base;
-    pthread_mutex_t mu;             /* the connection and every call on it */
-    redisContext *c;                /* NULL: connect at the next call */
-    store_redis_url url;
-    char where[300];                /* host:port or the socket, for messages */
-    int down;                       /* the last call failed: log the reconnection */
-} redis_store;
-
-#define RS(s) ((redis_store *)(s))
 
 /* ================================================================ scripts */
 
@@ -123,7 +98,7 @@ static const char job_remove_lua[] =
     "redis.call('ZREM', KEYS[3], ARGV[1])\n"
     "return 1\n";
 
-/* ================================================================ keys and arguments */
+/* ================================================================ keys */
 
 #define JOBS_KEY "nstd:jobs"
 
@@ -132,156 +107,6 @@ static void key_blobs(char *buf, const char *id) { snprintf(buf, KEY_MAX, "nstd:
 static void key_blob(char *buf, const char *id, const char *name)
 {
     snprintf(buf, KEY_MAX, "nstd:blob:%s:%s", id, name);
-}
-
-typedef struct {
-    int n;
-    const char *v[ARGS_MAX];
-    size_t len[ARGS_MAX];
-} args;
-
-static void arg(args *a, const void *v, size_t len)
-{
-    if (a->n >= ARGS_MAX) abort();   /* a programming error: the record table outgrew ARGS_MAX */
-    a->v[a->n] = v;
-    a->len[a->n++] = len;
-}
-
-static void arg_s(args *a, const char *v) { arg(a, v, strlen(v)); }
-
-/* ================================================================ the connection */
-
-static void log_failure(redis_store *s, const char *what, const char *why)
-{
-    cJSON *f = cJSON_CreateObject();
-    cJSON_AddStringToObject(f, "store", "redis");
-    cJSON_AddStringToObject(f, "server", s->where);
-    cJSON_AddStringToObject(f, "what", what);
-    cJSON_AddStringToObject(f, "error", why);
-    log_event("error", "store_failed", f);
-    s->down = 1;
-}
-
-/* A command's reply, or NULL; c is left with err set when it broke.
- * SIGPIPE (a write to a closed socket) is held back for the call and
- * dropped, so a lost server cannot end a process that did not ignore it. */
-static redisReply *command_once(redisContext *c, const args *a)
-{
-    sigset_t pipe_set, old, pending;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    sigpending(&pending);
-    int was_pending = sigismember(&pending, SIGPIPE);
-    redisReply *r = redisCommandArgv(c, a->n, (const char **)a->v, a->len);
-    if (!was_pending) {
-        struct timespec zero = {0, 0};
-        sigpending(&pending);
-        if (sigismember(&pending, SIGPIPE)) sigtimedwait(&pipe_set, NULL, &zero);
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return r;
-}
-
-static redisReply *command_once_s(redisContext *c, const char *a0, const char *a1, const char *a2)
-{
-    args a = {0};
-    arg_s(&a, a0);
-    if (a1) arg_s(&a, a1);
-    if (a2) arg_s(&a, a2);
-    return command_once(c, &a);
-}
-
-/* Connect, AUTH and SELECT as the URL says. 0, or -1 with why. */
-static int connect_now(redis_store *s, char *why, size_t whylen)
-{
-    struct timeval ct = {CONNECT_TIMEOUT_MS / 1000, (CONNECT_TIMEOUT_MS % 1000) * 1000};
-    struct timeval rt = {COMMAND_TIMEOUT_MS / 1000, (COMMAND_TIMEOUT_MS % 1000) * 1000};
-    const store_redis_url *u = &s->url;
-    redisContext *c = u->is_unix ? redisConnectUnixWithTimeout(u->path, ct)
-                                 : redisConnectWithTimeout(u->host, u->port, ct);
-    if (!c || c->err) {
-        snprintf(why, whylen, "cannot connect: %s", c ? c->errstr : "out of memory");
-        redisFree(c);
-        return -1;
-    }
-    redisSetTimeout(c, rt);
-    char db[16];
-    snprintf(db, sizeof db, "%d", u->db);
-    /* PING last: a server that wants a password refuses it without AUTH */
-    const char *step[3] = {u->password[0] ? "AUTH" : NULL, u->db ? "SELECT" : NULL, "PING"};
-    for (int i = 0; i < 3; i++) {
-        if (!step[i]) continue;
-        redisReply *r = i == 0   ? command_once_s(c, "AUTH", u->user[0] ? u->user : u->password,
-                                                  u->user[0] ? u->password : NULL)
-                        : i == 1 ? command_once_s(c, "SELECT", db, NULL)
-                                 : command_once_s(c, "PING", NULL, NULL);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            snprintf(why, whylen, "%s refused: %s", step[i], r ? r->str : c->errstr);
-            freeReplyObject(r);
-            redisFree(c);
-            return -1;
-        }
-        freeReplyObject(r);
-    }
-    s->c = c;
-    return 0;
-}
-
-/* Run one command under s->mu. A call on a connection that was up before
- * is tried once more on a new connection when it breaks (the server may
- * have restarted since). NULL (logged once) when Redis cannot be reached. */
-static redisReply *command(redis_store *s, const args *a, const char *what)
-{
-    char why[WHY_MAX] = "";
-    for (int attempt = 0; attempt < 2; attempt++) {
-        int fresh = 0;
-        if (!s->c) {
-            if (connect_now(s, why, sizeof why) < 0) break;
-            fresh = 1;
-        }
-        redisReply *r = command_once(s->c, a);
-        if (r) {
-            if (s->down) {
-                cJSON *f = cJSON_CreateObject();
-                cJSON_AddStringToObject(f, "store", "redis");
-                cJSON_AddStringToObject(f, "server", s->where);
-                log_event("info", "store_reconnected", f);
-                s->down = 0;
-            }
-            return r;
-        }
-        snprintf(why, sizeof why, "%s", s->c->errstr[0] ? s->c->errstr : "connection lost");
-        redisFree(s->c);
-        s->c = NULL;
-        if (fresh) break;
-    }
-    log_failure(s, what, why);
-    return NULL;
-}
-
-/* 0 for a reply that is not an error; a script's own error as -ESTALE,
- * -EBUSY or -ENOENT; any other error -EIO (logged). */
-static int reply_status(redis_store *s, const redisReply *r, const char *what)
-{
-    if (!r) return -EIO;
-    if (r->type != REDIS_REPLY_ERROR) return 0;
-    if (strstr(r->str, "NSTD_STALE")) return -ESTALE;
-    if (strstr(r->str, "NSTD_BUSY")) return -EBUSY;
-    if (strstr(r->str, "NSTD_NOENT")) return -ENOENT;
-    log_failure(s, what, r->str);
-    return -EIO;
-}
-
-/* Run a command and keep only its status. */
-static int run(redis_store *s, const args *a, const char *what)
-{
-    pthread_mutex_lock(&s->mu);
-    redisReply *r = command(s, a, what);
-    int rc = reply_status(s, r, what);
-    freeReplyObject(r);
-    pthread_mutex_unlock(&s->mu);
-    return rc;
 }
 
 /* ================================================================ open, close, readiness */
@@ -304,8 +129,8 @@ int store_redis_open(store **out, const char *url, char *err, size_t errlen)
     else snprintf(s->where, sizeof s->where, "%s:%d", s->url.host, s->url.port);
     s->base.ops = &redis_ops;
     pthread_mutex_init(&s->mu, NULL);
-    char why[WHY_MAX];
-    if (connect_now(s, why, sizeof why) < 0) {
+    char why[REDIS_WHY_MAX];
+    if (redis_connect(s, why, sizeof why) < 0) {
         snprintf(err, errlen, "Redis store at %s: %s", s->where, why);
         pthread_mutex_destroy(&s->mu);
         free(s);
@@ -326,12 +151,12 @@ static void redis_close(store *st)
 static int redis_writable(store *st)
 {
     redis_store *s = RS(st);
-    args a = {0};
-    arg_s(&a, "PING");
+    redis_args a = {0};
+    redis_arg_s(&a, "PING");
     pthread_mutex_lock(&s->mu);
-    redisReply *r = command(s, &a, "ping");
+    redisReply *r = redis_command(s, &a, "ping");
     int ok = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
-    if (r && !ok) log_failure(s, "ping", r->type == REDIS_REPLY_ERROR ? r->str : "not PONG");
+    if (r && !ok) redis_log_failure(s, "ping", r->type == REDIS_REPLY_ERROR ? r->str : "not PONG");
     freeReplyObject(r);
     pthread_mutex_unlock(&s->mu);
     return ok;
@@ -350,27 +175,27 @@ static int record_script(redis_store *s, const char *lua, const job_info *rec, c
     char job[KEY_MAX], seq[32];
     key_job(job, rec->id);
     snprintf(seq, sizeof seq, "%lu", rec->seq);
-    args a = {0};
-    arg_s(&a, "EVAL");
-    arg_s(&a, lua);
-    arg_s(&a, "2");
-    arg_s(&a, job);
-    arg_s(&a, JOBS_KEY);
-    arg_s(&a, first);
-    arg_s(&a, rec->id);
-    arg_s(&a, seq);
+    redis_args a = {0};
+    redis_arg_s(&a, "EVAL");
+    redis_arg_s(&a, lua);
+    redis_arg_s(&a, "2");
+    redis_arg_s(&a, job);
+    redis_arg_s(&a, JOBS_KEY);
+    redis_arg_s(&a, first);
+    redis_arg_s(&a, rec->id);
+    redis_arg_s(&a, seq);
     for (int i = 0; i < t.n; i++) {
-        arg_s(&a, t.key[i]);
-        arg_s(&a, t.val[i]);
+        redis_arg_s(&a, t.key[i]);
+        redis_arg_s(&a, t.val[i]);
     }
     pthread_mutex_lock(&s->mu);
-    redisReply *r = command(s, &a, what);
-    rc = reply_status(s, r, what);
+    redisReply *r = redis_command(s, &a, what);
+    rc = redis_reply_status(s, r, what);
     if (rc == 0 && result) {
         if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
             *result = r->integer;
         } else {
-            log_failure(s, what, "the claim script answered no token");
+            redis_log_failure(s, what, "the claim script answered no token");
             rc = -EIO;
         }
     }
@@ -414,12 +239,12 @@ static int redis_record_get(store *st, const char *id, job_info *out, const char
     if (!job_id_valid(id)) return -EINVAL;
     char job[KEY_MAX];
     key_job(job, id);
-    args a = {0};
-    arg_s(&a, "HGETALL");
-    arg_s(&a, job);
+    redis_args a = {0};
+    redis_arg_s(&a, "HGETALL");
+    redis_arg_s(&a, job);
     pthread_mutex_lock(&s->mu);
-    redisReply *r = command(s, &a, "record_get");
-    int rc = reply_status(s, r, "record_get");
+    redisReply *r = redis_command(s, &a, "record_get");
+    int rc = redis_reply_status(s, r, "record_get");
     cJSON *o = NULL;
     if (rc == 0 && r->type != REDIS_REPLY_ARRAY) rc = -EIO;
     if (rc == 0 && r->elements == 0) rc = -ENOENT;
@@ -445,19 +270,19 @@ static int blob_write(store *st, const char *id, const char *name, const void *d
     key_blob(blob, id, name);
     key_blobs(blobs, id);
     snprintf(token, sizeof token, "%llu", fence);
-    args a = {0};
-    arg_s(&a, "EVAL");
-    arg_s(&a, remove ? blob_remove_lua : blob_put_lua);
-    arg_s(&a, remove ? "3" : "4");
-    arg_s(&a, job);
-    arg_s(&a, blob);
-    arg_s(&a, blobs);
-    if (!remove) arg_s(&a, JOBS_KEY);
-    arg_s(&a, token);
-    if (!remove) arg(&a, len ? data : "", len);
-    arg_s(&a, name);
-    if (!remove) arg_s(&a, id);
-    return run(RS(st), &a, remove ? "blob_remove" : "blob_put");
+    redis_args a = {0};
+    redis_arg_s(&a, "EVAL");
+    redis_arg_s(&a, remove ? blob_remove_lua : blob_put_lua);
+    redis_arg_s(&a, remove ? "3" : "4");
+    redis_arg_s(&a, job);
+    redis_arg_s(&a, blob);
+    redis_arg_s(&a, blobs);
+    if (!remove) redis_arg_s(&a, JOBS_KEY);
+    redis_arg_s(&a, token);
+    if (!remove) redis_arg(&a, len ? data : "", len);
+    redis_arg_s(&a, name);
+    if (!remove) redis_arg_s(&a, id);
+    return redis_run(RS(st), &a, remove ? "blob_remove" : "blob_put");
 }
 
 static int redis_blob_put(store *st, const char *id, const char *name, const void *data,
@@ -480,12 +305,12 @@ static int redis_blob_get(store *st, const char *id, const char *name, unsigned 
     if (!job_id_valid(id) || !store_name_valid(name)) return -EINVAL;
     char blob[KEY_MAX];
     key_blob(blob, id, name);
-    args a = {0};
-    arg_s(&a, "GET");
-    arg_s(&a, blob);
+    redis_args a = {0};
+    redis_arg_s(&a, "GET");
+    redis_arg_s(&a, blob);
     pthread_mutex_lock(&s->mu);
-    redisReply *r = command(s, &a, "blob_get");
-    int rc = reply_status(s, r, "blob_get");
+    redisReply *r = redis_command(s, &a, "blob_get");
+    int rc = redis_reply_status(s, r, "blob_get");
     if (rc == 0 && r->type == REDIS_REPLY_NIL) rc = -ENOENT;
     else if (rc == 0 && r->type != REDIS_REPLY_STRING) rc = -EIO;
     if (rc == 0 && !(*data = malloc(r->len + 1))) rc = -ENOMEM;
@@ -505,12 +330,13 @@ static int redis_blob_exists(store *st, const char *id, const char *name)
     if (!job_id_valid(id) || !store_name_valid(name)) return 0;
     char blob[KEY_MAX];
     key_blob(blob, id, name);
-    args a = {0};
-    arg_s(&a, "EXISTS");
-    arg_s(&a, blob);
+    redis_args a = {0};
+    redis_arg_s(&a, "EXISTS");
+    redis_arg_s(&a, blob);
     pthread_mutex_lock(&s->mu);
-    redisReply *r = command(s, &a, "blob_exists");
-    int yes = reply_status(s, r, "blob_exists") == 0 && r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+    redisReply *r = redis_command(s, &a, "blob_exists");
+    int yes = redis_reply_status(s, r, "blob_exists") == 0 && r->type == REDIS_REPLY_INTEGER
+              && r->integer > 0;
     freeReplyObject(r);
     pthread_mutex_unlock(&s->mu);
     return yes;
@@ -525,16 +351,16 @@ static int redis_job_remove(store *st, const char *id)
     key_job(job, id);
     key_blobs(blobs, id);
     key_blob(prefix, id, "");
-    args a = {0};
-    arg_s(&a, "EVAL");
-    arg_s(&a, job_remove_lua);
-    arg_s(&a, "3");
-    arg_s(&a, job);
-    arg_s(&a, blobs);
-    arg_s(&a, JOBS_KEY);
-    arg_s(&a, id);
-    arg_s(&a, prefix);
-    return run(RS(st), &a, "job_remove");
+    redis_args a = {0};
+    redis_arg_s(&a, "EVAL");
+    redis_arg_s(&a, job_remove_lua);
+    redis_arg_s(&a, "3");
+    redis_arg_s(&a, job);
+    redis_arg_s(&a, blobs);
+    redis_arg_s(&a, JOBS_KEY);
+    redis_arg_s(&a, id);
+    redis_arg_s(&a, prefix);
+    return redis_run(RS(st), &a, "job_remove");
 }
 
 static int redis_list(store *st, char ***ids, int *n)
@@ -542,14 +368,14 @@ static int redis_list(store *st, char ***ids, int *n)
     redis_store *s = RS(st);
     *ids = NULL;
     *n = 0;
-    args a = {0};
-    arg_s(&a, "ZRANGE");
-    arg_s(&a, JOBS_KEY);
-    arg_s(&a, "0");
-    arg_s(&a, "-1");
+    redis_args a = {0};
+    redis_arg_s(&a, "ZRANGE");
+    redis_arg_s(&a, JOBS_KEY);
+    redis_arg_s(&a, "0");
+    redis_arg_s(&a, "-1");
     pthread_mutex_lock(&s->mu);
-    redisReply *r = command(s, &a, "list");
-    int rc = reply_status(s, r, "list");
+    redisReply *r = redis_command(s, &a, "list");
+    int rc = redis_reply_status(s, r, "list");
     if (rc == 0 && r->type != REDIS_REPLY_ARRAY) rc = -EIO;
     char **list = NULL;
     int count = 0;

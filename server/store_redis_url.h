@@ -9,7 +9,7 @@
  *   unix:///path/to.sock[?db=N]                a Unix socket, absolute path
  *
  * Anything else is refused with a message that names the problem (never
- * the password). Not here: connecting (store_redis.c).
+ * the password). Not here: connecting (store_redis_conn.c).
  */
 #ifndef NSTD_STORE_REDIS_URL_H
 #define NSTD_STORE_REDIS_URL_H
