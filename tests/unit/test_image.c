@@ -415,6 +415,66 @@ static void test_exif_malformed(void)
     free(jpeg);
 }
 
+/* A Huffman table of more than 256 codes is refused before stb_image 2.27
+ * reads it (it would write past its tables), wherever the DHT segment is. */
+static void test_jpeg_huffman_overflow(void)
+{
+    static mem_file f;
+    corners_jpeg(&f);
+    size_t dht = 0;
+    for (size_t i = 2; i + 1 < f.len && !dht; i++)
+        if (f.data[i] == 0xff && f.data[i + 1] == 0xc4) dht = i;
+    CHECK(dht > 0, "no DHT segment");
+    for (int where = 0; where < 2 && dht; where++) {
+        size_t len = f.len;
+        unsigned char *jpeg = malloc(len);
+        memcpy(jpeg, f.data, len);
+        jpeg[dht + 5 + 14] = 255; /* counts of the first table: 16 + 255 + 255 codes */
+        jpeg[dht + 5 + 15] = 255;
+        if (where == 1) { /* the broken table in a DHT after the scan's FF-stuffed data */
+            free(jpeg);
+            static const unsigned char tail[] = {0xff, 0x00, 0xff, 0xc4, 0x00, 0x13, 0x00, 0, 0,
+                                                 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+            len = f.len + sizeof tail;
+            jpeg = malloc(len);
+            memcpy(jpeg, f.data, f.len - 2); /* before EOI */
+            memcpy(jpeg + f.len - 2, tail, sizeof tail);
+            jpeg[len - 2] = 0xff, jpeg[len - 1] = 0xd9;
+            jpeg[f.len - 2 + sizeof tail - 4] = 200; /* 200 + 200 codes */
+            jpeg[f.len - 2 + sizeof tail - 3] = 200;
+        }
+        nst_image out;
+        nst_error err = {0};
+        int rc = nst_image_decode(jpeg, len, 0, &out, &err);
+        CHECK(rc == NST_EIMAGE && out.data == NULL && strstr(err.message, "bad DHT header"),
+              "%s: rc %d: %s", where ? "after the scan" : "in the header", rc, err.message);
+        nst_image_free(&out);
+        free(jpeg);
+    }
+}
+
+/* A PNG chunk declaring more data than the file holds is refused before
+ * stb_image reserves memory for it. */
+static void test_png_chunk_past_end(void)
+{
+    nst_image img, out;
+    gradient(&img, 8, 8);
+    unsigned char *png;
+    size_t len;
+    nst_image_encode_png(&img, &png, &len);
+    size_t idat = 8;
+    while (idat + 8 <= len && memcmp(png + idat + 4, "IDAT", 4) != 0)
+        idat += 12 + ((size_t)png[idat] << 24 | png[idat + 1] << 16 | png[idat + 2] << 8 | png[idat + 3]);
+    CHECK(idat + 8 <= len, "no IDAT");
+    png[idat] = 0x7f; /* about 2 GiB */
+    nst_error err = {0};
+    int rc = nst_image_decode(png, len, 0, &out, &err);
+    CHECK(rc == NST_EIMAGE && out.data == NULL && strstr(err.message, "past the end"),
+          "rc %d: %s", rc, err.message);
+    free(png);
+    nst_image_free(&img);
+}
+
 /* ------------------------------------------------------------ alpha */
 
 /* Transparent pixels are composited on white, whatever colour they hold. */
@@ -784,6 +844,8 @@ int main(void)
     TEST_RUN(test_jpeg);
     TEST_RUN(test_exif_orientation);
     TEST_RUN(test_exif_malformed);
+    TEST_RUN(test_jpeg_huffman_overflow);
+    TEST_RUN(test_png_chunk_past_end);
     TEST_RUN(test_alpha_on_white);
     TEST_RUN(test_save_load);
     TEST_RUN(test_probe_too_big);
