@@ -2,8 +2,10 @@
  * stbi.h — the image decoder libnst ships (stbi.c): stb_image built into
  * libnst with only its PNG and JPEG decoders, so no other format's decoder
  * is reachable from an upload, and with no side longer than
- * NST_IMAGE_MAX_SIDE (stb's STBI_MAX_DIMENSIONS). The system's libstb,
- * which has every decoder, is still used for resizing and writing PNG.
+ * NST_IMAGE_MAX_SIDE (stb's STBI_MAX_DIMENSIONS), behind guards for flaws
+ * of stb_image 2.27 (oversized JPEG Huffman tables, PNG chunks longer than
+ * the file). The system's libstb, which has every decoder, is still used
+ * for resizing and writing PNG.
  */
 #ifndef NST_STBI_H
 #define NST_STBI_H
