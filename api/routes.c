@@ -34,7 +34,8 @@ const api_route api_routes[] = {
     {"POST", "/v1/jobs", h_jobs_create, 1,
      .statuses = "202 400 403 413 415 422 429 500 503 507",
      .codes = "bad_multipart missing_part duplicate_part unknown_part too_many_styles "
-              "invalid_image invalid_json payload_too_large image_too_large "
+              "invalid_image unsupported_image_format invalid_json payload_too_large "
+              "image_too_large "
               "unsupported_media_type invalid_params queue_full internal_error out_of_memory "
               "shutting_down insufficient_storage origin_not_allowed",
      .openapi = JSON({
@@ -48,8 +49,8 @@ const api_route api_routes[] = {
             "multipart/form-data": {
               "schema": {"$ref": "#/components/schemas/JobUpload"},
               "encoding": {
-                "content": {"contentType": "image/png, image/jpeg, image/gif, image/bmp, application/octet-stream"},
-                "style": {"contentType": "image/png, image/jpeg, image/gif, image/bmp, application/octet-stream"},
+                "content": {"contentType": "image/png, image/jpeg, application/octet-stream"},
+                "style": {"contentType": "image/png, image/jpeg, application/octet-stream"},
                 "params": {"contentType": "application/json, text/plain"}
               }
             }

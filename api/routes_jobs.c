@@ -44,6 +44,8 @@ static int check_image(api_request *rq, const upload_part *part, const char *fie
         reply_error(rq, 413, "image_too_large", field, "%s: %s", field, err.message);
     else if (rc == NST_ENOMEM)
         reply_error(rq, 503, "out_of_memory", field, "%s: not enough memory to decode", field);
+    else if (rc == NST_EFORMAT) /* a GIF, BMP, …: an image, but not one accepted */
+        reply_error(rq, 400, "unsupported_image_format", field, "%s: %s", field, err.message);
     else
         reply_error(rq, 400, "invalid_image", field, "%s: %s", field,
                     err.message[0] ? err.message : "not a PNG or JPEG image");

@@ -20,6 +20,7 @@ const char *nst_strerror(int code)
     case NST_EIMAGE: return "invalid image";
     case NST_ETOOBIG: return "image too large";
     case NST_ECANCELED: return "canceled";
+    case NST_EFORMAT: return "unsupported image format";
     default: return "unknown error";
     }
 }

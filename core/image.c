@@ -2,17 +2,24 @@
  * image.c — images in and out of libnst: allocation, decoding (with the
  * size checks an upload needs), resizing, and PNG encoding.
  *
- * Decoding, resizing and encoding are stb's (stb_image, stb_image_resize,
- * stb_image_write from the system's libstb); this file converts between
+ * Decoding, resizing and encoding are stb's: stb_image built into libnst
+ * with only its PNG and JPEG decoders (stbi.c), stb_image_resize and
+ * stb_image_write from the system's libstb. This file converts between
  * stb's interleaved 8-bit or float pixels and libnst's planar RGB floats in
  * [0,1], and puts limits in front of the decoder:
- *   - only PNG, JPEG, GIF and BMP are accepted, recognised by their
- *     signature bytes (stb would also guess at TGA, PSD, PIC, PNM and HDR,
- *     whose headers are weak enough that random bytes can pass for them);
+ *   - only PNG and JPEG are accepted, recognised by their signature bytes;
+ *     GIF, BMP, WebP, TIFF, HEIF and AVIF are recognised too, to be refused
+ *     by name (NST_EFORMAT), and anything else is not an image;
  *   - the header is read first and the image is refused before any pixel
- *     memory is allocated when w*h exceeds the caller's pixel limit (the
- *     size is read here from the header as well as by stb, whose own
- *     reader rejects very large images with a vague reason).
+ *     memory is allocated when w*h exceeds the caller's pixel limit or a
+ *     side exceeds NST_IMAGE_MAX_SIDE (the size is read here from the
+ *     header as well as by stb, whose own reader rejects very large images
+ *     with a vague reason).
+ * Decoded images are what a viewer shows: a JPEG's Exif orientation is
+ * applied (exif_orientation reads it, bounded by its segment, since it is
+ * uploaded bytes), and transparent pixels are composited on white, in the
+ * encoded (sRGB) values as browsers do, so the colour a transparent pixel
+ * happens to hold never shows.
  * PNG output is deterministic: the same pixels give the same bytes.
  *
  * Not here: colour preservation (color.c), anything about what the pixels
@@ -29,12 +36,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <stb/stb_image.h>
 #include <stb/stb_image_resize.h>
 #include <stb/stb_image_write.h>
 
 #include "fileio.h"
 #include "nst.h"
+#include "stbi.h"
 
 /* ------------------------------------------------------------ allocation */
 
@@ -86,14 +93,6 @@ static float clamp01(float v)
     return v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f; /* NaN → 0 */
 }
 
-/* rgb is interleaved 8-bit (h,w,3); out (3,h,w) gets it scaled to [0,1]. */
-static void planar_from_rgb8(nst_image *out, const unsigned char *rgb)
-{
-    size_t n = (size_t)out->w * (size_t)out->h;
-    for (int c = 0; c < 3; c++)
-        for (size_t i = 0; i < n; i++) out->data[c * n + i] = rgb[3 * i + c] / 255.0f;
-}
-
 /* rgb is interleaved floats (h,w,3); out (3,h,w) gets it clamped to [0,1]. */
 static void planar_from_rgbf(nst_image *out, const float *rgb)
 {
@@ -126,27 +125,6 @@ static int png_size(const unsigned char *b, size_t n, long *w, long *h)
     if (n < 24 || memcmp(b + 12, "IHDR", 4) != 0) return 0;
     *w = (long)be32(b + 16);
     *h = (long)be32(b + 20);
-    return 1;
-}
-
-static int gif_size(const unsigned char *b, size_t n, long *w, long *h)
-{
-    if (n < 10) return 0;
-    *w = (long)le16(b + 6);
-    *h = (long)le16(b + 8);
-    return 1;
-}
-
-static int bmp_size(const unsigned char *b, size_t n, long *w, long *h)
-{
-    if (n < 26) return 0;
-    if (le32(b + 14) == 12) { /* OS/2 core header: 16-bit sizes */
-        *w = (long)le16(b + 18);
-        *h = (long)le16(b + 20);
-    } else { /* height < 0: rows stored top-down */
-        *w = (int32_t)le32(b + 18);
-        *h = labs((long)(int32_t)le32(b + 22));
-    }
     return 1;
 }
 
@@ -184,9 +162,6 @@ typedef struct {
 static const image_format formats[] = {
     {"PNG", "\x89PNG\r\n\x1a\n", 8, png_size},
     {"JPEG", "\xff\xd8\xff", 3, jpeg_size},
-    {"GIF", "GIF87a", 6, gif_size},
-    {"GIF", "GIF89a", 6, gif_size},
-    {"BMP", "BM", 2, bmp_size},
 };
 
 static const image_format *format_of(const unsigned char *buf, size_t len)
@@ -197,11 +172,113 @@ static const image_format *format_of(const unsigned char *buf, size_t len)
     return NULL;
 }
 
-static const char *stb_reason(void)
+/* Formats recognised only to be refused by name: their name, or NULL. */
+static const char *refused_format(const unsigned char *b, size_t n)
 {
-    const char *r = stbi_failure_reason();
-    return r ? r : "unknown reason";
+    if (n >= 6 && (memcmp(b, "GIF87a", 6) == 0 || memcmp(b, "GIF89a", 6) == 0)) return "GIF";
+    if (n >= 18 && memcmp(b, "BM", 2) == 0) { /* and a known info header size */
+        unsigned long dib = le32(b + 14);
+        if (dib == 12 || dib == 40 || dib == 52 || dib == 56 || dib == 64 || dib == 108 ||
+            dib == 124)
+            return "BMP";
+    }
+    if (n >= 12 && memcmp(b, "RIFF", 4) == 0 && memcmp(b + 8, "WEBP", 4) == 0) return "WebP";
+    if (n >= 4 && (memcmp(b, "II*\0", 4) == 0 || memcmp(b, "MM\0*", 4) == 0)) return "TIFF";
+    if (n >= 12 && memcmp(b + 4, "ftyp", 4) == 0) { /* ISO media: the major brand */
+        if (memcmp(b + 8, "avif", 4) == 0 || memcmp(b + 8, "avis", 4) == 0) return "AVIF";
+        static const char heif[][5] = {"heic", "heix", "hevc", "hevx", "heim", "heis", "mif1",
+                                       "msf1"};
+        for (size_t i = 0; i < sizeof heif / sizeof heif[0]; i++)
+            if (memcmp(b + 8, heif[i], 4) == 0) return "HEIF (HEIC)";
+    }
+    return NULL;
 }
+
+/* ---- Exif orientation */
+
+/* The Orientation tag (0x0112) of IFD0 in the TIFF structure t of n bytes
+ * (an Exif segment's payload after "Exif\0\0"), 1..8; 1 when it is absent
+ * or anything about it is off. Every offset is checked against n first. */
+static int exif_orientation(const unsigned char *t, size_t n)
+{
+    if (n < 8) return 1;
+    int big = memcmp(t, "MM", 2) == 0;
+    if (!big && memcmp(t, "II", 2) != 0) return 1;
+    unsigned long (*u16)(const unsigned char *) = big ? be16 : le16;
+    unsigned long (*u32)(const unsigned char *) = big ? be32 : le32;
+    if (u16(t + 2) != 42) return 1;
+    unsigned long ifd = u32(t + 4);
+    if (ifd < 8 || ifd > n - 2) return 1;
+    unsigned long count = u16(t + ifd);
+    if (count > (n - ifd - 2) / 12) return 1; /* the whole IFD must be inside */
+    for (unsigned long k = 0; k < count; k++) {
+        const unsigned char *e = t + ifd + 2 + 12 * k; /* tag, type, count, value */
+        if (u16(e) != 0x0112) continue;
+        unsigned long v = u16(e + 8);                  /* a SHORT: left-justified */
+        return u16(e + 2) == 3 && u32(e + 4) == 1 && v >= 1 && v <= 8 ? (int)v : 1;
+    }
+    return 1;
+}
+
+/* The orientation of a JPEG from its first APP1 Exif segment before the
+ * scan; 1 for no Exif, and for PNG. Segments must lie inside the buffer. */
+static int image_orientation(const unsigned char *b, size_t n)
+{
+    if (n < 3 || memcmp(b, "\xff\xd8\xff", 3) != 0) return 1;
+    size_t i = 2;
+    while (i + 4 <= n && b[i] == 0xff) {
+        unsigned m = b[i + 1];
+        if (m == 0xff || m == 0x01 || (m >= 0xd0 && m <= 0xd8)) { /* fill, no length */
+            i += m == 0xff ? 1 : 2;
+            continue;
+        }
+        if (m == 0xd9 || m == 0xda) return 1; /* end of image, scan */
+        size_t seg = be16(b + i + 2);         /* counts its own two bytes */
+        if (seg < 2 || seg > n - i - 2) return 1;
+        if (m == 0xe1 && seg >= 8 && memcmp(b + i + 4, "Exif\0\0", 6) == 0)
+            return exif_orientation(b + i + 10, seg - 8);
+        i += 2 + seg;
+    }
+    return 1;
+}
+
+/* Orientations 5..8 turn the image a quarter: width and height swap. */
+static int orientation_swaps(int orientation)
+{
+    return orientation >= 5 && orientation <= 8;
+}
+
+/* rgba is interleaved 8-bit (sh,sw,4) as stored; out (3,h,w), as displayed
+ * under the Exif orientation, gets it scaled to [0,1] and composited on
+ * white: v = c*a + (1 - a). The stored pixel (x, y) shows at (X, Y):
+ *   1 (x, y)  2 (sw-1-x, y)  3 (sw-1-x, sh-1-y)  4 (x, sh-1-y)
+ *   5 (y, x)  6 (sh-1-y, x)  7 (sh-1-y, sw-1-x)  8 (y, sw-1-x) */
+static void planar_from_rgba8(nst_image *out, const unsigned char *rgba, int sw, int sh,
+                              int orientation)
+{
+    size_t n = (size_t)out->w * (size_t)out->h;
+    for (int y = 0; y < sh; y++)
+        for (int x = 0; x < sw; x++) {
+            int X, Y;
+            switch (orientation) {
+            case 2: X = sw - 1 - x, Y = y; break;
+            case 3: X = sw - 1 - x, Y = sh - 1 - y; break;
+            case 4: X = x, Y = sh - 1 - y; break;
+            case 5: X = y, Y = x; break;
+            case 6: X = sh - 1 - y, Y = x; break;
+            case 7: X = sh - 1 - y, Y = sw - 1 - x; break;
+            case 8: X = y, Y = sw - 1 - x; break;
+            default: X = x, Y = y; break;
+            }
+            const unsigned char *p = rgba + 4 * ((size_t)y * sw + x);
+            size_t i = (size_t)Y * out->w + X;
+            float a = p[3] / 255.0f;
+            for (int c = 0; c < 3; c++)
+                out->data[c * n + i] = clamp01(p[c] / 255.0f * a + (1.0f - a));
+        }
+}
+
+/* ---- checks */
 
 static int check_size(long w, long h, long max_pixels, nst_error *err)
 {
@@ -211,6 +288,10 @@ static int check_size(long w, long h, long max_pixels, nst_error *err)
         return nst_error_set(err, NST_ETOOBIG, "",
                              "image is %ldx%ld pixels, more than the limit of %ld pixels", w, h,
                              max_pixels);
+    if (w > NST_IMAGE_MAX_SIDE || h > NST_IMAGE_MAX_SIDE)
+        return nst_error_set(err, NST_ETOOBIG, "",
+                             "image is %ldx%ld pixels; a side may be at most %d pixels", w, h,
+                             NST_IMAGE_MAX_SIDE);
     return NST_OK;
 }
 
@@ -224,13 +305,23 @@ int nst_image_probe(const void *buf, size_t len, long max_pixels, int *w, int *h
         return nst_error_set(err, NST_ETOOBIG, "", "encoded image is larger than %d bytes",
                              INT_MAX);
     const image_format *f = format_of(buf, len);
-    if (!f) return nst_error_set(err, NST_EIMAGE, "", "not a PNG, JPEG, GIF or BMP image");
+    const char *refused = f ? NULL : refused_format(buf, len);
+    if (refused)
+        return nst_error_set(err, NST_EFORMAT, "",
+                             "%s images are not supported: only PNG and JPEG are accepted",
+                             refused);
+    if (!f) return nst_error_set(err, NST_EIMAGE, "", "not a PNG or JPEG image");
     if (f->size(buf, len, &hw, &hh) && (rc = check_size(hw, hh, max_pixels, err)))
         return rc;
-    if (!stbi_info_from_memory(buf, (int)len, &iw, &ih, &comp))
+    if (!nst_stbi_info(buf, (int)len, &iw, &ih, &comp))
         return nst_error_set(err, NST_EIMAGE, "", "cannot read %s header: %s", f->name,
-                             stb_reason());
+                             nst_stbi_reason());
     if ((rc = check_size(iw, ih, max_pixels, err))) return rc;
+    if (orientation_swaps(image_orientation(buf, len))) { /* as displayed */
+        int t = iw;
+        iw = ih;
+        ih = t;
+    }
     if (w) *w = iw;
     if (h) *h = ih;
     return NST_OK;
@@ -239,21 +330,23 @@ int nst_image_probe(const void *buf, size_t len, long max_pixels, int *w, int *h
 int nst_image_decode(const void *buf, size_t len, long max_pixels, nst_image *out,
                      nst_error *err)
 {
-    int w, h, dw = 0, dh = 0, comp = 0;
+    int w, h, sw = 0, sh = 0; /* as displayed, as stored */
     out->w = out->h = 0;
     out->data = NULL;
     int rc = nst_image_probe(buf, len, max_pixels, &w, &h, err);
     if (rc) return rc;
-    unsigned char *pix = stbi_load_from_memory(buf, (int)len, &dw, &dh, &comp, 3);
+    int orientation = image_orientation(buf, len);
+    unsigned char *pix = nst_stbi_load(buf, (int)len, &sw, &sh, 4);
     if (!pix)
-        return nst_error_set(err, NST_EIMAGE, "", "cannot decode image: %s", stb_reason());
-    if (dw != w || dh != h) {
-        stbi_image_free(pix);
+        return nst_error_set(err, NST_EIMAGE, "", "cannot decode image: %s", nst_stbi_reason());
+    int swap = orientation_swaps(orientation);
+    if ((swap ? sh : sw) != w || (swap ? sw : sh) != h) {
+        nst_stbi_free(pix);
         return nst_error_set(err, NST_EIMAGE, "", "image header and data disagree on size");
     }
     rc = nst_image_alloc(out, w, h);
-    if (rc == NST_OK) planar_from_rgb8(out, pix);
-    stbi_image_free(pix);
+    if (rc == NST_OK) planar_from_rgba8(out, pix, sw, sh, orientation);
+    nst_stbi_free(pix);
     return rc ? nst_error_set(err, rc, "", "out of memory decoding a %dx%d image", w, h) : 0;
 }
 

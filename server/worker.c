@@ -89,6 +89,7 @@ static const char *failure_code(int rc)
     case NST_EIO: return "io_error";
     case NST_EMODEL: return "model_error";
     case NST_EIMAGE: return "invalid_image";
+    case NST_EFORMAT: return "unsupported_image_format";
     case NST_ETOOBIG: return "image_too_large";
     default: return "internal_error";
     }

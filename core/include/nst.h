@@ -43,7 +43,8 @@ typedef enum {
     NST_EMODEL = -4,    /* model file malformed or not VGG19 */
     NST_EIMAGE = -5,    /* image could not be decoded */
     NST_ETOOBIG = -6,   /* image exceeds the pixel limit */
-    NST_ECANCELED = -7  /* the cancel flag was set */
+    NST_ECANCELED = -7, /* the cancel flag was set */
+    NST_EFORMAT = -8    /* an image in a format other than PNG or JPEG */
 } nst_err;
 
 typedef struct {
@@ -92,9 +93,17 @@ int nst_image_alloc(nst_image *img, int w, int h);
 void nst_image_free(nst_image *img);
 int nst_image_copy(nst_image *dst, const nst_image *src);
 
-/* Read the dimensions from an encoded PNG/JPEG/… header without decoding.
- * Fails with NST_EIMAGE (not an image, truncated header) or NST_ETOOBIG
- * when w*h > max_pixels (max_pixels <= 0: no limit). */
+/* Images are read from PNG and JPEG only; GIF, BMP, WebP, TIFF, HEIF and
+ * AVIF are recognised and refused with NST_EFORMAT. A side longer than
+ * NST_IMAGE_MAX_SIDE pixels is refused (NST_ETOOBIG) whatever max_pixels.
+ * Decoded images are as displayed: a JPEG's Exif orientation is applied,
+ * and transparency is composited on white. */
+#define NST_IMAGE_MAX_SIDE 16384
+
+/* Read the dimensions from an encoded PNG or JPEG header without decoding
+ * (as displayed: swapped when the Exif orientation turns the image).
+ * Fails with NST_EIMAGE (not an image, truncated header), NST_EFORMAT or
+ * NST_ETOOBIG when w*h > max_pixels (max_pixels <= 0: no limit). */
 int nst_image_probe(const void *buf, size_t len, long max_pixels, int *w, int *h,
                     nst_error *err);
 /* Decode an encoded image (after nst_image_probe's checks). Caller frees out. */

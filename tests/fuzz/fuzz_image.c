@@ -1,11 +1,15 @@
 /*
  * fuzz_image.c — libFuzzer target for image decoding: any bytes as an
- * uploaded image, with a 4-megapixel limit. A decoded image must have the
- * size the probe reported and pixels in [0,1]; small ones are also
- * re-encoded as PNG and decoded again.
+ * uploaded image, with a 4-megapixel limit, through the decoder libnst
+ * ships (stb_image with only PNG and JPEG, core/stbi.c) and the Exif
+ * orientation reader. A decoded image must have the size the probe
+ * reported (turned by the orientation) and pixels in [0,1]; small ones are
+ * also re-encoded as PNG and decoded again. A refused format (GIF, BMP, …)
+ * must be refused by the probe too, with a message naming PNG and JPEG.
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "nst.h"
 
@@ -20,6 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = nst_image_decode(data, size, MAX_PIXELS, &img, &err);
     if (rc != NST_OK) {
         if (img.data || err.message[0] == '\0') abort();
+        if ((rc == NST_EFORMAT) != (probed == NST_EFORMAT)) abort();
+        if (rc == NST_EFORMAT && !(strstr(err.message, "PNG") && strstr(err.message, "JPEG")))
+            abort();
         return 0;
     }
     if (probed != NST_OK || img.w != w || img.h != h || (long)w * h > MAX_PIXELS) abort();

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """make_corpus.py — writes the seed corpus of the fuzz targets into
-tests/fuzz/corpus/<target>/: tiny images of every format the decoder reads
-(PNG, JPEG, GIF, BMP),
-params bodies, safetensors headers and multipart bodies. The seeds are
+tests/fuzz/corpus/<target>/: tiny images in the formats the decoder reads
+(PNG, JPEG; JPEGs with Exif orientations in both byte orders, and a broken
+Exif), images in formats it recognises only to refuse them (GIF, BMP, WebP,
+TIFF, HEIF: they must fail cleanly with the format named), params bodies, safetensors headers and multipart bodies. The seeds are
 committed; run this again only to change them.
 
 Usage: tests/fuzz/make_corpus.py [corpus-dir]
@@ -31,18 +32,46 @@ def png(w, h, channels, pixels):
             + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b""))
 
 
-def jpeg_gray8():
-    """An 8x8 mid-grey baseline JPEG: one block, DC difference 0, then EOB,
-    with one-code Huffman tables."""
+def jpeg_gray(w=8, h=8):
+    """A w x h mid-grey baseline JPEG: every block DC difference 0, then EOB,
+    with one-code Huffman tables (two 0 bits a block)."""
     def segment(marker, data):
         return bytes([0xFF, marker]) + struct.pack(">H", len(data) + 2) + data
 
     dqt = segment(0xDB, b"\x00" + b"\x01" * 64)
-    sof = segment(0xC0, struct.pack(">BHHB", 8, 8, 8, 1) + b"\x01\x11\x00")
+    sof = segment(0xC0, struct.pack(">BHHB", 8, h, w, 1) + b"\x01\x11\x00")
     one_code = b"\x01" + b"\x00" * 15 + b"\x00"   # one code of length 1, symbol 0
     dht = segment(0xC4, b"\x00" + one_code) + segment(0xC4, b"\x10" + one_code)
     sos = segment(0xDA, b"\x01\x01\x00\x00\x3f\x00")
-    return b"\xFF\xD8" + dqt + sof + dht + sos + b"\x3F" + b"\xFF\xD9"
+    bits = "00" * (((w + 7) // 8) * ((h + 7) // 8))
+    bits += "1" * (-len(bits) % 8)                   # padded with 1 bits
+    scan = bytes(int(bits[i:i + 8], 2) for i in range(0, len(bits), 8))
+    return b"\xFF\xD8" + dqt + sof + dht + sos + scan + b"\xFF\xD9"
+
+
+def jpeg_dht_too_many_codes():
+    """jpeg_gray with a DC table of 1 + 255 + 255 codes: stb_image 2.27
+    would write past its 256-entry tables; libnst refuses it first."""
+    j = bytearray(jpeg_gray())
+    dht = j.index(b"\xFF\xC4")
+    j[dht + 5 + 14] = j[dht + 5 + 15] = 255
+    return bytes(j)
+
+
+def exif_app1(orientation, big=False, ifd=8):
+    """An APP1 Exif segment: TIFF header, IFD0 (at `ifd`) with a Make and an
+    Orientation entry."""
+    e = ">" if big else "<"
+    entries = (struct.pack(e + "HHI", 0x010F, 2, 4) + b"nst\0"
+               + struct.pack(e + "HHIHH", 0x0112, 3, 1, orientation, 0))
+    tiff = (b"MM" if big else b"II") + struct.pack(e + "HI", 42, ifd) \
+        + struct.pack(e + "H", 2) + entries + struct.pack(e + "I", 0)
+    body = b"Exif\0\0" + tiff
+    return b"\xFF\xE1" + struct.pack(">H", len(body) + 2) + body
+
+
+def with_exif(jpeg, app1):
+    return jpeg[:2] + app1 + jpeg[2:]
 
 
 def bmp(w, h, rgb):
@@ -67,10 +96,19 @@ IMAGES = {
     "png_rgba_1x1": png(1, 1, 4, bytes([10, 20, 30, 255])),
     "png_gray_3x1": png(3, 1, 1, bytes([0, 128, 255])),
     "png_huge_header": png(100000, 100000, 3, b"")[:33],   # IHDR only: too many pixels
-    "jpeg_gray_8x8": jpeg_gray8(),
-    "bmp_2x2": bmp(2, 2, RGB4),
-    "gif_1x1": gif_1x1(),
+    "png_rgba_alpha_2x1": png(2, 1, 4, bytes([255, 0, 0, 0, 0, 0, 0, 128])),
+    "jpeg_gray_8x8": jpeg_gray(),
+    "jpeg_dht_too_many_codes": jpeg_dht_too_many_codes(),
+    "jpeg_exif_ii_6": with_exif(jpeg_gray(16, 8), exif_app1(6)),
+    "jpeg_exif_mm_8": with_exif(jpeg_gray(16, 8), exif_app1(8, big=True)),
+    "jpeg_exif_bad_ifd": with_exif(jpeg_gray(16, 8), exif_app1(5, ifd=0xFFFFFFF0)),
     "not_an_image": b"P6\n2 2\n255\n" + RGB4,
+    # refused by name (NST_EFORMAT), never decoded
+    "refused_bmp_2x2": bmp(2, 2, RGB4),
+    "refused_gif_1x1": gif_1x1(),
+    "refused_webp": b"RIFF\x24\0\0\0WEBPVP8 \x18\0\0\0",
+    "refused_tiff": b"II*\0\x08\0\0\0\0\0\0\0",
+    "refused_heic": b"\0\0\0\x18ftypheic\0\0\0\0mif1heic",
 }
 
 # ---------------------------------------------------------------- params
@@ -127,14 +165,17 @@ def multipart(parts, end=True):
 
 
 CONTENT = ("content", "c.png", "image/png", IMAGES["png_rgb_2x2"])
-STYLE = ("style", "s.bmp", "image/bmp", IMAGES["bmp_2x2"])
+STYLE = ("style", "s.png", "image/png", IMAGES["png_gray_3x1"])
 PARAM = ("params", None, None, json.dumps(PARAMS["small"]).encode())
 MULTIPART = {
     "job": multipart([CONTENT, STYLE, PARAM]),
-    "two_styles_blend": multipart([CONTENT, STYLE, ("style", "s.gif", "image/gif", IMAGES["gif_1x1"]),
+    "two_styles_blend": multipart([CONTENT, STYLE, ("style", "s.jpg", "image/jpeg",
+                                                    IMAGES["jpeg_exif_ii_6"]),
                                    ("params", None, "application/json",
                                     b'{"style_blend_weights": [1, 3]}')]),
     "jpeg_no_params": multipart([("content", "c.jpg", "image/jpeg", IMAGES["jpeg_gray_8x8"]), STYLE]),
+    "gif_style_refused": multipart([CONTENT, ("style", "s.gif", "image/gif",
+                                              IMAGES["refused_gif_1x1"])]),
     "missing_style": multipart([CONTENT, PARAM]),
     "unknown_part": multipart([CONTENT, STYLE, ("mask", "m.png", "image/png", b"x")]),
     "truncated": multipart([CONTENT, STYLE], end=False)[:-40],

@@ -6,6 +6,8 @@ standard library only (zlib + struct), and a PNG header reader.
   images.py stripes  W H OUT      diagonal colour stripes
   images.py noise    W H OUT [SEED]  deterministic pseudo-random pixels
   images.py bomb     W H OUT      a valid PNG header declaring W x H, no pixels
+  images.py gif      W H OUT      a one-colour GIF (a format nstd refuses)
+  images.py bmp      W H OUT      a gradient 24-bit BMP (a format nstd refuses)
   images.py size FILE             print "W H" of a PNG (fails if not a PNG)
 """
 import random
@@ -52,6 +54,35 @@ def bomb(w, h):
             chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
 
 
+def gif(w, h):
+    """Red, LZW with a 2-bit code size: a clear code before every second
+    pixel keeps the codes 3 bits wide (an uncompressed GIF)."""
+    codes = [c for i in range(w * h) for c in ([4, 0] if i % 2 == 0 else [0])] + [5]
+    bits, acc, out = 0, 0, bytearray()
+    for c in codes:
+        acc |= c << bits
+        bits += 3
+        while bits >= 8:
+            out.append(acc & 0xFF)
+            acc >>= 8
+            bits -= 8
+    if bits:
+        out.append(acc)
+    blocks = b"".join(bytes([len(out[i:i + 255])]) + bytes(out[i:i + 255])
+                      for i in range(0, len(out), 255))
+    return (b"GIF89a" + struct.pack("<HHBBB", w, h, 0x81, 0, 0) + b"\xff\0\0" * 2 + b"\0\0\0" * 2
+            + b"\x2c" + struct.pack("<HHHHB", 0, 0, w, h, 0) + b"\x02" + blocks + b"\0\x3b")
+
+
+def bmp(w, h):
+    stride = (3 * w + 3) & ~3
+    rows = b"".join(bytes(v for x in range(w) for v in (128, 255 * y // max(1, h - 1),
+                                                          255 * x // max(1, w - 1)))
+                    + b"\0" * (stride - 3 * w) for y in reversed(range(h)))
+    info = struct.pack("<IiiHHIIiiII", 40, w, h, 1, 24, 0, len(rows), 2835, 2835, 0, 0)
+    return b"BM" + struct.pack("<IHHI", 14 + len(info) + len(rows), 0, 0, 14 + len(info)) + info + rows
+
+
 def size(path):
     with open(path, "rb") as f:
         head = f.read(33)
@@ -68,7 +99,8 @@ def main(argv):
     if kind == "noise":
         data = noise(w, h, int(argv[5]) if len(argv) > 5 else 1)
     else:
-        data = {"gradient": gradient, "stripes": stripes, "bomb": bomb}[kind](w, h)
+        data = {"gradient": gradient, "stripes": stripes, "bomb": bomb, "gif": gif,
+                "bmp": bmp}[kind](w, h)
     with open(out, "wb") as f:
         f.write(data)
 

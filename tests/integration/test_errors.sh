@@ -12,6 +12,8 @@ echo "this is not an image" >"$T/text.txt"
 head -c 300 "$T/content.png" >"$T/truncated.png"
 $IMAGES bomb 100000 100000 "$T/bomb.png"
 $IMAGES noise 96 96 "$T/big.png" 3
+$IMAGES gif 16 16 "$T/style.gif"
+$IMAGES bmp 16 16 "$T/content.bmp"
 start_nstd --max-upload-bytes 16K --max-image-size 256 --cors-origins "https://good.example, https://also.example"
 
 C=(-F "content=@$T/content.png")
@@ -28,6 +30,12 @@ expect_error "$(req POST /v1/jobs -F "content=@$T/text.txt" "${S[@]}")" 400 inva
 expect_error "$(req POST /v1/jobs "${C[@]}" "${S[@]}" -F "style=@$T/text.txt")" 400 invalid_image \
     'style[1]' "text file as second style"
 jf "$T/body" 'd["error"]["message"]' | grep -q '^style\[1\]: ' || fail "message does not name style[1]"
+expect_error "$(req POST /v1/jobs -F "content=@$T/content.bmp" "${S[@]}")" 400 unsupported_image_format \
+    content "BMP as content"
+jf "$T/body" 'd["error"]["message"]' | grep -q '^content: BMP .*PNG and JPEG' || fail "message: $(cat "$T/body")"
+expect_error "$(req POST /v1/jobs "${C[@]}" "${S[@]}" -F "style=@$T/style.gif")" 400 \
+    unsupported_image_format 'style[1]' "GIF as second style"
+jf "$T/body" 'd["error"]["message"]' | grep -q '^style\[1\]: GIF .*PNG and JPEG' || fail "message: $(cat "$T/body")"
 expect_error "$(req POST /v1/jobs -F "content=@$T/truncated.png" "${S[@]}")" 400 invalid_image content \
     "truncated PNG"
 expect_error "$(req POST /v1/jobs -F "content=@$T/bomb.png" "${S[@]}")" 413 image_too_large content \

@@ -176,7 +176,7 @@ static void mem_write(void *ctx, void *data, int size)
     f->len += (size_t)size;
 }
 
-static void test_other_formats(void)
+static void test_jpeg(void)
 {
     enum { W = 40, H = 30 };
     unsigned char rgb[W * H * 3];
@@ -186,21 +186,334 @@ static void test_other_formats(void)
         for (int c = 0; c < 3; c++)
             rgb[3 * i + c] = (unsigned char)(ref.data[c * W * H + i] * 255 + 0.5f);
     static mem_file f;
-    for (int kind = 0; kind < 2; kind++) {
-        f.len = 0;
-        int ok = kind == 0 ? stbi_write_bmp_to_func(mem_write, &f, W, H, 3, rgb)
-                           : stbi_write_jpg_to_func(mem_write, &f, W, H, 3, rgb, 95);
-        CHECK(ok && f.len <= sizeof f.data, "write %s", kind ? "JPEG" : "BMP");
-        nst_error err = {0};
-        int rc = nst_image_decode(f.data, f.len, 0, &out, &err);
-        CHECK(rc == NST_OK, "%s: %s", kind ? "JPEG" : "BMP", err.message);
-        if (rc) continue;
-        double tol = kind == 0 ? 0.5 / 255 + 1e-6 : 0.06; /* BMP lossless, JPEG q95 */
-        CHECK(out.w == W && out.h == H && max_diff(&out, &ref) <= tol, "%s differs by %g",
-              kind ? "JPEG" : "BMP", max_diff(&out, &ref));
+    f.len = 0;
+    int ok = stbi_write_jpg_to_func(mem_write, &f, W, H, 3, rgb, 95);
+    CHECK(ok && f.len <= sizeof f.data, "write JPEG");
+    nst_error err = {0};
+    int rc = nst_image_decode(f.data, f.len, 0, &out, &err);
+    CHECK(rc == NST_OK, "JPEG: %s", err.message);
+    if (rc == NST_OK) {
+        CHECK(out.w == W && out.h == H && max_diff(&out, &ref) <= 0.06, /* q95 */
+              "JPEG differs by %g", max_diff(&out, &ref));
         nst_image_free(&out);
     }
     nst_image_free(&ref);
+}
+
+/* ------------------------------------------------------------ EXIF orientation */
+
+/* The test picture for orientations: grey, a red 16x16 block in the stored
+ * top-left corner and a green one in the stored top-right corner, as a
+ * 48x32 JPEG (quality 95: no chroma subsampling, blocks on the 8x8 grid). */
+enum { OW = 48, OH = 32 };
+
+static void corners_jpeg(mem_file *f)
+{
+    static unsigned char rgb[OW * OH * 3];
+    for (int y = 0; y < OH; y++)
+        for (int x = 0; x < OW; x++) {
+            unsigned char *p = &rgb[3 * (y * OW + x)];
+            int red = y < 16 && x < 16, green = y < 16 && x >= OW - 16;
+            p[0] = red ? 255 : green ? 0 : 128;
+            p[1] = green ? 255 : red ? 0 : 128;
+            p[2] = red || green ? 0 : 128;
+        }
+    f->len = 0;
+    CHECK(stbi_write_jpg_to_func(mem_write, f, OW, OH, 3, rgb, 95) && f->len <= sizeof f->data,
+          "write JPEG");
+}
+
+static void put16(unsigned char *b, int big, unsigned v)
+{
+    b[big ? 0 : 1] = (unsigned char)(v >> 8);
+    b[big ? 1 : 0] = (unsigned char)v;
+}
+
+static void put32(unsigned char *b, int big, unsigned long v)
+{
+    put16(b + (big ? 0 : 2), big, (unsigned)(v >> 16));
+    put16(b + (big ? 2 : 0), big, (unsigned)(v & 0xffff));
+}
+
+/* An APP1 Exif segment (48 bytes) in Motorola (big) or Intel byte order:
+ * TIFF header, IFD0 at `ifd` (8: right after the header) with a Make tag
+ * and then Orientation = orientation. */
+static size_t exif_segment(unsigned char *b, int big, unsigned orientation, unsigned long ifd)
+{
+    unsigned char *t = b + 10; /* the TIFF header */
+    memset(b, 0, 48);
+    memcpy(b, "\xff\xe1\x00\x2e" "Exif\0\0", 10);
+    memcpy(t, big ? "MM" : "II", 2);
+    put16(t + 2, big, 42);
+    put32(t + 4, big, ifd);
+    put16(t + 8, big, 2);                               /* entries */
+    put16(t + 10, big, 0x010f);                         /* Make, */
+    put16(t + 12, big, 2);                              /* ASCII, */
+    put32(t + 14, big, 4);                              /* 4 bytes, */
+    memcpy(t + 18, "nst", 4);                           /* inline */
+    put16(t + 22, big, 0x0112);                         /* Orientation, */
+    put16(t + 24, big, 3);                              /* SHORT, */
+    put32(t + 26, big, 1);                              /* one, */
+    put16(t + 30, big, orientation);                    /* left-justified */
+    put32(t + 34, big, 0);                              /* no IFD1 */
+    return 48;
+}
+
+/* jpeg with `seg` (n bytes) inserted after its first `at` bytes. */
+static unsigned char *splice(const mem_file *jpeg, size_t at, const unsigned char *seg, size_t n,
+                             size_t *len)
+{
+    *len = jpeg->len + n;
+    unsigned char *b = malloc(*len); /* exact size: reads past it are caught */
+    memcpy(b, jpeg->data, at);
+    memcpy(b + at, seg, n);
+    memcpy(b + at + n, jpeg->data + at, jpeg->len - at);
+    return b;
+}
+
+/* 'R' red, 'G' green, '.' grey: the colour around (x, y). */
+static char colour_at(nst_image *img, int x, int y)
+{
+    float r = *px(img, 0, x, y), g = *px(img, 1, x, y), b = *px(img, 2, x, y);
+    if (r > 0.85f && g < 0.2f && b < 0.2f) return 'R';
+    if (g > 0.85f && r < 0.2f && b < 0.2f) return 'G';
+    if (fabsf(r - 0.5f) < 0.1f && fabsf(g - 0.5f) < 0.1f && fabsf(b - 0.5f) < 0.1f) return '.';
+    return '?';
+}
+
+/* The colours at the centres of the four 16x16 corners: TL, TR, BL, BR. */
+static void corners(nst_image *img, char out[5])
+{
+    int l = 8, t = 8, r = img->w - 9, b = img->h - 9;
+    out[0] = colour_at(img, l, t);
+    out[1] = colour_at(img, r, t);
+    out[2] = colour_at(img, l, b);
+    out[3] = colour_at(img, r, b);
+    out[4] = '\0';
+}
+
+static void test_exif_orientation(void)
+{
+    /* where the stored top-left red and top-right green corners show, as
+     * TL TR BL BR, for orientations 1..8 (5..8 swap width and height) */
+    static const char *const want[9] = {NULL,   "RG..", "GR..", "..GR", "..RG",
+                                        "R.G.", ".R.G", ".G.R", "G.R."};
+    static mem_file f;
+    corners_jpeg(&f);
+    nst_image out;
+    char got[5];
+    CHECK(nst_image_decode(f.data, f.len, 0, &out, NULL) == NST_OK, "decode without Exif");
+    corners(&out, got);
+    CHECK(strcmp(got, want[1]) == 0, "no Exif: corners %s", got);
+    nst_image_free(&out);
+
+    for (int big = 0; big < 2; big++)
+        for (unsigned o = 1; o <= 8; o++)
+            for (int after_app0 = 0; after_app0 < 2; after_app0++) {
+                unsigned char seg[48];
+                size_t n = exif_segment(seg, big, o, 8), len;
+                size_t at = after_app0 ? 4 + ((size_t)f.data[4] << 8 | f.data[5]) : 2;
+                unsigned char *jpeg = splice(&f, at, seg, n, &len);
+                nst_error err = {0};
+                int w = 0, h = 0, swap = o >= 5;
+                int rc = nst_image_probe(jpeg, len, 0, &w, &h, &err);
+                CHECK(rc == NST_OK && w == (swap ? OH : OW) && h == (swap ? OW : OH),
+                      "%s orientation %u: probe %dx%d: %s", big ? "MM" : "II", o, w, h,
+                      err.message);
+                rc = nst_image_decode(jpeg, len, 0, &out, &err);
+                CHECK(rc == NST_OK, "%s orientation %u: %s", big ? "MM" : "II", o, err.message);
+                if (rc == NST_OK) {
+                    CHECK(out.w == w && out.h == h, "orientation %u: %dx%d", o, out.w, out.h);
+                    corners(&out, got);
+                    CHECK(strcmp(got, want[o]) == 0, "%s orientation %u: corners %s, want %s",
+                          big ? "MM" : "II", o, got, want[o]);
+                    if (o == 6 && !big && !after_app0) { /* to look at */
+                        char path[1024];
+                        snprintf(path, sizeof path, "%s/nst_test_orientation6.png", tmp_dir());
+                        nst_image_save_png(&out, path, NULL);
+                    }
+                    nst_image_free(&out);
+                }
+                free(jpeg);
+            }
+}
+
+/* Exif that is wrong or lies is ignored (the image stays as stored), and
+ * no cut of a JPEG carrying it reads past the end. */
+static void test_exif_malformed(void)
+{
+    static mem_file f;
+    corners_jpeg(&f);
+    struct {
+        const char *what;
+        unsigned orientation;
+        unsigned long ifd;
+        int patch_at, patch; /* a byte of the segment to overwrite (at 0: none) */
+    } cases[] = {
+        {"orientation 0", 0, 8, 0, 0},
+        {"orientation 9", 9, 8, 0, 0},
+        {"orientation 0x106", 0x106, 8, 0, 0},
+        {"IFD past the end", 6, 0xfffffff0ul, 0, 0},
+        {"IFD inside the header", 6, 4, 0, 0},
+        {"IFD at the segment's last byte", 6, 37, 0, 0},
+        {"entry count past the end", 6, 8, 18 + 1, 0x7f}, /* II: high byte of count */
+        {"orientation as LONG", 6, 8, 10 + 24, 4},
+        {"orientation count 2", 6, 8, 10 + 26, 2},
+        {"byte order XX", 6, 8, 10, 'X'},
+        {"TIFF magic 43", 6, 8, 12, 43},
+        {"not Exif", 6, 8, 4, 'e'},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        unsigned char seg[48];
+        size_t n = exif_segment(seg, 0, cases[i].orientation, cases[i].ifd), len;
+        if (cases[i].patch_at) seg[cases[i].patch_at] = (unsigned char)cases[i].patch;
+        unsigned char *jpeg = splice(&f, 2, seg, n, &len);
+        nst_image out;
+        nst_error err = {0};
+        int rc = nst_image_decode(jpeg, len, 0, &out, &err);
+        CHECK(rc == NST_OK, "%s: %s", cases[i].what, err.message);
+        if (rc == NST_OK) {
+            char got[5];
+            corners(&out, got);
+            CHECK(out.w == OW && strcmp(got, "RG..") == 0, "%s: %dx%d, corners %s",
+                  cases[i].what, out.w, out.h, got);
+            nst_image_free(&out);
+        }
+        free(jpeg);
+    }
+
+    /* an Exif segment that is only a TIFF header, its IFD0 offset pointing
+     * past the segment's end into the next (APP2) segment, which holds a
+     * valid IFD with orientation 6: not followed */
+    static const unsigned char outside[] = {
+        0xff, 0xe1, 0, 16, 'E', 'x', 'i', 'f', 0, 0, 'I', 'I', 42, 0, 12, 0, 0, 0,
+        0xff, 0xe2, 0, 20, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0};
+    size_t len;
+    unsigned char *jpeg = splice(&f, 2, outside, sizeof outside, &len);
+    nst_image out;
+    nst_error err = {0};
+    int rc = nst_image_decode(jpeg, len, 0, &out, &err);
+    CHECK(rc == NST_OK && out.w == OW, "IFD beyond its segment: rc %d, %dx%d: %s", rc, out.w,
+          out.h, err.message);
+    nst_image_free(&out);
+    free(jpeg);
+
+    /* every cut of a JPEG with Exif (MM, orientation 8) */
+    unsigned char seg[48];
+    size_t n = exif_segment(seg, 1, 8, 8), full;
+    jpeg = splice(&f, 2, seg, n, &full);
+    int bad = 0;
+    for (size_t cut = 1; cut < full; cut++) {
+        unsigned char *part = malloc(cut);
+        memcpy(part, jpeg, cut);
+        rc = nst_image_decode(part, cut, 0, &out, NULL);
+        if (!(rc == NST_OK || rc == NST_EIMAGE) || (rc == NST_OK && out.w != OH)) bad++;
+        nst_image_free(&out);
+        free(part);
+    }
+    CHECK(bad == 0, "%d cuts of a JPEG with Exif misbehaved", bad);
+    free(jpeg);
+}
+
+/* A Huffman table of more than 256 codes is refused before stb_image 2.27
+ * reads it (it would write past its tables), wherever the DHT segment is. */
+static void test_jpeg_huffman_overflow(void)
+{
+    static mem_file f;
+    corners_jpeg(&f);
+    size_t dht = 0;
+    for (size_t i = 2; i + 1 < f.len && !dht; i++)
+        if (f.data[i] == 0xff && f.data[i + 1] == 0xc4) dht = i;
+    CHECK(dht > 0, "no DHT segment");
+    for (int where = 0; where < 2 && dht; where++) {
+        size_t len = f.len;
+        unsigned char *jpeg = malloc(len);
+        memcpy(jpeg, f.data, len);
+        jpeg[dht + 5 + 14] = 255; /* counts of the first table: 16 + 255 + 255 codes */
+        jpeg[dht + 5 + 15] = 255;
+        if (where == 1) { /* the broken table in a DHT after the scan's FF-stuffed data */
+            free(jpeg);
+            static const unsigned char tail[] = {0xff, 0x00, 0xff, 0xc4, 0x00, 0x13, 0x00, 0, 0,
+                                                 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+            len = f.len + sizeof tail;
+            jpeg = malloc(len);
+            memcpy(jpeg, f.data, f.len - 2); /* before EOI */
+            memcpy(jpeg + f.len - 2, tail, sizeof tail);
+            jpeg[len - 2] = 0xff, jpeg[len - 1] = 0xd9;
+            jpeg[f.len - 2 + sizeof tail - 4] = 200; /* 200 + 200 codes */
+            jpeg[f.len - 2 + sizeof tail - 3] = 200;
+        }
+        nst_image out;
+        nst_error err = {0};
+        int rc = nst_image_decode(jpeg, len, 0, &out, &err);
+        CHECK(rc == NST_EIMAGE && out.data == NULL && strstr(err.message, "bad DHT header"),
+              "%s: rc %d: %s", where ? "after the scan" : "in the header", rc, err.message);
+        nst_image_free(&out);
+        free(jpeg);
+    }
+}
+
+/* A PNG chunk declaring more data than the file holds is refused before
+ * stb_image reserves memory for it. */
+static void test_png_chunk_past_end(void)
+{
+    nst_image img, out;
+    gradient(&img, 8, 8);
+    unsigned char *png;
+    size_t len;
+    nst_image_encode_png(&img, &png, &len);
+    size_t idat = 8;
+    while (idat + 8 <= len && memcmp(png + idat + 4, "IDAT", 4) != 0)
+        idat += 12 + ((size_t)png[idat] << 24 | png[idat + 1] << 16 | png[idat + 2] << 8 | png[idat + 3]);
+    CHECK(idat + 8 <= len, "no IDAT");
+    png[idat] = 0x7f; /* about 2 GiB */
+    nst_error err = {0};
+    int rc = nst_image_decode(png, len, 0, &out, &err);
+    CHECK(rc == NST_EIMAGE && out.data == NULL && strstr(err.message, "past the end"),
+          "rc %d: %s", rc, err.message);
+    free(png);
+    nst_image_free(&img);
+}
+
+/* ------------------------------------------------------------ alpha */
+
+/* Transparent pixels are composited on white, whatever colour they hold. */
+static void test_alpha_on_white(void)
+{
+    static mem_file f;
+    /* RGBA: transparent red, half-transparent black, opaque blue */
+    static const unsigned char rgba[] = {255, 0, 0, 0, 0, 0, 0, 128, 0, 0, 255, 255};
+    f.len = 0;
+    CHECK(stbi_write_png_to_func(mem_write, &f, 3, 1, 4, rgba, 12), "write RGBA PNG");
+    nst_image out;
+    nst_error err = {0};
+    int rc = nst_image_decode(f.data, f.len, 0, &out, &err);
+    CHECK(rc == NST_OK && out.w == 3 && out.h == 1, "RGBA: %s", err.message);
+    if (rc == NST_OK) {
+        for (int c = 0; c < 3; c++) {
+            CHECK(*px(&out, c, 0, 0) == 1.0f, "transparent red: channel %d is %g, not white", c,
+                  *px(&out, c, 0, 0));
+            CHECK(fabsf(*px(&out, c, 1, 0) - 127 / 255.0f) < 1e-6f,
+                  "half-transparent black: channel %d is %g, not mid grey", c,
+                  *px(&out, c, 1, 0));
+            CHECK(*px(&out, c, 2, 0) == (c == 2 ? 1.0f : 0.0f), "opaque blue: channel %d %g", c,
+                  *px(&out, c, 2, 0));
+        }
+        nst_image_free(&out);
+    }
+    /* grey + alpha: a transparent black pixel and an opaque one */
+    static const unsigned char ga[] = {0, 0, 0, 255};
+    f.len = 0;
+    CHECK(stbi_write_png_to_func(mem_write, &f, 2, 1, 2, ga, 4), "write grey-alpha PNG");
+    rc = nst_image_decode(f.data, f.len, 0, &out, &err);
+    CHECK(rc == NST_OK, "grey-alpha: %s", err.message);
+    if (rc == NST_OK) {
+        CHECK(out.data[0] == 1.0f && out.data[2] == 1.0f && out.data[4] == 1.0f,
+              "transparent black is (%g %g %g), not white", out.data[0], out.data[2],
+              out.data[4]);
+        CHECK(out.data[1] == 0.0f && out.data[5] == 0.0f, "opaque black");
+        nst_image_free(&out);
+    }
 }
 
 static void test_save_load(void)
@@ -268,8 +581,8 @@ static void test_probe_too_big(void)
 
 static void test_not_an_image(void)
 {
-    static const char *const texts[] = {"hello, world", "{\"alpha\": 1}", "BM", "GIF89a",
-                                        "\x89PNG\r\n\x1a\n"};
+    static const char *const texts[] = {"hello, world", "{\"alpha\": 1}", "BM", "BMW 320i",
+                                        "\x89PNG\r\n\x1a\n", "RIFF", "II*"};
     nst_image out;
     nst_error err = {0};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
@@ -283,6 +596,75 @@ static void test_not_an_image(void)
     unsigned char junk[4096];
     for (size_t i = 0; i < sizeof junk; i++) junk[i] = (unsigned char)(uniform(&seed, 0, 256));
     CHECK(nst_image_decode(junk, sizeof junk, 0, &out, &err) == NST_EIMAGE, "noise bytes");
+}
+
+/* Only PNG and JPEG are read: other image formats are recognised and
+ * refused by name, with NST_EFORMAT, before any decoding. */
+static void test_refused_formats(void)
+{
+    static const unsigned char gif[] = {'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0x80, 0, 0,
+                                        0xff, 0, 0, 0, 0, 0xff, 0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0,
+                                        2, 2, 0x44, 1, 0, 0x3b};
+    static const unsigned char webp[] = "RIFF\x24\0\0\0WEBPVP8 \x18\0\0\0";
+    static const unsigned char tiff_ii[] = "II*\0\x08\0\0\0\0\0\0\0";
+    static const unsigned char tiff_mm[] = "MM\0*\0\0\0\x08\0\0\0\0";
+    static const unsigned char heic[] = "\0\0\0\x18" "ftypheic\0\0\0\0mif1heic";
+    static const unsigned char avif[] = "\0\0\0\x1c" "ftypavif\0\0\0\0avifmif1miaf";
+    static mem_file bmp;
+    static const unsigned char rgb[2 * 2 * 3] = {255, 0, 0, 0, 255, 0, 0, 0, 255, 9, 9, 9};
+    bmp.len = 0;
+    CHECK(stbi_write_bmp_to_func(mem_write, &bmp, 2, 2, 3, rgb), "write BMP");
+    struct {
+        const char *name;
+        const void *data;
+        size_t len;
+    } cases[] = {
+        {"GIF", gif, sizeof gif},         {"BMP", bmp.data, bmp.len},
+        {"WebP", webp, sizeof webp - 1},  {"TIFF", tiff_ii, sizeof tiff_ii - 1},
+        {"TIFF", tiff_mm, sizeof tiff_mm - 1}, {"HEIF", heic, sizeof heic - 1},
+        {"AVIF", avif, sizeof avif - 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        nst_image out;
+        nst_error err = {0};
+        int w = -1, h = -1;
+        int rc = nst_image_probe(cases[i].data, cases[i].len, 0, &w, &h, &err);
+        CHECK(rc == NST_EFORMAT && err.code == NST_EFORMAT, "probe %s: rc %d: %s", cases[i].name,
+              rc, err.message);
+        rc = nst_image_decode(cases[i].data, cases[i].len, 0, &out, &err);
+        CHECK(rc == NST_EFORMAT && err.code == NST_EFORMAT && out.data == NULL,
+              "decode %s: rc %d: %s", cases[i].name, rc, err.message);
+        CHECK(strstr(err.message, cases[i].name) && strstr(err.message, "PNG") &&
+                  strstr(err.message, "JPEG"),
+              "%s: the message names neither it nor the accepted formats: %s", cases[i].name,
+              err.message);
+        nst_image_free(&out);
+    }
+    CHECK(strcmp(nst_strerror(NST_EFORMAT), "unsupported image format") == 0, "%s",
+          nst_strerror(NST_EFORMAT));
+}
+
+/* A side longer than NST_IMAGE_MAX_SIDE is refused from the header, even
+ * with no pixel limit. */
+static void test_max_side(void)
+{
+    unsigned char png[33];
+    nst_error err = {0};
+    nst_image out;
+    int w = 0, h = 0;
+    CHECK(NST_IMAGE_MAX_SIDE == 16384, "%d", NST_IMAGE_MAX_SIDE);
+    png_header(png, NST_IMAGE_MAX_SIDE + 1, 10);
+    int rc = nst_image_probe(png, sizeof png, 0, &w, &h, &err);
+    CHECK(rc == NST_ETOOBIG && strstr(err.message, "16385x10") && strstr(err.message, "16384"),
+          "rc %d: %s", rc, err.message);
+    CHECK(nst_image_decode(png, sizeof png, 0, &out, &err) == NST_ETOOBIG && out.data == NULL,
+          "decode: %s", err.message);
+    png_header(png, 10, NST_IMAGE_MAX_SIDE + 1);
+    CHECK(nst_image_probe(png, sizeof png, 0, &w, &h, &err) == NST_ETOOBIG, "tall: %s",
+          err.message);
+    png_header(png, NST_IMAGE_MAX_SIDE, 1);
+    CHECK(nst_image_probe(png, sizeof png, 0, &w, &h, &err) == NST_OK && w == NST_IMAGE_MAX_SIDE,
+          "at the limit: %s", err.message);
 }
 
 static void test_truncated(void)
@@ -306,22 +688,19 @@ static void test_truncated(void)
     CHECK(bad == 0, "%d of %zu truncations were not refused", bad, len - 5);
     free(png);
 
-    /* JPEG and BMP decoders may fill a cut-off tail; they must not crash */
+    /* the JPEG decoder may fill a cut-off tail; it must not crash */
     static mem_file f;
     unsigned char rgb[24 * 16 * 3];
     for (size_t i = 0; i < sizeof rgb; i++) rgb[i] = (unsigned char)(img.data[i] * 255);
-    for (int kind = 0; kind < 2; kind++) {
-        f.len = 0;
-        if (kind == 0) stbi_write_bmp_to_func(mem_write, &f, 24, 16, 3, rgb);
-        else stbi_write_jpg_to_func(mem_write, &f, 24, 16, 3, rgb, 90);
-        for (size_t cut = 1; cut < f.len && f.len <= sizeof f.data; cut++) {
-            unsigned char *part = malloc(cut);
-            memcpy(part, f.data, cut);
-            int rc = nst_image_decode(part, cut, 0, &out, NULL);
-            CHECK(rc == NST_OK || rc == NST_EIMAGE, "rc %d", rc);
-            nst_image_free(&out);
-            free(part);
-        }
+    f.len = 0;
+    stbi_write_jpg_to_func(mem_write, &f, 24, 16, 3, rgb, 90);
+    for (size_t cut = 1; cut < f.len && f.len <= sizeof f.data; cut++) {
+        unsigned char *part = malloc(cut);
+        memcpy(part, f.data, cut);
+        int rc = nst_image_decode(part, cut, 0, &out, NULL);
+        CHECK(rc == NST_OK || rc == NST_EIMAGE, "rc %d", rc);
+        nst_image_free(&out);
+        free(part);
     }
     nst_image_free(&img);
 }
@@ -462,10 +841,17 @@ int main(void)
     TEST_RUN(test_png_round_trip);
     TEST_RUN(test_png_clamps);
     TEST_RUN(test_png_deterministic);
-    TEST_RUN(test_other_formats);
+    TEST_RUN(test_jpeg);
+    TEST_RUN(test_exif_orientation);
+    TEST_RUN(test_exif_malformed);
+    TEST_RUN(test_jpeg_huffman_overflow);
+    TEST_RUN(test_png_chunk_past_end);
+    TEST_RUN(test_alpha_on_white);
     TEST_RUN(test_save_load);
     TEST_RUN(test_probe_too_big);
     TEST_RUN(test_not_an_image);
+    TEST_RUN(test_refused_formats);
+    TEST_RUN(test_max_side);
     TEST_RUN(test_truncated);
     TEST_RUN(test_resize_fit);
     TEST_RUN(test_luminance);
