@@ -374,3 +374,18 @@ int nst_image_save_png(const nst_image *img, const char *path, nst_error *err)
     free(png);
     return e ? nst_error_set(err, NST_EIO, "", "cannot write %s: %s", path, strerror(-e)) : NST_OK;
 }
+
+/* ------------------------------------------------------------ memory */
+
+/* stb's worst case among the accepted formats is a 16-bit RGBA PNG: the
+ * inflated rows (8 bytes a pixel, plus a filter byte a row) and the image
+ * they expand into (8 more), then the conversion to 8-bit RGB (3) that
+ * nst_image_decode turns into floats. Rounded up to leave room for the
+ * copies an orientation fix or an alpha flatten makes. */
+#define DECODE_BYTES_PER_PIXEL 24
+
+size_t nst_image_decode_memory(int w, int h)
+{
+    if (w < 1 || h < 1) return 0;
+    return (size_t)DECODE_BYTES_PER_PIXEL * (size_t)w * (size_t)h + ((size_t)1 << 20);
+}

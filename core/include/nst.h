@@ -267,6 +267,26 @@ int nst_transfer(const nst_model *m, const nst_params *p, const nst_image *conte
                  const nst_image *styles, int n_styles, const nst_callbacks *cb,
                  nst_image *out, nst_error *err);
 
+/* Peak memory in bytes of one nst_transfer with these parameters for a
+ * content image of content_w×content_h and style images of
+ * style_wh[2k]×style_wh[2k+1] (k < n_styles) as decoded: the images
+ * passed in (held by the caller for the run) and every buffer the
+ * transfer allocates at its largest scale (the network's activations,
+ * gradients and convolution scratch, the content and style targets, the
+ * style images' networks, the optimiser's history, the resizes'
+ * temporaries), plus a fixed allowance for threads and BLAS. Derived from
+ * the sizes the engine allocates, so it is an upper bound, not a guess; it
+ * does not depend on iterations. The model's weights are not counted (one
+ * copy is shared by every transfer). m may be NULL. 0 for no pixels. */
+size_t nst_transfer_memory(const nst_model *m, const nst_params *p, int content_w,
+                           int content_h, const int *style_wh, int n_styles);
+
+/* Working memory in bytes nst_image_decode needs for a w×h image beyond the
+ * nst_image it returns: the decoder's temporaries (a 16-bit RGBA PNG
+ * inflates to 8 bytes a pixel and expands to 8 more) and the 8-bit RGB
+ * image converted from. */
+size_t nst_image_decode_memory(int w, int h);
+
 /* ------------------------------------------------------------------- files */
 
 /* Whole-file reads and crash-safe replacement of files, shared by the

@@ -6,6 +6,7 @@ standard library only (zlib + struct), and a PNG header reader.
   images.py stripes  W H OUT      diagonal colour stripes
   images.py noise    W H OUT [SEED]  deterministic pseudo-random pixels
   images.py bomb     W H OUT      a valid PNG header declaring W x H, no pixels
+  images.py solid    W H OUT      a whole W x H PNG of one colour (a few KB even when huge)
   images.py size FILE             print "W H" of a PNG (fails if not a PNG)
 """
 import random
@@ -52,6 +53,15 @@ def bomb(w, h):
             chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
 
 
+def solid(w, h):
+    row = b"\0" + b"\x80\x40\x20" * w
+    z = zlib.compressobj(9)
+    idat = b"".join(z.compress(row) for _ in range(h)) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) +
+            chunk(b"IEND", b""))
+
+
 def size(path):
     with open(path, "rb") as f:
         head = f.read(33)
@@ -68,7 +78,8 @@ def main(argv):
     if kind == "noise":
         data = noise(w, h, int(argv[5]) if len(argv) > 5 else 1)
     else:
-        data = {"gradient": gradient, "stripes": stripes, "bomb": bomb}[kind](w, h)
+        data = {"gradient": gradient, "stripes": stripes, "bomb": bomb,
+                "solid": solid}[kind](w, h)
     with open(out, "wb") as f:
         f.write(data)
 
