@@ -68,7 +68,7 @@ JSON({
       "Conflict": {"description": "The job has not succeeded, so there is no result (not_finished)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "PayloadTooLarge": {"description": "The request body exceeds max_upload_bytes, by its Content-Length or while it streams in (payload_too_large); or an image's dimensions exceed max_input_pixels (image_too_large; field content or style[i])", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "UnsupportedMediaType": {"description": "The body is not multipart/form-data (unsupported_media_type)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "UnprocessableEntity": {"description": "The params are JSON but not valid (invalid_params): an unknown key, a value of the wrong type or out of range, an unknown layer name, a list of the wrong length (such as style_blend_weights not one per style image); field names the parameter", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "UnprocessableEntity": {"description": "The params are JSON but not valid (invalid_params): an unknown key, a value of the wrong type or out of range, an unknown layer name, a list of the wrong length (such as style_blend_weights not one per style image), style_scale × image_size over max_image_size; field names the parameter. Or the job's estimated peak memory (from the params and the images' dimensions) exceeds max_job_memory (job_too_large; the message states the estimate and the limit)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "TooManyRequests": {"description": "The job queue is full (queue_full); Retry-After estimates when a worker is free", "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "InternalError": {"description": "The server failed: the job store could not be read or written, or memory ran out (internal_error)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "ServiceUnavailable": {"description": "The server is shutting down (shutting_down, with Retry-After); for POST /v1/jobs also not enough memory to buffer or decode an upload (out_of_memory; field content, style[i] or params)", "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
@@ -231,7 +231,8 @@ JSON({
               "max_iterations": {"type": "integer"},
               "max_styles": {"type": "integer"},
               "queue_size": {"type": "integer"},
-              "job_ttl_s": {"type": "integer", "description": "Seconds a finished job is kept"}
+              "job_ttl_s": {"type": "integer", "description": "Seconds a finished job is kept"},
+              "max_job_memory": {"type": "integer", "description": "Bytes: the largest estimated peak memory of a job (job_too_large beyond)"}
             }
           },
           "defaults": {"$ref": "#/components/schemas/Params"},

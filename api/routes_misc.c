@@ -133,6 +133,7 @@ enum MHD_Result h_info(api_request *rq, const char *data, size_t *size)
                                                  ? cfg->max_styles : NST_MAX_STYLES);
     cJSON_AddNumberToObject(l, "queue_size", cfg->queue_size);
     cJSON_AddNumberToObject(l, "job_ttl_s", cfg->job_ttl);
+    cJSON_AddNumberToObject(l, "max_job_memory", (double)cfg->max_job_memory);
 
     nst_params p;
     api_params_default(rq->api, &p);

@@ -114,6 +114,10 @@ static const config_setting settings[] = {
      NULL, NULL, "N", "Open connections one client address may hold; 0: no limit."},
     {"http_threads", "--http-threads", "NSTD_HTTP_THREADS", "http_threads", CONFIG_INT,
      FIELD(http_threads), "4", 1, 256, NULL, NULL, "N", "Threads that answer HTTP requests."},
+    {"max_job_memory", "--max-job-memory", "NSTD_MAX_JOB_MEMORY", "max_job_memory",
+     CONFIG_BYTES, FIELD(max_job_memory), "4G", 64 * MIB, 1024 * GIB, NULL, NULL, "SIZE",
+     "Largest peak memory a job may need, as estimated from its parameters and image sizes "
+     "before it is queued; larger jobs get 422 job_too_large."},
     {"config", "--config", "NSTD_CONFIG", NULL, CONFIG_STRING, FIELD(config_file), "", 0, 0,
      NULL, NULL, "FILE",
      "Read settings from this file of `key = value` lines (# starts a comment line)."},

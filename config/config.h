@@ -33,6 +33,7 @@ typedef struct {
     int connection_timeout;     /* NSTD_CONNECTION_TIMEOUT, --connection-timeout (30 s) */
     int max_connections_per_ip; /* NSTD_MAX_CONNECTIONS_PER_IP, --max-connections-per-ip (32) */
     int http_threads;           /* NSTD_HTTP_THREADS, --http-threads (4) */
+    long max_job_memory;        /* NSTD_MAX_JOB_MEMORY, --max-job-memory (4 GiB): a job's estimated peak */
     char config_file[512];      /* NSTD_CONFIG, --config: optional file of key = value lines */
 } nstd_config;
 

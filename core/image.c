@@ -389,3 +389,19 @@ size_t nst_image_decode_memory(int w, int h)
     if (w < 1 || h < 1) return 0;
     return (size_t)DECODE_BYTES_PER_PIXEL * (size_t)w * (size_t)h + ((size_t)1 << 20);
 }
+
+/* The pixel data decoded as nst_image_decode decodes it, into stb's 8-bit
+ * RGB only (a quarter of the float image's bytes) and dropped at once. */
+int nst_image_verify(const void *buf, size_t len, long max_pixels, nst_error *err)
+{
+    int w, h, dw = 0, dh = 0, comp = 0;
+    int rc = nst_image_probe(buf, len, max_pixels, &w, &h, err);
+    if (rc) return rc;
+    unsigned char *pix = stbi_load_from_memory(buf, (int)len, &dw, &dh, &comp, 3);
+    if (!pix)
+        return nst_error_set(err, NST_EIMAGE, "", "cannot decode image: %s", stb_reason());
+    stbi_image_free(pix);
+    if (dw != w || dh != h)
+        return nst_error_set(err, NST_EIMAGE, "", "image header and data disagree on size");
+    return NST_OK;
+}

@@ -100,6 +100,10 @@ int nst_image_probe(const void *buf, size_t len, long max_pixels, int *w, int *h
 /* Decode an encoded image (after nst_image_probe's checks). Caller frees out. */
 int nst_image_decode(const void *buf, size_t len, long max_pixels, nst_image *out,
                      nst_error *err);
+/* Check that an encoded image decodes (the checks of nst_image_decode and
+ * its pixel data), keeping nothing: for validation, with the decoder's
+ * working memory (nst_image_decode_memory) but not the float image. */
+int nst_image_verify(const void *buf, size_t len, long max_pixels, nst_error *err);
 /* Read and decode a file. Caller frees out. */
 int nst_image_load(const char *path, long max_pixels, nst_image *out, nst_error *err);
 /* Resize to exactly w×h (stb_image_resize, sRGB-agnostic linear filter). */
