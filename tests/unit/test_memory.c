@@ -135,6 +135,28 @@ static void test_bound_holds(void)
     check_bound("{\"image_size\": 64, \"iterations\": 4, \"style_scale\": 3}", 64, 48, 64, 64, 0);
 }
 
+/* nst_image_verify decodes what nst_image_decode decodes and refuses what
+ * it refuses, keeping nothing: a PNG whose header is whole but whose pixel
+ * data is cut short passes the probe and fails verification. */
+static void test_verify(void)
+{
+    nst_image img;
+    unsigned char *png;
+    size_t len;
+    nst_error e = {0};
+    testimg_make(&img, "content", 64, 48);
+    CHECK(nst_image_encode_png(&img, &png, &len) == 0, "encode");
+    CHECK(nst_image_verify(png, len, 0, &e) == 0, "whole PNG: %s", e.message);
+    CHECK(nst_image_verify(png, len, 64 * 48 - 1, &e) == NST_ETOOBIG, "over the pixel limit");
+    int w, h;
+    size_t cut = len / 2;
+    CHECK(nst_image_probe(png, cut, 0, &w, &h, &e) == 0 && w == 64 && h == 48, "header of the cut PNG");
+    CHECK(nst_image_verify(png, cut, 0, &e) == NST_EIMAGE, "cut PNG verified");
+    free(png);
+    nst_image_free(&img);
+    CHECK(nst_image_decode_memory(1000, 1000) >= 19u * 1000 * 1000, "decode memory");
+}
+
 int main(void)
 {
     nst_error e;
@@ -147,6 +169,7 @@ int main(void)
     TEST_RUN(test_iterations_independent);
     TEST_RUN(test_net_bytes);
     TEST_RUN(test_bound_holds);
+    TEST_RUN(test_verify);
     nst_model_free(model);
     return TEST_EXIT();
 }
