@@ -8,10 +8,9 @@
 # (memory does not grow with iterations beyond that: every
 # buffer, the L-BFGS history included, is allocated before the first) on a
 # 640x480 content and a 512x512 style from tests/integration/images.py. The
-# estimate excludes the model's weights (shared by every job); the table
-# shows them apart as the RSS of a run at the smallest size less its
-# estimate is not separable, so "ratio" compares the estimate with the peak
-# RSS less the 80 MiB of VGG19's weights. Extra nst flags: NST_FLAGS.
+# estimate leaves out the model's weights (80 MiB of VGG19, shared by every
+# job), so "ratio" is the estimate over the peak RSS less those 80 MiB: at
+# least 1 when the estimate is an upper bound. Extra nst flags: NST_FLAGS.
 # Not part of CI.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
