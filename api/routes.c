@@ -37,12 +37,12 @@ const api_route api_routes[] = {
               "invalid_image unsupported_image_format invalid_json payload_too_large "
               "image_too_large "
               "unsupported_media_type invalid_params queue_full internal_error out_of_memory "
-              "shutting_down insufficient_storage origin_not_allowed",
+              "shutting_down insufficient_storage origin_not_allowed job_too_large",
      .openapi = JSON({
         "tags": ["jobs"],
         "operationId": "createJob",
         "summary": "Submit a style-transfer job",
-        "description": "The job is stored before the answer is sent, so it survives a restart. It waits in a bounded queue; when the queue is full the answer is 429 with Retry-After. A refusal decided before the body is complete is answered once the client has sent it (the body is read and dropped, up to max_discard_bytes), or at once to a client that waits for 100 Continue. Checks run in this order and the first failure answers: the headers (403 for a browser's request from another origin, 503, 415, 413 by Content-Length, 429, 400 bad_multipart when there is no boundary), the body as it streams in (413, and a malformed body 400, at its end), each image (400, 413, 503), the params (400, 422), then storing and queueing (500, 429, 503).",
+        "description": "The job is stored before the answer is sent, so it survives a restart. It waits in a bounded queue; when the queue is full the answer is 429 with Retry-After. A refusal decided before the body is complete is answered once the client has sent it (the body is read and dropped, up to max_discard_bytes), or at once to a client that waits for 100 Continue. Checks run in this order and the first failure answers: the headers (403 for a browser's request from another origin, 503, 415, 413 by Content-Length, 429, 400 bad_multipart when there is no boundary), the body as it streams in (413, and a malformed body 400, at its end), each image's header (400, 413), the params (400, 422), the job's estimated peak memory against max_job_memory (422 job_too_large), each image's pixel data (400, 503), then storing and queueing (500, 429, 503).",
         "requestBody": {
           "required": true,
           "content": {

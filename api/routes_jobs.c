@@ -1,8 +1,11 @@
 /*
  * routes_jobs.c — the job routes: submit (multipart → validated job spec →
  * job manager), get, list, cancel/delete, result and preview downloads.
- * Validation of params is libnst's (nst_params_parse and friends); images
- * are decoded once here so a job that is accepted has usable inputs.
+ * Validation of params is libnst's (nst_params_parse and friends). Images
+ * are checked by their headers first (format, dimensions), the job's peak
+ * memory is estimated from those and the params, and only then is each
+ * image's pixel data decoded once, one image at a time in the process, so a
+ * job that is accepted has usable inputs.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -26,33 +29,85 @@ void api_params_default(const api *a, nst_params *p)
 
 /* ================================================================ submit */
 
-/* Check one uploaded image fully (header, then decode); reply on failure. */
-static int check_image(api_request *rq, const upload_part *part, const char *field)
+/* An engine error about an uploaded image as the answer. */
+static void reply_image_error(api_request *rq, int rc, const nst_error *err, const char *field)
 {
-    nst_error err;
-    memset(&err, 0, sizeof err);
-    long max_px = rq->api->d.cfg->max_input_pixels;
-    int w = 0, h = 0;
-    int rc = nst_image_probe(part->data, part->len, max_px, &w, &h, &err);
-    if (rc == 0) {
-        nst_image img = {0};
-        rc = nst_image_decode(part->data, part->len, max_px, &img, &err);
-        nst_image_free(&img);
-    }
-    if (rc == 0) return 0;
     if (rc == NST_ETOOBIG)
-        reply_error(rq, 413, "image_too_large", field, "%s: %s", field, err.message);
+        reply_error(rq, 413, "image_too_large", field, "%s: %s", field, err->message);
     else if (rc == NST_ENOMEM)
         reply_error(rq, 503, "out_of_memory", field, "%s: not enough memory to decode", field);
     else if (rc == NST_EFORMAT) /* a GIF, BMP, …: an image, but not one accepted */
-        reply_error(rq, 400, "unsupported_image_format", field, "%s: %s", field, err.message);
+        reply_error(rq, 400, "unsupported_image_format", field, "%s: %s", field, err->message);
     else
         reply_error(rq, 400, "invalid_image", field, "%s: %s", field,
-                    err.message[0] ? err.message : "not a PNG or JPEG image");
+                    err->message[0] ? err->message : "not a PNG or JPEG image");
+}
+
+/* The header of one uploaded image: format and dimensions within
+ * max_input_pixels, without decoding a pixel; reply on failure. */
+static int probe_image(api_request *rq, const upload_part *part, const char *field, int *w,
+                       int *h)
+{
+    nst_error err;
+    memset(&err, 0, sizeof err);
+    if (part->len == 0) {
+        reply_error(rq, 400, "invalid_image", field, "%s: the file is empty", field);
+        return -1;
+    }
+    int rc = nst_image_probe(part->data, part->len, rq->api->d.cfg->max_input_pixels, w, h, &err);
+    if (rc == 0) return 0;
+    reply_image_error(rq, rc, &err, field);
     return -1;
 }
 
-/* The complete body: validate everything, then hand the job over. */
+/* Whether the pixel data of an image whose header passed decodes, so a
+ * corrupt file is refused now rather than failing its job later. Decoding
+ * is the one costly step of a submit (the decoder's working memory,
+ * nst_image_decode_memory: up to 24 bytes a pixel of max_input_pixels), so
+ * it runs after every cheaper check, into 8-bit pixels that are dropped at
+ * once, and one at a time in the whole process: whatever http_threads and
+ * the number of clients, uploads never hold more than one image's decoding
+ * memory. The worker decodes again when the job runs. */
+static pthread_mutex_t verify_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int verify_image(api_request *rq, const upload_part *part, const char *field)
+{
+    nst_error err;
+    memset(&err, 0, sizeof err);
+    pthread_mutex_lock(&verify_mu);
+    int rc = nst_image_verify(part->data, part->len, rq->api->d.cfg->max_input_pixels, &err);
+    pthread_mutex_unlock(&verify_mu);
+    if (rc == 0) return 0;
+    reply_image_error(rq, rc, &err, field);
+    return -1;
+}
+
+/* Peak bytes the worker will need for the job: the engine's transfer
+ * (inputs decoded, network, optimiser; nst_transfer_memory), the decoder's
+ * working memory for the largest image it decodes (an input or the
+ * output-sized checkpoint it resumes from), the checkpoint itself and the
+ * encoding of a preview or the result (an 8-bit copy, stb's filtered rows
+ * and the PNG). */
+static size_t job_memory(const api *a, const nst_params *p, const int *wh, int n_images,
+                         int *out_w, int *out_h)
+{
+    int cw = wh[0], ch = wh[1];
+    *out_w = cw >= ch ? p->image_size : (int)((double)cw * p->image_size / ch + 0.5);
+    *out_h = cw >= ch ? (int)((double)ch * p->image_size / cw + 0.5) : p->image_size;
+    size_t out_px = (size_t)(*out_w > 0 ? *out_w : 1) * (size_t)(*out_h > 0 ? *out_h : 1);
+    size_t decode = 0;
+    for (int i = 0; i < n_images; i++) {
+        size_t d = nst_image_decode_memory(wh[2 * i], wh[2 * i + 1]);
+        if (d > decode) decode = d;
+    }
+    size_t d = nst_image_decode_memory(*out_w, *out_h);
+    if (d > decode) decode = d;
+    return nst_transfer_memory(a->d.model, p, cw, ch, wh + 2, n_images - 1) + decode +
+           out_px * (3 * sizeof(float) + 16);
+}
+
+/* The complete body: validate everything, cheapest checks first, then
+ * hand the job over. */
 static enum MHD_Result submit(api_request *rq, upload *u)
 {
     api *a = rq->api;
@@ -60,16 +115,19 @@ static enum MHD_Result submit(api_request *rq, upload *u)
     if (upload_finish(u) < 0)
         return reply_error(rq, u->status, u->code, u->field, "%s", u->message);
 
-    if (u->content.len == 0)
-        return reply_error(rq, 400, "invalid_image", "content", "content: the file is empty");
-    if (check_image(rq, &u->content, "content") < 0) return MHD_YES;
+    /* wh: content, then the styles, as their headers declare */
+    int wh[2 * (NST_MAX_STYLES + 1)];
+    char fields[NST_MAX_STYLES + 1][32];
+    const upload_part *parts[NST_MAX_STYLES + 1];
+    int n_images = 1 + u->n_styles;
+    snprintf(fields[0], sizeof fields[0], "content");
+    parts[0] = &u->content;
     for (int i = 0; i < u->n_styles; i++) {
-        char field[32];
-        snprintf(field, sizeof field, "style[%d]", i);
-        if (u->styles[i].len == 0)
-            return reply_error(rq, 400, "invalid_image", field, "%s: the file is empty", field);
-        if (check_image(rq, &u->styles[i], field) < 0) return MHD_YES;
+        snprintf(fields[1 + i], sizeof fields[1 + i], "style[%d]", i);
+        parts[1 + i] = &u->styles[i];
     }
+    for (int i = 0; i < n_images; i++)
+        if (probe_image(rq, parts[i], fields[i], &wh[2 * i], &wh[2 * i + 1]) < 0) return MHD_YES;
 
     nst_params p;
     nst_error err;
@@ -88,6 +146,21 @@ static enum MHD_Result submit(api_request *rq, upload *u)
     if (nst_params_check_styles(&p, u->n_styles, &err) != 0)
         return reply_error(rq, 422, "invalid_params", err.field[0] ? err.field : "params", "%s",
                            err.message);
+
+    int ow, oh;
+    size_t need = job_memory(a, &p, wh, n_images, &ow, &oh);
+    if (cfg->max_job_memory > 0 && need > (size_t)cfg->max_job_memory)
+        return reply_error(rq, 422, "job_too_large", NULL,
+                           "the job needs an estimated %zu bytes (%.1f MiB) of memory at its "
+                           "peak, more than max_job_memory %ld bytes (%.1f MiB): output %dx%d, "
+                           "content %dx%d, %d style image(s), style_scale %g; a smaller "
+                           "image_size, style_scale or input image needs less",
+                           need, need / 1048576.0, cfg->max_job_memory,
+                           cfg->max_job_memory / 1048576.0, ow, oh, wh[0], wh[1], u->n_styles,
+                           p.style_scale);
+
+    for (int i = 0; i < n_images; i++)
+        if (verify_image(rq, parts[i], fields[i]) < 0) return MHD_YES;
 
     jobs_input content = {u->content.data, u->content.len};
     jobs_input styles[NST_MAX_STYLES];

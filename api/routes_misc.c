@@ -140,6 +140,7 @@ enum MHD_Result h_info(api_request *rq, const char *data, size_t *size)
     cJSON_AddNumberToObject(l, "connection_timeout_s", cfg->connection_timeout);
     cJSON_AddNumberToObject(l, "header_timeout_s", cfg->header_timeout);
     cJSON_AddNumberToObject(l, "min_upload_rate", (double)cfg->min_upload_rate);
+    cJSON_AddNumberToObject(l, "max_job_memory", (double)cfg->max_job_memory);
 
     nst_params p;
     api_params_default(rq->api, &p);

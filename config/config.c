@@ -136,6 +136,10 @@ static const config_setting settings[] = {
      CONFIG_BYTES, FIELD(max_discard_bytes), "64M", 0, 4 * GIB, NULL, NULL, "SIZE",
      "Body bytes read and dropped after a refusal (413, 415, 429, 503) so that the client, "
      "still sending, receives the answer; beyond that the connection is closed. 0: none."},
+    {"max_job_memory", "--max-job-memory", "NSTD_MAX_JOB_MEMORY", "max_job_memory",
+     CONFIG_BYTES, FIELD(max_job_memory), "4G", 64 * MIB, 1024 * GIB, NULL, NULL, "SIZE",
+     "Largest peak memory a job may need, as estimated from its parameters and image sizes "
+     "before it is queued; larger jobs get 422 job_too_large."},
     {"config", "--config", "NSTD_CONFIG", NULL, CONFIG_STRING, FIELD(config_file), "", 0, 0,
      NULL, NULL, "FILE",
      "Read settings from this file of `key = value` lines (# starts a comment line)."},

@@ -40,6 +40,7 @@ typedef struct {
                                    the open-file limit at start) */
     long max_discard_bytes;     /* NSTD_MAX_DISCARD_BYTES, --max-discard-bytes (64 MiB): body read
                                    and dropped to deliver an early refusal (0 = none) */
+    long max_job_memory;        /* NSTD_MAX_JOB_MEMORY, --max-job-memory (4 GiB): a job's estimated peak */
     char config_file[512];      /* NSTD_CONFIG, --config: optional file of key = value lines */
     char trusted_proxies[1024]; /* NSTD_TRUSTED_PROXIES, --trusted-proxies ("" = none): peers
                                    whose X-Forwarded-For / X-Real-IP name the client */

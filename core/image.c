@@ -467,3 +467,36 @@ int nst_image_save_png(const nst_image *img, const char *path, nst_error *err)
     free(png);
     return e ? nst_error_set(err, NST_EIO, "", "cannot write %s: %s", path, strerror(-e)) : NST_OK;
 }
+
+/* ------------------------------------------------------------ memory */
+
+/* stb's worst case among the accepted formats is a 16-bit RGBA PNG: the
+ * inflated rows (8 bytes a pixel, plus a filter byte a row) and the image
+ * they expand into (8 more), then the conversion to 8-bit RGB (3) that
+ * nst_image_decode turns into floats. Rounded up to leave room for the
+ * copies an orientation fix or an alpha flatten makes. */
+#define DECODE_BYTES_PER_PIXEL 24
+
+size_t nst_image_decode_memory(int w, int h)
+{
+    if (w < 1 || h < 1) return 0;
+    return (size_t)DECODE_BYTES_PER_PIXEL * (size_t)w * (size_t)h + ((size_t)1 << 20);
+}
+
+/* The pixel data decoded as nst_image_decode decodes it, into stb's 8-bit
+ * RGBA only (a third of the float image's bytes) and dropped at once. */
+int nst_image_verify(const void *buf, size_t len, long max_pixels, nst_error *err)
+{
+    int w, h, sw = 0, sh = 0, comp = 0, dw = 0, dh = 0;
+    int rc = nst_image_probe(buf, len, max_pixels, &w, &h, err);
+    if (rc) return rc;
+    if (!nst_stbi_info(buf, (int)len, &sw, &sh, &comp))   /* as stored, before any rotation */
+        return nst_error_set(err, NST_EIMAGE, "", "cannot decode image: %s", nst_stbi_reason());
+    unsigned char *pix = nst_stbi_load(buf, (int)len, &dw, &dh, 4);
+    if (!pix)
+        return nst_error_set(err, NST_EIMAGE, "", "cannot decode image: %s", nst_stbi_reason());
+    nst_stbi_free(pix);
+    if (dw != sw || dh != sh)
+        return nst_error_set(err, NST_EIMAGE, "", "image header and data disagree on size");
+    return NST_OK;
+}

@@ -144,12 +144,17 @@ static int style_targets_add(nst_objective *o, const nst_model *m, const nst_ima
 /* Style image k at the size the losses see it: longest side style_scale ×
  * the output's (at least 16 px, so every pooling has input), colours matched
  * to the content when asked. */
+static int style_longest(const nst_params *p, int out_w, int out_h)
+{
+    int out_longest = out_w > out_h ? out_w : out_h;
+    int longest = (int)lround(p->style_scale * out_longest);
+    return longest < 16 ? 16 : longest;
+}
+
 static int style_prepare(const nst_params *p, const nst_image *style, const nst_image *content,
                          nst_image *out)
 {
-    int out_longest = content->w > content->h ? content->w : content->h;
-    int longest = (int)lround(p->style_scale * out_longest);
-    if (longest < 16) longest = 16;
+    int longest = style_longest(p, content->w, content->h);
     int rc = nst_image_fit(style, longest, out);
     if (rc == NST_OK && p->preserve_colors == NST_COLORS_HISTOGRAM)
         nst_colors_match(out, content);
@@ -222,4 +227,60 @@ int nst_objective_create(const nst_model *m, const nst_params *p, const nst_imag
     }
     *out = o;
     return NST_OK;
+}
+
+/* ------------------------------------------------------------------ memory */
+
+/* The size nst_image_fit gives a w×h image for `longest` (its arithmetic). */
+static void fitted_size(int w, int h, int longest, int *fw, int *fh)
+{
+    int big = w > h ? w : h;
+    double scale = (double)longest / big;
+    *fw = w == big ? longest : (int)lround(w * scale);
+    *fh = h == big ? longest : (int)lround(h * scale);
+    if (*fw < 1) *fw = 1;
+    if (*fh < 1) *fh = 1;
+}
+
+/* Walks nst_objective_create's allocations in their order: the style
+ * targets (all style layers' A^l and G − A, the Gram and its scratch), then
+ * per style image its fitted copy with nst_image_resize's two temporaries
+ * (the input interleaved, the output interleaved), then the style's net;
+ * after the styles, the output's net and the content targets. The style
+ * nets are freed before the output's net exists, so the peak is the larger
+ * of the two phases on top of the targets. */
+size_t nst_objective_bytes(const nst_params *p, int W, int H, const int *style_wh, int n_styles)
+{
+    int depth = params_depth(p);
+    size_t targets = 0, max_c = 0;
+    for (int i = 0; i < p->n_style_layers; i++) {
+        size_t c = (size_t)nst_layers[p->style_layers[i]].cout;
+        if (c > max_c) max_c = c;
+        targets += 2 * c * c;
+    }
+    targets += max_c * max_c + loss_scratch_floats((int)max_c);
+    size_t styles_peak = 0;
+    int longest = style_longest(p, W, H);
+    for (int k = 0; k < n_styles; k++) {
+        int sw = style_wh[2 * k], sh = style_wh[2 * k + 1];
+        if (sw < 1 || sh < 1) continue;
+        int fw, fh;
+        fitted_size(sw, sh, longest, &fw, &fh);
+        size_t fit = (size_t)3 * fw * fh, in = (size_t)3 * sw * sh;
+        size_t resize = 2 * fit + in;
+        size_t net = fit + nst_net_bytes(fw, fh, depth) / sizeof(float);
+        size_t peak = resize > net ? resize : net;
+        if (peak > styles_peak) styles_peak = peak;
+    }
+    size_t content = 0;
+    for (int i = 0; i < p->n_content_layers; i++) {
+        int l = p->content_layers[i], dup = 0, pools = 0;
+        for (int j = 0; j < i; j++) dup |= p->content_layers[j] == l;
+        if (dup) continue;
+        for (int k = 0; k < l; k++) pools += nst_layers[k].pool_after;
+        content += (size_t)nst_layers[l].cout * (size_t)(W >> pools) * (size_t)(H >> pools);
+    }
+    size_t output = nst_net_bytes(W, H, depth) / sizeof(float) + content;
+    return (targets + (styles_peak > output ? styles_peak : output)) * sizeof(float) +
+           sizeof(nst_objective);
 }

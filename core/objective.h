@@ -21,6 +21,10 @@ int nst_objective_create(const nst_model *m, const nst_params *p, const nst_imag
                          const nst_image *styles, int n_styles, int threads,
                          nst_objective **out, nst_error *err);
 void nst_objective_free(nst_objective *o);
+/* Peak bytes nst_objective_create allocates and the objective holds for an
+ * output of W×H and style images of style_wh[2k]×style_wh[2k+1] (not
+ * counting the images passed in). */
+size_t nst_objective_bytes(const nst_params *p, int W, int H, const int *style_wh, int n_styles);
 
 /* The weighted parts of the last evaluation: total = content + style + tv. */
 typedef struct {

@@ -594,6 +594,24 @@ static int finish_style_weights(draft *d, nst_error *err)
     return NST_OK;
 }
 
+/* The style images are resized to style_scale × the output's longest side
+ * (objective.c): that size is bounded by max_image_size like the output's,
+ * or style_scale 8 would make a 1024 px job's style network 64 times its
+ * output's. */
+static int check_style_size(const nst_params *p, const nst_limits *lim, nst_error *err)
+{
+    int max = limit_image_size(lim);
+    if (max <= 0) return NST_OK;
+    double longest = p->style_scale * p->image_size;
+    if (lround(longest) <= max) return NST_OK;
+    return nst_error_set(err, NST_EINVAL, "style_scale",
+                         "style_scale %g with image_size %d makes the style images %.0f px on "
+                         "their longest side, more than max_image_size %d: style_scale must be "
+                         "at most %.3g here",
+                         p->style_scale, p->image_size, longest, max,
+                         floor((double)max / p->image_size * 1000) / 1000);
+}
+
 /* Apply every member of a JSON object; *p changes only when all are valid. */
 static int apply_object(nst_params *p, const cJSON *obj, const nst_limits *lim, nst_error *err)
 {
@@ -610,6 +628,7 @@ static int apply_object(nst_params *p, const cJSON *obj, const nst_limits *lim, 
         if (rc) return rc;
     }
     int rc = finish_style_weights(&d, err);
+    if (rc == NST_OK) rc = check_style_size(&d.p, lim, err);
     if (rc == NST_OK) *p = d.p;
     return rc;
 }

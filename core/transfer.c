@@ -263,3 +263,52 @@ int nst_transfer(const nst_model *m, const nst_params *p, const nst_image *conte
     nst_image_free(&csized);
     return rc;
 }
+
+/* ------------------------------------------------------------------ memory */
+
+/* What nst_transfer_memory adds for what it does not count byte by byte:
+ * the threads' stacks as far as they are touched, OpenBLAS's per-thread
+ * buffers and allocator overhead. Measured (bench/memory.sh): a run's peak
+ * RSS less the model and this estimate stays under it at 128 … 1024 px. */
+#define TRANSFER_OVERHEAD_BYTES ((size_t)64 << 20)
+
+/* Per scale, in nst_transfer's order: the content resized (csized, with
+ * nst_image_resize's interleaved copies of the input and of the result)
+ * next to the previous scale's x; then out and the new x, with the
+ * temporaries of its start (the first style or a checkpoint resized); then
+ * the objective (nst_objective_bytes), the gradient and the optimiser's
+ * vectors. Every scale's peak is on top of the input images the caller
+ * holds; the largest scale's is the answer. */
+size_t nst_transfer_memory(const nst_model *m, const nst_params *p, int content_w,
+                           int content_h, const int *style_wh, int n_styles)
+{
+    (void)m; /* the weights are shared and loaded once: not a transfer's */
+    if (content_w < 1 || content_h < 1 || n_styles < 0 || n_styles > NST_MAX_STYLES) return 0;
+    size_t inputs = (size_t)3 * content_w * content_h, style0 = 0;
+    for (int k = 0; k < n_styles; k++) {
+        size_t s = (size_t)3 * style_wh[2 * k] * style_wh[2 * k + 1];
+        inputs += s;
+        if (k == 0) style0 = s;
+    }
+    nst_image shape = {content_w, content_h, NULL};
+    scale_plan plan[8];
+    int n_scales = plan_scales(p, &shape, plan);
+    size_t peak = 0, prev_x = 0;
+    for (int s = 0; s < n_scales; s++) {
+        size_t n = (size_t)3 * plan[s].w * plan[s].h;
+        size_t resize = prev_x + n + (size_t)3 * content_w * content_h + n;
+        size_t start_tmp = p->init == NST_INIT_STYLE ? n + style0 + n : 0;
+        if (3 * n > start_tmp) start_tmp = 3 * n; /* a checkpoint or x upsampled */
+        size_t start = 2 * n + prev_x + n + start_tmp;
+        size_t opt = p->optimizer == NST_OPT_LBFGS ? (2 * (size_t)lbfgs_history(n) + 3) * n
+                                                   : 2 * n;
+        size_t run = 3 * n + n + opt +
+                     nst_objective_bytes(p, plan[s].w, plan[s].h, style_wh, n_styles) /
+                         sizeof(float);
+        size_t at = resize > start ? resize : start;
+        if (run > at) at = run;
+        if (at > peak) peak = at;
+        prev_x = n;
+    }
+    return (inputs + peak) * sizeof(float) + TRANSFER_OVERHEAD_BYTES;
+}

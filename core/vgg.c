@@ -35,10 +35,48 @@ static size_t act_floats(const nst_net *net, int l)
     return (size_t)nst_layers[l].cout * net->lh[l] * net->lw[l];
 }
 
-/* Floats of layer l's input: the image, the previous activation, or its pooling. */
-static size_t in_floats(const nst_net *net, int l)
+/* The sizes nst_net_create allocates for W×H through `depth` layers: each
+ * layer's spatial size into lw/lh, the largest activation, input-buffer and
+ * scratch floats. 0 when the image is too small for the depth. */
+typedef struct {
+    size_t max_act, max_in, max_scratch, acts; /* acts: floats of every activation */
+} net_plan;
+
+static int plan_net(int W, int H, int depth, int *lw, int *lh, net_plan *pl)
 {
-    return (size_t)nst_layers[l].cin * net->lh[l] * net->lw[l];
+    int w = W, h = H;
+    memset(pl, 0, sizeof *pl);
+    for (int l = 0; l < depth; l++) {
+        lw[l] = w;
+        lh[l] = h;
+        const nst_layer_def *d = &nst_layers[l];
+        size_t act = (size_t)d->cout * h * w, in = (size_t)d->cin * h * w;
+        pl->acts += act;
+        if (act > pl->max_act) pl->max_act = act;
+        /* the input buffer holds the preprocessed image or a pooled map;
+         * other layers read the previous activation in place */
+        int reads_input = l == 0 || nst_layers[l - 1].pool_after;
+        if (reads_input && in > pl->max_in) pl->max_in = in;
+        size_t s = conv3x3_scratch_floats(d->cin, d->cout, h, w);
+        if (s > pl->max_scratch) pl->max_scratch = s;
+        if (d->pool_after) {
+            w /= 2;
+            h /= 2;
+            if ((w < 1 || h < 1) && l + 1 < depth) return 0; /* too small for this depth */
+        }
+    }
+    return 1;
+}
+
+size_t nst_net_bytes(int W, int H, int depth)
+{
+    int lw[NST_NUM_LAYERS], lh[NST_NUM_LAYERS];
+    net_plan pl;
+    if (depth < 1 || depth > NST_NUM_LAYERS || W < 1 || H < 1 ||
+        !plan_net(W, H, depth, lw, lh, &pl))
+        return 0;
+    size_t floats = pl.acts + pl.max_in + 2 * pl.max_act + (pl.max_scratch ? pl.max_scratch : 1);
+    return floats * sizeof(float) + sizeof(nst_net);
 }
 
 nst_net *nst_net_create(const nst_model *m, int W, int H, int depth, nst_pooling pooling,
@@ -52,37 +90,20 @@ nst_net *nst_net_create(const nst_model *m, int W, int H, int depth, nst_pooling
     net->depth = depth;
     net->W = W;
     net->H = H;
-    int w = W, h = H;
-    size_t max_act = 0, max_in = 0, max_scratch = 0;
-    for (int l = 0; l < depth; l++) {
-        net->lw[l] = w;
-        net->lh[l] = h;
-        const nst_layer_def *d = &nst_layers[l];
-        if (act_floats(net, l) > max_act) max_act = act_floats(net, l);
-        /* the input buffer holds the preprocessed image or a pooled map;
-         * other layers read the previous activation in place */
-        int reads_input = l == 0 || nst_layers[l - 1].pool_after;
-        if (reads_input && in_floats(net, l) > max_in) max_in = in_floats(net, l);
-        size_t s = conv3x3_scratch_floats(d->cin, d->cout, h, w);
-        if (s > max_scratch) max_scratch = s;
-        if (d->pool_after) {
-            w /= 2;
-            h /= 2;
-            if ((w < 1 || h < 1) && l + 1 < depth) { /* image too small for this depth */
-                free(net);
-                return NULL;
-            }
-        }
+    net_plan pl;
+    if (!plan_net(W, H, depth, net->lw, net->lh, &pl)) {
+        free(net);
+        return NULL;
     }
     int ok = 1;
     for (int l = 0; l < depth; l++) {
         net->act[l] = malloc(act_floats(net, l) * sizeof(float));
         ok &= net->act[l] != NULL;
     }
-    net->input = malloc(max_in * sizeof(float));
-    net->grad_a = malloc(max_act * sizeof(float));
-    net->grad_b = malloc(max_act * sizeof(float)); /* a conv's input <= max_act */
-    net->scratch = malloc((max_scratch ? max_scratch : 1) * sizeof(float));
+    net->input = malloc(pl.max_in * sizeof(float));
+    net->grad_a = malloc(pl.max_act * sizeof(float));
+    net->grad_b = malloc(pl.max_act * sizeof(float)); /* a conv's input <= max_act */
+    net->scratch = malloc((pl.max_scratch ? pl.max_scratch : 1) * sizeof(float));
     if (!ok || !net->input || !net->grad_a || !net->grad_b || !net->scratch) {
         nst_net_free(net);
         return NULL;

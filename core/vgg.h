@@ -24,6 +24,9 @@ typedef struct nst_net nst_net;
 nst_net *nst_net_create(const nst_model *m, int W, int H, int depth, nst_pooling pooling,
                         int threads);
 void nst_net_free(nst_net *net);
+/* Bytes nst_net_create allocates for these sizes (its buffers, not the
+ * threads' stacks); 0 when the image is too small for the depth. */
+size_t nst_net_bytes(int W, int H, int depth);
 /* The net's threads, for the losses the hook computes (may be NULL). */
 nst_pool *nst_net_pool(const nst_net *net);
 

@@ -207,6 +207,13 @@ int main(int argc, char **argv)
         }
     if (!a.quiet) fprintf(stderr, "nst: model %s%s\n", nst_model_name(m),
                           nst_model_pretrained(m) ? "" : " (random weights, not pretrained)");
+    if (!a.quiet) {
+        int wh[2 * NST_MAX_STYLES];
+        for (int k = 0; k < a.n_styles; k++) wh[2 * k] = styles[k].w, wh[2 * k + 1] = styles[k].h;
+        size_t est = nst_transfer_memory(m, &p, content.w, content.h, wh, a.n_styles);
+        fprintf(stderr, "nst: memory estimate %.1f MiB at most for the transfer (the model's "
+                "weights come on top)\n", est / 1048576.0);
+    }
     cli_progress cp = {&a, 0, 0};
     nst_callbacks cb = {.progress = on_progress, .user = &cp, .threads = a.threads};
     if ((rc = nst_transfer(m, &p, &content, styles, a.n_styles, &cb, &out, &e))) {

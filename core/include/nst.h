@@ -109,6 +109,10 @@ int nst_image_probe(const void *buf, size_t len, long max_pixels, int *w, int *h
 /* Decode an encoded image (after nst_image_probe's checks). Caller frees out. */
 int nst_image_decode(const void *buf, size_t len, long max_pixels, nst_image *out,
                      nst_error *err);
+/* Check that an encoded image decodes (the checks of nst_image_decode and
+ * its pixel data), keeping nothing: for validation, with the decoder's
+ * working memory (nst_image_decode_memory) but not the float image. */
+int nst_image_verify(const void *buf, size_t len, long max_pixels, nst_error *err);
 /* Read and decode a file. Caller frees out. */
 int nst_image_load(const char *path, long max_pixels, nst_image *out, nst_error *err);
 /* Resize to exactly w×h (stb_image_resize, sRGB-agnostic linear filter). */
@@ -275,6 +279,26 @@ typedef struct {
 int nst_transfer(const nst_model *m, const nst_params *p, const nst_image *content,
                  const nst_image *styles, int n_styles, const nst_callbacks *cb,
                  nst_image *out, nst_error *err);
+
+/* Peak memory in bytes of one nst_transfer with these parameters for a
+ * content image of content_w×content_h and style images of
+ * style_wh[2k]×style_wh[2k+1] (k < n_styles) as decoded: the images
+ * passed in (held by the caller for the run) and every buffer the
+ * transfer allocates at its largest scale (the network's activations,
+ * gradients and convolution scratch, the content and style targets, the
+ * style images' networks, the optimiser's history, the resizes'
+ * temporaries), plus a fixed allowance for threads and BLAS. Derived from
+ * the sizes the engine allocates, so it is an upper bound, not a guess; it
+ * does not depend on iterations. The model's weights are not counted (one
+ * copy is shared by every transfer). m may be NULL. 0 for no pixels. */
+size_t nst_transfer_memory(const nst_model *m, const nst_params *p, int content_w,
+                           int content_h, const int *style_wh, int n_styles);
+
+/* Working memory in bytes nst_image_decode needs for a w×h image beyond the
+ * nst_image it returns: the decoder's temporaries (a 16-bit RGBA PNG
+ * inflates to 8 bytes a pixel and expands to 8 more) and the 8-bit RGB
+ * image converted from. */
+size_t nst_image_decode_memory(int w, int h);
 
 /* ------------------------------------------------------------------- files */
 

@@ -8,6 +8,7 @@ standard library only (zlib + struct), and a PNG header reader.
   images.py bomb     W H OUT      a valid PNG header declaring W x H, no pixels
   images.py gif      W H OUT      a one-colour GIF (a format nstd refuses)
   images.py bmp      W H OUT      a gradient 24-bit BMP (a format nstd refuses)
+  images.py solid    W H OUT      a whole W x H PNG of one colour (a few KB even when huge)
   images.py size FILE             print "W H" of a PNG (fails if not a PNG)
 """
 import random
@@ -83,6 +84,15 @@ def bmp(w, h):
     return b"BM" + struct.pack("<IHHI", 14 + len(info) + len(rows), 0, 0, 14 + len(info)) + info + rows
 
 
+def solid(w, h):
+    row = b"\0" + b"\x80\x40\x20" * w
+    z = zlib.compressobj(9)
+    idat = b"".join(z.compress(row) for _ in range(h)) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) +
+            chunk(b"IEND", b""))
+
+
 def size(path):
     with open(path, "rb") as f:
         head = f.read(33)
@@ -100,7 +110,7 @@ def main(argv):
         data = noise(w, h, int(argv[5]) if len(argv) > 5 else 1)
     else:
         data = {"gradient": gradient, "stripes": stripes, "bomb": bomb, "gif": gif,
-                "bmp": bmp}[kind](w, h)
+                "bmp": bmp, "solid": solid}[kind](w, h)
     with open(out, "wb") as f:
         f.write(data)
 

@@ -21,6 +21,8 @@ ok "transfer writes a PNG of the requested size"
     --image-size 32 --iterations 3 >"$T/progress.txt" 2>&1 || fail "nst failed"
 expect_eq "$(grep -c '^iter .*s/iter' "$T/progress.txt")" 3 "progress lines"
 ok "one progress line per iteration"
+grep -q '^nst: memory estimate [0-9.]* MiB' "$T/progress.txt" || fail "no memory estimate at start"
+ok "nst prints its memory estimate at start"
 # each line counts the losses (forward passes) and gradients (backward passes)
 # so far: a gradient for the first point and one per iteration, whatever
 # trial points the line search rejected on the way

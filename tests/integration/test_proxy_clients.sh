@@ -32,9 +32,14 @@ expect_eq "$(job_field "$queued" 'd["state"]')" queued "the second job waits"
 "$PY" "$SRC/tests/integration/proxy_clients.py" "$pport" /nst "$queued" "$running" 32 100 ||
     fail "many clients through the proxy"
 
-# the access log has the real client and the proxy
-grep '"route":"/v1/jobs/{id}/events"' "$NSTD_LOG" | grep -q '"client":"203.0.113.57","proxy":"127.0.0.1"' ||
-    fail "no access log line with the forwarded client 203.0.113.57"
+# the access log has the real client and the proxy (a stream's line is
+# written when nstd sees it closed, which may be a moment after the client)
+deadline=$(( $(date +%s) + 30 * SLOW ))
+until grep '"route":"/v1/jobs/{id}/events"' "$NSTD_LOG" |
+        grep -q '"client":"203.0.113.57","proxy":"127.0.0.1"'; do
+    [ "$(date +%s)" -lt $deadline ] || fail "no access log line with the forwarded client 203.0.113.57"
+    sleep 0.2
+done
 ok "the access log names the forwarded client and the proxy"
 
 # a client talking to nstd directly cannot claim another address

@@ -205,6 +205,33 @@ static void test_limits(void)
     CHECK(strcmp(err.field, "image_size") == 0, "field %s", err.field);
 }
 
+/* The style images are sized style_scale × image_size: bounded by
+ * max_image_size too, whichever order the keys come in. */
+static void test_style_scale_limit(void)
+{
+    nst_params p;
+    nst_error err = {0};
+    nst_limits lim = {.max_iterations = 2000, .max_image_size = 1024};
+    nst_params_default(&p, NULL);
+    CHECK(parse(&p, "{\"style_scale\": 2, \"image_size\": 512}", &lim, &err) == 0, "%s",
+          err.message);
+    CHECK(parse(&p, "{\"style_scale\": 8, \"image_size\": 128}", &lim, &err) == 0, "%s",
+          err.message);
+    nst_params_default(&p, NULL);
+    CHECK(parse(&p, "{\"style_scale\": 8}", &lim, &err) == NST_EINVAL, "8 x 512 > 1024");
+    CHECK(strcmp(err.field, "style_scale") == 0, "field %s", err.field);
+    CHECK(strstr(err.message, "4096 px") && strstr(err.message, "max_image_size 1024") &&
+              strstr(err.message, "at most 2"),
+          "%s", err.message);
+    CHECK(p.style_scale == 1.0, "rejected params changed p");
+    CHECK(parse(&p, "{\"image_size\": 1024, \"style_scale\": 1.01}", &lim, &err) == NST_EINVAL &&
+              strcmp(err.field, "style_scale") == 0,
+          "1.01 x 1024: %s", err.message);
+    CHECK(parse(&p, "{\"style_scale\": 8, \"image_size\": 128}", NULL, &err) == 0 &&
+              parse(&p, "{\"image_size\": 1024}", NULL, &err) == 0,
+          "no limits: %s", err.message);
+}
+
 static void test_not_terminated(void)
 {
     nst_params p;
@@ -394,6 +421,7 @@ int main(void)
     TEST_RUN(test_style_layer_weights);
     TEST_RUN(test_errors);
     TEST_RUN(test_limits);
+    TEST_RUN(test_style_scale_limit);
     TEST_RUN(test_not_terminated);
     TEST_RUN(test_set);
     TEST_RUN(test_check_styles);
