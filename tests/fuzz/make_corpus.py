@@ -99,6 +99,33 @@ IMAGES = {
     "png_rgba_alpha_2x1": png(2, 1, 4, bytes([255, 0, 0, 0, 0, 0, 0, 128])),
     "jpeg_gray_8x8": jpeg_gray(),
     "jpeg_dht_too_many_codes": jpeg_dht_too_many_codes(),
+    # found by the fuzzer: a corrupt JPEG whose bit reader runs out of bits
+    # (stb_image 2.27 then shifts by more than 31; see core/stbi.c)
+    "jpeg_bits_run_out": bytes.fromhex(
+        "ffd8ffdb00430001010101010101330000000000000001010000000000000021"
+        "0101010101be000000000000000101010101010101010101010101010101ff5d"
+        "01010101010101010101ffc0000b0800fe00d101011100ffc400140001000000"
+        "00000000000000000000000000ffc40014000100000000000000000000000000"
+        "000000ffda0008010100000000002c000000003f003fffd9"),
+    # found by the fuzzer: the same, then a negative Huffman symbol index
+    "jpeg_huffman_symbol_negative": bytes.fromhex(
+        "ffd8ffffdb004300010101010101013300000000000000010100000000000000"
+        "21010101010101dfd70001010301010101010101010101010101010101010001"
+        "ff5d0101010101010101010100000000210101ffc0000b08001c00d101011100"
+        "ffc40014000100000000000000000000000000000000ffc40014000100000000"
+        "000000000000000000000000ffda0008010130000000000069000000ff003f7c"
+        "7c7c7c7c7c7c7c7c807c7c7c7c7c7c7cffffffffff7c7c7c7c7c817c003f000f"
+        "ffd9"),
+    # found by the fuzzer: a symbol index that reads past the heap object
+    # (fixed by the 2.28 checks core/stb_patch.cmake applies)
+    "jpeg_huffman_heap_overflow": bytes.fromhex(
+        "ffd8ffffdb004300010101010101013300000000000000010100000000000000"
+        "21010101010101dfd70001010301010101010101010101010101010101010001"
+        "ff5d0101010101010101010100000000210101ffc0000b08001c00d101011100"
+        "ffc40014000100000000000000000000000000000000ffc40014000100000000"
+        "000000000000000000000000ffda0008010130000000000069000000ff003f7c"
+        "f80b0400106100007c7c7c7c7c7c7c7c80937c7c7c7c7c7c7cffffffffff7c7c"
+        "7c7c7c817c003f000fffd9"),
     "jpeg_exif_ii_6": with_exif(jpeg_gray(16, 8), exif_app1(6)),
     "jpeg_exif_mm_8": with_exif(jpeg_gray(16, 8), exif_app1(8, big=True)),
     "jpeg_exif_bad_ifd": with_exif(jpeg_gray(16, 8), exif_app1(5, ifd=0xFFFFFFF0)),
