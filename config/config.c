@@ -36,6 +36,7 @@ static const char *check_bind(char *value);
 static const char *check_base_path(char *value);
 static const char *check_cors_origins(char *value);
 static const char *check_trusted_proxies(char *value);
+static int check_together(const nstd_config *cfg, char *err, size_t errlen);
 
 /* ================================================================ the table */
 
@@ -149,6 +150,27 @@ static const config_setting settings[] = {
      "IPv4/IPv6 addresses and CIDR ranges such as 127.0.0.1,10.0.0.0/8,fd00::/8; empty: trust "
      "none. The per-client limit (--max-connections-per-ip), logs and metrics then see the "
      "real client."},
+    {"redis_url", "--redis-url", "NSTD_REDIS_URL", "redis_url", CONFIG_STRING, FIELD(redis_url),
+     "", 0, 0, NULL, NULL, "URL",
+     "Keep jobs and the queue in Redis so that several nstd processes share them: "
+     "redis://[user:password@]host[:port][/db] or unix:///path/to.sock[?db=N]; empty: the "
+     "embedded disk store under --data-dir (one process). A password is never published."},
+    {"role", "--role", "NSTD_ROLE", "role", CONFIG_ENUM, FIELD(role), "all", 0, 0,
+     "all|api|worker", NULL, "ROLE",
+     "What this process does: all (the HTTP API and workers), api (the HTTP API only), worker "
+     "(runs jobs; serves only /healthz, /readyz and /metrics). api and worker need --redis-url."},
+    {"lease_renew", "--lease-renew", "NSTD_LEASE_RENEW", "lease_renew", CONFIG_SECONDS,
+     FIELD(lease_renew), "2", 1, 3600, NULL, NULL, "DURATION",
+     "With --redis-url: how often a worker renews the lease of each job it runs, and writes "
+     "its heartbeat."},
+    {"lease_timeout", "--lease-timeout", "NSTD_LEASE_TIMEOUT", "lease_timeout", CONFIG_SECONDS,
+     FIELD(lease_timeout), "10", 2, 86400, NULL, NULL, "DURATION",
+     "With --redis-url: a job whose lease was not renewed for this long (its worker died or "
+     "hangs) is taken over by another worker, from its last checkpoint. More than --lease-renew."},
+    {"max_attempts", "--max-attempts", "NSTD_MAX_ATTEMPTS", "max_attempts", CONFIG_INT,
+     FIELD(max_attempts), "3", 1, 100, NULL, NULL, "N",
+     "With --redis-url: runs a job may start (its first and each takeover after a lost lease); "
+     "a job interrupted that often fails with error attempts_exhausted."},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
@@ -595,6 +617,26 @@ int config_load(nstd_config *cfg, int argc, char **argv, char **envp, FILE *out,
         next_option(argc, argv, &i, &s, &value, err, errlen); /* checked above */
         if (config_apply(cfg, s, value, &flag, err, errlen) != 0) return -1;
     }
+    return check_together(cfg, err, errlen);
+}
+
+/* Rules between settings, once all are in. */
+static int check_together(const nstd_config *cfg, char *err, size_t errlen)
+{
+    if (strcmp(cfg->role, "all") != 0 && !cfg->redis_url[0]) {
+        snprintf(err, errlen,
+                 "role (--role, NSTD_ROLE): %s needs a shared store: set redis_url (--redis-url, "
+                 "NSTD_REDIS_URL)",
+                 cfg->role);
+        return -1;
+    }
+    if (cfg->lease_timeout <= cfg->lease_renew) {
+        snprintf(err, errlen,
+                 "lease_timeout (--lease-timeout, NSTD_LEASE_TIMEOUT): %ds must be more than "
+                 "lease_renew (%ds)",
+                 cfg->lease_timeout, cfg->lease_renew);
+        return -1;
+    }
     return 0;
 }
 
@@ -662,6 +704,21 @@ void config_print_help(FILE *out)
 
 /* ================================================================ JSON view */
 
+#define CONFIG_SHOWN_MAX 600   /* a published URL, password hidden */
+
+/* url with the password of its user:password@ part as "***" (in shown),
+ * or url itself when it has none. */
+static const char *hide_password(const char *url, char shown[CONFIG_SHOWN_MAX])
+{
+    const char *scheme = strstr(url, "://");
+    const char *start = scheme ? scheme + 3 : url;
+    const char *at = strchr(start, '@');
+    const char *colon = at ? memchr(start, ':', (size_t)(at - start)) : NULL;
+    if (!colon) return url;
+    snprintf(shown, CONFIG_SHOWN_MAX, "%.*s***%s", (int)(colon + 1 - url), url, at);
+    return shown;
+}
+
 char *config_to_json(const nstd_config *cfg)
 {
     cJSON *o = cJSON_CreateObject();
@@ -679,7 +736,12 @@ char *config_to_json(const nstd_config *cfg)
             ok = cJSON_AddNumberToObject(o, s->name, (double)*(const long *)field) != NULL;
             break;
         case CONFIG_STRING:
-        case CONFIG_ENUM: ok = cJSON_AddStringToObject(o, s->name, field) != NULL; break;
+        case CONFIG_ENUM: {
+            char shown[CONFIG_SHOWN_MAX];
+            const char *v = strcmp(s->metavar, "URL") == 0 ? hide_password(field, shown) : field;
+            ok = cJSON_AddStringToObject(o, s->name, v) != NULL;
+            break;
+        }
         }
     }
     char *text = ok ? cJSON_PrintUnformatted(o) : NULL;

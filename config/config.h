@@ -44,6 +44,11 @@ typedef struct {
     char config_file[512];      /* NSTD_CONFIG, --config: optional file of key = value lines */
     char trusted_proxies[1024]; /* NSTD_TRUSTED_PROXIES, --trusted-proxies ("" = none): peers
                                    whose X-Forwarded-For / X-Real-IP name the client */
+    char redis_url[512];        /* NSTD_REDIS_URL, --redis-url ("" = the disk store) */
+    char role[16];              /* NSTD_ROLE, --role (all | api | worker) */
+    int lease_renew;            /* NSTD_LEASE_RENEW, --lease-renew (2 s) */
+    int lease_timeout;          /* NSTD_LEASE_TIMEOUT, --lease-timeout (10 s) */
+    int max_attempts;           /* NSTD_MAX_ATTEMPTS, --max-attempts (3) */
 } nstd_config;
 
 /* Defaults of every setting. */
