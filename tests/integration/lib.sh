@@ -16,6 +16,20 @@
 #   submit [params-json] [extra curl -F args…]   POST a job, prints its id
 #   wait_state ID STATE SECONDS
 #   check COND-DESCRIPTION STATUS…   helpers: expect_eq, expect_error, fail
+#
+# Redis and several nodes (the shared store; see README "Scaling out"):
+#   start_redis           a real redis-server on 127.0.0.1, a free port, AOF on,
+#                         its files in $T/redis; sets $REDIS_URL, $REDIS_PORT, $REDIS_PID
+#   stop_redis [SIGNAL]   stop it (SIGTERM: it writes its AOF); start_redis_again
+#                         starts it on the same port and files
+#   rcli ARGS…            redis-cli on that server
+#   start_node NAME [flags…]   one more nstd (its own data dir), log $T/NAME.log;
+#                         sets NODE_BASE_NAME, NODE_PID_NAME, NODE_PORT_NAME (a
+#                         restart keeps the port); stop_node / kill_node NAME
+#   with NSTD_TEST_STORE=redis, start_nstd starts redis-server first (once
+#   per test, it stays across restarts of nstd) and passes --redis-url:
+#   tests/CMakeLists.txt runs the API tests so as integration.redis.<name>.
+#   stored_field / stored_blob / stored_job_gone look at the store itself.
 set -euo pipefail
 
 : "${NSTD_BIN:?NSTD_BIN must name the nstd binary}"
@@ -32,9 +46,22 @@ PORT=
 BASE=
 PROXY=
 HELPER_PIDS=
+STORE=${NSTD_TEST_STORE:-disk}
+case $STORE in disk|redis) ;; *) echo "NSTD_TEST_STORE must be disk or redis, not $STORE" >&2; exit 2 ;; esac
+REDIS_PID=
+REDIS_PORT=
+REDIS_URL=
+REDIS_DIR=$T/redis
+NODES=          # names started by start_node
 
 cleanup() {
-    local rc=$? pid
+    local rc=$? pid name
+    for name in $NODES; do
+        pid=$(node_var PID "$name")
+        [ -n "$pid" ] || continue
+        kill -9 "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     for pid in $HELPER_PIDS; do   # each leads its own process group (setsid)
         kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
@@ -53,6 +80,15 @@ fail() {
         echo "--- last lines of the nstd log:" >&2
         tail -n 25 "$NSTD_LOG" >&2
     fi
+    local name
+    for name in $NODES; do
+        echo "--- last lines of the log of node $name:" >&2
+        tail -n 12 "$T/$name.log" >&2 || true
+    done
+    if [ -n "$REDIS_PORT" ] && [ -f "$REDIS_DIR/redis.log" ]; then
+        echo "--- last lines of the redis-server log:" >&2
+        tail -n 5 "$REDIS_DIR/redis.log" >&2
+    fi
     exit 1
 }
 
@@ -65,6 +101,10 @@ free_port() {
 start_nstd() {
     PORT=$(free_port)
     BASE=http://127.0.0.1:$PORT
+    if [ "$STORE" = redis ]; then
+        [ -n "$REDIS_PID" ] || start_redis
+        set -- --redis-url "$REDIS_URL" "$@"
+    fi
     (cd "$T" && exec "$NSTD_BIN" --bind 127.0.0.1 --port "$PORT" --data-dir "$DATA" "$@") \
         >>"$NSTD_LOG" 2>&1 &
     NSTD_PID=$!
@@ -77,6 +117,126 @@ start_nstd() {
 }
 
 keep_pid() { HELPER_PIDS="$HELPER_PIDS $1"; }
+
+drop_pid() { # the helper PID has been stopped: not to be killed at exit
+    local p keep=
+    for p in $HELPER_PIDS; do [ "$p" = "$1" ] || keep="$keep $p"; done
+    HELPER_PIDS=$keep
+}
+
+# ---------------------------------------------------------------- Redis
+
+# a real redis-server (Debian's package; scripts/deps.sh installs it) on a
+# free loopback port, as deployed: append-only file on, no RDB snapshots,
+# in the foreground in its own process group, killed at exit.
+start_redis() {
+    if ! command -v redis-server >/dev/null; then
+        [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null 2>&1 || true
+        command -v redis-server >/dev/null ||
+            fail "redis-server is not installed (apt-get install -y redis-server; scripts/test installs it)"
+    fi
+    REDIS_PORT=${REDIS_PORT:-$(free_port)}
+    REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+    mkdir -p "$REDIS_DIR"
+    setsid redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$REDIS_DIR" \
+        --appendonly yes --save '' --daemonize no --protected-mode yes \
+        --logfile "$REDIS_DIR/redis.log" >/dev/null 2>&1 &
+    REDIS_PID=$!
+    keep_pid "$REDIS_PID"
+    local deadline=$(( $(date +%s) + 10 * SLOW ))
+    until [ "$(rcli PING 2>/dev/null)" = PONG ]; do
+        kill -0 "$REDIS_PID" 2>/dev/null || fail "redis-server exited at start: $(tail -n 5 "$REDIS_DIR/redis.log")"
+        [ "$(date +%s)" -lt $deadline ] || fail "redis-server did not answer PING"
+        sleep 0.1
+    done
+}
+
+stop_redis() { # [SIGNAL]: TERM (the default) lets it write its AOF, KILL does not
+    kill -"${1:-TERM}" "$REDIS_PID"
+    wait "$REDIS_PID" 2>/dev/null || true
+    drop_pid "$REDIS_PID"
+    REDIS_PID=
+}
+
+start_redis_again() { start_redis; }   # REDIS_PORT and REDIS_DIR are kept
+
+rcli() { timeout 10 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }   # raw replies: (nil) is empty
+
+# What the store holds for a job, whichever store the test runs on:
+stored_field() { # ID FIELD: the stored record's field
+    if [ "$STORE" = redis ]; then
+        rcli HGET "nstd:job:$1" "$2"
+    else
+        jf "$DATA/jobs/$1/job.json" "d[\"$2\"]"
+    fi
+}
+
+stored_blob() { # ID NAME: true if the job has that file (checkpoint.png, result.png…)
+    if [ "$STORE" = redis ]; then
+        [ "$(rcli EXISTS "nstd:blob:$1:$2")" = 1 ]
+    else
+        [ -s "$DATA/jobs/$1/$2" ]
+    fi
+}
+
+stored_job_gone() { # ID: true if nothing of the job is left in the store
+    if [ "$STORE" = redis ]; then
+        [ "$(rcli EXISTS "nstd:job:$1" "nstd:blobs:$1")" = 0 ] &&
+            [ -z "$(rcli --scan --pattern "nstd:blob:$1:*")" ]
+    else
+        [ ! -e "$DATA/jobs/$1" ]
+    fi
+}
+
+# ---------------------------------------------------------------- several nodes
+
+node_var() { # WHAT NAME: the value of NODE_<WHAT>_<NAME>
+    local v=NODE_$1_$2
+    echo "${!v:-}"
+}
+
+# start_node NAME [flags…]: one more nstd on 127.0.0.1 (the port it had if it
+# ran before), its own data directory $T/data-NAME and log $T/NAME.log
+# (appended across restarts); waits for /healthz. Several nodes share
+# nothing but what their flags say (--redis-url).
+start_node() {
+    local name=$1 port base pid deadline
+    shift
+    case $name in *[!A-Za-z0-9_]*|'') fail "start_node: bad node name '$name'" ;; esac
+    port=$(node_var PORT "$name")
+    [ -n "$port" ] || port=$(free_port)
+    base=http://127.0.0.1:$port
+    (cd "$T" && exec "$NSTD_BIN" --bind 127.0.0.1 --port "$port" --data-dir "$T/data-$name" "$@") \
+        >>"$T/$name.log" 2>&1 &
+    pid=$!
+    printf -v "NODE_PORT_$name" %s "$port"
+    printf -v "NODE_BASE_$name" %s "$base"
+    printf -v "NODE_PID_$name" %s "$pid"
+    case " $NODES " in *" $name "*) ;; *) NODES="$NODES $name" ;; esac
+    deadline=$(( $(date +%s) + 30 * SLOW ))
+    until curl -fs -o /dev/null "$base/healthz"; do
+        kill -0 "$pid" 2>/dev/null || fail "node $name exited during start-up"
+        [ "$(date +%s)" -lt $deadline ] || fail "node $name did not answer /healthz"
+        sleep 0.1
+    done
+}
+
+stop_node() { # NAME: SIGTERM, wait; sets STOP_RC
+    local pid
+    pid=$(node_var PID "$1")
+    STOP_RC=0
+    kill -TERM "$pid"
+    wait "$pid" || STOP_RC=$?
+    printf -v "NODE_PID_$1" %s ""
+}
+
+kill_node() { # NAME: SIGKILL (also a stopped one), wait
+    local pid
+    pid=$(node_var PID "$1")
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    printf -v "NODE_PID_$1" %s ""
+}
 
 # nginx running the deployment's own server block (docker/nginx.conf),
 # pointed at this nstd, on a free loopback port; nstd must run with

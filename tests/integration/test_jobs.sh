@@ -143,7 +143,7 @@ ok "list newest first with limit/offset pagination"
 expect_eq "$(req DELETE "/v1/jobs/$id3")" 204 "delete finished"
 expect_eq "$(req GET "/v1/jobs/$id3")" 404 "deleted job is gone"
 expect_eq "$(req GET "/v1/jobs/$id3/result")" 404 "deleted result is gone"
-[ ! -e "$DATA/jobs/$id3" ] || fail "files of a deleted job remain"
+stored_job_gone "$id3" || fail "files of a deleted job remain"
 expect_eq "$(req DELETE "/v1/jobs/$id")" 204 "delete canceled job"
 ok "delete removes finished jobs and their files"
 

@@ -148,7 +148,7 @@ until [ "$(req GET "/v1/jobs/$id")" = 404 ]; do
     [ "$(date +%s)" -lt $deadline ] || fail "finished job not expired after its TTL"
     sleep 0.2
 done
-[ ! -e "$DATA/jobs/$id" ] || fail "expired job's files remain"
+stored_job_gone "$id" || fail "expired job's files remain"
 grep -q '"event":"job_expired"' "$NSTD_LOG" || fail "no job_expired log line"
 ok "finished jobs expire after --job-ttl with their files"
 stop_nstd
