@@ -173,6 +173,13 @@ enum MHD_Result reply_jobs_error(api_request *rq, int code)
         return reply_error(rq, 500, "result_corrupt", NULL,
                            "the stored result of job '%s' is damaged; the job is marked failed",
                            rq->id);
+    case JOBS_EUNAVAILABLE: {
+        char retry[16];
+        snprintf(retry, sizeof retry, "%d", RETRY_AFTER_MIN_S);
+        reply_header(rq, "Retry-After", retry);
+        return reply_error(rq, 503, "store_unavailable", NULL,
+                           "the job store cannot be reached; retry later");
+    }
     case JOBS_ENOSPACE: {
         char retry[16];
         snprintf(retry, sizeof retry, "%d", RETRY_AFTER_DEFAULT_S);

@@ -39,15 +39,29 @@ static int route_match(const char *tmpl, const char *path, char *id, size_t idle
     return *tmpl == 0 && *path == 0;
 }
 
+/* The paths a process of role worker serves (it has no API): those of an
+ * orchestrator. */
+static const char *const worker_paths[] = {"/healthz", "/readyz", "/metrics"};
+
+/* 1 when this process serves route r (its role allows it). */
+static int route_served(const api *a, const api_route *r)
+{
+    if (strcmp(a->d.cfg->role, "worker") != 0) return 1;
+    for (size_t i = 0; i < sizeof worker_paths / sizeof worker_paths[0]; i++)
+        if (strcmp(r->path, worker_paths[i]) == 0) return 1;
+    return 0;
+}
+
 /* The methods the path answers to ("GET, HEAD, DELETE, OPTIONS"); 0 when
  * no route has this path. */
-static int allowed_methods(const char *path, char *buf, size_t n)
+static int allowed_methods(const api *a, const char *path, char *buf, size_t n)
 {
     char id[JOB_ID_LEN + 2];
     int found = 0;
     buf[0] = 0;
     for (size_t i = 0; i < api_n_routes; i++) {
-        if (!route_match(api_routes[i].path, path, id, sizeof id)) continue;
+        if (!route_served(a, &api_routes[i]) || !route_match(api_routes[i].path, path, id, sizeof id))
+            continue;
         size_t k = strlen(buf);
         snprintf(buf + k, n - k, "%s%s", found ? ", " : "", api_routes[i].method);
         if (strcmp(api_routes[i].method, "GET") == 0) {
@@ -63,11 +77,12 @@ static int allowed_methods(const char *path, char *buf, size_t n)
     return found;
 }
 
-static const api_route *route_find(const char *method, const char *path, char *id, size_t idlen)
+static const api_route *route_find(const api *a, const char *method, const char *path, char *id,
+                                   size_t idlen)
 {
     if (strcmp(method, "HEAD") == 0) method = "GET";
     for (size_t i = 0; i < api_n_routes; i++)
-        if (strcmp(api_routes[i].method, method) == 0 &&
+        if (strcmp(api_routes[i].method, method) == 0 && route_served(a, &api_routes[i]) &&
             route_match(api_routes[i].path, path, id, idlen))
             return &api_routes[i];
     return NULL;
@@ -244,7 +259,7 @@ static enum MHD_Result dispatch(api_request *rq)
                            rq->client_text, rq->api->d.cfg->max_connections_per_ip);
     }
 
-    int known = allowed_methods(rq->path, allow, sizeof allow);
+    int known = allowed_methods(rq->api, rq->path, allow, sizeof allow);
     if (!rq->route) {
         if (!known)
             return reply_error(rq, 404, "not_found", NULL, "no route for %.200s", rq->path);
@@ -314,7 +329,7 @@ enum MHD_Result api_access(void *cls, struct MHD_Connection *conn, const char *u
                                  a->d.cfg->max_connections_per_ip);
         rq->client_counted = got == 1;
         rq->over_limit = got == 0;
-        rq->route = bad_path ? NULL : route_find(rq->method, rq->path, rq->id, sizeof rq->id);
+        rq->route = bad_path ? NULL : route_find(a, rq->method, rq->path, rq->id, sizeof rq->id);
         if (bad_path || rq->over_limit) {   /* answered at once: no body is read */
             rq->dispatched = 1;
             return dispatch(rq);

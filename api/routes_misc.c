@@ -169,7 +169,10 @@ enum MHD_Result h_readyz(api_request *rq, const char *data, size_t *size)
     if (!reasons) return MHD_NO;   /* out of memory: as reply_json does */
     if (!d->model) cJSON_AddItemToArray(reasons, cJSON_CreateString("no model loaded"));
     if (!store_writable(d->store))
-        cJSON_AddItemToArray(reasons, cJSON_CreateString("the data directory is not writable"));
+        cJSON_AddItemToArray(reasons, cJSON_CreateString(
+                                          store_shared(d->store)
+                                              ? "the job store (Redis) cannot be reached"
+                                              : "the data directory is not writable"));
     unsigned long long have;
     if (jobs_space_low(d->jobs, &have)) {
         char why[160];
@@ -193,6 +196,8 @@ enum MHD_Result h_readyz(api_request *rq, const char *data, size_t *size)
 enum MHD_Result h_metrics(api_request *rq, const char *data, size_t *size)
 {
     metrics_set_http_clients(rq->api->d.metrics, client_distinct(rq->api->clients));
+    jobs_stats st;
+    jobs_get_stats(rq->api->d.jobs, &st);   /* with a shared store: the cluster's gauges */
     char *text = metrics_render(rq->api->d.metrics);
     if (!text) return reply_error(rq, 500, "internal_error", NULL, "metrics unavailable");
     return reply_bytes(rq, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));

@@ -157,7 +157,9 @@ int main(int argc, char **argv)
     log_event("info", "config", sf);
     free(settings);
 
-    if (store_disk_open(&s.store, s.cfg.data_dir, err, sizeof err) < 0) {
+    int opened = s.cfg.redis_url[0] ? store_redis_open(&s.store, s.cfg.redis_url, err, sizeof err)
+                                     : store_disk_open(&s.store, s.cfg.data_dir, err, sizeof err);
+    if (opened < 0) {
         log_error("store_open_failed", err);
         nst_model_free(s.model);
         return 1;
@@ -165,13 +167,16 @@ int main(int argc, char **argv)
     s.metrics = metrics_create();
 
     jobs_config jc = {
-        .workers = s.cfg.workers,
+        .workers = strcmp(s.cfg.role, "api") == 0 ? 0 : s.cfg.workers,
         .job_threads = s.cfg.job_threads,
         .queue_size = s.cfg.queue_size,
         .job_ttl = s.cfg.job_ttl,
         .max_input_pixels = s.cfg.max_input_pixels,
         .min_free_disk = (unsigned long long)s.cfg.min_free_disk,
         .limits = {s.cfg.max_iterations, s.cfg.max_image_size},
+        .lease_renew_ms = s.cfg.lease_renew * 1000,
+        .lease_timeout_ms = s.cfg.lease_timeout * 1000,
+        .max_attempts = s.cfg.max_attempts,
     };
     int status = 1;
     if (jobs_start(&s.jobs, &jc, s.store, s.metrics, s.model, err, sizeof err) < 0) {
@@ -191,7 +196,9 @@ int main(int argc, char **argv)
     cJSON_AddStringToObject(f, "bind", s.cfg.bind);
     cJSON_AddNumberToObject(f, "port", s.cfg.port);
     cJSON_AddStringToObject(f, "base_path", s.cfg.base_path);
-    cJSON_AddNumberToObject(f, "workers", s.cfg.workers);
+    cJSON_AddNumberToObject(f, "workers", jc.workers);
+    cJSON_AddStringToObject(f, "role", s.cfg.role);
+    cJSON_AddStringToObject(f, "store", s.cfg.redis_url[0] ? "redis" : "disk");
     log_event("info", "listening", f);
 
     s.loop = uv_default_loop();

@@ -27,14 +27,34 @@ const char *jobs_strerror(int code)
     case JOBS_ENOFILE: return "the job has no such file yet";
     case JOBS_ENOSPACE: return "the job store is short of space";
     case JOBS_ECORRUPT: return "the stored file is damaged";
+    case JOBS_EUNAVAILABLE: return "the job store cannot be reached";
     default: return "unknown error";
     }
 }
 
-/* Copy a live job's record for a caller (under mu). */
-static int snapshot(const struct job *jb, job_info *out)
+/* Copy a live job's record for a caller (under mu). With a shared store
+ * the queue is not in this process: a queued job's place is counted from
+ * the copies. */
+static int snapshot(jobs *j, const struct job *jb, job_info *out)
 {
-    return job_info_copy(out, &jb->rec) < 0 ? JOBS_ENOMEM : 0;
+    if (job_info_copy(out, &jb->rec) < 0) return JOBS_ENOMEM;
+    if (j->shared && jb->rec.state == JOB_QUEUED) {
+        out->position = 1;
+        for (int i = 0; i < j->n_all && j->all[i]->rec.seq < jb->rec.seq; i++)
+            out->position += j->all[i]->rec.state == JOB_QUEUED;
+    }
+    return 0;
+}
+
+/* With a shared store, read a job this process has no copy of yet (it was
+ * created elsewhere a moment ago). */
+static void ensure_copy(jobs *j, const char *id)
+{
+    if (!j->shared || !job_id_valid(id)) return;
+    pthread_mutex_lock(&j->mu);
+    int have = jobs_find(j, id) != NULL;
+    pthread_mutex_unlock(&j->mu);
+    if (!have) jobs_cluster_refresh(j, id);
 }
 
 /* ================================================================ start */
@@ -49,7 +69,8 @@ int jobs_start(jobs **out, const jobs_config *cfg, store *st, metrics *mx,
         return JOBS_ENOMEM;
     }
     j->cfg = *cfg;
-    if (j->cfg.workers < 1) j->cfg.workers = 1;
+    j->shared = store_shared(st);
+    if (j->cfg.workers < 1 && !j->shared) j->cfg.workers = 1;
     j->st = st;
     j->mx = mx;
     j->model = model;
@@ -64,12 +85,12 @@ int jobs_start(jobs **out, const jobs_config *cfg, store *st, metrics *mx,
     pthread_cond_init(&j->change_cv, &ca);
     pthread_condattr_destroy(&ca);
 
-    if (jobs_reload(j) < 0) {
+    if ((j->shared ? jobs_cluster_start(j) : jobs_reload(j)) < 0) {
         snprintf(err, errlen, "cannot list the job store");
         jobs_free(j);
         return JOBS_EIO;
     }
-    int rc = jobs_workers_start(j, err, errlen);
+    int rc = j->cfg.workers > 0 ? jobs_workers_start(j, err, errlen) : 0;
     if (rc < 0) {
         jobs_free(j);
         return rc;
@@ -91,8 +112,13 @@ static int can_accept_locked(jobs *j)
 int jobs_can_accept(jobs *j)
 {
     pthread_mutex_lock(&j->mu);
-    int rc = can_accept_locked(j);
+    int rc = j->shared ? (j->accepting ? 0 : JOBS_ESHUTDOWN) : can_accept_locked(j);
     pthread_mutex_unlock(&j->mu);
+    if (rc == 0 && j->shared) {
+        jobs_stats st = {0};
+        rc = jobs_cluster_stats(j, &st);
+        if (rc == 0 && st.queued >= j->cfg.queue_size) rc = JOBS_EFULL;
+    }
     return rc;
 }
 
@@ -122,12 +148,14 @@ int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const j
     struct job *jb = calloc(1, sizeof *jb);
     if (!jb) return JOBS_ENOMEM;
 
-    /* Reserve a queue slot first, so a full queue costs no store writes. */
+    /* Reserve a queue slot first, so a full queue costs no store writes.
+     * A shared store's queue is counted there, and numbers the job. */
+    int rc = j->shared ? jobs_can_accept(j) : 0;
     pthread_mutex_lock(&j->mu);
-    int rc = can_accept_locked(j);
+    if (rc == 0 && !j->shared) rc = can_accept_locked(j);
     if (rc == 0) {
         j->reserved++;
-        jb->rec.seq = j->next_seq++;
+        if (!j->shared) jb->rec.seq = j->next_seq++;
     }
     pthread_mutex_unlock(&j->mu);
     if (rc < 0) {
@@ -152,17 +180,29 @@ int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const j
         rc = jobs_store_code(store_blob_put(j->st, jb->rec.id, name, styles[i].data, styles[i].len,
                                        STORE_UNFENCED));
     }
-    if (rc == 0) rc = jobs_store_code(store_record_put(j->st, &jb->rec, STORE_UNFENCED));
+    if (rc == 0 && j->shared) {
+        rc = store_enqueue(j->st, &jb->rec, j->cfg.queue_size);
+        rc = rc == -EAGAIN ? JOBS_EFULL : jobs_store_code(rc);
+    } else if (rc == 0) {
+        rc = jobs_store_code(store_record_put(j->st, &jb->rec, STORE_UNFENCED));
+    }
 
     pthread_mutex_lock(&j->mu);
     j->reserved--;
+    if (rc == 0 && j->shared) {
+        struct job *copy = jobs_find(j, jb->rec.id);   /* the feed was quicker */
+        if (copy) {
+            jobs_table_remove(j, copy);
+            jobs_unref_locked(copy);
+        }
+    }
     if (rc == 0) rc = jobs_table_insert(j, jb);
     if (rc == 0) {
-        jobs_queue_push(j, jb);
+        if (!j->shared) jobs_queue_push(j, jb);
         jobs_bump(j, jb);
         jobs_update_gauges(j);
         pthread_cond_signal(&j->work_cv);
-        if (out && snapshot(jb, out) < 0) memset(out, 0, sizeof *out);
+        if (out && snapshot(j, jb, out) < 0) memset(out, 0, sizeof *out);
     }
     pthread_mutex_unlock(&j->mu);
 
@@ -197,9 +237,10 @@ int jobs_space_low(jobs *j, unsigned long long *free_bytes)
 
 int jobs_get(jobs *j, const char *id, job_info *out)
 {
+    ensure_copy(j, id);
     pthread_mutex_lock(&j->mu);
     struct job *jb = jobs_find(j, id);
-    int rc = jb ? snapshot(jb, out) : JOBS_ENOTFOUND;
+    int rc = jb ? snapshot(j, jb, out) : JOBS_ENOTFOUND;
     pthread_mutex_unlock(&j->mu);
     return rc;
 }
@@ -214,7 +255,7 @@ int jobs_list(jobs *j, int offset, int limit, job_info **items, int *n, int *tot
     if (count > limit) count = limit;
     if (count > 0 && !(*items = calloc((size_t)count, sizeof **items))) rc = JOBS_ENOMEM;
     for (int k = 0; rc == 0 && k < count; k++) {
-        rc = snapshot(j->all[j->n_all - 1 - offset - k], &(*items)[k]);
+        rc = snapshot(j, j->all[j->n_all - 1 - offset - k], &(*items)[k]);
         if (rc == 0) *n = k + 1;
     }
     pthread_mutex_unlock(&j->mu);
@@ -267,6 +308,7 @@ static int read_job_file(jobs *j, const char *id, const char *name, int need_suc
 {
     *data = NULL;
     *len = 0;
+    ensure_copy(j, id);
     pthread_mutex_lock(&j->mu);
     struct job *jb = jobs_find(j, id);
     int rc = !jb                                                 ? JOBS_ENOTFOUND
@@ -278,7 +320,7 @@ static int read_job_file(jobs *j, const char *id, const char *name, int need_suc
     rc = store_blob_get(j->st, id, name, data, len);
     if (rc == -EBADMSG) return damaged(j, id, name, need_success);
     if (rc == -ENOENT) return JOBS_ENOFILE;
-    return rc < 0 ? JOBS_EIO : 0;
+    return jobs_store_code(rc);
 }
 
 int jobs_read_result(jobs *j, const char *id, unsigned char **data, size_t *len)
@@ -316,12 +358,14 @@ void jobs_get_stats(jobs *j, jobs_stats *out)
     out->workers = j->cfg.workers;
     out->accepting = j->accepting;
     pthread_mutex_unlock(&j->mu);
+    if (j->shared) jobs_cluster_stats(j, out);   /* unreachable: this process's view */
 }
 
 /* ================================================================ delete */
 
 int jobs_delete(jobs *j, const char *id, job_info *out)
 {
+    ensure_copy(j, id);
     pthread_mutex_lock(&j->mu);
     struct job *jb = jobs_find(j, id);
     if (!jb) {
@@ -346,7 +390,7 @@ int jobs_delete(jobs *j, const char *id, job_info *out)
     }
     jobs_bump(j, jb);
     jobs_update_gauges(j);
-    if (out && snapshot(jb, out) < 0) memset(out, 0, sizeof *out);
+    if (out && snapshot(j, jb, out) < 0) memset(out, 0, sizeof *out);
     double duration = r->started_at > 0 ? now - r->started_at : 0;
     jb->refs++;
     if (what == JOBS_REMOVED) jobs_unref_locked(jb);   /* the table's reference */
@@ -401,6 +445,7 @@ void jobs_shutdown(jobs *j)
     pthread_mutex_unlock(&j->mu);
     for (int i = 0; i < j->n_threads; i++) pthread_join(j->threads[i], NULL);
     j->n_threads = 0;
+    if (j->shared) jobs_cluster_stop(j);
 }
 
 void jobs_free(jobs *j)

@@ -37,7 +37,8 @@ enum {
     JOBS_ESTATE = -6,     /* not in a state that allows this (result before success) */
     JOBS_ENOFILE = -7,    /* the job has no such file (yet) */
     JOBS_ENOSPACE = -8,   /* the store is short of space (under min_free_disk, or full) */
-    JOBS_ECORRUPT = -9    /* the stored file is damaged (its seal does not match) */
+    JOBS_ECORRUPT = -9,   /* the stored file is damaged (its seal does not match) */
+    JOBS_EUNAVAILABLE = -10   /* the store cannot be reached now (a shared store) */
 };
 
 /* What jobs_delete did. */
@@ -55,18 +56,23 @@ typedef struct {
 } jobs_input;
 
 typedef struct {
-    int workers;            /* worker threads, >= 1 */
+    int workers;            /* worker threads; 0 only with a shared store (no jobs run here) */
     int job_threads;        /* threads each job computes on; 0: cores / workers */
     int queue_size;         /* max queued jobs; a full queue refuses submits */
     int job_ttl;            /* seconds a finished job is kept */
     long max_input_pixels;  /* decode limit for stored inputs */
     unsigned long long min_free_disk;   /* the store's free-space floor (bytes) */
     nst_limits limits;      /* for re-reading stored params */
+    /* With a shared store (store_shared): */
+    int lease_renew_ms;     /* how often a worker renews its jobs' leases */
+    int lease_timeout_ms;   /* a lease not renewed for this long is taken over */
+    int max_attempts;       /* runs a job may start */
 } jobs_config;
 
 typedef struct {
     int queued, running, succeeded, failed, canceled;
-    int queue_size, workers;
+    int queue_size, workers;    /* with a shared store: the cluster's queue, and the
+                                   worker processes alive */
     int accepting;          /* 0 once shutdown began */
     double next_free_s;     /* estimated seconds until a running job ends; < 0 unknown */
 } jobs_stats;

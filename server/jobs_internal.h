@@ -42,6 +42,10 @@ struct job {
                                    claim has the job, this worker stops */
     int refs;
     struct job *qnext;          /* queue link */
+    /* With a shared store (cluster.c): */
+    int local_run;              /* this process runs the job (else the record
+                                   is a copy of the store's) */
+    store_task task;            /* its entry in the shared queue */
 };
 
 struct jobs {
@@ -64,6 +68,13 @@ struct jobs {
 
     pthread_t *threads;
     int n_threads;
+
+    /* With a shared store (cluster.c): */
+    int shared;
+    char worker_name[64];       /* this process in the queue: host-pid-random */
+    pthread_t lease_thread;
+    int lease_started;
+    int store_down;             /* the last queue call could not reach the store */
 };
 
 /* ---------------------------------------------------------------- live.c */
@@ -105,9 +116,38 @@ void jobs_queue_unlink(jobs *j, struct job *jb);  /* under mu */
 /* Start cfg.workers threads. 0 or JOBS_ENOMEM (with a message). */
 int jobs_workers_start(jobs *j, char *err, size_t errlen);
 
+/* Finish a job this worker ran (its state, record and result written). */
+void jobs_finish(jobs *j, struct job *jb, int rc, nst_image *out, nst_error *err);
+
 /* ---------------------------------------------------------------- recovery.c */
 
 /* Load every job of the store (before the workers start). 0 or JOBS_EIO. */
 int jobs_reload(jobs *j);
+/* A live job from its stored record; NULL with a reason when unusable.
+ * With tidy, an incomplete submit is removed and an unusable record moved
+ * aside (only the single process of a store may: others may be writing). */
+struct job *jobs_job_load(jobs *j, const char *id, int tidy, const char **why);
+
+/* ---------------------------------------------------------------- cluster.c
+ * The manager on a shared store: the queue is the store's, each process
+ * keeps copies of the records in its table, refreshed by the store's
+ * change feed; workers take jobs from the store's queue and renew their
+ * leases. */
+
+/* Start: worker name, retention, the table from the store, the change
+ * feed, the lease thread (when the process has workers). JOBS_EIO. */
+int jobs_cluster_start(jobs *j);
+/* Stop the lease thread and the feed (after the workers joined). */
+void jobs_cluster_stop(jobs *j);
+/* Refresh one job's copy from the store. */
+void jobs_cluster_refresh(jobs *j, const char *id);
+/* A worker's next job from the shared queue, claimed, with a reference
+ * for the worker; NULL when there is none now (after waiting a while). */
+struct job *jobs_cluster_take(jobs *j);
+/* The job left this worker (after jobs_finish): its queue entry is
+ * acknowledged, or put back (again) after a shutdown. */
+void jobs_cluster_release(jobs *j, struct job *jb, int again);
+/* Cluster-wide counts into *st (queued, running, workers). 0 or JOBS_E*. */
+int jobs_cluster_stats(jobs *j, jobs_stats *st);
 
 #endif

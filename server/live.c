@@ -115,7 +115,10 @@ void jobs_log(const char *level, const char *event, const struct job *jb, cJSON 
 
 int jobs_store_code(int rc)
 {
-    return rc == -ENOSPC || rc == -EDQUOT ? JOBS_ENOSPACE : rc < 0 ? JOBS_EIO : 0;
+    return rc == -ENOSPC || rc == -EDQUOT ? JOBS_ENOSPACE
+           : rc == -ENOTCONN                  ? JOBS_EUNAVAILABLE
+           : rc < 0                           ? JOBS_EIO
+                                              : 0;
 }
 
 /* A store call's code as the manager's; a refused fenced write marks the

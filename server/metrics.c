@@ -92,6 +92,7 @@ struct metrics {
     histogram iteration_duration;
     int jobs[JOB_NSTATES];
     int queue_depth;
+    int workers_alive;          /* -1: not known (no shared store) */
     int http_clients;
     unsigned long long overflow;
 };
@@ -104,6 +105,7 @@ metrics *metrics_create(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     m->start_time = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    m->workers_alive = -1;
     histogram_init(&m->job_duration, job_buckets, N_OF(job_buckets));
     histogram_init(&m->iteration_duration, iteration_buckets, N_OF(iteration_buckets));
     return m;
@@ -193,6 +195,13 @@ void metrics_set_queue_depth(metrics *m, int depth)
 {
     pthread_mutex_lock(&m->lock);
     m->queue_depth = depth;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_set_workers_alive(metrics *m, int workers)
+{
+    pthread_mutex_lock(&m->lock);
+    m->workers_alive = workers;
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -345,6 +354,11 @@ char *metrics_render(metrics *m)
 
     family(&o, "nstd_queue_depth", "gauge", "Jobs waiting for a worker.");
     put(&o, "nstd_queue_depth %d\n", m->queue_depth);
+    if (m->workers_alive >= 0) {
+        family(&o, "nstd_workers_alive", "gauge",
+               "Worker processes sharing the job store with a recent heartbeat.");
+        put(&o, "nstd_workers_alive %d\n", m->workers_alive);
+    }
 
     family(&o, "nstd_http_clients", "gauge",
            "Clients with requests open (event streams included), each counted once by its "

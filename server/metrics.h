@@ -5,7 +5,9 @@
  *   nstd_http_request_duration_seconds{route}       histogram
  *   nstd_jobs_total{state}                          counter (transitions into a final state)
  *   nstd_jobs{state}                                gauge (current jobs per state)
- *   nstd_queue_depth                                gauge
+ *   nstd_queue_depth                                gauge (with a shared store: the cluster's)
+ *   nstd_workers_alive                              gauge (with a shared store: worker
+ *                                                   processes with a recent heartbeat)
  *   nstd_http_clients                               gauge (clients with requests open)
  *   nstd_iteration_duration_seconds                 histogram
  *   nstd_job_duration_seconds                       histogram
@@ -34,6 +36,8 @@ void metrics_job_finished(metrics *m, job_state state, double seconds);
 /* Current gauges, set by the job manager whenever they change: jobs by state. */
 void metrics_set_jobs(metrics *m, const int counts[JOB_NSTATES]);
 void metrics_set_queue_depth(metrics *m, int depth);
+/* Worker processes alive (a shared store); -1 until known: not rendered. */
+void metrics_set_workers_alive(metrics *m, int workers);
 /* Distinct clients with requests open (by real address; set by the API). */
 void metrics_set_http_clients(metrics *m, int clients);
 

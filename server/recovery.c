@@ -12,8 +12,7 @@
 
 #define EXPIRE_BATCH 64   /* jobs removed per jobs_expire call at most */
 
-/* A live job from its stored record; NULL with a reason when unusable. */
-static struct job *job_from_store(jobs *j, const char *id, const char **why)
+struct job *jobs_job_load(jobs *j, const char *id, int tidy, const char **why)
 {
     struct job *jb = calloc(1, sizeof *jb);
     if (!jb) {
@@ -22,11 +21,12 @@ static struct job *job_from_store(jobs *j, const char *id, const char **why)
     }
     int rc = store_record_get(j->st, id, &jb->rec, why);
     if (rc == -ENOENT) {
-        store_job_remove(j->st, id);
-        *why = "incomplete submit removed";
+        if (tidy) store_job_remove(j->st, id);
+        *why = tidy ? "incomplete submit removed" : "no record";
     } else if (rc == -EBADMSG) {
-        *why = store_job_quarantine(j->st, id) == 0 ? "unusable record: the job was moved aside"
-                                                     : "unusable record";
+        *why = tidy && store_job_quarantine(j->st, id) == 0
+                   ? "unusable record: the job was moved aside"
+                   : "unusable record";
     } else if (rc < 0) {
         *why = "record unreadable";
     }
@@ -86,7 +86,7 @@ int jobs_reload(jobs *j)
     int requeued = 0, kept = 0;
     for (int i = 0; i < n; i++) {
         const char *why = NULL;
-        struct job *jb = job_from_store(j, ids[i], &why);
+        struct job *jb = jobs_job_load(j, ids[i], 1, &why);
         if (!jb) {
             cJSON *f = cJSON_CreateObject();
             cJSON_AddStringToObject(f, "job", ids[i]);

@@ -64,6 +64,53 @@ int store_free_space(store *s, unsigned long long *bytes)
     return s->ops->free_space ? s->ops->free_space(s, bytes) : -ENOTSUP;
 }
 
+int store_shared(store *s) { return s->ops->enqueue != NULL; }
+
+void store_set_retention(store *s, int seconds)
+{
+    if (s->ops->set_retention) s->ops->set_retention(s, seconds);
+}
+
+int store_enqueue(store *s, job_info *rec, int limit)
+{
+    return s->ops->enqueue ? s->ops->enqueue(s, rec, limit) : -ENOTSUP;
+}
+
+int store_take(store *s, const char *worker, int lease_ms, store_task *t)
+{
+    return s->ops->take ? s->ops->take(s, worker, lease_ms, t) : -ENOTSUP;
+}
+
+int store_take_over(store *s, const job_info *running, store_fence *fence)
+{
+    return s->ops->take_over ? s->ops->take_over(s, running, fence) : -ENOTSUP;
+}
+
+int store_renew(store *s, const store_task *t, const char *worker, store_fence fence)
+{
+    return s->ops->renew ? s->ops->renew(s, t, worker, fence) : -ENOTSUP;
+}
+
+int store_done(store *s, const store_task *t, store_fence fence, int again)
+{
+    return s->ops->done ? s->ops->done(s, t, fence, again) : -ENOTSUP;
+}
+
+int store_counts_get(store *s, int alive_ms, store_counts *c)
+{
+    return s->ops->counts ? s->ops->counts(s, alive_ms, c) : -ENOTSUP;
+}
+
+int store_heartbeat(store *s, const char *worker, int gone)
+{
+    return s->ops->heartbeat ? s->ops->heartbeat(s, worker, gone) : -ENOTSUP;
+}
+
+int store_watch(store *s, store_change_fn fn, void *user)
+{
+    return s->ops->watch ? s->ops->watch(s, fn, user) : -ENOTSUP;
+}
+
 int store_record_put(store *s, const job_info *rec, store_fence fence)
 {
     return s->ops->record_put(s, rec, fence);

@@ -33,6 +33,25 @@ typedef unsigned long long store_fence;
 
 typedef struct store store;
 
+/* A job taken from a shared queue (store_take). */
+#define STORE_ENTRY_MAX 48
+typedef struct {
+    char id[JOB_ID_LEN + 1];
+    char entry[STORE_ENTRY_MAX];    /* the queue's entry, for store_renew and store_done */
+    int taken_over;                 /* it was another worker's, whose lease ran out */
+} store_task;
+
+/* What a shared store counts for the whole cluster. */
+typedef struct {
+    long queued, running;
+    long workers;                   /* worker processes with a recent heartbeat */
+} store_counts;
+
+/* Called (on the store's own thread) with the id of a job that changed
+ * anywhere, or NULL when changes may have been missed (after a
+ * reconnection): then every job may have changed. */
+typedef void (*store_change_fn)(void *user, const char *id);
+
 typedef struct {
     void (*close)(store *s);
     int (*writable)(store *s);
@@ -48,6 +67,16 @@ typedef struct {
     int (*list)(store *s, char ***ids, int *n);
     int (*free_space)(store *s, unsigned long long *bytes);   /* optional */
     int (*quarantine)(store *s, const char *id);               /* optional */
+    /* A shared store's queue and change feed; NULL in a store of one process. */
+    void (*set_retention)(store *s, int seconds);
+    int (*enqueue)(store *s, job_info *rec, int limit);
+    int (*take_over)(store *s, const job_info *running, store_fence *fence);
+    int (*take)(store *s, const char *worker, int lease_ms, store_task *t);
+    int (*renew)(store *s, const store_task *t, const char *worker, store_fence fence);
+    int (*done)(store *s, const store_task *t, store_fence fence, int again);
+    int (*counts)(store *s, int alive_ms, store_counts *c);
+    int (*heartbeat)(store *s, const char *worker, int gone);
+    int (*watch)(store *s, store_change_fn fn, void *user);
 } store_ops;
 
 struct store {
@@ -117,6 +146,44 @@ void store_ids_free(char **ids, int n);
 /* 1 when name is a plain blob name (see above). */
 #define STORE_NAME_MAX 64
 int store_name_valid(const char *name);
+
+/* ---------------------------------------------------------------- the shared queue
+ * A store several processes share (the Redis store) holds the queue too,
+ * and tells every process of every change. A store of one process (the
+ * disk store) has none of this: store_shared is 0, and the job manager
+ * keeps its queue in memory. Calls on a store that is not shared return
+ * -ENOTSUP. -ENOTCONN: the store cannot be reached now. */
+
+/* 1 when the store is shared. */
+int store_shared(store *s);
+/* Finished jobs' data is removed by the store after this many seconds. */
+void store_set_retention(store *s, int seconds);
+/* Create a queued job: its record (rec->seq gets the next number) and its
+ * place at the end of the queue, in one step. -EAGAIN when `limit` (> 0)
+ * jobs are queued already. */
+int store_enqueue(store *s, job_info *rec, int limit);
+/* Take the next job for `worker`: the oldest job whose worker's lease ran
+ * out (lease_ms without store_renew), else the oldest queued job. Does not
+ * wait: -EAGAIN when there is none. The job is then claimed with
+ * store_claim, or store_take_over when t->taken_over. */
+int store_take(store *s, const char *worker, int lease_ms, store_task *t);
+/* store_claim for a taken-over job: also when its record says running. */
+int store_take_over(store *s, const job_info *running, store_fence *fence);
+/* Renew the lease of a job the worker runs; -ESTALE when it is no longer
+ * the worker's (fence). */
+int store_renew(store *s, const store_task *t, const char *worker, store_fence fence);
+/* The job left the worker: its entry leaves the queue, and with `again`
+ * goes back to its end. Fenced like writes (STORE_UNFENCED: for a job
+ * that was not claimed). */
+int store_done(store *s, const store_task *t, store_fence fence, int again);
+/* Cluster counts; workers whose heartbeat is younger than alive_ms. */
+int store_counts_get(store *s, int alive_ms, store_counts *c);
+/* A worker process's heartbeat; gone: it stops. */
+int store_heartbeat(store *s, const char *worker, int gone);
+/* Call fn for every change from now on, from a thread of the store, until
+ * store_watch(s, NULL, NULL) or the store is closed; reconnects by itself
+ * (fn(user, NULL) after each (re)connection). */
+int store_watch(store *s, store_change_fn fn, void *user);
 
 /* ---------------------------------------------------------------- seals */
 

@@ -38,7 +38,7 @@
 #include "store_redis_record.h"
 #include "store_redis_url.h"
 
-#define KEY_MAX 160                 /* longest key: nstd:blob:<id>:<name> */
+#define KEY_MAX REDIS_KEY_MAX
 
 /* ================================================================ scripts */
 
@@ -48,22 +48,58 @@
     "local cur = redis.call('HGET', KEYS[1], 'fence') or '0'\n"                  \
     "if ARGV[1] ~= '0' and cur ~= ARGV[1] then return redis.error_reply('NSTD_STALE') end\n"
 
-/* KEYS: job hash, nstd:jobs. ARGV: token, id, seq, then field, value pairs.
- * Replaces the record, keeping the token; lists the job by seq. */
+/* What the record scripts share. ARGV: [1] token or nonce, [2] id, [3] seq,
+ * [4] the script's own argument, then field, value pairs. field(name) is a
+ * pair's value; settle(id, state, ttl) keeps the sets of queued and
+ * running ids, makes a finished job's keys expire after ttl seconds (0:
+ * never) and an unfinished one's persist, and announces the change. */
+#define RECORD_HELPERS                                                                 \
+    "local function field(name)\n"                                                     \
+    "  for i = 5, #ARGV, 2 do if ARGV[i] == name then return ARGV[i + 1] end end\n"    \
+    "end\n"                                                                            \
+    "local function settle(id, st, ttl)\n"                                             \
+    "  if st == 'queued' then redis.call('SADD', 'nstd:queued', id)\n"                 \
+    "  else redis.call('SREM', 'nstd:queued', id) end\n"                               \
+    "  if st == 'running' then redis.call('SADD', 'nstd:running', id)\n"               \
+    "  else redis.call('SREM', 'nstd:running', id) end\n"                              \
+    "  local final = st == 'succeeded' or st == 'failed' or st == 'canceled'\n"        \
+    "  local keys = {'nstd:job:' .. id, 'nstd:blobs:' .. id}\n"                        \
+    "  for _, n in ipairs(redis.call('SMEMBERS', keys[2])) do\n"                       \
+    "    keys[#keys + 1] = 'nstd:blob:' .. id .. ':' .. n\n"                           \
+    "  end\n"                                                                          \
+    "  for _, k in ipairs(keys) do\n"                                                  \
+    "    if final and tonumber(ttl) > 0 then redis.call('EXPIRE', k, ttl)\n"           \
+    "    else redis.call('PERSIST', k) end\n"                                          \
+    "  end\n"                                                                          \
+    "  redis.call('PUBLISH', '" REDIS_CHANNEL "', id)\n"                               \
+    "end\n"
+
+/* KEYS: job hash, nstd:jobs. ARGV[4]: seconds a finished job is kept.
+ * Replaces the record, keeping the token; lists the job by seq. An
+ * unfenced write that ends a running job (a cancel) takes it from its
+ * worker: the token moves on, so the worker's next write is refused. */
 static const char record_put_lua[] =
-    FENCE_CHECK
+    FENCE_CHECK RECORD_HELPERS
+    "local st = field('state')\n"
+    "if ARGV[1] == '0' and st ~= 'running' and redis.call('HGET', KEYS[1], 'state') == 'running' then\n"
+    "  cur = tostring(tonumber(cur) + 1)\n"
+    "end\n"
     "redis.call('DEL', KEYS[1])\n"
-    "redis.call('HSET', KEYS[1], 'fence', cur, unpack(ARGV, 4))\n"
+    "redis.call('HSET', KEYS[1], 'fence', cur, unpack(ARGV, 5))\n"
     "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])\n"
+    "settle(ARGV[2], st, ARGV[4])\n"
     "return 1\n";
 
-/* KEYS: job hash, nstd:jobs. ARGV: nonce, id, seq, then field, value pairs.
- * NSTD_NOENT without a record, NSTD_BUSY unless it is queued (or already
- * taken by this very claim: its token again); else the next token, the
- * running record and the nonce, returning the token. */
+/* KEYS: job hash, nstd:jobs. ARGV[1]: the claim's nonce; ARGV[4]: "1" to
+ * take over a running job (whose worker lost its lease). NSTD_NOENT
+ * without a record, NSTD_BUSY unless it is queued (or running, taking
+ * over), or already taken by this very claim (its token again); else the
+ * next token, the running record and the nonce, returning the token. */
 static const char claim_lua[] =
+    RECORD_HELPERS
     "if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NSTD_NOENT') end\n"
-    "if redis.call('HGET', KEYS[1], 'state') ~= 'queued' then\n"
+    "local was = redis.call('HGET', KEYS[1], 'state')\n"
+    "if was ~= 'queued' and not (ARGV[4] == '1' and was == 'running') then\n"
     "  if redis.call('HGET', KEYS[1], 'claim') == ARGV[1] then\n"
     "    return tonumber(redis.call('HGET', KEYS[1], 'fence'))\n"
     "  end\n"
@@ -71,9 +107,29 @@ static const char claim_lua[] =
     "end\n"
     "local f = redis.call('HINCRBY', KEYS[1], 'fence', 1)\n"
     "redis.call('DEL', KEYS[1])\n"
-    "redis.call('HSET', KEYS[1], 'fence', f, 'claim', ARGV[1], unpack(ARGV, 4))\n"
+    "redis.call('HSET', KEYS[1], 'fence', f, 'claim', ARGV[1], unpack(ARGV, 5))\n"
     "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])\n"
+    "settle(ARGV[2], field('state'), 0)\n"
     "return f\n";
+
+/* KEYS: job hash, nstd:jobs, the queue stream. ARGV[4]: the most queued
+ * jobs (0: any). Creates a queued job: NSTD_FULL when the queue holds
+ * ARGV[4] jobs; else the next seq, the record with it, and the job's
+ * entry in the queue, returning the seq. */
+static const char enqueue_lua[] =
+    RECORD_HELPERS REDIS_ENSURE_GROUP(3)
+    "local limit = tonumber(ARGV[4])\n"
+    "if limit > 0 and redis.call('SCARD', 'nstd:queued') >= limit then\n"
+    "  return redis.error_reply('NSTD_FULL')\n"
+    "end\n"
+    "local seq = redis.call('INCR', 'nstd:seq')\n"
+    "redis.call('DEL', KEYS[1])\n"
+    "redis.call('HSET', KEYS[1], 'fence', 0, unpack(ARGV, 5))\n"
+    "redis.call('HSET', KEYS[1], 'seq', seq)\n"
+    "redis.call('ZADD', KEYS[2], seq, ARGV[2])\n"
+    "redis.call('XADD', KEYS[3], '*', 'job', ARGV[2])\n"
+    "settle(ARGV[2], 'queued', 0)\n"
+    "return seq\n";
 
 /* KEYS: job hash, blob, blob set, nstd:jobs. ARGV: token, bytes, name, id.
  * Lists a job that has no record yet with score 0. */
@@ -96,13 +152,16 @@ static const char job_remove_lua[] =
     "for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do redis.call('DEL', ARGV[2] .. n) end\n"
     "redis.call('DEL', KEYS[1], KEYS[2])\n"
     "redis.call('ZREM', KEYS[3], ARGV[1])\n"
+    "redis.call('SREM', 'nstd:queued', ARGV[1])\n"
+    "redis.call('SREM', 'nstd:running', ARGV[1])\n"
+    "redis.call('PUBLISH', '" REDIS_CHANNEL "', ARGV[1])\n"
     "return 1\n";
 
 /* ================================================================ keys */
 
-#define JOBS_KEY "nstd:jobs"
+#define JOBS_KEY REDIS_JOBS_KEY
 
-static void key_job(char *buf, const char *id) { snprintf(buf, KEY_MAX, "nstd:job:%s", id); }
+static void key_job(char *buf, const char *id) { redis_key_job(buf, id); }
 static void key_blobs(char *buf, const char *id) { snprintf(buf, KEY_MAX, "nstd:blobs:%s", id); }
 static void key_blob(char *buf, const char *id, const char *name)
 {
@@ -143,6 +202,7 @@ int store_redis_open(store **out, const char *url, char *err, size_t errlen)
 static void redis_close(store *st)
 {
     redis_store *s = RS(st);
+    redis_watch_stop(s);
     if (s->c) redisFree(s->c);
     pthread_mutex_destroy(&s->mu);
     free(s);
@@ -164,26 +224,31 @@ static int redis_writable(store *st)
 
 /* ================================================================ records */
 
-/* EVAL of record_put_lua or claim_lua: first ARGV token or nonce. */
+/* EVAL of a record script (RECORD_HELPERS's ARGV): first is the token or
+ * nonce, arg the script's own argument; enqueue_lua also gets the queue's
+ * key. *result (may be NULL) gets the script's positive number. */
 static int record_script(redis_store *s, const char *lua, const job_info *rec, const char *first,
-                         long long *result, const char *what)
+                         const char *arg, long long *result, const char *what)
 {
     if (!job_id_valid(rec->id)) return -EINVAL;
     store_redis_fields t;
     int rc = store_redis_fields_of(rec, &t);
     if (rc < 0) return rc;
+    int queue = lua == enqueue_lua;
     char job[KEY_MAX], seq[32];
     key_job(job, rec->id);
     snprintf(seq, sizeof seq, "%lu", rec->seq);
     redis_args a = {0};
     redis_arg_s(&a, "EVAL");
     redis_arg_s(&a, lua);
-    redis_arg_s(&a, "2");
+    redis_arg_s(&a, queue ? "3" : "2");
     redis_arg_s(&a, job);
     redis_arg_s(&a, JOBS_KEY);
+    if (queue) redis_arg_s(&a, REDIS_QUEUE_KEY);
     redis_arg_s(&a, first);
     redis_arg_s(&a, rec->id);
     redis_arg_s(&a, seq);
+    redis_arg_s(&a, arg);
     for (int i = 0; i < t.n; i++) {
         redis_arg_s(&a, t.key[i]);
         redis_arg_s(&a, t.val[i]);
@@ -195,7 +260,7 @@ static int record_script(redis_store *s, const char *lua, const job_info *rec, c
         if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
             *result = r->integer;
         } else {
-            redis_log_failure(s, what, "the claim script answered no token");
+            redis_log_failure(s, what, "the script answered no number");
             rc = -EIO;
         }
     }
@@ -207,18 +272,39 @@ static int record_script(redis_store *s, const char *lua, const job_info *rec, c
 
 static int redis_record_put(store *st, const job_info *rec, store_fence fence)
 {
-    char token[32];
+    char token[32], ttl[32];
     snprintf(token, sizeof token, "%llu", fence);
-    return record_script(RS(st), record_put_lua, rec, token, NULL, "record_put");
+    snprintf(ttl, sizeof ttl, "%d", RS(st)->retention);
+    return record_script(RS(st), record_put_lua, rec, token, ttl, NULL, "record_put");
 }
 
-static int redis_claim(store *st, const job_info *running, store_fence *fence)
+static int claim(store *st, const job_info *running, store_fence *fence, const char *takeover)
 {
     char nonce[JOB_ID_LEN + 1];
     job_id_new(nonce);
     long long token = 0;
-    int rc = record_script(RS(st), claim_lua, running, nonce, &token, "claim");
+    int rc = record_script(RS(st), claim_lua, running, nonce, takeover, &token, "claim");
     if (rc == 0) *fence = (store_fence)token;
+    return rc;
+}
+
+static int redis_claim(store *st, const job_info *running, store_fence *fence)
+{
+    return claim(st, running, fence, "0");
+}
+
+static int redis_take_over(store *st, const job_info *running, store_fence *fence)
+{
+    return claim(st, running, fence, "1");
+}
+
+static int redis_enqueue(store *st, job_info *rec, int limit)
+{
+    char most[32];
+    snprintf(most, sizeof most, "%d", limit);
+    long long seq = 0;
+    int rc = record_script(RS(st), enqueue_lua, rec, "0", most, &seq, "enqueue");
+    if (rc == 0) rec->seq = (unsigned long)seq;
     return rc;
 }
 
@@ -397,8 +483,19 @@ static int redis_list(store *st, char ***ids, int *n)
     return 0;
 }
 
+static void redis_set_retention(store *st, int seconds) { RS(st)->retention = seconds; }
+
 static const store_ops redis_ops = {
     .close = redis_close,
+    .set_retention = redis_set_retention,
+    .enqueue = redis_enqueue,
+    .take_over = redis_take_over,
+    .take = redis_queue_take,
+    .renew = redis_queue_renew,
+    .done = redis_queue_done,
+    .counts = redis_queue_counts,
+    .heartbeat = redis_queue_heartbeat,
+    .watch = redis_watch,
     .writable = redis_writable,
     .record_put = redis_record_put,
     .record_get = redis_record_get,

@@ -79,9 +79,13 @@ static redisReply *command_once_s(redisContext *c, const char *a0, const char *a
 /* Connect, AUTH and SELECT as the URL says. 0, or -1 with why. */
 int redis_connect(redis_store *s, char *why, size_t whylen)
 {
+    return redis_open_context(&s->url, &s->c, why, whylen);
+}
+
+int redis_open_context(const store_redis_url *u, redisContext **out, char *why, size_t whylen)
+{
     struct timeval ct = {CONNECT_TIMEOUT_MS / 1000, (CONNECT_TIMEOUT_MS % 1000) * 1000};
     struct timeval rt = {COMMAND_TIMEOUT_MS / 1000, (COMMAND_TIMEOUT_MS % 1000) * 1000};
-    const store_redis_url *u = &s->url;
     redisContext *c = u->is_unix ? redisConnectUnixWithTimeout(u->path, ct)
                                  : redisConnectWithTimeout(u->host, u->port, ct);
     if (!c || c->err) {
@@ -108,7 +112,7 @@ int redis_connect(redis_store *s, char *why, size_t whylen)
         }
         freeReplyObject(r);
     }
-    s->c = c;
+    *out = c;
     return 0;
 }
 
@@ -144,12 +148,13 @@ redisReply *redis_command(redis_store *s, const redis_args *a, const char *what)
     return NULL;
 }
 
-/* 0 for a reply that is not an error; a script's own error as -ESTALE,
- * -EBUSY or -ENOENT; any other error -EIO (logged). */
+/* 0 for a reply that is not an error; the scripts' own errors as errno
+ * values; any other error -EIO (logged); no reply -ENOTCONN. */
 int redis_reply_status(redis_store *s, const redisReply *r, const char *what)
 {
-    if (!r) return -EIO;
+    if (!r) return -ENOTCONN;
     if (r->type != REDIS_REPLY_ERROR) return 0;
+    if (strstr(r->str, "NSTD_FULL")) return -EAGAIN;
     if (strstr(r->str, "NSTD_STALE")) return -ESTALE;
     if (strstr(r->str, "NSTD_BUSY")) return -EBUSY;
     if (strstr(r->str, "NSTD_NOENT")) return -ENOENT;

@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include <hiredis/hiredis.h>
 
@@ -29,9 +30,30 @@ typedef struct {
     store_redis_url url;
     char where[300];                /* host:port or the socket, for messages */
     int down;                       /* the last call failed: log the reconnection */
+    int retention;                  /* seconds a finished job's keys live (0: always) */
+    struct redis_watcher *watcher;  /* the change subscriber (store_redis_watch.c) */
 } redis_store;
 
 #define RS(s) ((redis_store *)(s))
+
+/* Keys (store_redis.c describes them). */
+#define REDIS_KEY_MAX 160           /* longest key: nstd:blob:<id>:<name> */
+#define REDIS_JOBS_KEY "nstd:jobs"
+#define REDIS_QUEUE_KEY "nstd:queue"        /* the stream of queued jobs */
+#define REDIS_GROUP "workers"               /* its consumer group */
+#define REDIS_CHANNEL "nstd:changes"        /* ids of changed jobs are published here */
+
+/* Lua: create the queue's stream and group when KEYS[k] (the stream) is
+ * missing. */
+#define REDIS_ENSURE_GROUP(k)                                                           \
+    "if redis.call('EXISTS', KEYS[" #k "]) == 0 then\n"                               \
+    "  redis.call('XGROUP', 'CREATE', KEYS[" #k "], '" REDIS_GROUP "', '0', 'MKSTREAM')\n" \
+    "end\n"
+
+static inline void redis_key_job(char *buf, const char *id)
+{
+    snprintf(buf, REDIS_KEY_MAX, "nstd:job:%s", id);
+}
 
 /* One command's arguments, pointing into the caller's buffers. */
 typedef struct {
@@ -50,6 +72,9 @@ void redis_log_failure(redis_store *s, const char *what, const char *why);
 
 /* Connect, AUTH and SELECT as s->url says, setting s->c. 0, or -1 with why. */
 int redis_connect(redis_store *s, char *why, size_t whylen);
+/* The same for a connection of the caller's own (*out), such as a
+ * subscriber's. */
+int redis_open_context(const store_redis_url *u, redisContext **out, char *why, size_t whylen);
 
 /* Run one command; the caller holds s->mu. A call on a connection that
  * was up before is tried once more on a new connection when it breaks.
@@ -57,10 +82,21 @@ int redis_connect(redis_store *s, char *why, size_t whylen);
 redisReply *redis_command(redis_store *s, const redis_args *a, const char *what);
 
 /* 0 for a reply that is not an error; a script's own error as -ESTALE,
- * -EBUSY or -ENOENT; any other error -EIO (logged); no reply -EIO. */
+ * -EBUSY, -ENOENT or -EAGAIN (NSTD_FULL); any other error -EIO (logged);
+ * no reply (Redis cannot be reached) -ENOTCONN. */
 int redis_reply_status(redis_store *s, const redisReply *r, const char *what);
 
 /* Run a command under s->mu and keep only its status. */
 int redis_run(redis_store *s, const redis_args *a, const char *what);
+
+/* The shared queue (store_redis_queue.c) and change feed
+ * (store_redis_watch.c): store_ops of store.h. */
+int redis_queue_take(store *st, const char *worker, int lease_ms, store_task *t);
+int redis_queue_renew(store *st, const store_task *t, const char *worker, store_fence fence);
+int redis_queue_done(store *st, const store_task *t, store_fence fence, int again);
+int redis_queue_counts(store *st, int alive_ms, store_counts *c);
+int redis_queue_heartbeat(store *st, const char *worker, int gone);
+int redis_watch(store *st, store_change_fn fn, void *user);
+void redis_watch_stop(redis_store *s);
 
 #endif

@@ -242,10 +242,10 @@ static int wait_for_space(jobs *j, struct job *jb, int pause_first)
 /* After the engine returned: result, final state, persistence, metrics. A
  * result the store has no room for is kept and stored once there is room
  * (a shutdown meanwhile queues the job again from its last checkpoint). */
-static void finish_job(jobs *j, struct job *jb, int rc, nst_image *out, nst_error *err)
+void jobs_finish(jobs *j, struct job *jb, int rc, nst_image *out, nst_error *err)
 {
     pthread_mutex_lock(&j->mu);
-    int user_canceled = jb->user_canceled, lost = jb->lost;
+    int user_canceled = jb->user_canceled, lost = jb->lost && !user_canceled;
     if (lost) j->n_running--;
     pthread_mutex_unlock(&j->mu);
     if (lost) {   /* the new owner writes from now on */
@@ -364,10 +364,44 @@ static struct job *take_job(jobs *j)
         nst_error err;
         nst_error_set(&err, NST_EIO, "", "the job store refused the job: %s", strerror(-rc));
         nst_image none = {0};
-        finish_job(j, jb, NST_EIO, &none, &err);
+        jobs_finish(j, jb, NST_EIO, &none, &err);
     }
     jobs_unref(j, jb);
     return NULL;
+}
+
+/* The next job from this process's queue, claimed, with a reference for
+ * the worker; NULL when there is none now; *stop when the manager stops. */
+static struct job *next_local(jobs *j, int *stop)
+{
+    pthread_mutex_lock(&j->mu);
+    while (!j->stopping && !j->qhead) pthread_cond_wait(&j->work_cv, &j->mu);
+    pthread_mutex_unlock(&j->mu);
+    if (wait_for_space(j, NULL, 0) < 0) {
+        *stop = 1;
+        return NULL;
+    }
+    pthread_mutex_lock(&j->mu);
+    if (j->stopping || !j->qhead) {
+        *stop = j->stopping;
+        pthread_mutex_unlock(&j->mu);
+        return NULL;
+    }
+    return take_job(j);   /* unlocks mu */
+}
+
+/* The same from a shared store's queue. */
+static struct job *next_shared(jobs *j, int *stop)
+{
+    pthread_mutex_lock(&j->mu);
+    *stop = j->stopping;
+    pthread_mutex_unlock(&j->mu);
+    if (*stop) return NULL;
+    if (wait_for_space(j, NULL, 0) < 0) {
+        *stop = 1;
+        return NULL;
+    }
+    return jobs_cluster_take(j);
 }
 
 /* A worker: take the oldest queued job, run it, repeat until shutdown. A
@@ -377,20 +411,13 @@ static void *worker_main(void *arg)
     jobs *j = arg;
     setpriority(PRIO_PROCESS, (id_t)gettid(), WORKER_NICE);
     for (;;) {
-        pthread_mutex_lock(&j->mu);
-        while (!j->stopping && !j->qhead) pthread_cond_wait(&j->work_cv, &j->mu);
-        pthread_mutex_unlock(&j->mu);
-        if (wait_for_space(j, NULL, 0) < 0) break;
-        pthread_mutex_lock(&j->mu);
-        if (j->stopping || !j->qhead) {
-            int stop = j->stopping;
-            pthread_mutex_unlock(&j->mu);
-            if (stop) break;
-            continue;
-        }
-        int resume = j->qhead->rec.checkpoint_iteration;
-        struct job *jb = take_job(j);   /* unlocks mu */
+        int stop = 0;
+        struct job *jb = j->shared ? next_shared(j, &stop) : next_local(j, &stop);
+        if (stop) break;
         if (!jb) continue;
+        pthread_mutex_lock(&j->mu);
+        int resume = jb->rec.checkpoint_iteration;
+        pthread_mutex_unlock(&j->mu);
 
         cJSON *f = cJSON_CreateObject();
         if (resume > 0) cJSON_AddNumberToObject(f, "resume_iteration", resume);
@@ -400,7 +427,13 @@ static void *worker_main(void *arg)
         nst_error err;
         memset(&err, 0, sizeof err);
         int rc = run_transfer(j, jb, &out, &err);
-        finish_job(j, jb, rc, &out, &err);
+        jobs_finish(j, jb, rc, &out, &err);
+        if (j->shared) {
+            pthread_mutex_lock(&j->mu);
+            int again = jb->rec.state == JOB_QUEUED;   /* suspended by a shutdown */
+            pthread_mutex_unlock(&j->mu);
+            jobs_cluster_release(j, jb, again);
+        }
         nst_image_free(&out);
         jobs_unref(j, jb);
     }
