@@ -15,6 +15,7 @@ JOBS=20
 ROUNDS=20
 SEED=${NSTD_TEST_SEED:-13}
 RANDOM=$SEED
+STORE=redis   # the stored_* helpers look in Redis
 start_redis
 # no job may fail for being interrupted too often here: kills are the point
 LEASE=(--redis-url "$REDIS_URL" --lease-renew 1 --lease-timeout 3 --max-attempts 100 --queue-size 100)
