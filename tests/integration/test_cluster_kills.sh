@@ -28,7 +28,7 @@ NSTD_LOG=/dev/null   # fail() shows each node's log instead
 
 ids=
 for i in $(seq 1 $JOBS); do
-    ids="$ids $(submit '{"image_size":48,"iterations":40,"preview_every":5}')"
+    ids="$ids $(submit '{"image_size":32,"iterations":12,"preview_every":2}')"
 done
 ok "$JOBS jobs submitted (kill seed $SEED)"
 
@@ -38,7 +38,7 @@ for round in $(seq 1 $ROUNDS); do
     w=w$((RANDOM % 2 + 1))
     kill_node "$w"
     start_node "$w" "${WORKER[@]}"
-    echo "round $round: killed and restarted $w"
+    echo "round $round: killed and restarted $w at $SECONDS s"
 done
 ok "$ROUNDS random worker kills"
 
@@ -83,7 +83,7 @@ for id in $ids; do
     n=$(rcli SMEMBERS "nstd:blobs:$id" | grep -c '^result' || true)
     expect_eq "$n" 1 "stored results of $id"
     expect_eq "$(OUT="$T/r.png" req GET "/v1/jobs/$id/result")" 200 "result of $id"
-    expect_eq "$(png_size "$T/r.png" | cut -d' ' -f1)" 48 "result width of $id"
+    expect_eq "$(png_size "$T/r.png" | cut -d' ' -f1)" 32 "result width of $id"
     total_attempts=$((total_attempts + $(job_field "$id" 'd["attempts"]')))
 done
 ok "one result per job, each served ($total_attempts runs started for $JOBS jobs)"
