@@ -179,7 +179,7 @@ JSON({
       "Job": {
         "type": "object",
         "description": "A job, the same in the POST answer, GET, the list and every event. Every key is always present; those that do not apply are null.",
-        "required": ["id", "state", "position", "progress", "params", "model", "created_at", "started_at", "finished_at", "error", "links"],
+        "required": ["id", "state", "position", "progress", "params", "model", "created_at", "started_at", "finished_at", "attempts", "error", "links"],
         "properties": {
           "id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
           "state": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "canceled"]},
@@ -190,6 +190,7 @@ JSON({
           "created_at": {"type": "string", "format": "date-time", "description": "RFC 3339, UTC"},
           "started_at": {"type": "string", "format": "date-time", "nullable": true},
           "finished_at": {"type": "string", "format": "date-time", "nullable": true},
+          "attempts": {"type": "integer", "minimum": 0, "description": "Runs started: 0 while first queued; more than 1 when the job was resumed after a restart or taken over from a worker that stopped (at most max_attempts with a shared store)"},
           "error": {
             "type": "object",
             "nullable": true,

@@ -106,7 +106,7 @@ typedef enum {
     X(double,        finished_at,          JOB_F_TIME,  "finished_at",          JOB_R_ALWAYS, "finished_at",         JOB_V_ALWAYS, -1) \
     X(int,           checkpoint_iteration, JOB_F_INT,   "checkpoint_iteration", JOB_R_ALWAYS, NULL,                  JOB_V_NONE,   -1) \
     X(int,           has_preview,          JOB_F_BOOL,  "has_preview",          JOB_R_ALWAYS, NULL,                  JOB_V_NONE,   -1) \
-    X(int,           attempts,             JOB_F_INT,   "attempts",             JOB_R_ALWAYS, NULL,                  JOB_V_NONE,   -1) \
+    X(int,           attempts,             JOB_F_INT,   "attempts",             JOB_R_ALWAYS, "attempts",            JOB_V_ALWAYS, -1) \
     X(job_code,      error_code,           JOB_F_TEXT,  "error/code",           JOB_R_ERROR,  "error/code",          JOB_V_FAILED, -1) \
     X(job_text,      error_message,        JOB_F_TEXT,  "error/message",        JOB_R_ERROR,  "error/message",       JOB_V_FAILED, -1) \
     /* grows with every change, from 1 (0: never seen, for watchers) */ \

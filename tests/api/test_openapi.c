@@ -227,7 +227,7 @@ static void test_schemas(void)
 
     property_names(at(doc, "components/schemas/Job"), names, sizeof names);
     CHECK(!strcmp(names, "id,state,position,progress,params,model,created_at,started_at,"
-                         "finished_at,error,links"),
+                         "finished_at,attempts,error,links"),
           "Job fields: %s", names);
     property_names(at(doc, "components/schemas/Progress"), names, sizeof names);
     CHECK(!strcmp(names, "iteration,iterations,percent,loss,elapsed_s,eta_s"), "progress: %s",
