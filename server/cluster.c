@@ -286,7 +286,7 @@ static void *lease_main(void *arg)
         int k = 0;
         for (int i = 0; l && i < j->n_all && k < n; i++) {
             struct job *jb = j->all[i];
-            if (!jb->local_run || jb->user_canceled) continue;   /* a cancel took it */
+            if (!jb->local_run || jb->user_canceled || jb->lost) continue;   /* not ours now */
             l[k].task = jb->task;
             l[k].fence = jb->fence;
             l[k++].jb = jb;
@@ -309,9 +309,10 @@ static void *lease_main(void *arg)
 
         struct timespec dl = jobs_deadline(j->cfg.lease_renew_ms);
         pthread_mutex_lock(&j->mu);
+        while (j->lease_started > 0 &&
+               pthread_cond_timedwait(&j->change_cv, &j->mu, &dl) != ETIMEDOUT) {
+        }
         int stop = j->lease_started < 0;
-        if (!stop) pthread_cond_timedwait(&j->change_cv, &j->mu, &dl);
-        stop = j->lease_started < 0;
         pthread_mutex_unlock(&j->mu);
         if (stop) break;
     }
