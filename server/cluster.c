@@ -333,8 +333,11 @@ int jobs_cluster_start(jobs *j)
     resync(j);
     if (store_watch(j->st, on_change, j) < 0) return JOBS_EIO;
     if (j->cfg.workers > 0) {
-        if (pthread_create(&j->lease_thread, NULL, lease_main, j) != 0) return JOBS_EIO;
-        j->lease_started = 1;
+        j->lease_started = 1;   /* before the thread reads it */
+        if (pthread_create(&j->lease_thread, NULL, lease_main, j) != 0) {
+            j->lease_started = 0;
+            return JOBS_EIO;
+        }
     }
     return 0;
 }

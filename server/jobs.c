@@ -204,6 +204,8 @@ int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const j
         pthread_cond_signal(&j->work_cv);
         if (out && snapshot(j, jb, out) < 0) memset(out, 0, sizeof *out);
     }
+    char id[JOB_ID_LEN + 1];   /* the table's job may be replaced by a fresher copy now */
+    snprintf(id, sizeof id, "%s", jb->rec.id);
     pthread_mutex_unlock(&j->mu);
 
     if (rc < 0) {
@@ -221,7 +223,8 @@ int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const j
     cJSON_AddNumberToObject(f, "styles", n_styles);
     cJSON_AddNumberToObject(f, "iterations", p->iterations);
     cJSON_AddNumberToObject(f, "image_size", p->image_size);
-    jobs_log("info", "job_submitted", jb, f);
+    cJSON_AddStringToObject(f, "job", id);
+    log_event("info", "job_submitted", f);
     return 0;
 }
 
