@@ -44,6 +44,12 @@ typedef struct {
     char config_file[512];      /* NSTD_CONFIG, --config: optional file of key = value lines */
     char trusted_proxies[1024]; /* NSTD_TRUSTED_PROXIES, --trusted-proxies ("" = none): peers
                                    whose X-Forwarded-For / X-Real-IP name the client */
+    char tokens_file[512];      /* NSTD_TOKENS_FILE, --tokens-file ("" = open access): bearer
+                                   tokens (config/tokens.h), reloaded on SIGHUP */
+    int token_queue_quota;      /* NSTD_TOKEN_QUEUE_QUOTA, --token-queue-quota (4; 0 = none):
+                                   a token's queued + running jobs, unless its line says */
+    int token_rate_limit;       /* NSTD_TOKEN_RATE_LIMIT, --token-rate-limit (600 a minute;
+                                   0 = none): a token's requests, unless its line says */
 } nstd_config;
 
 /* Defaults of every setting. */
