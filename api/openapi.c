@@ -179,7 +179,7 @@ JSON({
       "Job": {
         "type": "object",
         "description": "A job, the same in the POST answer, GET, the list and every event. Every key is always present; those that do not apply are null.",
-        "required": ["id", "state", "position", "progress", "params", "model", "created_at", "started_at", "finished_at", "error", "links"],
+        "required": ["id", "state", "position", "progress", "params", "model", "owner", "created_at", "started_at", "finished_at", "error", "links"],
         "properties": {
           "id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
           "state": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "canceled"]},
@@ -187,6 +187,7 @@ JSON({
           "progress": {"$ref": "#/components/schemas/Progress"},
           "params": {"$ref": "#/components/schemas/Params"},
           "model": {"type": "string", "description": "Name of the model that runs the job", "example": "vgg19-random"},
+          "owner": {"type": "string", "nullable": true, "description": "Name of the token that submitted the job (see tokens_file); null for a job submitted without tokens", "example": "alice"},
           "created_at": {"type": "string", "format": "date-time", "description": "RFC 3339, UTC"},
           "started_at": {"type": "string", "format": "date-time", "nullable": true},
           "finished_at": {"type": "string", "format": "date-time", "nullable": true},

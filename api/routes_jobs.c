@@ -166,7 +166,7 @@ static enum MHD_Result submit(api_request *rq, upload *u)
     jobs_input styles[NST_MAX_STYLES];
     for (int i = 0; i < u->n_styles; i++) styles[i] = (jobs_input){u->styles[i].data, u->styles[i].len};
     job_info info;
-    int rc = jobs_submit(a->d.jobs, &p, &content, styles, u->n_styles, &info);
+    int rc = jobs_submit(a->d.jobs, &p, &content, styles, u->n_styles, NULL, &info);
     if (rc < 0) return reply_jobs_error(rq, rc);
     char loc[512];
     view_link(a, loc, sizeof loc, "/v1/jobs/%s", info.id);
@@ -331,7 +331,7 @@ enum MHD_Result h_jobs_list(api_request *rq, const char *data, size_t *size)
     if (query_int(rq, "offset", 0, 0, LIST_OFFSET_MAX, &offset) < 0) return MHD_YES;
     job_info *items;
     int n, total;
-    int rc = jobs_list(rq->api->d.jobs, offset, limit, &items, &n, &total);
+    int rc = jobs_list(rq->api->d.jobs, NULL, offset, limit, &items, &n, &total);
     if (rc < 0) return reply_jobs_error(rq, rc);
     cJSON *body = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(body, "jobs");

@@ -226,7 +226,7 @@ static void test_schemas(void)
     char names[1024];
 
     property_names(at(doc, "components/schemas/Job"), names, sizeof names);
-    CHECK(!strcmp(names, "id,state,position,progress,params,model,created_at,started_at,"
+    CHECK(!strcmp(names, "id,state,position,progress,params,model,owner,created_at,started_at,"
                          "finished_at,error,links"),
           "Job fields: %s", names);
     property_names(at(doc, "components/schemas/Progress"), names, sizeof names);
