@@ -205,8 +205,8 @@ static enum MHD_Result submit(api_request *rq, upload *u)
  * max_discard_bytes, and the refusal answered when it is complete. It is
  * answered at once when the client waits for "100 Continue", sends no body,
  * or announces more than can be dropped (such a client may then see the
- * connection closed while it sends). */
-
+ * connection closed while it sends). The refusal is kept in the request's
+ * submit_state (above). */
 static void submit_state_free(void *p)
 {
     submit_state *s = p;
