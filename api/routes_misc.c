@@ -185,8 +185,8 @@ enum MHD_Result h_readyz(api_request *rq, const char *data, size_t *size)
     }
     jobs_stats st;
     jobs_get_stats(d->jobs, &st);
-    if (st.queued >= st.queue_size && strcmp(d->cfg->role, "worker") != 0)   /* a worker takes
-                                                                            jobs, it does not queue them */
+    /* a worker process takes jobs; it does not queue them */
+    if (st.queued >= st.queue_size && strcmp(d->cfg->role, "worker") != 0)
         cJSON_AddItemToArray(reasons, cJSON_CreateString("the job queue is full"));
     if (atomic_load(&rq->api->shutting_down) || !st.accepting)
         cJSON_AddItemToArray(reasons, cJSON_CreateString("shutting down"));
