@@ -24,6 +24,7 @@
 #include "metrics.h"
 #include "nst.h"
 #include "store.h"
+#include "tokens.h"
 
 /* What the API serves from; all borrowed, all must outlive the api. */
 typedef struct {
@@ -32,6 +33,8 @@ typedef struct {
     store *store;
     metrics *metrics;
     const nst_model *model;
+    tokens_table *tokens;       /* taken by api_create (freed with the api, also when
+                                   it fails); NULL: no tokens file, open access */
 } api_deps;
 
 typedef struct api api;
@@ -50,6 +53,11 @@ void api_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 /* MHD_OPTION_URI_LOG_CALLBACK (cls is the api): looks at the raw request
  * target before libmicrohttpd decodes it, for api_access. */
 void *api_uri_log(void *cls, const char *uri, struct MHD_Connection *conn);
+
+/* Re-read the tokens file (SIGHUP): 0 and the number of tokens in *n;
+ * -1 with a message naming the file and line in err, the tokens in force
+ * staying; 1 when the service runs without a tokens file. */
+int api_reload_tokens(api *a, size_t *n, char *err, size_t errlen);
 
 /* Refuse new jobs (503) and end every event stream. */
 void api_begin_shutdown(api *a);

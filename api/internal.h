@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "api.h"
+#include "auth.h"
 #include "netaddr.h"
 
 /* ================================================================ objects */
@@ -45,6 +46,9 @@ struct api {
     netaddr_range trusted[NETADDR_MAX_RANGES];
     int n_trusted;
     client_table *clients;
+
+    /* Bearer tokens (auth.c): who may call the job routes. */
+    api_auth *auth;
 };
 
 typedef struct api_request api_request;
@@ -81,6 +85,8 @@ struct api_request {
     int client_counted;         /* holds one of the client's requests in flight */
     int over_limit;             /* the client was at its limit: 429 */
     int bad_path;               /* the raw request target has control bytes: 400 */
+    auth_principal who;         /* the token's owner, once a route that needs one
+                                   passed (who.known 0 without tokens) */
     const char *cors_origin;    /* the Origin to echo, NULL when none/refused */
     double t0;                  /* monotonic start */
     int status;                 /* answered status, 0 until answered */
@@ -121,6 +127,9 @@ enum MHD_Result reply_static(api_request *rq, int status, const char *content_ty
 enum MHD_Result reply_stream(api_request *rq, int status, const char *content_type,
                              size_t block, MHD_ContentReaderCallback read, void *cls,
                              MHD_ContentReaderFreeCallback free_cls);
+/* Retry-After for an answer that waits for a worker: when the first
+ * running job is expected to end (a default when unknown). */
+void reply_retry_after_jobs(api_request *rq);
 /* An error for a negative jobs_* code. */
 enum MHD_Result reply_jobs_error(api_request *rq, int code);
 

@@ -34,7 +34,7 @@ JSON({
   "openapi": "3.0.3",
   "info": {
     "title": "nstd",
-    "description": "Neural style transfer (Gatys, Ecker and Bethge, CVPR 2016) as an HTTP service. Upload a content image and one or more style images with optional parameters; a worker optimises the output image while you poll the job, follow its Server-Sent Events or watch its preview; download the PNG when it has succeeded. All bodies are JSON except the web page at /, images, events and metrics. Every error is {\"error\": {\"code\", \"message\", \"field\"}}; field is null when no single field is at fault. Every path that answers GET also answers HEAD. A path that exists answers a method it does not know with 405 (method_not_allowed) and an Allow header; a path that does not exist answers 404 (not_found). OPTIONS on any path lists its methods, or answers a CORS preflight. Any path answers 400 (bad_path, see components/responses/BadPath) when the request path or query has a control character, and 429 (too_many_connections, see components/responses/TooManyConnections) to a client that already has max_connections_per_ip requests open. A POST or DELETE whose Origin header is neither this server's own origin nor one of cors_origins is refused with 403 (origin_not_allowed). Behind a reverse proxy every path carries the configured base path as a prefix. Any request may be answered 503 (too_many_connections, with Retry-After; the connection is then closed) while the server holds max_connections connections, and 400 (bad_request) when it has conflicting Content-Length headers. A connection whose request headers take longer than header_timeout, or whose body arrives slower than min_upload_rate, is closed without an answer (GET /v1/info lists these limits).",
+    "description": "Neural style transfer (Gatys, Ecker and Bethge, CVPR 2016) as an HTTP service. Upload a content image and one or more style images with optional parameters; a worker optimises the output image while you poll the job, follow its Server-Sent Events or watch its preview; download the PNG when it has succeeded. All bodies are JSON except the web page at /, images, events and metrics. Every error is {\"error\": {\"code\", \"message\", \"field\"}}; field is null when no single field is at fault. Every path that answers GET also answers HEAD. A path that exists answers a method it does not know with 405 (method_not_allowed) and an Allow header; a path that does not exist answers 404 (not_found). OPTIONS on any path lists its methods, or answers a CORS preflight. Any path answers 400 (bad_path, see components/responses/BadPath) when the request path or query has a control character, and 429 (too_many_connections, see components/responses/TooManyConnections) to a client that already has max_connections_per_ip requests open. A POST or DELETE whose Origin header is neither this server's own origin nor one of cors_origins is refused with 403 (origin_not_allowed). Behind a reverse proxy every path carries the configured base path as a prefix. Any request may be answered 503 (too_many_connections, with Retry-After; the connection is then closed) while the server holds max_connections connections, and 400 (bad_request) when it has conflicting Content-Length headers. A connection whose request headers take longer than header_timeout, or whose body arrives slower than min_upload_rate, is closed without an answer (GET /v1/info lists these limits). With a tokens file (tokens_file) the job routes need a bearer token (security scheme bearer): 401 (unauthorized, with WWW-Authenticate) without a listed one, 429 (rate_limited, with Retry-After) beyond the token's requests a minute; a user's token sees and acts on only the jobs it submitted (another's answers 404 not_found, as a job that does not exist), an admin's on all. The web page, /v1/info, /v1/openapi.json, /healthz, /readyz and /metrics stay open.",
     "version": ) "\"" NST_VERSION "\"" JSON(,
     "license": {"name": "see the repository"}
   },
@@ -63,8 +63,8 @@ JSON({
       "BadUpload": {"description": "The upload is not usable; field names the part when there is one. bad_multipart: no boundary, or a malformed or truncated body. missing_part: no content or no style part (field content or style). duplicate_part: a second content or params part. unknown_part: a part other than content, style and params (field: its name). too_many_styles: more style parts than max_styles (GET /v1/info). invalid_image: an empty file or one that does not decode (field content or style[i], counting from 0). unsupported_image_format: an image in another format than PNG or JPEG, such as GIF or BMP (field content or style[i]; the message names the format). invalid_json: the params part is not JSON (field params).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "BadQuery": {"description": "limit or offset is not an integer in its range (invalid_query; field names it)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "Forbidden": {"description": "A CORS preflight, or a state-changing request (POST, DELETE) made by a browser, whose Origin header is neither this server's own origin (scheme://Host, the scheme and host as a trusted proxy forwards them) nor among the configured cors_origins (origin_not_allowed). Requests without Origin (curl, scripts) are not affected", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "NotFound": {"description": "No job with this id, or the id is not 32 lower-case hex digits (not_found; field id)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "NoPreview": {"description": "No job with this id, or a malformed id (not_found; field id); or the job has no preview yet (no_preview)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "NotFound": {"description": "No job with this id, or the id is not 32 lower-case hex digits, or the job belongs to another user's token (not_found; field id)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "NoPreview": {"description": "No job with this id, a malformed id, or another user's job (not_found; field id); or the job has no preview yet (no_preview)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "MethodNotAllowed": {"description": "The path exists but not with this method (method_not_allowed); any path of this API answers so to a method it does not list", "headers": {"Allow": {"$ref": "#/components/headers/Allow"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "Conflict": {"description": "The job has not succeeded, so there is no result (not_finished)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "PayloadTooLarge": {"description": "The request body exceeds max_upload_bytes, by its Content-Length or while it streams in (payload_too_large); or an image's dimensions exceed max_input_pixels, or a side exceeds 16384 pixels (image_too_large; field content or style[i])", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
@@ -72,11 +72,16 @@ JSON({
       "UnprocessableEntity": {"description": "The params are JSON but not valid (invalid_params): an unknown key, a value of the wrong type or out of range, an unknown layer name, a list of the wrong length (such as style_blend_weights not one per style image), style_scale × image_size over max_image_size; field names the parameter. Or the job's estimated peak memory (from the params and the images' dimensions) exceeds max_job_memory (job_too_large; the message states the estimate and the limit)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "BadPath": {"description": "Any path: the request path or query has a control character, plain or percent-encoded (%00 to %1F, %7F) (bad_path)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "TooManyConnections": {"description": "Any path: the client already has max_connections_per_ip requests open, such as event streams (too_many_connections); behind trusted proxies the client is the address they forward. Retry-After says when to try again", "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "TooManyRequests": {"description": "The job queue is full (queue_full); Retry-After estimates when a worker is free. Also, as on any path, the client has too many requests open (too_many_connections)", "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "TooManyRequests": {"description": "The job queue is full (queue_full); Retry-After estimates when a worker is free. Or, with a tokens file, the token already has its queue quota of queued and running jobs (quota_exceeded; Retry-After as for queue_full), or made more than its requests a minute (rate_limited; Retry-After says when the next one is allowed). Also, as on any path, the client has too many requests open (too_many_connections)", "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Unauthorized": {"description": "With a tokens file: no Authorization: Bearer header, or a token that is not listed (unauthorized). WWW-Authenticate names the Bearer scheme (with error=\"invalid_token\" for a token that is not listed)", "headers": {"WWW-Authenticate": {"description": "Bearer realm=\"nstd\"", "schema": {"type": "string"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "RateLimited": {"description": "With a tokens file: the token made more than its requests a minute (rate_limited); Retry-After says when the next one is allowed. Also, as on any path, the client has too many requests open (too_many_connections)", "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "InternalError": {"description": "The server failed: the job store could not be read or written, or memory ran out (internal_error)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "InsufficientStorage": {"description": "The job store is short of space: storing the inputs would leave less than min_free_disk (GET /v1/info), or the store is full (insufficient_storage, with Retry-After)", "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "ServiceUnavailable": {"description": "The server is shutting down (shutting_down, with Retry-After); for POST /v1/jobs also not enough memory to buffer or decode an upload (out_of_memory; field content, style[i] or params)", "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "Options": {"description": "No body. Allow lists the path's methods. To a CORS preflight from an allowed origin also Access-Control-Allow-Origin, Access-Control-Allow-Methods, Access-Control-Allow-Headers (the requested headers echoed) and Access-Control-Max-Age.", "headers": {"Allow": {"$ref": "#/components/headers/Allow"}, "Access-Control-Allow-Methods": {"$ref": "#/components/headers/Allow"}, "Access-Control-Max-Age": {"description": "Seconds a preflight answer may be cached", "schema": {"type": "integer"}}}}
+    },
+    "securitySchemes": {
+      "bearer": {"type": "http", "scheme": "bearer", "description": "A token of the tokens file (tokens_file), as Authorization: Bearer <token>; only when the server has one"}
     },
     "schemas": {
       "Error": {
@@ -179,7 +184,7 @@ JSON({
       "Job": {
         "type": "object",
         "description": "A job, the same in the POST answer, GET, the list and every event. Every key is always present; those that do not apply are null.",
-        "required": ["id", "state", "position", "progress", "params", "model", "created_at", "started_at", "finished_at", "error", "links"],
+        "required": ["id", "state", "position", "progress", "params", "model", "owner", "created_at", "started_at", "finished_at", "attempts", "error", "links"],
         "properties": {
           "id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
           "state": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "canceled"]},
@@ -187,9 +192,11 @@ JSON({
           "progress": {"$ref": "#/components/schemas/Progress"},
           "params": {"$ref": "#/components/schemas/Params"},
           "model": {"type": "string", "description": "Name of the model that runs the job", "example": "vgg19-random"},
+          "owner": {"type": "string", "nullable": true, "description": "Name of the token that submitted the job (see tokens_file); null for a job submitted without tokens", "example": "alice"},
           "created_at": {"type": "string", "format": "date-time", "description": "RFC 3339, UTC"},
           "started_at": {"type": "string", "format": "date-time", "nullable": true},
           "finished_at": {"type": "string", "format": "date-time", "nullable": true},
+          "attempts": {"type": "integer", "minimum": 0, "description": "Runs started: 0 while first queued; more than 1 when the job was resumed after a restart or taken over from a worker that stopped (at most max_attempts with a shared store)"},
           "error": {
             "type": "object",
             "nullable": true,
@@ -238,9 +245,12 @@ JSON({
               "job_ttl_s": {"type": "integer", "description": "Seconds a finished job is kept"},
               "min_free_disk": {"type": "integer", "description": "Bytes the job store keeps free: below it /readyz is not ready, POST /v1/jobs answers 507 and a finished job waits to store its result"},
               "max_connections_per_ip": {"type": "integer", "description": "Requests one client may have open at once (event streams count while open), and sockets one address may hold; 0: no limit. Behind trusted proxies the client is the address they forward"},
-              "max_job_memory": {"type": "integer", "description": "Bytes: the largest estimated peak memory of a job (job_too_large beyond)"}
+              "max_job_memory": {"type": "integer", "description": "Bytes: the largest estimated peak memory of a job (job_too_large beyond)"},
+              "token_queue_quota": {"type": "integer", "description": "With a tokens file: queued and running jobs a token may have when its line names no quota (quota_exceeded beyond); 0: no limit"},
+              "token_rate_limit": {"type": "integer", "description": "With a tokens file: requests a minute a token may make when its line names no rate (rate_limited beyond); 0: no limit"}
             }
           },
+          "access": {"type": "string", "enum": ["open", "bearer"], "description": "bearer: the job routes need a token of the tokens file; open: no tokens file"},
           "defaults": {"$ref": "#/components/schemas/Params"},
           "workers": {"type": "integer"}
         }
@@ -264,6 +274,9 @@ JSON({
 
 /* The path-level parameters of a path with a job id in it. */
 static const char path_id_parameters[] = JSON([{"$ref": "#/components/parameters/JobId"}]);
+
+/* The security requirement of an operation whose row needs a token. */
+static const char bearer_security[] = JSON([{"bearer": []}]);
 
 /* Every path answers OPTIONS (the router answers it from the route table);
  * %s is the path's operation name. */
@@ -318,7 +331,9 @@ static int fill_paths(cJSON *paths)
         for (; r->method[k] && k + 1 < sizeof method; k++)
             method[k] = (char)tolower((unsigned char)r->method[k]);
         method[k] = 0;
-        if (add(item, method, cJSON_Parse(r->openapi)) < 0) return -1;
+        cJSON *op = cJSON_Parse(r->openapi);
+        if (r->auth && add(op, "security", cJSON_Parse(bearer_security)) < 0) return -1;
+        if (add(item, method, op) < 0) return -1;
     }
     cJSON *item;
     cJSON_ArrayForEach(item, paths)

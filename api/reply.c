@@ -50,7 +50,7 @@ enum MHD_Result reply_send(api_request *rq, int status, struct MHD_Response *r, 
     if (rq->cors_origin) {
         MHD_add_response_header(r, "Access-Control-Allow-Origin", rq->cors_origin);
         MHD_add_response_header(r, "Access-Control-Expose-Headers",
-                                "Location, Retry-After, X-Request-Id");
+                                "Location, Retry-After, X-Request-Id, WWW-Authenticate");
     }
     if (rq->api->d.cfg->cors_origins[0]) MHD_add_response_header(r, "Vary", "Origin");
     for (int i = 0; i < rq->n_headers; i++)
@@ -143,26 +143,30 @@ enum MHD_Result reply_error(api_request *rq, int status, const char *code, const
     return reply_json(rq, status, reply_error_body(code, field, message));
 }
 
+void reply_retry_after_jobs(api_request *rq)
+{
+    /* When a worker is expected to be free: the shortest running ETA. */
+    jobs_stats st;
+    jobs_get_stats(rq->api->d.jobs, &st);
+    int secs = st.next_free_s < 0 ? RETRY_AFTER_DEFAULT_S : (int)ceil(st.next_free_s);
+    char retry[16];
+    snprintf(retry, sizeof retry, "%d",
+             secs < RETRY_AFTER_MIN_S   ? RETRY_AFTER_MIN_S
+             : secs > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S
+                                        : secs);
+    reply_header(rq, "Retry-After", retry);
+}
+
 enum MHD_Result reply_jobs_error(api_request *rq, int code)
 {
     switch (code) {
     case JOBS_ENOTFOUND:
         return reply_error(rq, 404, "not_found", "id", "no job with id '%s'", rq->id);
-    case JOBS_EFULL: {
-        /* When a worker is expected to be free: the shortest running ETA. */
-        jobs_stats st;
-        jobs_get_stats(rq->api->d.jobs, &st);
-        int secs = st.next_free_s < 0 ? RETRY_AFTER_DEFAULT_S : (int)ceil(st.next_free_s);
-        char retry[16];
-        snprintf(retry, sizeof retry, "%d",
-                 secs < RETRY_AFTER_MIN_S   ? RETRY_AFTER_MIN_S
-                 : secs > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S
-                                            : secs);
-        reply_header(rq, "Retry-After", retry);
+    case JOBS_EFULL:
+        reply_retry_after_jobs(rq);
         return reply_error(rq, 429, "queue_full", NULL,
                            "the job queue is full (%d jobs); retry later",
                            rq->api->d.cfg->queue_size);
-    }
     case JOBS_ESHUTDOWN: {
         char retry[16];
         snprintf(retry, sizeof retry, "%d", RETRY_AFTER_DEFAULT_S);

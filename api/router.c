@@ -228,7 +228,7 @@ static enum MHD_Result answer_options(api_request *rq, const char *allow)
                                                        "Access-Control-Request-Headers");
         reply_header(rq, "Access-Control-Allow-Methods", allow);
         reply_header(rq, "Access-Control-Allow-Headers",
-                     hdrs && *hdrs ? hdrs : "Content-Type, X-Request-Id");
+                     hdrs && *hdrs ? hdrs : "Authorization, Content-Type, X-Request-Id");
         reply_header(rq, "Access-Control-Max-Age", CORS_MAX_AGE_S);
     }
     reply_header(rq, "Allow", allow);
@@ -238,6 +238,52 @@ static enum MHD_Result answer_options(api_request *rq, const char *allow)
 /* Retry-After of a 429 too_many_connections: the client's other requests
  * (event streams, uploads) have to end first. */
 #define CONNECTIONS_RETRY_AFTER_S "5"
+
+/* A route that needs a token (its row's auth), with a tokens file: 401
+ * without a listed token, 429 over its rate; else rq->who. 1 when
+ * answered. */
+static int authenticate(api_request *rq, enum MHD_Result *ret)
+{
+    int retry;
+    const char *h = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Authorization");
+    switch (auth_check(rq->api->auth, h, &rq->who, &retry)) {
+    case AUTH_OK: return 0;
+    case AUTH_MISSING:
+        reply_header(rq, "WWW-Authenticate", "Bearer realm=\"nstd\"");
+        *ret = reply_error(rq, 401, "unauthorized", NULL,
+                           "this route needs a token: Authorization: Bearer <token>");
+        return 1;
+    case AUTH_INVALID:
+        reply_header(rq, "WWW-Authenticate", "Bearer realm=\"nstd\", error=\"invalid_token\"");
+        *ret = reply_error(rq, 401, "unauthorized", NULL,
+                           "the bearer token is not valid (Authorization: Bearer <token>)");
+        return 1;
+    case AUTH_RATE_LIMITED: {
+        char s[16];
+        snprintf(s, sizeof s, "%d", retry);
+        reply_header(rq, "Retry-After", s);
+        *ret = reply_error(rq, 429, "rate_limited", NULL,
+                           "token %s made more than %d requests in a minute; retry in %d s",
+                           rq->who.name, rq->who.rate_limit, retry);
+        return 1;
+    }
+    }
+    return 0;
+}
+
+/* A user's token reaches only its own jobs: another's job is not found,
+ * with the same answer as a job that does not exist. 1 when answered. */
+static int foreign_job(api_request *rq, enum MHD_Result *ret)
+{
+    if (!rq->who.known || rq->who.role == TOKEN_ADMIN || !rq->id[0]) return 0;
+    job_info info;
+    if (jobs_get(rq->api->d.jobs, rq->id, &info) < 0) return 0;   /* the handler says so */
+    int mine = strcmp(info.owner, rq->who.name) == 0;
+    job_info_free(&info);
+    if (mine) return 0;
+    *ret = reply_jobs_error(rq, JOBS_ENOTFOUND);
+    return 1;
+}
 
 /* Everything decided from the headers, once api_access has looked up
  * rq->route (see there for which call of a request this is). */
@@ -286,9 +332,12 @@ static enum MHD_Result dispatch(api_request *rq)
         return reply_error(rq, 403, "origin_not_allowed", NULL,
                            "origin '%.200s' may not %s here (not this server's origin, "
                            "not in cors_origins)", origin, rq->route->method);
+    enum MHD_Result ret;
+    if (rq->route->auth && authenticate(rq, &ret)) return ret;
     if (rq->id[0] && !job_id_valid(rq->id))
         return reply_error(rq, 404, "not_found", "id",
                            "malformed job id '%.40s' (expected 32 hex digits)", rq->id);
+    if (rq->route->auth && foreign_job(rq, &ret)) return ret;
     return rq->route->fn(rq, NULL, NULL);
 }
 
@@ -372,6 +421,7 @@ void api_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         cJSON_AddStringToObject(f, "request_id", rq->request_id);
         cJSON_AddStringToObject(f, "client", rq->client_text);
         if (rq->via_proxy) cJSON_AddStringToObject(f, "proxy", rq->peer_text);
+        if (rq->who.known) cJSON_AddStringToObject(f, "token", rq->who.name);   /* its name */
         cJSON_AddNumberToObject(f, "bytes", (double)rq->bytes);
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
             cJSON_AddBoolToObject(f, "aborted", 1);
@@ -391,7 +441,10 @@ void api_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 int api_create(api **out, const api_deps *deps)
 {
     api *a = calloc(1, sizeof *a);
-    if (!a) return -1;
+    if (!a) {
+        tokens_free(deps->tokens);
+        return -1;
+    }
     a->d = *deps;
     snprintf(a->base, sizeof a->base, "%s", deps->cfg->base_path);
     size_t n = strlen(a->base);
@@ -400,12 +453,20 @@ int api_create(api **out, const api_deps *deps)
     char err[128];
     a->n_trusted = netaddr_ranges_parse(deps->cfg->trusted_proxies, a->trusted,
                                         NETADDR_MAX_RANGES, err, sizeof err);
+    if (auth_create(&a->auth, deps->tokens, deps->cfg->tokens_file,
+                    deps->cfg->token_queue_quota, deps->cfg->token_rate_limit) < 0) {
+        free(a);
+        return -1;
+    }
+    a->d.tokens = NULL;   /* the auth's now */
     if (a->n_trusted < 0 || client_table_create(&a->clients) < 0) {   /* config.c checked it */
+        auth_free(a->auth);
         free(a);
         return -1;
     }
     if (events_start(a) < 0) {
         client_table_free(a->clients);
+        auth_free(a->auth);
         free(a);
         return -1;
     }
@@ -424,5 +485,11 @@ void api_free(api *a)
     if (!a) return;
     events_free(a);
     client_table_free(a->clients);
+    auth_free(a->auth);
     free(a);
+}
+
+int api_reload_tokens(api *a, size_t *n, char *err, size_t errlen)
+{
+    return auth_reload(a->auth, n, err, errlen);
 }

@@ -31,18 +31,19 @@ const api_route api_routes[] = {
         }
      })},
     /* ---------------------------------------------------------- POST /v1/jobs */
-    {"POST", "/v1/jobs", h_jobs_create, 1,
-     .statuses = "202 400 403 413 415 422 429 500 503 507",
+    {"POST", "/v1/jobs", h_jobs_create, 1, .auth = 1,
+     .statuses = "202 400 401 403 413 415 422 429 500 503 507",
      .codes = "bad_multipart missing_part duplicate_part unknown_part too_many_styles "
               "invalid_image unsupported_image_format invalid_json payload_too_large "
               "image_too_large "
               "unsupported_media_type invalid_params queue_full internal_error out_of_memory "
-              "shutting_down insufficient_storage origin_not_allowed job_too_large",
+              "shutting_down insufficient_storage origin_not_allowed job_too_large "
+              "unauthorized rate_limited quota_exceeded",
      .openapi = JSON({
         "tags": ["jobs"],
         "operationId": "createJob",
         "summary": "Submit a style-transfer job",
-        "description": "The job is stored before the answer is sent, so it survives a restart. It waits in a bounded queue; when the queue is full the answer is 429 with Retry-After. A refusal decided before the body is complete is answered once the client has sent it (the body is read and dropped, up to max_discard_bytes), or at once to a client that waits for 100 Continue. Checks run in this order and the first failure answers: the headers (403 for a browser's request from another origin, 503, 415, 413 by Content-Length, 429, 400 bad_multipart when there is no boundary), the body as it streams in (413, and a malformed body 400, at its end), each image's header (400, 413), the params (400, 422), the job's estimated peak memory against max_job_memory (422 job_too_large), each image's pixel data (400, 503), then storing and queueing (500, 429, 503).",
+        "description": "The job is stored before the answer is sent, so it survives a restart. It waits in a bounded queue; when the queue is full the answer is 429 with Retry-After. A refusal decided before the body is complete is answered once the client has sent it (the body is read and dropped, up to max_discard_bytes), or at once to a client that waits for 100 Continue. Checks run in this order and the first failure answers: the headers (403 for a browser's request from another origin, 401 and 429 rate_limited for the token when there is a tokens file, 503, 415, 413 by Content-Length, 429 queue_full, 429 quota_exceeded, 400 bad_multipart when there is no boundary), the body as it streams in (413, and a malformed body 400, at its end), each image's header (400, 413), the params (400, 422), the job's estimated peak memory against max_job_memory (422 job_too_large), each image's pixel data (400, 503), then storing and queueing (500, 429, 503).",
         "requestBody": {
           "required": true,
           "content": {
@@ -63,6 +64,7 @@ const api_route api_routes[] = {
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}
           },
           "400": {"$ref": "#/components/responses/BadUpload"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
           "403": {"$ref": "#/components/responses/Forbidden"},
           "413": {"$ref": "#/components/responses/PayloadTooLarge"},
           "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
@@ -74,13 +76,14 @@ const api_route api_routes[] = {
         }
      })},
     /* ---------------------------------------------------------- GET /v1/jobs */
-    {"GET", "/v1/jobs", h_jobs_list, 0,
-     .statuses = "200 400 500",
-     .codes = "invalid_query internal_error",
+    {"GET", "/v1/jobs", h_jobs_list, 0, .auth = 1,
+     .statuses = "200 400 401 429 500",
+     .codes = "invalid_query internal_error unauthorized rate_limited",
      .openapi = JSON({
         "tags": ["jobs"],
         "operationId": "listJobs",
         "summary": "List jobs, newest first",
+        "description": "With a tokens file, a user's token lists only the jobs it submitted (total counts those), an admin's every job.",
         "parameters": [
           {"name": "limit", "in": "query", "description": "Jobs per page", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
           {"name": "offset", "in": "query", "description": "Jobs to skip", "schema": {"type": "integer", "minimum": 0, "default": 0}}
@@ -88,26 +91,30 @@ const api_route api_routes[] = {
         "responses": {
           "200": {"description": "One page of jobs", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobList"}}}},
           "400": {"$ref": "#/components/responses/BadQuery"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "429": {"$ref": "#/components/responses/RateLimited"},
           "500": {"$ref": "#/components/responses/InternalError"}
         }
      })},
     /* ---------------------------------------------------------- GET /v1/jobs/{id} */
-    {"GET", "/v1/jobs/{id}", h_job_get, 0,
-     .statuses = "200 404",
-     .codes = "not_found",
+    {"GET", "/v1/jobs/{id}", h_job_get, 0, .auth = 1,
+     .statuses = "200 401 404 429",
+     .codes = "not_found unauthorized rate_limited",
      .openapi = JSON({
         "tags": ["jobs"],
         "operationId": "getJob",
         "summary": "A job: state, queue position, progress, parameters, timestamps, error, links",
         "responses": {
           "200": {"description": "The job", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
-          "404": {"$ref": "#/components/responses/NotFound"}
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "429": {"$ref": "#/components/responses/RateLimited"}
         }
      })},
     /* ---------------------------------------------------------- DELETE /v1/jobs/{id} */
-    {"DELETE", "/v1/jobs/{id}", h_job_delete, 0,
-     .statuses = "200 202 204 403 404",
-     .codes = "not_found origin_not_allowed",
+    {"DELETE", "/v1/jobs/{id}", h_job_delete, 0, .auth = 1,
+     .statuses = "200 202 204 401 403 404 429",
+     .codes = "not_found origin_not_allowed unauthorized rate_limited",
      .openapi = JSON({
         "tags": ["jobs"],
         "operationId": "deleteJob",
@@ -116,43 +123,49 @@ const api_route api_routes[] = {
           "200": {"description": "The job was queued and is now canceled", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
           "202": {"description": "The job was running; it stops within one iteration", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
           "204": {"description": "The job was finished; it and its files are deleted"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
           "403": {"$ref": "#/components/responses/Forbidden"},
-          "404": {"$ref": "#/components/responses/NotFound"}
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "429": {"$ref": "#/components/responses/RateLimited"}
         }
      })},
     /* ---------------------------------------------------------- GET /v1/jobs/{id}/result */
-    {"GET", "/v1/jobs/{id}/result", h_job_result, 0,
-     .statuses = "200 404 409 500",
-     .codes = "not_found not_finished internal_error result_corrupt",
+    {"GET", "/v1/jobs/{id}/result", h_job_result, 0, .auth = 1,
+     .statuses = "200 401 404 409 429 500",
+     .codes = "not_found not_finished internal_error result_corrupt unauthorized rate_limited",
      .openapi = JSON({
         "tags": ["jobs"],
         "operationId": "getJobResult",
         "summary": "The finished image",
         "responses": {
           "200": {"description": "The output image, checked against the checksum stored with it", "headers": {"ETag": {"$ref": "#/components/headers/ETag"}}, "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
           "404": {"$ref": "#/components/responses/NotFound"},
           "409": {"$ref": "#/components/responses/Conflict"},
+          "429": {"$ref": "#/components/responses/RateLimited"},
           "500": {"description": "The server failed (internal_error), or the stored result is damaged: its checksum does not match, so it is not served and the job is marked failed with error code result_corrupt (result_corrupt)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
         }
      })},
     /* ---------------------------------------------------------- GET /v1/jobs/{id}/preview */
-    {"GET", "/v1/jobs/{id}/preview", h_job_preview, 0,
-     .statuses = "200 404 500",
-     .codes = "not_found no_preview internal_error",
+    {"GET", "/v1/jobs/{id}/preview", h_job_preview, 0, .auth = 1,
+     .statuses = "200 401 404 429 500",
+     .codes = "not_found no_preview internal_error unauthorized rate_limited",
      .openapi = JSON({
         "tags": ["jobs"],
         "operationId": "getJobPreview",
         "summary": "The latest intermediate image (every preview_every iterations; none when preview_every is 0)",
         "responses": {
           "200": {"description": "The latest preview", "headers": {"ETag": {"$ref": "#/components/headers/ETag"}}, "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
           "404": {"$ref": "#/components/responses/NoPreview"},
+          "429": {"$ref": "#/components/responses/RateLimited"},
           "500": {"$ref": "#/components/responses/InternalError"}
         }
      })},
     /* ---------------------------------------------------------- GET /v1/jobs/{id}/events */
-    {"GET", "/v1/jobs/{id}/events", h_job_events, 0,
-     .statuses = "200 404 503",
-     .codes = "not_found shutting_down",
+    {"GET", "/v1/jobs/{id}/events", h_job_events, 0, .auth = 1,
+     .statuses = "200 401 404 429 503",
+     .codes = "not_found shutting_down unauthorized rate_limited",
      .openapi = JSON({
         "tags": ["jobs"],
         "operationId": "getJobEvents",
@@ -160,7 +173,9 @@ const api_route api_routes[] = {
         "description": "Each event carries the Job object as its data. `event: progress` follows every change of the job; `event: end` follows its final state, then the stream closes. A comment line keeps an idle connection alive. If the job is deleted meanwhile, the `end` event carries an Error object.",
         "responses": {
           "200": {"description": "An event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
           "404": {"$ref": "#/components/responses/NotFound"},
+          "429": {"$ref": "#/components/responses/RateLimited"},
           "503": {"$ref": "#/components/responses/ServiceUnavailable"}
         }
      })},

@@ -25,6 +25,10 @@ struct api_route {
                                    (a job id: the router answers 404 when malformed) */
     api_handler fn;
     int body;                   /* the handler reads a request body */
+    int auth;                   /* with a tokens file, the route needs a bearer token
+                                   (401, 429 rate_limited) and a user's token reaches
+                                   only its own jobs; the document adds the security
+                                   requirement */
     const char *statuses;       /* every status the handler (and the router, for
                                    ids) can answer, space-separated: exactly the
                                    operation's "responses" */

@@ -106,6 +106,21 @@ static size_t job_memory(const api *a, const nst_params *p, const int *wh, int n
            out_px * (3 * sizeof(float) + 16);
 }
 
+/* The state of one POST /v1/jobs: its upload, and its refusal (see
+ * refuse below). */
+typedef struct {
+    upload *u;                  /* NULL when refused from the headers */
+    api_auth *auth;             /* for quota_held */
+    auth_principal who;
+    int quota_held;             /* counted in the token's queue quota (auth_submit_begin) */
+    int refused;
+    int jobs_rc;                /* the refusal: a jobs_* error code, or… */
+    int status;                 /* …an error answer */
+    char code[32];
+    char message[256];
+    long long dropped;          /* body bytes dropped since the refusal */
+} submit_state;
+
 /* The complete body: validate everything, cheapest checks first, then
  * hand the job over. */
 static enum MHD_Result submit(api_request *rq, upload *u)
@@ -166,7 +181,13 @@ static enum MHD_Result submit(api_request *rq, upload *u)
     jobs_input styles[NST_MAX_STYLES];
     for (int i = 0; i < u->n_styles; i++) styles[i] = (jobs_input){u->styles[i].data, u->styles[i].len};
     job_info info;
-    int rc = jobs_submit(a->d.jobs, &p, &content, styles, u->n_styles, &info);
+    int rc = jobs_submit(a->d.jobs, &p, &content, styles, u->n_styles,
+                         rq->who.known ? rq->who.name : NULL, &info);
+    submit_state *s = rq->state;
+    if (s->quota_held) {   /* the job is in the table now, or refused */
+        auth_submit_end(a->auth, &rq->who);
+        s->quota_held = 0;
+    }
     if (rc < 0) return reply_jobs_error(rq, rc);
     char loc[512];
     view_link(a, loc, sizeof loc, "/v1/jobs/%s", info.id);
@@ -184,20 +205,12 @@ static enum MHD_Result submit(api_request *rq, upload *u)
  * max_discard_bytes, and the refusal answered when it is complete. It is
  * answered at once when the client waits for "100 Continue", sends no body,
  * or announces more than can be dropped (such a client may then see the
- * connection closed while it sends). */
-typedef struct {
-    upload *u;                  /* NULL when refused from the headers */
-    int refused;
-    int jobs_rc;                /* the refusal: a jobs_* error code, or… */
-    int status;                 /* …an error answer */
-    char code[32];
-    char message[256];
-    long long dropped;          /* body bytes dropped since the refusal */
-} submit_state;
-
+ * connection closed while it sends). The refusal is kept in the request's
+ * submit_state (above). */
 static void submit_state_free(void *p)
 {
     submit_state *s = p;
+    if (s->quota_held) auth_submit_end(s->auth, &s->who);
     upload_free(s->u);
     free(s);
 }
@@ -261,6 +274,17 @@ enum MHD_Result h_jobs_create(api_request *rq, const char *data, size_t *size)
                           max);
         int rc = jobs_can_accept(a->d.jobs);
         if (rc < 0) return refuse(rq, s, rc, 0, NULL, "cannot accept");
+        int active;
+        s->auth = a->auth;
+        s->who = rq->who;
+        rc = auth_submit_begin(a->auth, &rq->who, a->d.jobs, &active);
+        if (rc < 0) {
+            reply_retry_after_jobs(rq);
+            return refuse(rq, s, 0, 429, "quota_exceeded",
+                          "token %s already has %d queued or running jobs, its quota; retry "
+                          "when one has finished", rq->who.name, active);
+        }
+        s->quota_held = rc == 1;
         s->u = upload_create(rq->conn, max, a->d.cfg->max_styles);
         if (!s->u)
             return refuse(rq, s, 0, 400, "bad_multipart",
@@ -331,7 +355,11 @@ enum MHD_Result h_jobs_list(api_request *rq, const char *data, size_t *size)
     if (query_int(rq, "offset", 0, 0, LIST_OFFSET_MAX, &offset) < 0) return MHD_YES;
     job_info *items;
     int n, total;
-    int rc = jobs_list(rq->api->d.jobs, offset, limit, &items, &n, &total);
+    /* a user's token lists its own jobs; an admin's, and no token, all */
+    jobs_filter mine = {rq->who.name, 0};
+    int rc = jobs_list(rq->api->d.jobs,
+                       rq->who.known && rq->who.role == TOKEN_USER ? &mine : NULL, offset, limit,
+                       &items, &n, &total);
     if (rc < 0) return reply_jobs_error(rq, rc);
     cJSON *body = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(body, "jobs");

@@ -141,6 +141,9 @@ enum MHD_Result h_info(api_request *rq, const char *data, size_t *size)
     cJSON_AddNumberToObject(l, "header_timeout_s", cfg->header_timeout);
     cJSON_AddNumberToObject(l, "min_upload_rate", (double)cfg->min_upload_rate);
     cJSON_AddNumberToObject(l, "max_job_memory", (double)cfg->max_job_memory);
+    cJSON_AddNumberToObject(l, "token_queue_quota", cfg->token_queue_quota);
+    cJSON_AddNumberToObject(l, "token_rate_limit", cfg->token_rate_limit);
+    cJSON_AddStringToObject(body, "access", auth_enabled(rq->api->auth) ? "bearer" : "open");
 
     nst_params p;
     api_params_default(rq->api, &p);
@@ -182,7 +185,8 @@ enum MHD_Result h_readyz(api_request *rq, const char *data, size_t *size)
     }
     jobs_stats st;
     jobs_get_stats(d->jobs, &st);
-    if (st.queued >= st.queue_size)
+    /* a worker process takes jobs; it does not queue them */
+    if (st.queued >= st.queue_size && strcmp(d->cfg->role, "worker") != 0)
         cJSON_AddItemToArray(reasons, cJSON_CreateString("the job queue is full"));
     if (atomic_load(&rq->api->shutting_down) || !st.accepting)
         cJSON_AddItemToArray(reasons, cJSON_CreateString("shutting down"));

@@ -5,7 +5,8 @@
  * that have a view key, at that key, plus what is computed here (percent,
  * links). Times are RFC 3339 in UTC, null when unset; fields that do not
  * apply (position when not queued, error when not failed, losses before the
- * first iteration, eta when unknown) are null rather than absent, so every
+ * first iteration, eta when unknown, the owner of a job submitted without a
+ * token) are null rather than absent, so every
  * job object has the same keys.
  */
 #include <math.h>
@@ -48,6 +49,7 @@ static int view_shows(const job_info *in, const job_field *f)
     case JOB_V_LOSS: return in->has_loss && isfinite(*(const double *)JOB_FIELD_PTR(in, f));
     case JOB_V_KNOWN: return *(const double *)JOB_FIELD_PTR(in, f) >= 0;
     case JOB_V_FAILED: return in->state == JOB_FAILED;
+    case JOB_V_SET: return ((const char *)JOB_FIELD_PTR(in, f))[0] != 0;
     case JOB_V_NONE: break;
     }
     return 0;

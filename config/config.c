@@ -171,6 +171,19 @@ static const config_setting settings[] = {
      FIELD(max_attempts), "3", 1, 100, NULL, NULL, "N",
      "With --redis-url: runs a job may start (its first and each takeover after a lost lease); "
      "a job interrupted that often fails with error attempts_exhausted."},
+    {"tokens_file", "--tokens-file", "NSTD_TOKENS_FILE", "tokens_file", CONFIG_STRING,
+     FIELD(tokens_file), "", 0, 0, NULL, NULL, "FILE",
+     "Bearer tokens, one `TOKEN NAME ROLE [QUOTA] [RATE]` line each (ROLE user or admin), "
+     "reloaded on SIGHUP: the job routes then need Authorization: Bearer TOKEN, and a user "
+     "sees only its own jobs. Empty: no tokens, every client may do everything."},
+    {"token_queue_quota", "--token-queue-quota", "NSTD_TOKEN_QUEUE_QUOTA", "token_queue_quota",
+     CONFIG_INT, FIELD(token_queue_quota), "4", 0, 100000, NULL, NULL, "N",
+     "Queued and running jobs a token may have when its line names no quota; more get 429 "
+     "quota_exceeded. 0: no limit."},
+    {"token_rate_limit", "--token-rate-limit", "NSTD_TOKEN_RATE_LIMIT", "token_rate_limit",
+     CONFIG_INT, FIELD(token_rate_limit), "600", 0, 1000000, NULL, NULL, "N",
+     "Requests a minute a token may make when its line names no rate (bursts up to that "
+     "many); more get 429 rate_limited. 0: no limit."},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])

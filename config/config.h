@@ -49,6 +49,12 @@ typedef struct {
     int lease_renew;            /* NSTD_LEASE_RENEW, --lease-renew (2 s) */
     int lease_timeout;          /* NSTD_LEASE_TIMEOUT, --lease-timeout (10 s) */
     int max_attempts;           /* NSTD_MAX_ATTEMPTS, --max-attempts (3) */
+    char tokens_file[512];      /* NSTD_TOKENS_FILE, --tokens-file ("" = open access): bearer
+                                   tokens (config/tokens.h), reloaded on SIGHUP */
+    int token_queue_quota;      /* NSTD_TOKEN_QUEUE_QUOTA, --token-queue-quota (4; 0 = none):
+                                   a token's queued + running jobs, unless its line says */
+    int token_rate_limit;       /* NSTD_TOKEN_RATE_LIMIT, --token-rate-limit (600 a minute;
+                                   0 = none): a token's requests, unless its line says */
 } nstd_config;
 
 /* Defaults of every setting. */

@@ -7,9 +7,12 @@
  * make running jobs stop within one iteration and save them as queued with
  * their checkpoint, join the workers, end event streams, stop the daemon,
  * exit 0. A second signal during shutdown exits at once with status 1.
+ * SIGHUP re-reads the tokens file (--tokens-file): a bad one is logged and
+ * the tokens in force stay.
  *
  * Exit status: 0 after a clean shutdown (or --help/--version), 1 when a
- * resource (model, store, port) is unavailable, 2 for an invalid setting.
+ * resource (model, store, port) is unavailable, 2 for an invalid setting
+ * or tokens file.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +30,7 @@
 #include "metrics.h"
 #include "nst.h"
 #include "store.h"
+#include "tokens.h"
 
 extern char **environ;
 
@@ -49,7 +53,7 @@ typedef struct {
     api *api;
     httpd *httpd;
     uv_loop_t *loop;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
     uv_timer_t ttl_timer;
     int stopping;
 } server;
@@ -124,7 +128,30 @@ static void on_signal(uv_signal_t *sig, int signum)
 
     close_handle((uv_handle_t *)&s->sigterm);
     close_handle((uv_handle_t *)&s->sigint);
+    close_handle((uv_handle_t *)&s->sighup);
     close_handle((uv_handle_t *)&s->ttl_timer);
+}
+
+/* SIGHUP: the tokens file again. */
+static void on_hup(uv_signal_t *sig, int signum)
+{
+    server *s = sig->data;
+    char err[512];
+    size_t n;
+    int rc = api_reload_tokens(s->api, &n, err, sizeof err);
+    if (rc < 0) {
+        log_error("tokens_reload_failed", err);
+        return;
+    }
+    cJSON *f = cJSON_CreateObject();
+    if (rc == 1) {
+        cJSON_AddStringToObject(f, "message", "no tokens file (--tokens-file): nothing to reload");
+        log_event("info", "tokens_reload_skipped", f);
+        return;
+    }
+    cJSON_AddStringToObject(f, "file", s->cfg.tokens_file);
+    cJSON_AddNumberToObject(f, "tokens", (double)n);
+    log_event("info", "tokens_reloaded", f);
 }
 
 /* ================================================================ main */
@@ -140,6 +167,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "nstd: %s\n", err);
         return 2;
     }
+    tokens_table *tokens = NULL;
+    if (s.cfg.tokens_file[0] &&
+        tokens_load(s.cfg.tokens_file, s.cfg.token_queue_quota, s.cfg.token_rate_limit, &tokens,
+                    err, sizeof err) < 0) {
+        fprintf(stderr, "nstd: %s\n", err);
+        return 2;
+    }
     log_init(s.cfg.log_format);
     signal(SIGPIPE, SIG_IGN);
 
@@ -149,7 +183,10 @@ int main(int argc, char **argv)
         cJSON_AddStringToObject(nf, "message", note);
         log_event("warn", "max_connections_lowered", nf);
     }
-    if (load_model(&s) < 0) return 1;
+    if (load_model(&s) < 0) {
+        tokens_free(tokens);
+        return 1;
+    }
     char *settings = config_to_json(&s.cfg);
     cJSON *sf = cJSON_CreateObject();
     cJSON *sj = settings ? cJSON_Parse(settings) : NULL;
@@ -162,6 +199,7 @@ int main(int argc, char **argv)
     if (opened < 0) {
         log_error("store_open_failed", err);
         nst_model_free(s.model);
+        tokens_free(tokens);
         return 1;
     }
     s.metrics = metrics_create();
@@ -181,9 +219,11 @@ int main(int argc, char **argv)
     int status = 1;
     if (jobs_start(&s.jobs, &jc, s.store, s.metrics, s.model, err, sizeof err) < 0) {
         log_error("jobs_start_failed", err);
+        tokens_free(tokens);
         goto out;
     }
-    api_deps deps = {&s.cfg, s.jobs, s.store, s.metrics, s.model};
+    size_t n_tokens = tokens ? tokens->n : 0;
+    api_deps deps = {&s.cfg, s.jobs, s.store, s.metrics, s.model, tokens};   /* takes tokens */
     if (api_create(&s.api, &deps) < 0) {
         log_error("api_start_failed", "cannot start the event pump");
         goto out;
@@ -199,6 +239,8 @@ int main(int argc, char **argv)
     cJSON_AddNumberToObject(f, "workers", jc.workers);
     cJSON_AddStringToObject(f, "role", s.cfg.role);
     cJSON_AddStringToObject(f, "store", s.cfg.redis_url[0] ? "redis" : "disk");
+    cJSON_AddStringToObject(f, "access", n_tokens ? "bearer" : "open");
+    if (n_tokens) cJSON_AddNumberToObject(f, "tokens", (double)n_tokens);
     log_event("info", "listening", f);
 
     s.loop = uv_default_loop();
@@ -207,6 +249,9 @@ int main(int argc, char **argv)
     s.sigterm.data = s.sigint.data = &s;
     uv_signal_start(&s.sigterm, on_signal, SIGTERM);
     uv_signal_start(&s.sigint, on_signal, SIGINT);
+    uv_signal_init(s.loop, &s.sighup);
+    s.sighup.data = &s;
+    uv_signal_start(&s.sighup, on_hup, SIGHUP);
     uv_timer_init(s.loop, &s.ttl_timer);
     s.ttl_timer.data = &s;
     uint64_t period = s.cfg.job_ttl >= TTL_LONG_S ? EXPIRY_PERIOD_LONG_MS

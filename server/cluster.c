@@ -39,18 +39,19 @@ static double eta_of(const job_info *r)
     return r->elapsed_s / r->iteration * (left > 0 ? left : 0);
 }
 
-void jobs_cluster_refresh(jobs *j, const char *id)
+/* jobs_cluster_refresh, returning the store's answer (-ENOENT: no record). */
+static int refresh(jobs *j, const char *id)
 {
     job_info rec;
     const char *why = NULL;
     int rc = store_record_get(j->st, id, &rec, &why);
-    if (rc < 0 && rc != -ENOENT) return;   /* unreadable now: keep the copy */
+    if (rc < 0 && rc != -ENOENT) return rc;   /* unreadable now: keep the copy */
     struct job *fresh = NULL;
     if (rc == 0) {
         rec.eta_s = job_state_final(rec.state) ? 0 : eta_of(&rec);
         if (!(fresh = calloc(1, sizeof *fresh))) {
             job_info_free(&rec);
-            return;
+            return -ENOMEM;
         }
         fresh->rec = rec;
         fresh->refs = 1;
@@ -70,7 +71,7 @@ void jobs_cluster_refresh(jobs *j, const char *id)
         }
         pthread_mutex_unlock(&j->mu);
         jobs_job_free(fresh);
-        return;
+        return rc;
     }
     if (jb) {
         jobs_table_remove(j, jb);
@@ -89,7 +90,10 @@ void jobs_cluster_refresh(jobs *j, const char *id)
     }
     jobs_update_gauges(j);
     pthread_mutex_unlock(&j->mu);
+    return rc;
 }
+
+void jobs_cluster_refresh(jobs *j, const char *id) { refresh(j, id); }
 
 /* Every job again: new ones added, changed ones refreshed, copies of jobs
  * the store no longer has dropped. */
@@ -98,7 +102,13 @@ static void resync(jobs *j)
     char **ids = NULL;
     int n = 0;
     if (store_list(j->st, &ids, &n) < 0) return;
-    for (int i = 0; i < n; i++) jobs_cluster_refresh(j, ids[i]);
+    for (int i = 0; i < n; i++) {
+        /* A listed job without record or inputs is the rest of a submit
+         * that died (its inputs expired) or of a finished job that
+         * expired: its listing goes too. */
+        if (refresh(j, ids[i]) == -ENOENT && !store_blob_exists(j->st, ids[i], "content"))
+            store_job_remove(j->st, ids[i]);
+    }
     /* copies the listing does not name */
     char gone[64][JOB_ID_LEN + 1];
     int n_gone = 0;
@@ -276,7 +286,7 @@ static void *lease_main(void *arg)
         int k = 0;
         for (int i = 0; l && i < j->n_all && k < n; i++) {
             struct job *jb = j->all[i];
-            if (!jb->local_run) continue;
+            if (!jb->local_run || jb->user_canceled || jb->lost) continue;   /* not ours now */
             l[k].task = jb->task;
             l[k].fence = jb->fence;
             l[k++].jb = jb;
@@ -299,9 +309,10 @@ static void *lease_main(void *arg)
 
         struct timespec dl = jobs_deadline(j->cfg.lease_renew_ms);
         pthread_mutex_lock(&j->mu);
+        while (j->lease_started > 0 &&
+               pthread_cond_timedwait(&j->change_cv, &j->mu, &dl) != ETIMEDOUT) {
+        }
         int stop = j->lease_started < 0;
-        if (!stop) pthread_cond_timedwait(&j->change_cv, &j->mu, &dl);
-        stop = j->lease_started < 0;
         pthread_mutex_unlock(&j->mu);
         if (stop) break;
     }
@@ -322,8 +333,11 @@ int jobs_cluster_start(jobs *j)
     resync(j);
     if (store_watch(j->st, on_change, j) < 0) return JOBS_EIO;
     if (j->cfg.workers > 0) {
-        if (pthread_create(&j->lease_thread, NULL, lease_main, j) != 0) return JOBS_EIO;
-        j->lease_started = 1;
+        j->lease_started = 1;   /* before the thread reads it */
+        if (pthread_create(&j->lease_thread, NULL, lease_main, j) != 0) {
+            j->lease_started = 0;
+            return JOBS_EIO;
+        }
     }
     return 0;
 }

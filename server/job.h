@@ -79,7 +79,8 @@ typedef enum {
     JOB_V_QUEUED,   /* while the job is queued */
     JOB_V_LOSS,     /* once losses are known (and finite) */
     JOB_V_KNOWN,    /* when the value is >= 0 */
-    JOB_V_FAILED    /* when the job failed; else the field's whole object is null */
+    JOB_V_FAILED,   /* when the job failed; else the field's whole object is null */
+    JOB_V_SET       /* when the text is not empty */
 } job_view_rule;
 
 /* The rows: X(type, member, kind, record key, record rule, view key, view rule, digits)
@@ -100,13 +101,15 @@ typedef enum {
     X(double,        eta_s,                JOB_F_NUM,   NULL,                   JOB_R_NONE,   "progress/eta_s",      JOB_V_KNOWN,   1) \
     X(cJSON *,       params,               JOB_F_JSON,  "params",               JOB_R_ALWAYS, "params",              JOB_V_ALWAYS, -1) \
     X(job_name,      model,                JOB_F_TEXT,  "model",                JOB_R_ALWAYS, "model",               JOB_V_ALWAYS, -1) \
+    /* the name of the token that submitted the job; "" without tokens */ \
+    X(job_name,      owner,                JOB_F_TEXT,  "owner",                JOB_R_ALWAYS, "owner",               JOB_V_SET,    -1) \
     X(int,           n_styles,             JOB_F_INT,   "n_styles",             JOB_R_ALWAYS, NULL,                  JOB_V_NONE,   -1) \
     X(double,        created_at,           JOB_F_TIME,  "created_at",           JOB_R_ALWAYS, "created_at",          JOB_V_ALWAYS, -1) \
     X(double,        started_at,           JOB_F_TIME,  "started_at",           JOB_R_ALWAYS, "started_at",          JOB_V_ALWAYS, -1) \
     X(double,        finished_at,          JOB_F_TIME,  "finished_at",          JOB_R_ALWAYS, "finished_at",         JOB_V_ALWAYS, -1) \
     X(int,           checkpoint_iteration, JOB_F_INT,   "checkpoint_iteration", JOB_R_ALWAYS, NULL,                  JOB_V_NONE,   -1) \
     X(int,           has_preview,          JOB_F_BOOL,  "has_preview",          JOB_R_ALWAYS, NULL,                  JOB_V_NONE,   -1) \
-    X(int,           attempts,             JOB_F_INT,   "attempts",             JOB_R_ALWAYS, NULL,                  JOB_V_NONE,   -1) \
+    X(int,           attempts,             JOB_F_INT,   "attempts",             JOB_R_ALWAYS, "attempts",            JOB_V_ALWAYS, -1) \
     X(job_code,      error_code,           JOB_F_TEXT,  "error/code",           JOB_R_ERROR,  "error/code",          JOB_V_FAILED, -1) \
     X(job_text,      error_message,        JOB_F_TEXT,  "error/message",        JOB_R_ERROR,  "error/message",       JOB_V_FAILED, -1) \
     /* grows with every change, from 1 (0: never seen, for watchers) */ \

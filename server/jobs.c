@@ -123,10 +123,11 @@ int jobs_can_accept(jobs *j)
 }
 
 /* A new job's record from its params (seq already set). */
-static int job_init(jobs *j, struct job *jb, const nst_params *p, int n_styles)
+static int job_init(jobs *j, struct job *jb, const nst_params *p, int n_styles, const char *owner)
 {
     job_info *r = &jb->rec;
     job_id_new(r->id);
+    snprintf(r->owner, sizeof r->owner, "%s", owner ? owner : "");
     r->state = JOB_QUEUED;
     jb->refs = 1;
     jb->params = *p;
@@ -142,7 +143,7 @@ static int job_init(jobs *j, struct job *jb, const nst_params *p, int n_styles)
 }
 
 int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const jobs_input *styles,
-                int n_styles, job_info *out)
+                int n_styles, const char *owner, job_info *out)
 {
     if (n_styles < 1 || n_styles > NST_MAX_STYLES) return JOBS_ESTATE;
     struct job *jb = calloc(1, sizeof *jb);
@@ -166,7 +167,7 @@ int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const j
     /* Inputs first, the record last: a job without a record is an
      * unfinished submit that reload removes. Nobody else knows this job
      * yet, so no locks are needed. */
-    rc = job_init(j, jb, p, n_styles);
+    rc = job_init(j, jb, p, n_styles, owner);
     unsigned long long need = content->len, have = 0;
     for (int i = 0; i < n_styles; i++) need += styles[i].len;
     if (rc == 0 && store_free_space(j->st, &have) == 0 && have < j->cfg.min_free_disk + need)
@@ -204,6 +205,8 @@ int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const j
         pthread_cond_signal(&j->work_cv);
         if (out && snapshot(j, jb, out) < 0) memset(out, 0, sizeof *out);
     }
+    char id[JOB_ID_LEN + 1];   /* the table's job may be replaced by a fresher copy now */
+    snprintf(id, sizeof id, "%s", jb->rec.id);
     pthread_mutex_unlock(&j->mu);
 
     if (rc < 0) {
@@ -221,7 +224,9 @@ int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const j
     cJSON_AddNumberToObject(f, "styles", n_styles);
     cJSON_AddNumberToObject(f, "iterations", p->iterations);
     cJSON_AddNumberToObject(f, "image_size", p->image_size);
-    jobs_log("info", "job_submitted", jb, f);
+    if (owner && owner[0]) cJSON_AddStringToObject(f, "owner", owner);
+    cJSON_AddStringToObject(f, "job", id);
+    log_event("info", "job_submitted", f);
     return 0;
 }
 
@@ -245,17 +250,31 @@ int jobs_get(jobs *j, const char *id, job_info *out)
     return rc;
 }
 
-int jobs_list(jobs *j, int offset, int limit, job_info **items, int *n, int *total)
+/* Whether the filter sees a job's record. */
+static int filter_sees(const jobs_filter *f, const job_info *r)
+{
+    return !f || ((!f->owner || strcmp(f->owner, r->owner) == 0) &&
+                  (!f->states || (f->states & (1u << r->state))));
+}
+
+int jobs_list(jobs *j, const jobs_filter *filter, int offset, int limit, job_info **items, int *n,
+              int *total)
 {
     *items = NULL;
     *n = 0;
+    *total = 0;
     pthread_mutex_lock(&j->mu);
-    *total = j->n_all;
-    int count = j->n_all - offset, rc = 0;
-    if (count > limit) count = limit;
-    if (count > 0 && !(*items = calloc((size_t)count, sizeof **items))) rc = JOBS_ENOMEM;
-    for (int k = 0; rc == 0 && k < count; k++) {
-        rc = snapshot(j, j->all[j->n_all - 1 - offset - k], &(*items)[k]);
+    int rc = 0, cap = 0;
+    for (int i = j->n_all - 1; i >= 0; i--) {   /* newest first */
+        struct job *jb = j->all[i];
+        if (!filter_sees(filter, &jb->rec)) continue;
+        int k = (*total)++ - offset;
+        if (rc < 0 || k < 0 || k >= limit) continue;
+        if (!cap) {
+            cap = limit < j->n_all ? limit : j->n_all;
+            if (!(*items = calloc((size_t)cap, sizeof **items))) rc = JOBS_ENOMEM;
+        }
+        if (rc == 0) rc = snapshot(j, jb, &(*items)[k]);
         if (rc == 0) *n = k + 1;
     }
     pthread_mutex_unlock(&j->mu);

@@ -87,11 +87,12 @@ int jobs_start(jobs **out, const jobs_config *cfg, store *st, metrics *mx,
                const nst_model *model, char *err, size_t errlen);
 
 /* Accept a job: store the inputs and job.json, then queue it. p must have
- * passed nst_params_parse/nst_params_check_styles. *out (may be NULL) gets
- * the new job. JOBS_EFULL, JOBS_ESHUTDOWN, JOBS_ENOSPACE (the inputs would
- * leave less than min_free_disk, or the store is full), JOBS_EIO. */
+ * passed nst_params_parse/nst_params_check_styles. owner (NULL or "": none)
+ * is recorded as the job's owner. *out (may be NULL) gets the new job.
+ * JOBS_EFULL, JOBS_ESHUTDOWN, JOBS_ENOSPACE (the inputs would leave less
+ * than min_free_disk, or the store is full), JOBS_EIO. */
 int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const jobs_input *styles,
-                int n_styles, job_info *out);
+                int n_styles, const char *owner, job_info *out);
 
 /* 0 when the queue has room now (a submit may still find it full). */
 int jobs_can_accept(jobs *j);
@@ -99,9 +100,18 @@ int jobs_can_accept(jobs *j);
 /* Snapshot one job. JOBS_ENOTFOUND. */
 int jobs_get(jobs *j, const char *id, job_info *out);
 
-/* Snapshot jobs newest first: items [offset, offset+limit). *items is a
- * malloc'd array (free with jobs_list_free); *total counts all jobs. */
-int jobs_list(jobs *j, int offset, int limit, job_info **items, int *n, int *total);
+/* Which jobs jobs_list sees; a NULL filter sees all. */
+typedef struct {
+    const char *owner;      /* only this owner's jobs; NULL: anyone's */
+    unsigned states;        /* bit (1u << state) per state seen; 0: every state */
+} jobs_filter;
+
+/* Snapshot the jobs the filter sees, newest first: items [offset,
+ * offset+limit) of them (limit 0: none, only the count). *items is a
+ * malloc'd array (free with jobs_list_free); *total counts all the jobs
+ * the filter sees. */
+int jobs_list(jobs *j, const jobs_filter *filter, int offset, int limit, job_info **items, int *n,
+              int *total);
 void jobs_list_free(job_info *items, int n);
 
 /* Cancel a queued or running job, or remove a finished one with its files.

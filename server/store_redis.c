@@ -132,12 +132,19 @@ static const char enqueue_lua[] =
     "return seq\n";
 
 /* KEYS: job hash, blob, blob set, nstd:jobs. ARGV: token, bytes, name, id.
- * Lists a job that has no record yet with score 0. */
+ * Lists a job that has no record yet with score 0, and makes the blobs of
+ * such a job expire after ORPHAN_TTL_S unless its record comes (settle
+ * makes them persist): a submit whose process died leaves nothing behind. */
+#define ORPHAN_TTL_S "3600"
 static const char blob_put_lua[] =
     FENCE_CHECK
     "redis.call('SET', KEYS[2], ARGV[2])\n"
     "redis.call('SADD', KEYS[3], ARGV[3])\n"
     "redis.call('ZADD', KEYS[4], 'NX', 0, ARGV[4])\n"
+    "if redis.call('EXISTS', KEYS[1]) == 0 then\n"   /* a submit's input: kept a while */
+    "  redis.call('EXPIRE', KEYS[2], " ORPHAN_TTL_S ")\n"
+    "  redis.call('EXPIRE', KEYS[3], " ORPHAN_TTL_S ")\n"
+    "end\n"
     "return 1\n";
 
 /* KEYS: job hash, blob, blob set. ARGV: token, name. */

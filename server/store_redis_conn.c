@@ -144,7 +144,7 @@ redisReply *redis_command(redis_store *s, const redis_args *a, const char *what)
         s->c = NULL;
         if (fresh) break;
     }
-    redis_log_failure(s, what, why);
+    if (!s->down) redis_log_failure(s, what, why);   /* once an outage */
     return NULL;
 }
 

@@ -17,6 +17,7 @@
 
 #define WORKER_NICE 10   /* workers and their threads yield to HTTP threads */
 #define SPACE_RETRY_MS 2000   /* how often a worker short of space looks again */
+#define SHARED_PROGRESS_S 0.25   /* progress writes to a shared store, at most this often */
 
 /* ================================================================ queue */
 
@@ -100,6 +101,7 @@ typedef struct {
     struct job *jb;
     int resume_iteration;
     double last_t;              /* monotonic time of the previous callback */
+    double persisted_t;         /* … and of the last record written */
 } run_ctx;
 
 /* The engine's progress callback: numbers, ETA, preview and checkpoint.
@@ -144,7 +146,12 @@ static void on_progress(const nst_progress *p, void *user)
     jobs_bump(j, jb);
     pthread_mutex_unlock(&j->mu);
 
-    if (stored) jobs_persist(j, jb, 1);   /* progress reaches the store with each checkpoint */
+    /* Progress reaches the store with each checkpoint; with a shared store,
+     * where other processes read it, at least every SHARED_PROGRESS_S. */
+    if (stored || (j->shared && t - rc->persisted_t >= SHARED_PROGRESS_S)) {
+        rc->persisted_t = t;
+        jobs_persist(j, jb, 1);
+    }
 }
 
 /* Read and decode a stored image of job jb. */
@@ -169,7 +176,7 @@ static int run_transfer(jobs *j, struct job *jb, nst_image *out, nst_error *err)
     nst_image content = {0}, resume = {0};
     nst_image styles[NST_MAX_STYLES];
     memset(styles, 0, sizeof styles);
-    run_ctx ctx = {j, jb, 0, now_mono()};
+    run_ctx ctx = {j, jb, 0, now_mono(), 0};
     nst_callbacks cb = {.progress = on_progress, .user = &ctx, .cancel = &jb->cancel,
                         .threads = j->cfg.job_threads};
 

@@ -45,7 +45,8 @@ static jobs *start(store **st, int queue_size)
     return j;
 }
 
-static int submit(jobs *j, int iterations, int image_size, int preview_every, job_info *out)
+static int submit_as(jobs *j, const char *owner, int iterations, int image_size,
+                     int preview_every, job_info *out)
 {
     nst_params p;
     nst_params_default(&p, model);
@@ -53,7 +54,12 @@ static int submit(jobs *j, int iterations, int image_size, int preview_every, jo
     p.image_size = image_size;
     p.preview_every = preview_every;
     jobs_input c = {content_png, content_len}, s = {style_png, style_len};
-    return jobs_submit(j, &p, &c, &s, 1, out);
+    return jobs_submit(j, &p, &c, &s, 1, owner, out);
+}
+
+static int submit(jobs *j, int iterations, int image_size, int preview_every, job_info *out)
+{
+    return submit_as(j, NULL, iterations, image_size, preview_every, out);
 }
 
 /* Wait (on the change notification) until job id is in state, or 60 s. */
@@ -144,22 +150,45 @@ static void test_queue_cancel_list(void)
     store *st;
     jobs *j = start(&st, 1);
     job_info a, b;
-    CHECK(submit(j, 2000, 48, 0, &a) == 0, "submit a");
+    CHECK(submit_as(j, "alice", 2000, 48, 0, &a) == 0, "submit a");
     CHECK(wait_state(j, a.id, JOB_RUNNING), "a not running");
-    CHECK(submit(j, 2000, 48, 0, &b) == 0, "submit b");
+    CHECK(submit_as(j, "bob", 2000, 48, 0, &b) == 0, "submit b");
+    CHECK(!strcmp(a.owner, "alice") && !strcmp(b.owner, "bob"), "owners '%s' '%s'", a.owner,
+          b.owner);
     CHECK(b.state == JOB_QUEUED && b.position == 1, "b state %d position %d", b.state, b.position);
     CHECK(submit(j, 5, 24, 0, NULL) == JOBS_EFULL, "third job accepted with a full queue");
     CHECK(jobs_can_accept(j) == JOBS_EFULL, "can_accept");
 
     job_info *items;
     int n, total;
-    CHECK(jobs_list(j, 0, 10, &items, &n, &total) == 0 && n == 2 && total == 2, "list %d %d", n,
-          total);
+    CHECK(jobs_list(j, NULL, 0, 10, &items, &n, &total) == 0 && n == 2 && total == 2,
+          "list %d %d", n, total);
     CHECK(n == 2 && strcmp(items[0].id, b.id) == 0 && strcmp(items[1].id, a.id) == 0,
           "list not newest first");
     jobs_list_free(items, n);
-    CHECK(jobs_list(j, 1, 10, &items, &n, &total) == 0 && n == 1 && strcmp(items[0].id, a.id) == 0,
+    CHECK(jobs_list(j, NULL, 1, 10, &items, &n, &total) == 0 && n == 1 &&
+              strcmp(items[0].id, a.id) == 0,
           "offset");
+    jobs_list_free(items, n);
+    /* filtered: by owner, by state, only counted */
+    jobs_filter alice = {"alice", 0}, bob_active = {"bob", 1u << JOB_QUEUED | 1u << JOB_RUNNING};
+    jobs_filter running = {NULL, 1u << JOB_RUNNING}, nobody = {"carol", 0};
+    CHECK(jobs_list(j, &alice, 0, 10, &items, &n, &total) == 0 && n == 1 && total == 1 &&
+              strcmp(items[0].id, a.id) == 0,
+          "alice's jobs: %d of %d", n, total);
+    jobs_list_free(items, n);
+    CHECK(jobs_list(j, &alice, 1, 10, &items, &n, &total) == 0 && n == 0 && total == 1,
+          "alice's jobs past the end");
+    jobs_list_free(items, n);
+    CHECK(jobs_list(j, &running, 0, 10, &items, &n, &total) == 0 && n == 1 && total == 1 &&
+              strcmp(items[0].id, a.id) == 0,
+          "running jobs");
+    jobs_list_free(items, n);
+    CHECK(jobs_list(j, &bob_active, 0, 0, &items, &n, &total) == 0 && n == 0 && total == 1 &&
+              items == NULL,
+          "bob's active jobs counted");
+    CHECK(jobs_list(j, &nobody, 0, 10, &items, &n, &total) == 0 && n == 0 && total == 0,
+          "carol has none");
     jobs_list_free(items, n);
 
     job_info c;

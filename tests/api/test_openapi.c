@@ -114,6 +114,15 @@ static void test_routes(void)
         char code[32];
         for (const char *c = r->codes; next_word(&c, code, sizeof code);)
             CHECK(strstr(text, code), "%s %s does not name %s", method, path, code);
+        /* a route that needs a token (with a tokens file) says so, and can
+         * answer 401 and 429; one that does not, neither */
+        CHECK(!!r->auth == !!at(op, "security"), "%s %s: security only when the row needs a token",
+              method, path);
+        CHECK(!r->auth == !strstr(r->statuses, "401"), "%s %s: 401 exactly when it needs a token",
+              method, path);
+        CHECK(!r->auth || (strstr(r->statuses, "429") && strstr(r->codes, "unauthorized") &&
+                           strstr(r->codes, "rate_limited")),
+              "%s %s: a token route answers 401 unauthorized and 429 rate_limited", method, path);
         /* a job id in the path: the path declares the parameter */
         cJSON *params = cJSON_GetObjectItemCaseSensitive(at(doc, "paths"), path);
         CHECK((strstr(path, "{id}") != NULL) ==
@@ -147,6 +156,15 @@ static void test_routes(void)
     CHECK(d && strstr(d, "bad_path") && strstr(d, "too_many_connections") &&
               strstr(d, "origin_not_allowed"),
           "the description names the router's answers");
+
+    /* the bearer scheme, and what a refused token gets */
+    CHECK(!strcmp(cJSON_GetStringValue(at(doc, "components/securitySchemes/bearer/scheme")) ?: "",
+                  "bearer"),
+          "securitySchemes bearer");
+    CHECK(at(doc, "components/responses/Unauthorized/headers/WWW-Authenticate"),
+          "401 WWW-Authenticate");
+    CHECK(at(doc, "components/responses/RateLimited/headers/Retry-After"), "429 Retry-After");
+    CHECK(!at(doc, "security"), "no document-wide security: the service routes are open");
 
     /* no path and no operation beyond the table's (and OPTIONS) */
     int n = cJSON_GetArraySize(at(doc, "paths")), ops = 0;
@@ -226,8 +244,8 @@ static void test_schemas(void)
     char names[1024];
 
     property_names(at(doc, "components/schemas/Job"), names, sizeof names);
-    CHECK(!strcmp(names, "id,state,position,progress,params,model,created_at,started_at,"
-                         "finished_at,error,links"),
+    CHECK(!strcmp(names, "id,state,position,progress,params,model,owner,created_at,started_at,"
+                         "finished_at,attempts,error,links"),
           "Job fields: %s", names);
     property_names(at(doc, "components/schemas/Progress"), names, sizeof names);
     CHECK(!strcmp(names, "iteration,iterations,percent,loss,elapsed_s,eta_s"), "progress: %s",

@@ -15,7 +15,7 @@ expect_eq "$st" 202 "submit"
 id=$(jf "$T/body" 'd["id"]')
 [[ $id =~ ^[0-9a-f]{32}$ ]] || fail "job id '$id' is not 32 hex digits"
 expect_eq "$(header Location)" "/v1/jobs/$id" "Location header"
-for k in id state position progress params model created_at started_at finished_at error links; do
+for k in id state position progress params model owner created_at started_at finished_at error links; do
     jf "$T/body" "'$k' in d" | grep -qx true || fail "job object lacks $k"
 done
 expect_eq "$(jf "$T/body" 'sorted(d["progress"].keys())')" \
