@@ -28,7 +28,7 @@
 #                         restart keeps the port); stop_node / kill_node NAME
 #   with NSTD_TEST_STORE=redis, start_nstd starts redis-server first (once
 #   per test, it stays across restarts of nstd) and passes --redis-url:
-#   tests/CMakeLists.txt runs the API tests so as integration.redis.<name>.
+#   tests/CMakeLists.txt registers the API tests again so, as integration.redis.<name>.
 #   stored_field / stored_blob / stored_job_gone look at the store itself.
 set -euo pipefail
 
@@ -82,8 +82,8 @@ fail() {
     fi
     local name
     for name in $NODES; do
-        echo "--- last lines of the log of node $name:" >&2
-        tail -n 12 "$T/$name.log" >&2 || true
+        echo "--- last lines of the log of node $name (but requests):" >&2
+        grep -v '"event":"request"' "$T/$name.log" | tail -n 12 >&2 || true
     done
     if [ -n "$REDIS_PORT" ] && [ -f "$REDIS_DIR/redis.log" ]; then
         echo "--- last lines of the redis-server log:" >&2
