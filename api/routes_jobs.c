@@ -182,7 +182,7 @@ static enum MHD_Result submit(api_request *rq, upload *u)
     for (int i = 0; i < u->n_styles; i++) styles[i] = (jobs_input){u->styles[i].data, u->styles[i].len};
     job_info info;
     int rc = jobs_submit(a->d.jobs, &p, &content, styles, u->n_styles,
-                         rq->who.known ? rq->who.name : NULL, &info);
+                         rq->who.known ? rq->who.name : NULL, NULL, &info);
     submit_state *s = rq->state;
     if (s->quota_held) {   /* the job is in the table now, or refused */
         auth_submit_end(a->auth, &rq->who);
