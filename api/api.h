@@ -61,8 +61,9 @@ int api_reload_tokens(api *a, size_t *n, char *err, size_t errlen);
 
 /* Refuse new jobs (503) and end every event stream. */
 void api_begin_shutdown(api *a);
-/* Number of event streams still open (the daemon waits for 0 before it
- * stops, since a parked connection must not outlive the daemon). */
+/* Number of event streams and held submits (Prefer: wait) still open (the
+ * daemon waits for 0 before it stops, since a parked connection must not
+ * outlive the daemon). */
 int api_open_streams(api *a);
 
 #endif

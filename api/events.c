@@ -13,7 +13,8 @@
  * change notification (at most a second) and then resumes every parked
  * stream; each one looks at its job's version and either writes an event or
  * parks again. If the job is deleted, the stream ends with an `end` event
- * whose data is an error object.
+ * whose data is an error object. The pump wakes the submits held for
+ * their job too (wait.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,6 +185,7 @@ static void *pump_main(void *arg)
         jobs_wait_change(a->d.jobs, &seen, PUMP_WAKE_MS);
         pthread_mutex_lock(&a->sse_mu);
         wake_all(a);
+        waiters_wake(a);
         pthread_mutex_unlock(&a->sse_mu);
     }
     return NULL;
@@ -200,11 +202,13 @@ int events_start(api *a)
     return 0;
 }
 
-/* End every stream: parked ones are resumed and see shutting_down. */
+/* End every stream: parked ones are resumed and see shutting_down; so are
+ * held submits (wait.c), which are answered. */
 void events_stop(api *a)
 {
     pthread_mutex_lock(&a->sse_mu);
     wake_all(a);
+    waiters_wake(a);
     pthread_mutex_unlock(&a->sse_mu);
 }
 
@@ -219,7 +223,7 @@ void events_free(api *a)
 int api_open_streams(api *a)
 {
     pthread_mutex_lock(&a->sse_mu);
-    int n = a->n_streams;
+    int n = a->n_streams + a->n_waiters;
     pthread_mutex_unlock(&a->sse_mu);
     return n;
 }

@@ -21,6 +21,7 @@
 /* ================================================================ objects */
 
 typedef struct sse_stream sse_stream;
+typedef struct api_waiter api_waiter;
 typedef struct client_table client_table;
 
 struct api {
@@ -39,6 +40,10 @@ struct api {
     int n_streams;
     pthread_t pump;
     atomic_bool pump_stop;      /* api_free → pump thread; seq_cst (default) */
+    /* Submits held for their job (wait.c), under sse_mu like the streams,
+     * and woken by the same pump. */
+    api_waiter *waiters;
+    int n_waiters;
 
     /* Clients (client.c): the trusted proxies, parsed from the setting,
      * and the counts of requests in flight per client and of sockets per
@@ -187,5 +192,32 @@ int events_start(api *a);
 void events_stop(api *a);
 /* Stop the pump thread and free what events_start made (api_free). */
 void events_free(api *a);
+
+/* ================================================================ held submits (wait.c) */
+
+/* One request held for its job (Prefer: wait); the handler's to keep. */
+struct api_waiter {
+    struct MHD_Connection *conn;
+    char id[JOB_ID_LEN + 1];
+    double deadline;            /* monotonic */
+    int parked;                 /* suspended (sse_mu) */
+    int listed;                 /* in a->waiters */
+    api_waiter *next;
+};
+
+/* The request's Prefer: wait=N in seconds, cut to max_wait; 0 when it has
+ * none, or max_wait is 0. */
+int wait_preference(api_request *rq);
+/* Start holding the request for job id, at most seconds. */
+void wait_begin(api *a, api_waiter *w, struct MHD_Connection *conn, const char *id,
+                int seconds);
+/* Park the request (1: the handler returns MHD_YES and is called again
+ * when woken), or 0 when it is to be answered now: the job ended (or is
+ * gone), the time is up, or the server is shutting down. */
+int wait_park(api *a, api_waiter *w);
+/* Stop holding (the request's end). */
+void wait_end(api *a, api_waiter *w);
+/* Resume every parked request (under sse_mu; the pump, and shutdown). */
+void waiters_wake(api *a);
 
 #endif

@@ -32,10 +32,10 @@ const api_route api_routes[] = {
      })},
     /* ---------------------------------------------------------- POST /v1/jobs */
     {"POST", "/v1/jobs", h_jobs_create, 1, .auth = 1,
-     .statuses = "202 400 401 403 413 415 422 429 500 503 507",
+     .statuses = "200 202 400 401 403 413 415 422 429 500 503 507",
      .codes = "bad_multipart missing_part duplicate_part unknown_part too_many_styles "
               "invalid_image unsupported_image_format invalid_json payload_too_large "
-              "image_too_large "
+              "image_too_large invalid_idempotency_key idempotency_key_reused "
               "unsupported_media_type invalid_params queue_full internal_error out_of_memory "
               "shutting_down insufficient_storage origin_not_allowed job_too_large "
               "unauthorized rate_limited quota_exceeded",
@@ -43,7 +43,11 @@ const api_route api_routes[] = {
         "tags": ["jobs"],
         "operationId": "createJob",
         "summary": "Submit a style-transfer job",
-        "description": "The job is stored before the answer is sent, so it survives a restart. It waits in a bounded queue; when the queue is full the answer is 429 with Retry-After. A refusal decided before the body is complete is answered once the client has sent it (the body is read and dropped, up to max_discard_bytes), or at once to a client that waits for 100 Continue. Checks run in this order and the first failure answers: the headers (403 for a browser's request from another origin, 401 and 429 rate_limited for the token when there is a tokens file, 503, 415, 413 by Content-Length, 429 queue_full, 429 quota_exceeded, 400 bad_multipart when there is no boundary), the body as it streams in (413, and a malformed body 400, at its end), each image's header (400, 413), the params (400, 422), the job's estimated peak memory against max_job_memory (422 job_too_large), each image's pixel data (400, 503), then storing and queueing (500, 429, 503).",
+        "description": "The job is stored before the answer is sent, so it survives a restart. It waits in a bounded queue; when the queue is full the answer is 429 with Retry-After. A refusal decided before the body is complete is answered once the client has sent it (the body is read and dropped, up to max_discard_bytes), or at once to a client that waits for 100 Continue. Checks run in this order and the first failure answers: the headers (403 for a browser's request from another origin, 401 and 429 rate_limited for the token when there is a tokens file, 503, 415, 413 by Content-Length, 429 queue_full, 429 quota_exceeded, 400 bad_multipart when there is no boundary), the body as it streams in (413, and a malformed body 400, at its end), each image's header (400, 413), the params (400, 422), the job's estimated peak memory against max_job_memory (422 job_too_large), each image's pixel data (400, 503), then storing and queueing (500, 429, 503). With Prefer: wait=N (RFC 7240; other preferences are ignored) the answer is held until the job has ended, at most N seconds and at most max_wait (GET /v1/info): 200 with the finished job when it ended in time (succeeded, failed or canceled), else 202 as without it; a reverse proxy's read timeout must be longer than max_wait. With an Idempotency-Key, a retry with the same key and the same inputs (content, styles and params, compared by a digest) creates no second job but answers with the first one (Idempotent-Replayed: true); the same key with other inputs is refused (422 idempotency_key_reused). Of requests racing with one key, on any process of a shared store, exactly one creates the job. A key belongs to the token that sent it (with a tokens file) and lives as long as its job (until it is deleted or expires, job_ttl after it finished). Idempotency-Key is checked with the headers (400 invalid_idempotency_key), the earlier job is looked up after the params and images passed their checks.",
+        "parameters": [
+          {"name": "Prefer", "in": "header", "required": false, "description": "wait=N: hold the answer until the job has ended, at most N seconds (cut to max_wait); a value that is not a non-negative integer, and any other preference, is ignored", "schema": {"type": "string", "example": "wait=30"}},
+          {"name": "Idempotency-Key", "in": "header", "required": false, "description": "A key of the client's choosing (1 to 255 printable ASCII characters, such as a UUID) that makes retries of this submit safe: the same key and inputs answer the job the key created", "schema": {"type": "string", "minLength": 1, "maxLength": 255}}
+        ],
         "requestBody": {
           "required": true,
           "content": {
@@ -58,9 +62,14 @@ const api_route api_routes[] = {
           }
         },
         "responses": {
+          "200": {
+            "description": "The job has ended (succeeded, failed or canceled): with Prefer: wait, it ended within the wait; or a retry with the Idempotency-Key of a job that has ended",
+            "headers": {"Location": {"$ref": "#/components/headers/Location"}, "Preference-Applied": {"$ref": "#/components/headers/PreferenceApplied"}, "Idempotent-Replayed": {"$ref": "#/components/headers/IdempotentReplayed"}},
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}
+          },
           "202": {
-            "description": "Accepted and queued",
-            "headers": {"Location": {"$ref": "#/components/headers/Location"}},
+            "description": "Accepted and queued (with Prefer: wait, the job had not ended within the wait)",
+            "headers": {"Location": {"$ref": "#/components/headers/Location"}, "Preference-Applied": {"$ref": "#/components/headers/PreferenceApplied"}, "Idempotent-Replayed": {"$ref": "#/components/headers/IdempotentReplayed"}},
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}
           },
           "400": {"$ref": "#/components/responses/BadUpload"},

@@ -119,7 +119,39 @@ typedef struct {
     char code[32];
     char message[256];
     long long dropped;          /* body bytes dropped since the refusal */
+    char idem_key[JOBS_IDEM_KEY_MAX + 1];   /* its Idempotency-Key, "" when none */
+    int wait_s;                 /* Prefer: wait honoured (cut to max_wait); 0: none */
+    int replayed;               /* the key's earlier job answers */
+    job_info job;               /* the job answered, as submitted (job.id "" until then) */
+    api_waiter waiter;          /* held for the job (wait.c) while waiting */
+    int waiting;
 } submit_state;
+
+/* The answer with the job: 200 when it has ended (after Prefer: wait, or
+ * a replay of a finished job), else 202, as it is now (as it was
+ * submitted when it is gone meanwhile). */
+static enum MHD_Result answer_job(api_request *rq, submit_state *s)
+{
+    api *a = rq->api;
+    if (s->waiting) wait_end(a, &s->waiter);
+    job_info now;
+    const job_info *info = &s->job;
+    int fresh = s->waiting && jobs_get(a->d.jobs, s->job.id, &now) == 0;
+    if (fresh) info = &now;
+    char loc[512];
+    view_link(a, loc, sizeof loc, "/v1/jobs/%s", info->id);
+    reply_header(rq, "Location", loc);
+    if (s->wait_s > 0) {
+        char applied[32];
+        snprintf(applied, sizeof applied, "wait=%d", s->wait_s);
+        reply_header(rq, "Preference-Applied", applied);
+    }
+    if (s->replayed) reply_header(rq, "Idempotent-Replayed", "true");
+    int status = job_state_final(info->state) ? 200 : 202;
+    cJSON *body = view_job(a, info);
+    if (fresh) job_info_free(&now);
+    return reply_json(rq, status, body);
+}
 
 /* The complete body: validate everything, cheapest checks first, then
  * hand the job over. */
@@ -180,21 +212,30 @@ static enum MHD_Result submit(api_request *rq, upload *u)
     jobs_input content = {u->content.data, u->content.len};
     jobs_input styles[NST_MAX_STYLES];
     for (int i = 0; i < u->n_styles; i++) styles[i] = (jobs_input){u->styles[i].data, u->styles[i].len};
-    job_info info;
-    int rc = jobs_submit(a->d.jobs, &p, &content, styles, u->n_styles,
-                         rq->who.known ? rq->who.name : NULL, &info);
     submit_state *s = rq->state;
+    int rc = jobs_submit(a->d.jobs, &p, &content, styles, u->n_styles,
+                         rq->who.known ? rq->who.name : NULL, s->idem_key, &s->job);
     if (s->quota_held) {   /* the job is in the table now, or refused */
         auth_submit_end(a->auth, &rq->who);
         s->quota_held = 0;
     }
+    if (rc == JOBS_EKEYREUSED) {
+        enum MHD_Result ret = reply_error(
+            rq, 422, "idempotency_key_reused", NULL,
+            "Idempotency-Key '%s' was used for job %s with other inputs (params, content or "
+            "styles differ); a new job needs a new key", s->idem_key, s->job.id);
+        job_info_free(&s->job);
+        memset(&s->job, 0, sizeof s->job);
+        return ret;
+    }
     if (rc < 0) return reply_jobs_error(rq, rc);
-    char loc[512];
-    view_link(a, loc, sizeof loc, "/v1/jobs/%s", info.id);
-    reply_header(rq, "Location", loc);
-    cJSON *body = view_job(a, &info);
-    job_info_free(&info);
-    return reply_json(rq, 202, body);
+    s->replayed = rc == JOBS_REPLAYED;
+    if (s->wait_s > 0) {
+        wait_begin(a, &s->waiter, rq->conn, s->job.id, s->wait_s);
+        s->waiting = 1;
+        if (wait_park(a, &s->waiter)) return MHD_YES;
+    }
+    return answer_job(rq, s);
 }
 
 /* A refusal of POST /v1/jobs decided before the body is complete. HTTP
@@ -212,6 +253,7 @@ static void submit_state_free(void *p)
     submit_state *s = p;
     if (s->quota_held) auth_submit_end(s->auth, &s->who);
     upload_free(s->u);
+    job_info_free(&s->job);
     free(s);
 }
 
@@ -249,6 +291,28 @@ static enum MHD_Result refuse(api_request *rq, submit_state *s, int jobs_rc, int
     return MHD_YES;
 }
 
+/* The request's Idempotency-Key into s->idem_key; -1 with the problem in
+ * why when it is not 1 to 255 printable ASCII characters. */
+static int idem_key_header(api_request *rq, submit_state *s, char *why, size_t n_why)
+{
+    const char *k = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Idempotency-Key");
+    if (!k) return 0;
+    size_t n = strlen(k);
+    if (jobs_idem_key_valid(k)) {
+        memcpy(s->idem_key, k, n + 1);
+        return 0;
+    }
+    size_t bad = 0;
+    while (bad < n && k[bad] >= 0x20 && k[bad] <= 0x7e) bad++;
+    if (n == 0 || n > JOBS_IDEM_KEY_MAX)
+        snprintf(why, n_why, "Idempotency-Key: expected 1 to %d printable ASCII characters, got %zu",
+                 JOBS_IDEM_KEY_MAX, n);
+    else
+        snprintf(why, n_why, "Idempotency-Key: character %zu (byte 0x%02x) is not printable ASCII "
+                 "(0x20 to 0x7e)", bad + 1, (unsigned char)k[bad]);
+    return -1;
+}
+
 /* POST /v1/jobs: checks that need only the headers, then the streamed body. */
 enum MHD_Result h_jobs_create(api_request *rq, const char *data, size_t *size)
 {
@@ -272,6 +336,10 @@ enum MHD_Result h_jobs_create(api_request *rq, const char *data, size_t *size)
             return refuse(rq, s, 0, 413, "payload_too_large",
                           "the request body (%.30s bytes) exceeds the limit of %ld bytes", cl,
                           max);
+        char why[160];
+        if (idem_key_header(rq, s, why, sizeof why) < 0)
+            return refuse(rq, s, 0, 400, "invalid_idempotency_key", "%s", why);
+        s->wait_s = wait_preference(rq);
         int rc = jobs_can_accept(a->d.jobs);
         if (rc < 0) return refuse(rq, s, rc, 0, NULL, "cannot accept");
         int active;
@@ -309,6 +377,7 @@ enum MHD_Result h_jobs_create(api_request *rq, const char *data, size_t *size)
         return MHD_YES;   /* other errors are answered when the body is complete */
     }
     if (s->refused) return answer_refusal(rq, s);
+    if (s->waiting) return wait_park(a, &s->waiter) ? MHD_YES : answer_job(rq, s);
     return submit(rq, s->u);
 }
 

@@ -141,6 +141,7 @@ enum MHD_Result h_info(api_request *rq, const char *data, size_t *size)
     cJSON_AddNumberToObject(l, "header_timeout_s", cfg->header_timeout);
     cJSON_AddNumberToObject(l, "min_upload_rate", (double)cfg->min_upload_rate);
     cJSON_AddNumberToObject(l, "max_job_memory", (double)cfg->max_job_memory);
+    cJSON_AddNumberToObject(l, "max_wait_s", cfg->max_wait);
     cJSON_AddNumberToObject(l, "token_queue_quota", cfg->token_queue_quota);
     cJSON_AddNumberToObject(l, "token_rate_limit", cfg->token_rate_limit);
     cJSON_AddStringToObject(body, "access", auth_enabled(rq->api->auth) ? "bearer" : "open");

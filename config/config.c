@@ -141,6 +141,11 @@ static const config_setting settings[] = {
      CONFIG_BYTES, FIELD(max_job_memory), "4G", 64 * MIB, 1024 * GIB, NULL, NULL, "SIZE",
      "Largest peak memory a job may need, as estimated from its parameters and image sizes "
      "before it is queued; larger jobs get 422 job_too_large."},
+    {"max_wait", "--max-wait", "NSTD_MAX_WAIT", "max_wait", CONFIG_SECONDS, FIELD(max_wait),
+     "60", 0, 3600, NULL, NULL, "DURATION",
+     "Longest a job submit with `Prefer: wait=N` is held for its job to end (longer waits are "
+     "cut to this); 0: the preference is ignored. A reverse proxy's read timeout must be "
+     "longer."},
     {"config", "--config", "NSTD_CONFIG", NULL, CONFIG_STRING, FIELD(config_file), "", 0, 0,
      NULL, NULL, "FILE",
      "Read settings from this file of `key = value` lines (# starts a comment line)."},

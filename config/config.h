@@ -41,6 +41,8 @@ typedef struct {
     long max_discard_bytes;     /* NSTD_MAX_DISCARD_BYTES, --max-discard-bytes (64 MiB): body read
                                    and dropped to deliver an early refusal (0 = none) */
     long max_job_memory;        /* NSTD_MAX_JOB_MEMORY, --max-job-memory (4 GiB): a job's estimated peak */
+    int max_wait;               /* NSTD_MAX_WAIT, --max-wait (60 s; 0 = Prefer: wait ignored):
+                                   longest a POST /v1/jobs is held for its job to end */
     char config_file[512];      /* NSTD_CONFIG, --config: optional file of key = value lines */
     char trusted_proxies[1024]; /* NSTD_TRUSTED_PROXIES, --trusted-proxies ("" = none): peers
                                    whose X-Forwarded-For / X-Real-IP name the client */

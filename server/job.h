@@ -51,6 +51,7 @@ typedef char job_id[JOB_ID_LEN + 1];
 typedef char job_name[64];
 typedef char job_code[32];
 typedef char job_text[256];
+typedef char job_digest[33];   /* 128 bits as lowercase hex (jobs_idem_digest) */
 
 /* How a field is encoded (in the record and in the view). */
 typedef enum {
@@ -103,6 +104,9 @@ typedef enum {
     X(job_name,      model,                JOB_F_TEXT,  "model",                JOB_R_ALWAYS, "model",               JOB_V_ALWAYS, -1) \
     /* the name of the token that submitted the job; "" without tokens */ \
     X(job_name,      owner,                JOB_F_TEXT,  "owner",                JOB_R_ALWAYS, "owner",               JOB_V_SET,    -1) \
+    /* the submit's Idempotency-Key ("" none; per owner) and the digest of its inputs */ \
+    X(job_text,      idem_key,             JOB_F_TEXT,  "idempotency/key",      JOB_R_ALWAYS, NULL,                  JOB_V_NONE,   -1) \
+    X(job_digest,    idem_digest,          JOB_F_TEXT,  "idempotency/digest",   JOB_R_ALWAYS, NULL,                  JOB_V_NONE,   -1) \
     X(int,           n_styles,             JOB_F_INT,   "n_styles",             JOB_R_ALWAYS, NULL,                  JOB_V_NONE,   -1) \
     X(double,        created_at,           JOB_F_TIME,  "created_at",           JOB_R_ALWAYS, "created_at",          JOB_V_ALWAYS, -1) \
     X(double,        started_at,           JOB_F_TIME,  "started_at",           JOB_R_ALWAYS, "started_at",          JOB_V_ALWAYS, -1) \

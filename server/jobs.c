@@ -28,6 +28,7 @@ const char *jobs_strerror(int code)
     case JOBS_ENOSPACE: return "the job store is short of space";
     case JOBS_ECORRUPT: return "the stored file is damaged";
     case JOBS_EUNAVAILABLE: return "the job store cannot be reached";
+    case JOBS_EKEYREUSED: return "the idempotency key was used with other inputs";
     default: return "unknown error";
     }
 }
@@ -143,31 +144,50 @@ static int job_init(jobs *j, struct job *jb, const nst_params *p, int n_styles, 
 }
 
 int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const jobs_input *styles,
-                int n_styles, const char *owner, job_info *out)
+                int n_styles, const char *owner, const char *idem_key, job_info *out)
 {
     if (n_styles < 1 || n_styles > NST_MAX_STYLES) return JOBS_ESTATE;
+    if (idem_key && idem_key[0] && !jobs_idem_key_valid(idem_key)) return JOBS_ESTATE;
     struct job *jb = calloc(1, sizeof *jb);
     if (!jb) return JOBS_ENOMEM;
+    int rc = job_init(j, jb, p, n_styles, owner);
+    if (rc == 0 && idem_key && idem_key[0]) {
+        snprintf(jb->rec.idem_key, sizeof jb->rec.idem_key, "%s", idem_key);
+        rc = jobs_idem_digest(p, content, styles, n_styles, jb->rec.idem_digest);
+    }
+    /* An earlier job with the key answers before any limit applies. */
+    job_info earlier;
+    if (rc == 0) rc = jobs_idem_begin(j, jb, &earlier);
+    if (rc == JOBS_REPLAYED || rc == JOBS_EKEYREUSED) {
+        if (out) *out = earlier;
+        else job_info_free(&earlier);
+    }
+    if (rc != 0) {
+        jobs_job_free(jb);
+        return rc;
+    }
 
     /* Reserve a queue slot first, so a full queue costs no store writes.
      * A shared store's queue is counted there, and numbers the job. */
-    int rc = j->shared ? jobs_can_accept(j) : 0;
+    rc = j->shared ? jobs_can_accept(j) : 0;
     pthread_mutex_lock(&j->mu);
     if (rc == 0 && !j->shared) rc = can_accept_locked(j);
     if (rc == 0) {
         j->reserved++;
         if (!j->shared) jb->rec.seq = j->next_seq++;
+    } else {
+        jobs_idem_end_locked(j, jb);
     }
     pthread_mutex_unlock(&j->mu);
     if (rc < 0) {
-        free(jb);
+        jobs_idem_abandon(j, jb);
+        jobs_job_free(jb);
         return rc;
     }
 
     /* Inputs first, the record last: a job without a record is an
      * unfinished submit that reload removes. Nobody else knows this job
      * yet, so no locks are needed. */
-    rc = job_init(j, jb, p, n_styles, owner);
     unsigned long long need = content->len, have = 0;
     for (int i = 0; i < n_styles; i++) need += styles[i].len;
     if (rc == 0 && store_free_space(j->st, &have) == 0 && have < j->cfg.min_free_disk + need)
@@ -198,6 +218,7 @@ int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const j
         }
     }
     if (rc == 0) rc = jobs_table_insert(j, jb);
+    jobs_idem_end_locked(j, jb);   /* the key is the table's job's now, or free */
     if (rc == 0) {
         if (!j->shared) jobs_queue_push(j, jb);
         jobs_bump(j, jb);
@@ -217,6 +238,7 @@ int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const j
             log_event("warn", "job_refused_no_space", f);
         }
         if (jb->rec.id[0]) store_job_remove(j->st, jb->rec.id);
+        jobs_idem_abandon(j, jb);
         jobs_job_free(jb);
         return rc;
     }
@@ -225,6 +247,7 @@ int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const j
     cJSON_AddNumberToObject(f, "iterations", p->iterations);
     cJSON_AddNumberToObject(f, "image_size", p->image_size);
     if (owner && owner[0]) cJSON_AddStringToObject(f, "owner", owner);
+    if (idem_key && idem_key[0]) cJSON_AddBoolToObject(f, "idempotency_key", 1);
     cJSON_AddStringToObject(f, "job", id);
     log_event("info", "job_submitted", f);
     return 0;

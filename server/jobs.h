@@ -38,7 +38,13 @@ enum {
     JOBS_ENOFILE = -7,    /* the job has no such file (yet) */
     JOBS_ENOSPACE = -8,   /* the store is short of space (under min_free_disk, or full) */
     JOBS_ECORRUPT = -9,   /* the stored file is damaged (its seal does not match) */
-    JOBS_EUNAVAILABLE = -10   /* the store cannot be reached now (a shared store) */
+    JOBS_EUNAVAILABLE = -10,  /* the store cannot be reached now (a shared store) */
+    JOBS_EKEYREUSED = -11     /* the idempotency key created a job with other inputs */
+};
+
+/* What jobs_submit did with an idempotency key. */
+enum {
+    JOBS_REPLAYED = 1     /* the key created a job with the same inputs before: that job */
 };
 
 /* What jobs_delete did. */
@@ -90,9 +96,24 @@ int jobs_start(jobs **out, const jobs_config *cfg, store *st, metrics *mx,
  * passed nst_params_parse/nst_params_check_styles. owner (NULL or "": none)
  * is recorded as the job's owner. *out (may be NULL) gets the new job.
  * JOBS_EFULL, JOBS_ESHUTDOWN, JOBS_ENOSPACE (the inputs would leave less
- * than min_free_disk, or the store is full), JOBS_EIO. */
+ * than min_free_disk, or the store is full), JOBS_EIO.
+ *
+ * idem_key (NULL or "": none; else jobs_idem_key_valid) makes the submit
+ * idempotent: when the owner's key created a job before (one still kept),
+ * nothing is created and the call returns JOBS_REPLAYED when that job's
+ * inputs (params, content, styles: jobs_idem_digest) were the same, else
+ * JOBS_EKEYREUSED; *out gets that job either way. Of submits racing with
+ * one key, in any process of a shared store, exactly one creates a job. */
 int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const jobs_input *styles,
-                int n_styles, const char *owner, job_info *out);
+                int n_styles, const char *owner, const char *idem_key, job_info *out);
+
+/* Longest idempotency key. A key is 1 to JOBS_IDEM_KEY_MAX printable ASCII
+ * characters (0x20 to 0x7e): 1 when key is one. */
+#define JOBS_IDEM_KEY_MAX 255
+int jobs_idem_key_valid(const char *key);
+/* The digest of a submit's inputs (what an idempotent retry must repeat). */
+int jobs_idem_digest(const nst_params *p, const jobs_input *content, const jobs_input *styles,
+                     int n_styles, job_digest out);
 
 /* 0 when the queue has room now (a submit may still find it full). */
 int jobs_can_accept(jobs *j);

@@ -9,6 +9,7 @@
  *               manager's writes to the store
  *   worker.c    the queue and the worker pool that runs nst_transfer
  *   recovery.c  reloading the store at start-up, expiring finished jobs
+ *   jobs_idem.c idempotency keys of submits
  *
  * Locking: one mutex (j->mu) guards every live job, the table, the queue
  * and the counters; it is never held across store or engine work. A second
@@ -65,6 +66,7 @@ struct jobs {
     int n_queued, n_running, reserved;
     unsigned long version, next_seq;
     int accepting, stopping;
+    struct idem_pending *idem_pending;   /* keys of submits in progress (jobs_idem.c) */
 
     pthread_t *threads;
     int n_threads;
@@ -127,6 +129,19 @@ int jobs_reload(jobs *j);
  * With tidy, an incomplete submit is removed and an unusable record moved
  * aside (only the single process of a store may: others may be writing). */
 struct job *jobs_job_load(jobs *j, const char *id, int tidy, const char **why);
+
+/* ---------------------------------------------------------------- jobs_idem.c */
+
+/* Before a submit with a key (jb->rec: id, owner, idem_key, idem_digest)
+ * stores anything: 0 when it may create its job (the key is held or bound
+ * for it); JOBS_REPLAYED or JOBS_EKEYREUSED with the earlier job in *out;
+ * or an error. A job without a key: 0. */
+int jobs_idem_begin(jobs *j, struct job *jb, job_info *out);
+/* The submit ended, its job in the table or not (under mu): the key is no
+ * longer held (a store of one process). */
+void jobs_idem_end_locked(jobs *j, struct job *jb);
+/* The submit failed: its binding goes (a shared store). */
+void jobs_idem_abandon(jobs *j, struct job *jb);
 
 /* ---------------------------------------------------------------- cluster.c
  * The manager on a shared store: the queue is the store's, each process

@@ -111,6 +111,16 @@ int store_watch(store *s, store_change_fn fn, void *user)
     return s->ops->watch ? s->ops->watch(s, fn, user) : -ENOTSUP;
 }
 
+int store_idem_bind(store *s, const char *owner, const char *key, const char *id, char *bound)
+{
+    return s->ops->idem_bind ? s->ops->idem_bind(s, owner, key, id, bound) : -ENOTSUP;
+}
+
+int store_idem_unbind(store *s, const char *owner, const char *key, const char *id)
+{
+    return s->ops->idem_unbind ? s->ops->idem_unbind(s, owner, key, id) : -ENOTSUP;
+}
+
 int store_record_put(store *s, const job_info *rec, store_fence fence)
 {
     return s->ops->record_put(s, rec, fence);

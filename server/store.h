@@ -77,6 +77,8 @@ typedef struct {
     int (*counts)(store *s, int alive_ms, store_counts *c);
     int (*heartbeat)(store *s, const char *worker, int gone);
     int (*watch)(store *s, store_change_fn fn, void *user);
+    int (*idem_bind)(store *s, const char *owner, const char *key, const char *id, char *bound);
+    int (*idem_unbind)(store *s, const char *owner, const char *key, const char *id);
 } store_ops;
 
 struct store {
@@ -184,6 +186,18 @@ int store_heartbeat(store *s, const char *worker, int gone);
  * store_watch(s, NULL, NULL) or the store is closed; reconnects by itself
  * (fn(user, NULL) after each (re)connection). */
 int store_watch(store *s, store_change_fn fn, void *user);
+
+/* Idempotency keys (a shared store; the manager keeps them itself on a
+ * store of one process). Bind the owner's key to job id unless it is
+ * bound already, atomically for every process: 0 bound; -EEXIST with the
+ * id it is bound to in bound (JOB_ID_LEN + 1 bytes). A binding lives as
+ * long as its job (the record's idempotency/key names it): it expires
+ * with the finished job's data and goes with store_job_remove; one whose
+ * job never got a record expires after an hour. */
+int store_idem_bind(store *s, const char *owner, const char *key, const char *id, char *bound);
+/* Drop the binding of the owner's key when it is bound to id (a submit
+ * that failed). */
+int store_idem_unbind(store *s, const char *owner, const char *key, const char *id);
 
 /* ---------------------------------------------------------------- seals */
 

@@ -15,6 +15,8 @@
  *   nstd:blob:<id>:<name>  STRING, a blob's bytes
  *   nstd:jobs              ZSET, every job's id scored by its record's seq
  *                          (0 while the job has only blobs): the listing
+ *   nstd:idem:<owner>:<key>  the job an idempotency key created
+ *                          (store_redis_idem.c); it shares its job's expiry
  *
  * Atomicity: each write is one Lua script (scripts below), so the fence
  * check and the write, or a claim's check, new token and record, happen in
@@ -67,6 +69,7 @@
     "  for _, n in ipairs(redis.call('SMEMBERS', keys[2])) do\n"                       \
     "    keys[#keys + 1] = 'nstd:blob:' .. id .. ':' .. n\n"                           \
     "  end\n"                                                                          \
+    REDIS_IDEM_KEY_OF("keys[1]", "id", "keys")                                         \
     "  for _, k in ipairs(keys) do\n"                                                  \
     "    if final and tonumber(ttl) > 0 then redis.call('EXPIRE', k, ttl)\n"           \
     "    else redis.call('PERSIST', k) end\n"                                          \
@@ -154,8 +157,12 @@ static const char blob_remove_lua[] =
     "redis.call('SREM', KEYS[3], ARGV[2])\n"
     "return 1\n";
 
-/* KEYS: job hash, blob set, nstd:jobs. ARGV: id, the blob keys' prefix. */
+/* KEYS: job hash, blob set, nstd:jobs. ARGV: id, the blob keys' prefix.
+ * Removes the binding of the job's idempotency key too. */
 static const char job_remove_lua[] =
+    "local idem = {}\n"
+    REDIS_IDEM_KEY_OF("KEYS[1]", "ARGV[1]", "idem")
+    "for _, k in ipairs(idem) do redis.call('DEL', k) end\n"
     "for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do redis.call('DEL', ARGV[2] .. n) end\n"
     "redis.call('DEL', KEYS[1], KEYS[2])\n"
     "redis.call('ZREM', KEYS[3], ARGV[1])\n"
@@ -503,6 +510,8 @@ static const store_ops redis_ops = {
     .counts = redis_queue_counts,
     .heartbeat = redis_queue_heartbeat,
     .watch = redis_watch,
+    .idem_bind = redis_idem_bind,
+    .idem_unbind = redis_idem_unbind,
     .writable = redis_writable,
     .record_put = redis_record_put,
     .record_get = redis_record_get,

@@ -42,6 +42,20 @@ typedef struct {
 #define REDIS_QUEUE_KEY "nstd:queue"        /* the stream of queued jobs */
 #define REDIS_GROUP "workers"               /* its consumer group */
 #define REDIS_CHANNEL "nstd:changes"        /* ids of changed jobs are published here */
+#define REDIS_IDEM_PREFIX "nstd:idem:"      /* + owner:key, an idempotency key's job */
+
+/* Lua: the binding of the job's idempotency key (store_redis_idem.c) when
+ * it is bound to that job, appended to the table `keys`; hash is the job's
+ * record, id its id. */
+#define REDIS_IDEM_KEY_OF(hash, id, keys)                                                \
+    "do\n"                                                                                \
+    "  local ik = redis.call('HGET', " hash ", 'idempotency/key')\n"                      \
+    "  if ik and ik ~= '' then\n"                                                         \
+    "    local k = '" REDIS_IDEM_PREFIX "' .. (redis.call('HGET', " hash ", 'owner') or '')" \
+    " .. ':' .. ik\n"                                                                     \
+    "    if redis.call('GET', k) == " id " then " keys "[#" keys " + 1] = k end\n"         \
+    "  end\n"                                                                             \
+    "end\n"
 
 /* Lua: create the queue's stream and group when KEYS[k] (the stream) is
  * missing. */
@@ -97,6 +111,9 @@ int redis_queue_done(store *st, const store_task *t, store_fence fence, int agai
 int redis_queue_counts(store *st, int alive_ms, store_counts *c);
 int redis_queue_heartbeat(store *st, const char *worker, int gone);
 int redis_watch(store *st, store_change_fn fn, void *user);
+/* Idempotency keys (store_redis_idem.c): store_ops of store.h. */
+int redis_idem_bind(store *st, const char *owner, const char *key, const char *id, char *bound);
+int redis_idem_unbind(store *st, const char *owner, const char *key, const char *id);
 void redis_watch_stop(redis_store *s);
 
 #endif

@@ -5,9 +5,12 @@
  * jobs; delete; list order; the change notification; a job whose stored
  * input went bad fails with an error code; shutdown saving a
  * running job as queued with its checkpoint, and the reload resuming it;
- * the job object's keys, nulls and links. Uses the embedded random model,
+ * the job object's keys, nulls and links; idempotency keys (a retry
+ * answers the job, other inputs are refused, keys are per owner, racing
+ * submits create one job, a key outlives a restart and goes with its job). Uses the embedded random model,
  * tiny images and a fresh store under $NST_TEST_TMP.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +57,18 @@ static int submit_as(jobs *j, const char *owner, int iterations, int image_size,
     p.image_size = image_size;
     p.preview_every = preview_every;
     jobs_input c = {content_png, content_len}, s = {style_png, style_len};
-    return jobs_submit(j, &p, &c, &s, 1, owner, out);
+    return jobs_submit(j, &p, &c, &s, 1, owner, NULL, out);
+}
+
+/* A submit with an idempotency key (params: iterations). */
+static int submit_key(jobs *j, const char *owner, const char *key, int iterations, job_info *out)
+{
+    nst_params p;
+    nst_params_default(&p, model);
+    p.iterations = iterations;
+    p.image_size = 24;
+    jobs_input c = {content_png, content_len}, s = {style_png, style_len};
+    return jobs_submit(j, &p, &c, &s, 1, owner, key, out);
 }
 
 static int submit(jobs *j, int iterations, int image_size, int preview_every, job_info *out)
@@ -251,6 +265,92 @@ static void test_shutdown_and_resume(void)
     store_close(st);
 }
 
+/* Submits racing with one key (test_idempotency). */
+#define RACERS 8
+typedef struct {
+    jobs *j;
+    int rc;
+    job_info info;
+} racer;
+
+static void *race(void *arg)
+{
+    racer *r = arg;
+    r->rc = submit_key(r->j, "alice", "race", 3, &r->info);
+    return NULL;
+}
+
+static void test_idempotency(void)
+{
+    store *st;
+    jobs *j = start(&st, 16);
+    job_info a, b;
+    int total;
+    job_info *items;
+    int n;
+    CHECK(jobs_idem_key_valid("k") && jobs_idem_key_valid("a key with spaces ~!"), "valid keys");
+    CHECK(!jobs_idem_key_valid("") && !jobs_idem_key_valid("tab\there") &&
+          !jobs_idem_key_valid("caf\xc3\xa9"), "invalid keys");
+    char longest[JOBS_IDEM_KEY_MAX + 2];
+    memset(longest, 'k', sizeof longest - 1);
+    longest[JOBS_IDEM_KEY_MAX] = 0;
+    CHECK(jobs_idem_key_valid(longest), "a key of %d characters", JOBS_IDEM_KEY_MAX);
+    longest[JOBS_IDEM_KEY_MAX] = 'k';
+    longest[JOBS_IDEM_KEY_MAX + 1] = 0;
+    CHECK(!jobs_idem_key_valid(longest), "a key of %d characters", JOBS_IDEM_KEY_MAX + 1);
+
+    int before;   /* jobs of the earlier tests, in the same store */
+    CHECK(jobs_list(j, NULL, 0, 0, &items, &n, &before) == 0, "list");
+    CHECK(submit_key(j, "alice", "k1", 3, &a) == 0, "first submit with a key");
+    CHECK(submit_key(j, "alice", "k1", 3, &b) == JOBS_REPLAYED, "retry");
+    CHECK(strcmp(a.id, b.id) == 0, "retry answered %s, not %s", b.id, a.id);
+    job_info_free(&b);
+    CHECK(submit_key(j, "alice", "k1", 4, &b) == JOBS_EKEYREUSED, "other params");
+    CHECK(strcmp(a.id, b.id) == 0, "the refusal names %s, not %s", b.id, a.id);
+    job_info_free(&b);
+    CHECK(submit_key(j, "bob", "k1", 3, &b) == 0, "another owner's same key");
+    CHECK(strcmp(a.id, b.id) != 0, "two owners share a job");
+    job_info_free(&b);
+    CHECK(jobs_list(j, NULL, 0, 0, &items, &n, &total) == 0 && total == before + 2, "jobs: %d", total);
+
+    racer r[RACERS];
+    pthread_t t[RACERS];
+    for (int i = 0; i < RACERS; i++) {
+        memset(&r[i], 0, sizeof r[i]);
+        r[i].j = j;
+        CHECK(pthread_create(&t[i], NULL, race, &r[i]) == 0, "thread");
+    }
+    int created = 0;
+    for (int i = 0; i < RACERS; i++) {
+        pthread_join(t[i], NULL);
+        CHECK(r[i].rc == 0 || r[i].rc == JOBS_REPLAYED, "racer %d: %d", i, r[i].rc);
+        created += r[i].rc == 0;
+        CHECK(strcmp(r[i].info.id, r[0].info.id) == 0, "racer %d got another job", i);
+    }
+    CHECK(created == 1, "%d racers created a job", created);
+    for (int i = 0; i < RACERS; i++) job_info_free(&r[i].info);
+    CHECK(jobs_list(j, NULL, 0, 0, &items, &n, &total) == 0 && total == before + 3, "jobs: %d", total);
+
+    /* the key is in the record: it outlives a restart */
+    jobs_shutdown(j);
+    jobs_free(j);
+    store_close(st);
+    j = start(&st, 16);
+    CHECK(submit_key(j, "alice", "k1", 3, &b) == JOBS_REPLAYED, "retry after a restart");
+    CHECK(strcmp(a.id, b.id) == 0, "after a restart: %s, not %s", b.id, a.id);
+    job_info_free(&b);
+    /* and it goes with its job */
+    CHECK(wait_state(j, a.id, JOB_SUCCEEDED), "keyed job did not succeed");
+    CHECK(jobs_delete(j, a.id, NULL) == JOBS_REMOVED, "delete");
+    CHECK(submit_key(j, "alice", "k1", 4, &b) == 0, "the key of a deleted job");
+    CHECK(strcmp(a.id, b.id) != 0, "a deleted job came back");
+    job_info_free(&b);
+    job_info_free(&a);
+    jobs_shutdown(j);
+    jobs_free(j);
+    store_close(st);
+}
+
 static void test_failure(void)
 {
     store *st;
@@ -341,6 +441,7 @@ int main(void)
     TEST_RUN(test_no_previews);
     TEST_RUN(test_queue_cancel_list);
     TEST_RUN(test_failure);
+    TEST_RUN(test_idempotency);
     TEST_RUN(test_shutdown_and_resume);
 
     free(content_png);

@@ -4,7 +4,8 @@
  * temporary directory, no persistence) and stops on every way out: the
  * cases every store passes (store_cases.h), then the Redis store's own —
  * its URL parser, refused opens (bad URL, no server, AUTH), the key layout,
- * the listing's order, SELECT, two handles sharing jobs and fences, a claim
+ * the listing's order, SELECT, idempotency keys (bound once, with their
+ * job's lifetime), two handles sharing jobs and fences, a claim
  * race, and a server restart between calls. Without redis-server the test
  * fails (scripts/test installs it); it never skips.
  */
@@ -259,6 +260,56 @@ static void test_layout(void)
     store_close(s);
 }
 
+/* ================================================================ idempotency keys */
+
+static void test_idem_keys(void)
+{
+    freeReplyObject(raw("FLUSHALL"));
+    store *s = open_store();
+    if (!s) return;
+    const char *key = "nstd:idem:alice:k1";
+    char bound[JOB_ID_LEN + 1] = "";
+    CHECK(store_idem_bind(s, "alice", "k1", ID1, bound) == 0, "bind");
+    CHECK(raw_int("TTL", key, NULL) > 0, "a binding without its record expires: TTL %d",
+          raw_int("TTL", key, NULL));
+    CHECK(store_idem_bind(s, "alice", "k1", ID2, bound) == -EEXIST && !strcmp(bound, ID1),
+          "second bind: '%s'", bound);
+    CHECK(store_idem_bind(s, "bob", "k1", ID2, bound) == 0, "another owner's same key");
+    CHECK(store_idem_unbind(s, "bob", "k1", ID1) == 0 && raw_int("EXISTS", "nstd:idem:bob:k1", NULL) == 1,
+          "unbind by another job removed the binding");
+    CHECK(store_idem_unbind(s, "bob", "k1", ID2) == 0 && raw_int("EXISTS", "nstd:idem:bob:k1", NULL) == 0,
+          "unbind left the binding");
+
+    /* with its record the binding lives as long as the job */
+    store_set_retention(s, 500);
+    job_info rec;
+    fill_record(&rec, ID1, JOB_QUEUED);
+    snprintf(rec.owner, sizeof rec.owner, "alice");
+    snprintf(rec.idem_key, sizeof rec.idem_key, "k1");
+    CHECK(store_record_put(s, &rec, STORE_UNFENCED) == 0, "record put");
+    CHECK(raw_int("TTL", key, NULL) == -1, "a queued job's binding expires: TTL %d",
+          raw_int("TTL", key, NULL));
+    rec.state = JOB_SUCCEEDED;
+    CHECK(store_record_put(s, &rec, STORE_UNFENCED) == 0, "record put 2");
+    int ttl = raw_int("TTL", key, NULL), job_ttl = raw_int("TTL", "nstd:job:" ID1, NULL);
+    CHECK(ttl > 0 && ttl <= 500 && job_ttl > 0, "a finished job's binding: TTL %d (job %d)", ttl,
+          job_ttl);
+    /* another job's record with the same key does not touch the binding */
+    job_info other;
+    fill_record(&other, ID2, JOB_SUCCEEDED);
+    snprintf(other.owner, sizeof other.owner, "alice");
+    snprintf(other.idem_key, sizeof other.idem_key, "k1");
+    CHECK(store_record_put(s, &other, STORE_UNFENCED) == 0, "record put 3");
+    CHECK(store_job_remove(s, ID2) == 0 && raw_int("EXISTS", key, NULL) == 1,
+          "removing another job removed the binding");
+    CHECK(store_job_remove(s, ID1) == 0 && raw_int("EXISTS", key, NULL) == 0,
+          "the binding outlived its job");
+    CHECK(store_idem_bind(s, "alice", "k1", ID2, bound) == 0, "bind after the job went");
+    job_info_free(&rec);
+    job_info_free(&other);
+    store_close(s);
+}
+
 /* ================================================================ two processes */
 
 typedef struct {
@@ -395,6 +446,7 @@ int main(void)
         TEST_RUN(test_open_errors);
         TEST_RUN(test_cases);
         TEST_RUN(test_layout);
+        TEST_RUN(test_idem_keys);
         TEST_RUN(test_two_handles);
         TEST_RUN(test_reconnect);
     } else {
