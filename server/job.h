@@ -103,6 +103,8 @@ typedef enum {
     X(job_name,      model,                JOB_F_TEXT,  "model",                JOB_R_ALWAYS, "model",               JOB_V_ALWAYS, -1) \
     /* the name of the token that submitted the job; "" without tokens */ \
     X(job_name,      owner,                JOB_F_TEXT,  "owner",                JOB_R_ALWAYS, "owner",               JOB_V_SET,    -1) \
+    /* {"url", "events"} when the job asked for webhooks (webhook.h); else NULL */ \
+    X(cJSON *,       webhook,              JOB_F_JSON,  "webhook",              JOB_R_ALWAYS, "webhook",             JOB_V_ALWAYS, -1) \
     X(int,           n_styles,             JOB_F_INT,   "n_styles",             JOB_R_ALWAYS, NULL,                  JOB_V_NONE,   -1) \
     X(double,        created_at,           JOB_F_TIME,  "created_at",           JOB_R_ALWAYS, "created_at",          JOB_V_ALWAYS, -1) \
     X(double,        started_at,           JOB_F_TIME,  "started_at",           JOB_R_ALWAYS, "started_at",          JOB_V_ALWAYS, -1) \
