@@ -123,7 +123,8 @@ int jobs_can_accept(jobs *j)
 }
 
 /* A new job's record from its params (seq already set). */
-static int job_init(jobs *j, struct job *jb, const nst_params *p, int n_styles, const char *owner)
+static int job_init(jobs *j, struct job *jb, const nst_params *p, int n_styles, const char *owner,
+                    const cJSON *webhook)
 {
     job_info *r = &jb->rec;
     job_id_new(r->id);
@@ -139,11 +140,12 @@ static int job_init(jobs *j, struct job *jb, const nst_params *p, int n_styles, 
     r->created_at = jobs_now();
     r->iterations = p->iterations;
     r->eta_s = -1;
-    return r->params ? 0 : JOBS_ENOMEM;
+    r->webhook = webhook ? cJSON_Duplicate(webhook, 1) : NULL;
+    return r->params && (r->webhook || !webhook) ? 0 : JOBS_ENOMEM;
 }
 
 int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const jobs_input *styles,
-                int n_styles, const char *owner, job_info *out)
+                int n_styles, const char *owner, const cJSON *webhook, job_info *out)
 {
     if (n_styles < 1 || n_styles > NST_MAX_STYLES) return JOBS_ESTATE;
     struct job *jb = calloc(1, sizeof *jb);
@@ -167,7 +169,7 @@ int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const j
     /* Inputs first, the record last: a job without a record is an
      * unfinished submit that reload removes. Nobody else knows this job
      * yet, so no locks are needed. */
-    rc = job_init(j, jb, p, n_styles, owner);
+    rc = job_init(j, jb, p, n_styles, owner, webhook);
     unsigned long long need = content->len, have = 0;
     for (int i = 0; i < n_styles; i++) need += styles[i].len;
     if (rc == 0 && store_free_space(j->st, &have) == 0 && have < j->cfg.min_free_disk + need)

@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "nst.h"
 #include "store.h"
+#include "webhook.h"
 
 enum {
     JOBS_ENOTFOUND = -1,  /* no job with that id */
@@ -67,6 +68,7 @@ typedef struct {
     int lease_renew_ms;     /* how often a worker renews its jobs' leases */
     int lease_timeout_ms;   /* a lease not renewed for this long is taken over */
     int max_attempts;       /* runs a job may start */
+    webhooks *hooks;        /* webhook deliveries of the jobs run here; NULL: none */
 } jobs_config;
 
 typedef struct {
@@ -88,11 +90,13 @@ int jobs_start(jobs **out, const jobs_config *cfg, store *st, metrics *mx,
 
 /* Accept a job: store the inputs and job.json, then queue it. p must have
  * passed nst_params_parse/nst_params_check_styles. owner (NULL or "": none)
- * is recorded as the job's owner. *out (may be NULL) gets the new job.
+ * is recorded as the job's owner; webhook (NULL: none) is the job's webhook
+ * field as webhooks_check built it (copied). *out (may be NULL) gets the
+ * new job.
  * JOBS_EFULL, JOBS_ESHUTDOWN, JOBS_ENOSPACE (the inputs would leave less
  * than min_free_disk, or the store is full), JOBS_EIO. */
 int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const jobs_input *styles,
-                int n_styles, const char *owner, job_info *out);
+                int n_styles, const char *owner, const cJSON *webhook, job_info *out);
 
 /* 0 when the queue has room now (a submit may still find it full). */
 int jobs_can_accept(jobs *j);

@@ -54,7 +54,7 @@ static int submit_as(jobs *j, const char *owner, int iterations, int image_size,
     p.image_size = image_size;
     p.preview_every = preview_every;
     jobs_input c = {content_png, content_len}, s = {style_png, style_len};
-    return jobs_submit(j, &p, &c, &s, 1, owner, out);
+    return jobs_submit(j, &p, &c, &s, 1, owner, NULL, out);
 }
 
 static int submit(jobs *j, int iterations, int image_size, int preview_every, job_info *out)
