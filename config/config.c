@@ -205,7 +205,7 @@ static const config_setting settings[] = {
      "Attempts of one webhook message (the first included), 1, 2, 4, 8 … s apart (at most 60 s); "
      "then it is given up (log event webhook_failed). The job is never affected."},
     {"webhook_queue_size", "--webhook-queue-size", "NSTD_WEBHOOK_QUEUE_SIZE",
-     "webhook_queue_size", CONFIG_INT, FIELD(webhook_queue_size), "1000", 1, 1000000, NULL, NULL,
+     "webhook_queue_size", CONFIG_INT, FIELD(webhook_queue_size), "1000", 1, 100000, NULL, NULL,
      "N",
      "Webhook messages a process keeps waiting; when full, the oldest progress event is "
      "dropped first (log event webhook_dropped)."},

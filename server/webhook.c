@@ -502,21 +502,41 @@ static int attempt(webhooks *h, msg *m, char *why, size_t whylen)
 
 /* ================================================================ the thread */
 
+/* Whether m is the first of its job's messages in the queue: seen is an
+ * open-addressing set of the job ids met so far (cap a power of two over
+ * the queue's length), or NULL (out of memory: the queue is searched). */
+static int first_of_job(const webhooks *h, const msg *m, const char **seen, size_t cap)
+{
+    if (!seen) {
+        for (const msg *e = h->head; e != m; e = e->next)
+            if (strcmp(e->job, m->job) == 0) return 0;
+        return 1;
+    }
+    size_t i = 0;
+    for (int k = 0; k < 8; k++) i = i * 31 + (unsigned char)m->job[k];   /* ids are random */
+    for (i &= cap - 1; seen[i]; i = (i + 1) & (cap - 1))
+        if (strcmp(seen[i], m->job) == 0) return 0;
+    seen[i] = m->job;
+    return 1;
+}
+
 /* The next message to attempt now (under mu): the first of its job's
  * messages (order per job), due. *wake gets the earliest due time of such
- * first messages when none is due. */
+ * first messages when none is due. One pass over the queue. */
 static msg *next_due(webhooks *h, double now, double *wake)
 {
     *wake = 0;
-    for (msg *m = h->head; m; m = m->next) {
-        int first = 1;
-        for (msg *e = h->head; e != m && first; e = e->next)
-            if (strcmp(e->job, m->job) == 0) first = 0;
-        if (!first || m->busy) continue;
-        if (m->due <= now) return m;
-        if (*wake == 0 || m->due < *wake) *wake = m->due;
+    size_t cap = 16;
+    while (cap < 2 * (size_t)h->n) cap <<= 1;
+    const char **seen = calloc(cap, sizeof *seen);
+    msg *due = NULL;
+    for (msg *m = h->head; m && !due; m = m->next) {
+        if (!first_of_job(h, m, seen, cap) || m->busy) continue;
+        if (m->due <= now) due = m;
+        else if (*wake == 0 || m->due < *wake) *wake = m->due;
     }
-    return NULL;
+    free(seen);
+    return due;
 }
 
 static void *deliver_main(void *arg)
