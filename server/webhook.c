@@ -584,6 +584,17 @@ static void *deliver_main(void *arg)
 
         pthread_mutex_lock(&h->mu);
         m->busy = 0;
+        if (done && m->event == 1) {
+            /* the job's next progress event, if it comes next, keeps its
+             * distance from this one at the receiver too (a late delivery
+             * does not bunch them up) */
+            for (msg *e = m->next; e; e = e->next) {
+                if (strcmp(e->job, m->job) != 0) continue;
+                double not_before = now_mono() + h->cfg.progress_ms / 1000.0;
+                if (e->event == 1 && e->due < not_before) e->due = not_before;
+                break;
+            }
+        }
         if (done) {
             unlink_msg(h, m);
             msg_free(m);

@@ -17,8 +17,9 @@
  * within the timeout, or a status outside 2xx) is retried after 1, 2, 4, 8,
  * 16 … s (at most 60 s) up to max_attempts, then given up (webhook_failed).
  * A job's messages go out in order; other jobs' messages do not wait for a
- * retry. Progress events of one job are at least progress_ms apart; the
- * start and the final state always go.
+ * retry. Progress events of one job are at least progress_ms apart, when
+ * queued and when sent (a late delivery does not bunch the next one up to
+ * it); the start and the final state always go.
  *
  * Addresses: a webhook URL is http or https to a host whose every address
  * the permit callback allows (the policy lives with the settings); it is
