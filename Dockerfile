@@ -7,6 +7,7 @@ FROM debian:12-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends cmake make gcc libc6-dev pkg-config \
         libopenblas-dev libcjson-dev libstb-dev libuv1-dev libmicrohttpd-dev libhiredis-dev \
+        libcurl4-openssl-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -22,7 +23,7 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DNSTD_NATIVE=OFF \
 FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libopenblas0-pthread libcjson1 libstb0 libuv1 \
-        libmicrohttpd12 libhiredis0.14 libgomp1 curl ca-certificates \
+        libmicrohttpd12 libhiredis0.14 libcurl4 libssl3 libgomp1 curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/nstd nstd \
  && mkdir -p /var/lib/nstd/data /opt/nstd/models \

@@ -35,6 +35,7 @@ typedef struct {
     const nst_model *model;
     tokens_table *tokens;       /* taken by api_create (freed with the api, also when
                                    it fails); NULL: no tokens file, open access */
+    webhooks *hooks;            /* checks a submit's webhook; NULL: webhooks refused */
 } api_deps;
 
 typedef struct api api;
@@ -58,6 +59,10 @@ void *api_uri_log(void *cls, const char *uri, struct MHD_Connection *conn);
  * -1 with a message naming the file and line in err, the tokens in force
  * staying; 1 when the service runs without a tokens file. */
 int api_reload_tokens(api *a, size_t *n, char *err, size_t errlen);
+
+/* The job as GET /v1/jobs/{id} shows it (a webhook_render_fn; user is the
+ * api). Caller owns it; NULL out of memory. */
+cJSON *api_job_json(void *user, const job_info *job);
 
 /* Refuse new jobs (503) and end every event stream. */
 void api_begin_shutdown(api *a);

@@ -71,7 +71,7 @@ JSON({
       "Conflict": {"description": "The job has not succeeded, so there is no result (not_finished)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "PayloadTooLarge": {"description": "The request body exceeds max_upload_bytes, by its Content-Length or while it streams in (payload_too_large); or an image's dimensions exceed max_input_pixels, or a side exceeds 16384 pixels (image_too_large; field content or style[i])", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "UnsupportedMediaType": {"description": "The body is not multipart/form-data (unsupported_media_type)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "UnprocessableEntity": {"description": "The params are JSON but not valid (invalid_params): an unknown key, a value of the wrong type or out of range, an unknown layer name, a list of the wrong length (such as style_blend_weights not one per style image), style_scale × image_size over max_image_size; field names the parameter. Or the job's estimated peak memory (from the params and the images' dimensions) exceeds max_job_memory (job_too_large; the message states the estimate and the limit). Or the Idempotency-Key created a job with other inputs before (idempotency_key_reused; the message names the key and that job)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "UnprocessableEntity": {"description": "The params are JSON but not valid (invalid_params): an unknown key, a value of the wrong type or out of range, an unknown layer name, a list of the wrong length (such as style_blend_weights not one per style image), style_scale × image_size over max_image_size; field names the parameter. A webhook (field webhook) that is not an http or https URL, is longer than webhook_max_url, has a host that does not resolve or resolves to a loopback, private, link-local or otherwise non-public address the webhook_allow setting does not list; webhook_events (field webhook_events) that are not a non-empty list of distinct start, progress, completed, or given without a webhook. Or a webhook asked of a server without a webhook_secret (webhooks_disabled; field webhook). Or the job's estimated peak memory (from the params and the images' dimensions) exceeds max_job_memory (job_too_large; the message states the estimate and the limit) Or the Idempotency-Key created a job with other inputs before (idempotency_key_reused; the message names the key and that job)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "BadPath": {"description": "Any path: the request path or query has a control character, plain or percent-encoded (%00 to %1F, %7F) (bad_path)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "TooManyConnections": {"description": "Any path: the client already has max_connections_per_ip requests open, such as event streams (too_many_connections); behind trusted proxies the client is the address they forward. Retry-After says when to try again", "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "TooManyRequests": {"description": "The job queue is full (queue_full); Retry-After estimates when a worker is free. Or, with a tokens file, the token already has its queue quota of queued and running jobs (quota_exceeded; Retry-After as for queue_full), or made more than its requests a minute (rate_limited; Retry-After says when the next one is allowed). Also, as on any path, the client has too many requests open (too_many_connections)", "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
@@ -147,7 +147,9 @@ JSON({
           "pooling": {"type": "string", "enum": ["max", "avg"], "description": "Pooling in the network: max, or average as the paper suggests"},
           "preserve_colors": {"type": "string", "enum": ["none", "luminance", "histogram"], "default": "none", "description": "Keep the content image's colours: luminance-only transfer or colour histogram matching"},
           "preview_every": {"type": "integer", "minimum": 0, "maximum": 100000, "description": "Iterations between preview images, and one at the end of each scale; 0 for no previews at all (the preview route then answers 404 no_preview)"},
-          "scales": {"type": "integer", "minimum": 1, "maximum": 4, "default": 1, "description": "Coarse to fine: the number of resolutions, each half the next, ending at image_size; most iterations run at the lower ones, and a resolution whose longest side would be under 64 px is skipped. 1: full size only"}
+          "scales": {"type": "integer", "minimum": 1, "maximum": 4, "default": 1, "description": "Coarse to fine: the number of resolutions, each half the next, ending at image_size; most iterations run at the lower ones, and a resolution whose longest side would be under 64 px is skipped. 1: full size only"},
+          "webhook": {"type": "string", "format": "uri", "description": "Submit only (the job shows it as its webhook, not among its params): an http or https URL that gets a signed POST (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature v1 = HMAC-SHA256 with the server's webhook_secret) of {type: job.started | job.progress | job.completed, timestamp, data: the Job} at each event of webhook_events. At most webhook_max_url bytes; its host must resolve to public addresses only, unless the server's webhook_allow lists it. Failed deliveries are retried with backoff up to webhook_max_attempts (GET /v1/info); they never affect the job", "example": "https://example.com/nst-hook"},
+          "webhook_events": {"type": "array", "items": {"type": "string", "enum": ["start", "progress", "completed"]}, "minItems": 1, "uniqueItems": true, "default": ["start", "progress", "completed"], "description": "Submit only, with webhook: the events delivered. start: each time a worker starts the job; progress: at most one every webhook_progress_ms; completed: once the job that ran ends (succeeded, failed or canceled)"}
         }
       },
       "Loss": {
@@ -186,7 +188,7 @@ JSON({
       "Job": {
         "type": "object",
         "description": "A job, the same in the POST answer, GET, the list and every event. Every key is always present; those that do not apply are null.",
-        "required": ["id", "state", "position", "progress", "params", "model", "owner", "created_at", "started_at", "finished_at", "attempts", "error", "links"],
+        "required": ["id", "state", "position", "progress", "params", "model", "owner", "webhook", "created_at", "started_at", "finished_at", "attempts", "error", "links"],
         "properties": {
           "id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
           "state": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "canceled"]},
@@ -195,6 +197,16 @@ JSON({
           "params": {"$ref": "#/components/schemas/Params"},
           "model": {"type": "string", "description": "Name of the model that runs the job", "example": "vgg19-random"},
           "owner": {"type": "string", "nullable": true, "description": "Name of the token that submitted the job (see tokens_file); null for a job submitted without tokens", "example": "alice"},
+          "webhook": {
+            "type": "object",
+            "nullable": true,
+            "description": "The webhook the job was submitted with (params webhook and webhook_events); null without one",
+            "required": ["url", "events"],
+            "properties": {
+              "url": {"type": "string", "format": "uri"},
+              "events": {"type": "array", "items": {"type": "string", "enum": ["start", "progress", "completed"]}}
+            }
+          },
           "created_at": {"type": "string", "format": "date-time", "description": "RFC 3339, UTC"},
           "started_at": {"type": "string", "format": "date-time", "nullable": true},
           "finished_at": {"type": "string", "format": "date-time", "nullable": true},
@@ -250,9 +262,15 @@ JSON({
               "max_job_memory": {"type": "integer", "description": "Bytes: the largest estimated peak memory of a job (job_too_large beyond)"},
               "max_wait_s": {"type": "integer", "description": "Longest a POST /v1/jobs with Prefer: wait=N is held for its job to end (longer waits are cut to it); 0: Prefer: wait is ignored"},
               "token_queue_quota": {"type": "integer", "description": "With a tokens file: queued and running jobs a token may have when its line names no quota (quota_exceeded beyond); 0: no limit"},
-              "token_rate_limit": {"type": "integer", "description": "With a tokens file: requests a minute a token may make when its line names no rate (rate_limited beyond); 0: no limit"}
+              "token_rate_limit": {"type": "integer", "description": "With a tokens file: requests a minute a token may make when its line names no rate (rate_limited beyond); 0: no limit"},
+              "webhook_max_url": {"type": "integer", "description": "Longest webhook URL, in bytes"},
+              "webhook_timeout_s": {"type": "integer", "description": "Seconds one webhook attempt may take"},
+              "webhook_max_attempts": {"type": "integer", "description": "Attempts of one webhook message before it is given up"},
+              "webhook_queue_size": {"type": "integer", "description": "Webhook messages a process keeps waiting (the oldest progress events are dropped first)"},
+              "webhook_progress_ms": {"type": "integer", "description": "Least milliseconds between two progress webhooks of a job"}
             }
           },
+          "webhooks": {"type": "string", "enum": ["signed", "disabled"], "description": "signed: jobs may ask for webhooks, signed with the server's webhook_secret; disabled: no secret, a webhook is refused (422 webhooks_disabled)"},
           "access": {"type": "string", "enum": ["open", "bearer"], "description": "bearer: the job routes need a token of the tokens file; open: no tokens file"},
           "defaults": {"$ref": "#/components/schemas/Params"},
           "workers": {"type": "integer"}

@@ -106,6 +106,48 @@ static size_t job_memory(const api *a, const nst_params *p, const int *wh, int n
            out_px * (3 * sizeof(float) + 16);
 }
 
+/* The webhook params of a submit, webhook and webhook_events, are the
+ * service's, not the engine's: they are taken out of the params object
+ * (*params, rewritten without them, text in *text, malloc'd) before the
+ * engine parses it, and checked by webhooks_check into the job's webhook
+ * field (*webhook, NULL without one). 0, or -1 after replying. */
+static int submit_webhook(api_request *rq, const upload_part *params, char **text,
+                          cJSON **webhook)
+{
+    *text = NULL;
+    *webhook = NULL;
+    cJSON *o = cJSON_ParseWithLength((const char *)params->data, params->len);
+    if (!cJSON_IsObject(o)) {   /* the engine's parser names the problem */
+        cJSON_Delete(o);
+        return 0;
+    }
+    cJSON *url = cJSON_DetachItemFromObjectCaseSensitive(o, "webhook");
+    cJSON *events = cJSON_DetachItemFromObjectCaseSensitive(o, "webhook_events");
+    int rc = 0;
+    if (url || events) {
+        const char *field = "webhook";
+        char why[512];
+        rc = webhooks_check(rq->api->d.hooks, url, events, webhook, &field, why, sizeof why);
+        if (rc == -2)
+            reply_error(rq, 422, "webhooks_disabled", field, "%s", why);
+        else if (rc < 0)
+            reply_error(rq, 422, "invalid_params", field, "%s", why);
+        if (rc == 0 && !(*text = cJSON_PrintUnformatted(o))) {
+            reply_error(rq, 503, "out_of_memory", NULL, "out of memory");
+            rc = -1;
+        }
+    }
+    cJSON_Delete(url);
+    cJSON_Delete(events);
+    cJSON_Delete(o);
+    if (rc < 0) {
+        cJSON_Delete(*webhook);
+        *webhook = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 /* The state of one POST /v1/jobs: its upload, and its refusal (see
  * refuse below). */
 typedef struct {
@@ -180,41 +222,56 @@ static enum MHD_Result submit(api_request *rq, upload *u)
     nst_error err;
     memset(&err, 0, sizeof err);
     api_params_default(a, &p);
+    cJSON *webhook = NULL;
     if (u->n_params) {
         cJSON *syntax = cJSON_ParseWithLength((const char *)u->params.data, u->params.len);
         cJSON_Delete(syntax);
         if (!syntax)
             return reply_error(rq, 400, "invalid_json", "params", "params: not valid JSON");
+        char *engine_params = NULL;
+        if (submit_webhook(rq, &u->params, &engine_params, &webhook) < 0) return MHD_YES;
         nst_limits lim = {cfg->max_iterations, cfg->max_image_size};
-        if (nst_params_parse(&p, (const char *)u->params.data, u->params.len, &lim, &err) != 0)
+        const char *text = engine_params ? engine_params : (const char *)u->params.data;
+        size_t len = engine_params ? strlen(engine_params) : u->params.len;
+        int prc = nst_params_parse(&p, text, len, &lim, &err);
+        free(engine_params);
+        if (prc != 0) {
+            cJSON_Delete(webhook);
             return reply_error(rq, 422, "invalid_params", err.field[0] ? err.field : "params",
                                "%s", err.message);
+        }
     }
-    if (nst_params_check_styles(&p, u->n_styles, &err) != 0)
-        return reply_error(rq, 422, "invalid_params", err.field[0] ? err.field : "params", "%s",
-                           err.message);
+    /* From here on every return goes through done (webhook is freed). */
+    enum MHD_Result res = MHD_YES;
+    if (nst_params_check_styles(&p, u->n_styles, &err) != 0) {
+        res = reply_error(rq, 422, "invalid_params", err.field[0] ? err.field : "params", "%s",
+                          err.message);
+        goto done;
+    }
 
     int ow, oh;
     size_t need = job_memory(a, &p, wh, n_images, &ow, &oh);
-    if (cfg->max_job_memory > 0 && need > (size_t)cfg->max_job_memory)
-        return reply_error(rq, 422, "job_too_large", NULL,
-                           "the job needs an estimated %zu bytes (%.1f MiB) of memory at its "
-                           "peak, more than max_job_memory %ld bytes (%.1f MiB): output %dx%d, "
-                           "content %dx%d, %d style image(s), style_scale %g; a smaller "
-                           "image_size, style_scale or input image needs less",
-                           need, need / 1048576.0, cfg->max_job_memory,
-                           cfg->max_job_memory / 1048576.0, ow, oh, wh[0], wh[1], u->n_styles,
-                           p.style_scale);
+    if (cfg->max_job_memory > 0 && need > (size_t)cfg->max_job_memory) {
+        res = reply_error(rq, 422, "job_too_large", NULL,
+                          "the job needs an estimated %zu bytes (%.1f MiB) of memory at its "
+                          "peak, more than max_job_memory %ld bytes (%.1f MiB): output %dx%d, "
+                          "content %dx%d, %d style image(s), style_scale %g; a smaller "
+                          "image_size, style_scale or input image needs less",
+                          need, need / 1048576.0, cfg->max_job_memory,
+                          cfg->max_job_memory / 1048576.0, ow, oh, wh[0], wh[1], u->n_styles,
+                          p.style_scale);
+        goto done;
+    }
 
     for (int i = 0; i < n_images; i++)
-        if (verify_image(rq, parts[i], fields[i]) < 0) return MHD_YES;
+        if (verify_image(rq, parts[i], fields[i]) < 0) goto done;
 
     jobs_input content = {u->content.data, u->content.len};
     jobs_input styles[NST_MAX_STYLES];
     for (int i = 0; i < u->n_styles; i++) styles[i] = (jobs_input){u->styles[i].data, u->styles[i].len};
     submit_state *s = rq->state;
-    int rc = jobs_submit(a->d.jobs, &p, &content, styles, u->n_styles,
-                         rq->who.known ? rq->who.name : NULL, s->idem_key, &s->job);
+    jobs_request req = {rq->who.known ? rq->who.name : NULL, s->idem_key, webhook};
+    int rc = jobs_submit(a->d.jobs, &p, &content, styles, u->n_styles, &req, &s->job);
     if (s->quota_held) {   /* the job is in the table now, or refused */
         auth_submit_end(a->auth, &rq->who);
         s->quota_held = 0;
@@ -226,16 +283,23 @@ static enum MHD_Result submit(api_request *rq, upload *u)
             "styles differ); a new job needs a new key", s->idem_key, s->job.id);
         job_info_free(&s->job);
         memset(&s->job, 0, sizeof s->job);
-        return ret;
+        res = ret;
+        goto done;
     }
-    if (rc < 0) return reply_jobs_error(rq, rc);
+    if (rc < 0) {
+        res = reply_jobs_error(rq, rc);
+        goto done;
+    }
     s->replayed = rc == JOBS_REPLAYED;
     if (s->wait_s > 0) {
         wait_begin(a, &s->waiter, rq->conn, s->job.id, s->wait_s);
         s->waiting = 1;
-        if (wait_park(a, &s->waiter)) return MHD_YES;
+        if (wait_park(a, &s->waiter)) goto done;
     }
-    return answer_job(rq, s);
+    res = answer_job(rq, s);
+done:
+    cJSON_Delete(webhook);
+    return res;
 }
 
 /* A refusal of POST /v1/jobs decided before the body is complete. HTTP

@@ -144,6 +144,12 @@ enum MHD_Result h_info(api_request *rq, const char *data, size_t *size)
     cJSON_AddNumberToObject(l, "max_wait_s", cfg->max_wait);
     cJSON_AddNumberToObject(l, "token_queue_quota", cfg->token_queue_quota);
     cJSON_AddNumberToObject(l, "token_rate_limit", cfg->token_rate_limit);
+    cJSON_AddNumberToObject(l, "webhook_max_url", cfg->webhook_max_url);
+    cJSON_AddNumberToObject(l, "webhook_timeout_s", cfg->webhook_timeout);
+    cJSON_AddNumberToObject(l, "webhook_max_attempts", cfg->webhook_max_attempts);
+    cJSON_AddNumberToObject(l, "webhook_queue_size", cfg->webhook_queue_size);
+    cJSON_AddNumberToObject(l, "webhook_progress_ms", cfg->webhook_progress_ms);
+    cJSON_AddStringToObject(body, "webhooks", webhooks_enabled(d->hooks) ? "signed" : "disabled");
     cJSON_AddStringToObject(body, "access", auth_enabled(rq->api->auth) ? "bearer" : "open");
 
     nst_params p;

@@ -105,6 +105,11 @@ cJSON *view_job(const api *a, const job_info *in)
     return o;
 }
 
+cJSON *api_job_json(void *user, const job_info *job)
+{
+    return view_job(user, job);
+}
+
 const char *view_query(api_request *rq, const char *key)
 {
     return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);

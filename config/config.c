@@ -30,12 +30,15 @@
 
 #include "config.h"
 #include "netaddr.h"
+#include "webhook_allow.h"
 #include "nst.h"
 
 static const char *check_bind(char *value);
 static const char *check_base_path(char *value);
 static const char *check_cors_origins(char *value);
 static const char *check_trusted_proxies(char *value);
+static const char *check_webhook_secret(char *value);
+static const char *check_webhook_allow(char *value);
 static int check_together(const nstd_config *cfg, char *err, size_t errlen);
 
 /* ================================================================ the table */
@@ -189,6 +192,34 @@ static const config_setting settings[] = {
      CONFIG_INT, FIELD(token_rate_limit), "600", 0, 1000000, NULL, NULL, "N",
      "Requests a minute a token may make when its line names no rate (bursts up to that "
      "many); more get 429 rate_limited. 0: no limit."},
+    {"webhook_secret", "--webhook-secret", "NSTD_WEBHOOK_SECRET", "webhook_secret", CONFIG_STRING,
+     FIELD(webhook_secret), "", 0, 0, NULL, check_webhook_secret, "SECRET",
+     "The key that signs webhook deliveries (Standard Webhooks, HMAC-SHA256): whsec_ followed "
+     "by the key in base64, or any other text used as the key's bytes. Empty: jobs that ask "
+     "for a webhook are refused (422 webhooks_disabled). Never published."},
+    {"webhook_allow", "--webhook-allow", "NSTD_WEBHOOK_ALLOW", "webhook_allow", CONFIG_STRING,
+     FIELD(webhook_allow), "", 0, 0, NULL, check_webhook_allow, "LIST",
+     "Webhook targets permitted although their address is loopback, private, link-local or "
+     "otherwise not public: comma-separated IP addresses, CIDR ranges and host names such as "
+     "127.0.0.1,10.0.0.0/8,hooks.internal. Empty: webhooks reach public addresses only."},
+    {"webhook_timeout", "--webhook-timeout", "NSTD_WEBHOOK_TIMEOUT", "webhook_timeout",
+     CONFIG_SECONDS, FIELD(webhook_timeout), "10", 1, 300, NULL, NULL, "DURATION",
+     "Time one webhook attempt may take, from connecting to the receiver's answer."},
+    {"webhook_max_attempts", "--webhook-max-attempts", "NSTD_WEBHOOK_MAX_ATTEMPTS",
+     "webhook_max_attempts", CONFIG_INT, FIELD(webhook_max_attempts), "5", 1, 20, NULL, NULL, "N",
+     "Attempts of one webhook message (the first included), 1, 2, 4, 8 … s apart (at most 60 s); "
+     "then it is given up (log event webhook_failed). The job is never affected."},
+    {"webhook_queue_size", "--webhook-queue-size", "NSTD_WEBHOOK_QUEUE_SIZE",
+     "webhook_queue_size", CONFIG_INT, FIELD(webhook_queue_size), "1000", 1, 100000, NULL, NULL,
+     "N",
+     "Webhook messages a process keeps waiting; when full, the oldest progress event is "
+     "dropped first (log event webhook_dropped)."},
+    {"webhook_progress_ms", "--webhook-progress-ms", "NSTD_WEBHOOK_PROGRESS_MS",
+     "webhook_progress_ms", CONFIG_INT, FIELD(webhook_progress_ms), "500", 0, 3600000, NULL, NULL,
+     "MS", "Least time in milliseconds between two progress webhooks of one job."},
+    {"webhook_max_url", "--webhook-max-url", "NSTD_WEBHOOK_MAX_URL", "webhook_max_url",
+     CONFIG_INT, FIELD(webhook_max_url), "2048", 16, 65536, NULL, NULL, "N",
+     "Longest webhook URL accepted, in bytes."},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
@@ -376,6 +407,35 @@ static const char *check_trusted_proxies(char *value)
     return msg;
 }
 
+/* Empty, whsec_ and base64 (the Standard Webhooks form), or a plain secret. */
+static const char *check_webhook_secret(char *value)
+{
+    if (strncmp(value, "whsec_", 6) != 0) return NULL;
+    const char *b = value + 6;
+    size_t n = strlen(b), pad = 0, ok = n > 0 && n % 4 == 0;
+    for (size_t i = 0; ok && i < n; i++) {
+        char c = b[i];
+        if (c == '=') pad++;
+        else if (pad || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                          (c >= '0' && c <= '9') || c == '+' || c == '/'))
+            ok = 0;
+    }
+    return ok && pad <= 2 ? NULL : "after whsec_ must come the key in base64 (A-Z a-z 0-9 + /, "
+                                   "padded with = to a multiple of 4 characters)";
+}
+
+/* Addresses, CIDR ranges and host names (config/webhook_allow.h). */
+static const char *check_webhook_allow(char *value)
+{
+    static _Thread_local char msg[320];
+    static _Thread_local webhook_allow w;
+    char err[160];
+    if (webhook_allow_parse(value, &w, err, sizeof err) == 0) return NULL;
+    snprintf(msg, sizeof msg, "must be comma-separated IP addresses, CIDR ranges or host names "
+             "such as 127.0.0.1,10.0.0.0/8,hooks.internal: %s", err);
+    return msg;
+}
+
 /* ================================================================ applying a value */
 
 typedef enum { FROM_DEFAULT, FROM_FILE, FROM_ENV, FROM_FLAG } origin_kind;
@@ -453,8 +513,11 @@ static int config_apply(nstd_config *cfg, const config_setting *s, const char *v
     }
     char name[700];
     describe_setting(s, o, name, sizeof name);
-    if (err) snprintf(err, errlen, "invalid value '%.*s' for %s: %s", VALUE_QUOTE_MAX, value,
-                      name, why);
+    if (err && strcmp(s->metavar, "SECRET") == 0)   /* a secret is never repeated */
+        snprintf(err, errlen, "invalid value for %s: %s", name, why);
+    else if (err)
+        snprintf(err, errlen, "invalid value '%.*s' for %s: %s", VALUE_QUOTE_MAX, value, name,
+                 why);
     return -1;
 }
 
@@ -756,7 +819,9 @@ char *config_to_json(const nstd_config *cfg)
         case CONFIG_STRING:
         case CONFIG_ENUM: {
             char shown[CONFIG_SHOWN_MAX];
-            const char *v = strcmp(s->metavar, "URL") == 0 ? hide_password(field, shown) : field;
+            const char *v = strcmp(s->metavar, "URL") == 0      ? hide_password(field, shown)
+                            : strcmp(s->metavar, "SECRET") == 0 ? (field[0] ? "***" : "")
+                                                                 : field;
             ok = cJSON_AddStringToObject(o, s->name, v) != NULL;
             break;
         }

@@ -57,6 +57,17 @@ typedef struct {
                                    a token's queued + running jobs, unless its line says */
     int token_rate_limit;       /* NSTD_TOKEN_RATE_LIMIT, --token-rate-limit (600 a minute;
                                    0 = none): a token's requests, unless its line says */
+    char webhook_secret[256];   /* NSTD_WEBHOOK_SECRET, --webhook-secret ("" = webhooks refused):
+                                   whsec_<base64 key> or a plain secret; never published */
+    char webhook_allow[1024];   /* NSTD_WEBHOOK_ALLOW, --webhook-allow (""): hosts, addresses and
+                                   CIDR ranges webhooks may reach although not public */
+    int webhook_timeout;        /* NSTD_WEBHOOK_TIMEOUT, --webhook-timeout (10 s): one attempt */
+    int webhook_max_attempts;   /* NSTD_WEBHOOK_MAX_ATTEMPTS, --webhook-max-attempts (5) */
+    int webhook_queue_size;     /* NSTD_WEBHOOK_QUEUE_SIZE, --webhook-queue-size (1000): messages
+                                   waiting in this process */
+    int webhook_progress_ms;    /* NSTD_WEBHOOK_PROGRESS_MS, --webhook-progress-ms (500): least
+                                   time between two progress events of a job */
+    int webhook_max_url;        /* NSTD_WEBHOOK_MAX_URL, --webhook-max-url (2048 bytes) */
 } nstd_config;
 
 /* Defaults of every setting. */

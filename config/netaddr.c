@@ -172,3 +172,18 @@ int netaddr_client(const netaddr_range *r, int n, const netaddr *peer, const cha
     if (xri && netaddr_parse(xri, strlen(xri), &real) == 0) *client = real;
     return 1;
 }
+
+/* Everything netaddr_public refuses. */
+static const char *const not_public =
+    "0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8, 169.254.0.0/16, 172.16.0.0/12, "
+    "192.0.0.0/24, 192.0.2.0/24, 192.168.0.0/16, 198.18.0.0/15, 198.51.100.0/24, "
+    "203.0.113.0/24, 224.0.0.0/4, 240.0.0.0/4, ::/96, 64:ff9b::/96, 100::/64, 2001:db8::/32, "
+    "fc00::/7, fe80::/10, ff00::/8";
+
+int netaddr_public(const netaddr *a)
+{
+    netaddr_range r[32];
+    char err[128];
+    int n = netaddr_ranges_parse(not_public, r, 32, err, sizeof err);
+    return n > 0 && !netaddr_in_ranges(r, n, a);
+}

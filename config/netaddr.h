@@ -44,6 +44,12 @@ int netaddr_ranges_parse(const char *text, netaddr_range *out, int max, char *er
 /* 1 when a is in one of the n ranges. */
 int netaddr_in_ranges(const netaddr_range *r, int n, const netaddr *a);
 
+/* 1 when a is a public unicast address; 0 for loopback, private (RFC 1918,
+ * fc00::/7), shared (100.64/10), link-local, unspecified, multicast,
+ * reserved and documentation ranges, and NAT64 (64:ff9b::/96, which may
+ * reach private IPv4). */
+int netaddr_public(const netaddr *a);
+
 /* The client of a request from peer: peer itself unless it is in the
  * trusted ranges; then the rightmost address of X-Forwarded-For (xff, may
  * be NULL) that is not trusted, walking from the right over trusted hops

@@ -31,6 +31,8 @@
 #include "nst.h"
 #include "store.h"
 #include "tokens.h"
+#include "webhook.h"
+#include "webhook_allow.h"
 
 extern char **environ;
 
@@ -50,6 +52,8 @@ typedef struct {
     store *store;
     metrics *metrics;
     jobs *jobs;
+    webhooks *hooks;
+    webhook_allow allow;        /* the webhook_allow setting, parsed */
     api *api;
     httpd *httpd;
     uv_loop_t *loop;
@@ -154,6 +158,33 @@ static void on_hup(uv_signal_t *sig, int signum)
     log_event("info", "tokens_reloaded", f);
 }
 
+/* ================================================================ webhooks */
+
+/* The webhook_allow setting as the senders' address policy. */
+static int webhook_permit(void *user, const char *host, const struct sockaddr *sa)
+{
+    return webhook_allow_permits(user, host, sa);
+}
+
+/* The sender of this process's webhooks (its thread starts once the API
+ * renders jobs); NULL out of memory. */
+static webhooks *webhooks_from_config(server *s)
+{
+    char err[256];
+    if (webhook_allow_parse(s->cfg.webhook_allow, &s->allow, err, sizeof err) < 0) return NULL;
+    webhook_config wc = {
+        .secret = s->cfg.webhook_secret,
+        .timeout_s = s->cfg.webhook_timeout,
+        .max_attempts = s->cfg.webhook_max_attempts,
+        .queue_size = s->cfg.webhook_queue_size,
+        .progress_ms = s->cfg.webhook_progress_ms,
+        .max_url = s->cfg.webhook_max_url,
+        .permit = webhook_permit,
+        .permit_user = &s->allow,
+    };
+    return webhooks_create(&wc);
+}
+
 /* ================================================================ main */
 
 int main(int argc, char **argv)
@@ -203,6 +234,13 @@ int main(int argc, char **argv)
         return 1;
     }
     s.metrics = metrics_create();
+    int status = 1;
+    s.hooks = webhooks_from_config(&s);
+    if (!s.hooks) {
+        log_error("webhooks_start_failed", "out of memory");
+        tokens_free(tokens);
+        goto out;
+    }
 
     jobs_config jc = {
         .workers = strcmp(s.cfg.role, "api") == 0 ? 0 : s.cfg.workers,
@@ -215,17 +253,22 @@ int main(int argc, char **argv)
         .lease_renew_ms = s.cfg.lease_renew * 1000,
         .lease_timeout_ms = s.cfg.lease_timeout * 1000,
         .max_attempts = s.cfg.max_attempts,
+        .hooks = s.hooks,
     };
-    int status = 1;
     if (jobs_start(&s.jobs, &jc, s.store, s.metrics, s.model, err, sizeof err) < 0) {
         log_error("jobs_start_failed", err);
         tokens_free(tokens);
         goto out;
     }
     size_t n_tokens = tokens ? tokens->n : 0;
-    api_deps deps = {&s.cfg, s.jobs, s.store, s.metrics, s.model, tokens};   /* takes tokens */
+    api_deps deps = {&s.cfg, s.jobs, s.store, s.metrics, s.model, tokens,   /* takes tokens */
+                     s.hooks};
     if (api_create(&s.api, &deps) < 0) {
         log_error("api_start_failed", "cannot start the event pump");
+        goto out;
+    }
+    if (webhooks_start(s.hooks, api_job_json, s.api) < 0) {
+        log_error("webhooks_start_failed", "cannot start the delivery thread");
         goto out;
     }
     if (httpd_start(&s.httpd, &s.cfg, s.api, err, sizeof err) < 0) {
@@ -266,6 +309,7 @@ out:
     if (s.httpd) httpd_stop(s.httpd, 0);
     if (s.api) api_begin_shutdown(s.api);
     if (s.jobs) jobs_shutdown(s.jobs);
+    webhooks_free(s.hooks);   /* after the workers: their last events were queued */
     api_free(s.api);
     jobs_free(s.jobs);
     metrics_free(s.metrics);

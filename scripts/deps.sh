@@ -1,7 +1,7 @@
 # scripts/deps.sh — the Debian packages nstd needs, installed when missing.
 # Sourced by scripts/run and scripts/test: install_deps build [test].
 install_deps() {
-    local pkgs="cmake make gcc pkg-config libopenblas-dev libcjson-dev libstb-dev libuv1-dev libmicrohttpd-dev libhiredis-dev"
+    local pkgs="cmake make gcc pkg-config libopenblas-dev libcjson-dev libstb-dev libuv1-dev libmicrohttpd-dev libhiredis-dev libcurl4-openssl-dev libssl-dev"
     for what in "$@"; do
         case $what in
             # chromium + chromium-driver: the web page's browser test (test_web);

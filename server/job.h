@@ -107,6 +107,8 @@ typedef enum {
     /* the submit's Idempotency-Key ("" none; per owner) and the digest of its inputs */ \
     X(job_text,      idem_key,             JOB_F_TEXT,  "idempotency/key",      JOB_R_ALWAYS, NULL,                  JOB_V_NONE,   -1) \
     X(job_digest,    idem_digest,          JOB_F_TEXT,  "idempotency/digest",   JOB_R_ALWAYS, NULL,                  JOB_V_NONE,   -1) \
+    /* {"url", "events"} when the job asked for webhooks (webhook.h); else NULL */ \
+    X(cJSON *,       webhook,              JOB_F_JSON,  "webhook",              JOB_R_ALWAYS, "webhook",             JOB_V_ALWAYS, -1) \
     X(int,           n_styles,             JOB_F_INT,   "n_styles",             JOB_R_ALWAYS, NULL,                  JOB_V_NONE,   -1) \
     X(double,        created_at,           JOB_F_TIME,  "created_at",           JOB_R_ALWAYS, "created_at",          JOB_V_ALWAYS, -1) \
     X(double,        started_at,           JOB_F_TIME,  "started_at",           JOB_R_ALWAYS, "started_at",          JOB_V_ALWAYS, -1) \

@@ -124,7 +124,8 @@ int jobs_can_accept(jobs *j)
 }
 
 /* A new job's record from its params (seq already set). */
-static int job_init(jobs *j, struct job *jb, const nst_params *p, int n_styles, const char *owner)
+static int job_init(jobs *j, struct job *jb, const nst_params *p, int n_styles, const char *owner,
+                    const cJSON *webhook)
 {
     job_info *r = &jb->rec;
     job_id_new(r->id);
@@ -140,17 +141,21 @@ static int job_init(jobs *j, struct job *jb, const nst_params *p, int n_styles, 
     r->created_at = jobs_now();
     r->iterations = p->iterations;
     r->eta_s = -1;
-    return r->params ? 0 : JOBS_ENOMEM;
+    r->webhook = webhook ? cJSON_Duplicate(webhook, 1) : NULL;
+    return r->params && (r->webhook || !webhook) ? 0 : JOBS_ENOMEM;
 }
 
 int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const jobs_input *styles,
-                int n_styles, const char *owner, const char *idem_key, job_info *out)
+                int n_styles, const jobs_request *req, job_info *out)
 {
+    static const jobs_request none = {0};
+    if (!req) req = &none;
+    const char *owner = req->owner, *idem_key = req->idem_key;
     if (n_styles < 1 || n_styles > NST_MAX_STYLES) return JOBS_ESTATE;
     if (idem_key && idem_key[0] && !jobs_idem_key_valid(idem_key)) return JOBS_ESTATE;
     struct job *jb = calloc(1, sizeof *jb);
     if (!jb) return JOBS_ENOMEM;
-    int rc = job_init(j, jb, p, n_styles, owner);
+    int rc = job_init(j, jb, p, n_styles, owner, req->webhook);
     if (rc == 0 && idem_key && idem_key[0]) {
         snprintf(jb->rec.idem_key, sizeof jb->rec.idem_key, "%s", idem_key);
         rc = jobs_idem_digest(p, content, styles, n_styles, jb->rec.idem_digest);

@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "nst.h"
 #include "store.h"
+#include "webhook.h"
 
 enum {
     JOBS_ENOTFOUND = -1,  /* no job with that id */
@@ -73,6 +74,7 @@ typedef struct {
     int lease_renew_ms;     /* how often a worker renews its jobs' leases */
     int lease_timeout_ms;   /* a lease not renewed for this long is taken over */
     int max_attempts;       /* runs a job may start */
+    webhooks *hooks;        /* webhook deliveries of the jobs run here; NULL: none */
 } jobs_config;
 
 typedef struct {
@@ -92,20 +94,27 @@ typedef struct jobs jobs;
 int jobs_start(jobs **out, const jobs_config *cfg, store *st, metrics *mx,
                const nst_model *model, char *err, size_t errlen);
 
+/* Who asks for a job, and how; a NULL or "" member is not given. */
+typedef struct {
+    const char *owner;          /* recorded as the job's owner */
+    const char *idem_key;       /* makes the submit idempotent (below) */
+    const cJSON *webhook;       /* the job's webhook field as webhooks_check built it (copied) */
+} jobs_request;
+
 /* Accept a job: store the inputs and job.json, then queue it. p must have
- * passed nst_params_parse/nst_params_check_styles. owner (NULL or "": none)
- * is recorded as the job's owner. *out (may be NULL) gets the new job.
+ * passed nst_params_parse/nst_params_check_styles. req (may be NULL) says
+ * who asks and how. *out (may be NULL) gets the new job.
  * JOBS_EFULL, JOBS_ESHUTDOWN, JOBS_ENOSPACE (the inputs would leave less
  * than min_free_disk, or the store is full), JOBS_EIO.
  *
- * idem_key (NULL or "": none; else jobs_idem_key_valid) makes the submit
+ * req->idem_key (else jobs_idem_key_valid) makes the submit
  * idempotent: when the owner's key created a job before (one still kept),
  * nothing is created and the call returns JOBS_REPLAYED when that job's
  * inputs (params, content, styles: jobs_idem_digest) were the same, else
  * JOBS_EKEYREUSED; *out gets that job either way. Of submits racing with
  * one key, in any process of a shared store, exactly one creates a job. */
 int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const jobs_input *styles,
-                int n_styles, const char *owner, const char *idem_key, job_info *out);
+                int n_styles, const jobs_request *req, job_info *out);
 
 /* Longest idempotency key. A key is 1 to JOBS_IDEM_KEY_MAX printable ASCII
  * characters (0x20 to 0x7e): 1 when key is one. */

@@ -2,7 +2,8 @@
  * worker.c — the job queue and the worker pool (see jobs_internal.h): a
  * worker takes the oldest queued job, claims it in the store, runs
  * nst_transfer on it with progress, previews and checkpoints going to the
- * store, and records how it ended.
+ * store, and records how it ended. The job's webhook events (start,
+ * progress, completed) are queued here, in the process that runs the job.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -102,6 +103,7 @@ typedef struct {
     int resume_iteration;
     double last_t;              /* monotonic time of the previous callback */
     double persisted_t;         /* … and of the last record written */
+    double hook_t;              /* … and of the last progress webhook (webhooks_event) */
 } run_ctx;
 
 /* The engine's progress callback: numbers, ETA, preview and checkpoint.
@@ -144,6 +146,7 @@ static void on_progress(const nst_progress *p, void *user)
         r->checkpoint_iteration = p->iteration;
     }
     jobs_bump(j, jb);
+    if (r->webhook) webhooks_event(j->cfg.hooks, r, WEBHOOK_PROGRESS, &rc->hook_t);
     pthread_mutex_unlock(&j->mu);
 
     /* Progress reaches the store with each checkpoint; with a shared store,
@@ -176,7 +179,7 @@ static int run_transfer(jobs *j, struct job *jb, nst_image *out, nst_error *err)
     nst_image content = {0}, resume = {0};
     nst_image styles[NST_MAX_STYLES];
     memset(styles, 0, sizeof styles);
-    run_ctx ctx = {j, jb, 0, now_mono(), 0};
+    run_ctx ctx = {j, jb, 0, now_mono(), 0, 0};
     nst_callbacks cb = {.progress = on_progress, .user = &ctx, .cancel = &jb->cancel,
                         .threads = j->cfg.job_threads};
 
@@ -309,6 +312,11 @@ void jobs_finish(jobs *j, struct job *jb, int rc, nst_image *out, nst_error *err
 
     jobs_persist(j, jb, 1);
     if (job_state_final(st)) jobs_blob(j, jb, "checkpoint.png", NULL, 0, 1);
+    if (job_state_final(st)) {   /* after the store has the final state */
+        pthread_mutex_lock(&j->mu);
+        if (jb->rec.webhook) webhooks_event(j->cfg.hooks, &jb->rec, WEBHOOK_COMPLETED, NULL);
+        pthread_mutex_unlock(&j->mu);
+    }
     if (!counted && j->mx) metrics_job_finished(j->mx, st, duration);
 
     cJSON *f = cJSON_CreateObject();
@@ -429,6 +437,9 @@ static void *worker_main(void *arg)
         cJSON *f = cJSON_CreateObject();
         if (resume > 0) cJSON_AddNumberToObject(f, "resume_iteration", resume);
         jobs_log("info", "job_started", jb, f);
+        pthread_mutex_lock(&j->mu);
+        if (jb->rec.webhook) webhooks_event(j->cfg.hooks, &jb->rec, WEBHOOK_START, NULL);
+        pthread_mutex_unlock(&j->mu);
 
         nst_image out = {0};
         nst_error err;

@@ -42,6 +42,7 @@ static void fill_record(job_info *r, const char *id, job_state state)
     snprintf(r->id, sizeof r->id, "%s", id);
     r->state = state;
     r->params = cJSON_Parse("{\"iterations\":30,\"image_size\":64}");
+    r->webhook = cJSON_Parse("{\"url\":\"https://example.com/hook\",\"events\":[\"completed\"]}");
 }
 
 /* 1 when ids[0..n) holds id. */

@@ -57,7 +57,8 @@ static int submit_as(jobs *j, const char *owner, int iterations, int image_size,
     p.image_size = image_size;
     p.preview_every = preview_every;
     jobs_input c = {content_png, content_len}, s = {style_png, style_len};
-    return jobs_submit(j, &p, &c, &s, 1, owner, NULL, out);
+    jobs_request req = {owner, NULL, NULL};
+    return jobs_submit(j, &p, &c, &s, 1, &req, out);
 }
 
 /* A submit with an idempotency key (params: iterations). */
@@ -68,7 +69,8 @@ static int submit_key(jobs *j, const char *owner, const char *key, int iteration
     p.iterations = iterations;
     p.image_size = 24;
     jobs_input c = {content_png, content_len}, s = {style_png, style_len};
-    return jobs_submit(j, &p, &c, &s, 1, owner, key, out);
+    jobs_request req = {owner, key, NULL};
+    return jobs_submit(j, &p, &c, &s, 1, &req, out);
 }
 
 static int submit(jobs *j, int iterations, int image_size, int preview_every, job_info *out)
