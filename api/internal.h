@@ -16,6 +16,7 @@
 
 #include "api.h"
 #include "netaddr.h"
+#include "ratelimit.h"
 
 /* ================================================================ objects */
 
@@ -45,6 +46,9 @@ struct api {
     netaddr_range trusted[NETADDR_MAX_RANGES];
     int n_trusted;
     client_table *clients;
+    /* Requests per second per client (ratelimit.c); NULL when rate_limit
+     * is 0. */
+    ratelimit *rate;
 };
 
 typedef struct api_request api_request;
@@ -80,6 +84,7 @@ struct api_request {
     int via_proxy;              /* the peer is a trusted proxy */
     int client_counted;         /* holds one of the client's requests in flight */
     int over_limit;             /* the client was at its limit: 429 */
+    int rate_wait;              /* over its request rate: 429, Retry-After this (s) */
     int bad_path;               /* the raw request target has control bytes: 400 */
     const char *cors_origin;    /* the Origin to echo, NULL when none/refused */
     double t0;                  /* monotonic start */

@@ -243,6 +243,15 @@ static enum MHD_Result dispatch(api_request *rq)
                            "(max_connections_per_ip, GET /v1/info)",
                            rq->client_text, rq->api->d.cfg->max_connections_per_ip);
     }
+    if (rq->rate_wait) {
+        char s[16];
+        snprintf(s, sizeof s, "%d", rq->rate_wait);
+        reply_header(rq, "Retry-After", s);
+        return reply_error(rq, 429, "rate_limited", NULL,
+                           "client %s is over %d requests per second (rate_limit and "
+                           "rate_burst, GET /v1/info); retry in %d s",
+                           rq->client_text, rq->api->d.cfg->rate_limit, rq->rate_wait);
+    }
 
     int known = allowed_methods(rq->path, allow, sizeof allow);
     if (!rq->route) {
@@ -315,6 +324,12 @@ enum MHD_Result api_access(void *cls, struct MHD_Connection *conn, const char *u
         rq->client_counted = got == 1;
         rq->over_limit = got == 0;
         rq->route = bad_path ? NULL : route_find(rq->method, rq->path, rq->id, sizeof rq->id);
+        /* The request rate, before any work of the route: a refused body
+         * route is answered at once (before "100 Continue"), any other
+         * request on the next call like every answer without a body, so
+         * that the connection stays open and a refusal stays cheap. */
+        if (a->rate && !bad_path && !rq->over_limit && !(rq->route && rq->route->exempt))
+            rq->rate_wait = ratelimit_take(a->rate, &rq->client, rq->t0);
         if (bad_path || rq->over_limit) {   /* answered at once: no body is read */
             rq->dispatched = 1;
             return dispatch(rq);
@@ -385,11 +400,15 @@ int api_create(api **out, const api_deps *deps)
     char err[128];
     a->n_trusted = netaddr_ranges_parse(deps->cfg->trusted_proxies, a->trusted,
                                         NETADDR_MAX_RANGES, err, sizeof err);
+    const nstd_config *cfg = deps->cfg;
     if (a->n_trusted < 0 || client_table_create(&a->clients) < 0) {   /* config.c checked it */
         free(a);
         return -1;
     }
-    if (events_start(a) < 0) {
+    if ((cfg->rate_limit > 0 && ratelimit_create(&a->rate, cfg->rate_limit, cfg->rate_burst,
+                                                 cfg->rate_limit_clients) < 0) ||
+        events_start(a) < 0) {
+        ratelimit_free(a->rate);
         client_table_free(a->clients);
         free(a);
         return -1;
@@ -408,6 +427,7 @@ void api_free(api *a)
 {
     if (!a) return;
     events_free(a);
+    ratelimit_free(a->rate);
     client_table_free(a->clients);
     free(a);
 }

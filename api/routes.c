@@ -18,8 +18,8 @@ api_handler_fn h_job_events;                                                /* e
 const api_route api_routes[] = {
     /* ---------------------------------------------------------- GET / */
     {"GET", "/", h_root, 0,
-     .statuses = "200 301",
-     .codes = "",
+     .statuses = "200 301 429",
+     .codes = "rate_limited",
      .openapi = JSON({
         "tags": ["service"],
         "operationId": "getIndex",
@@ -27,7 +27,8 @@ const api_route api_routes[] = {
         "description": "Chosen by the Accept header (the answer carries Vary: Accept): the JSON object when Accept gives application/json a higher preference than text/html (such as Accept: application/json), else the web page, a self-contained HTML form to upload a content image and style images, set the parameters (defaults and limits from /v1/info), follow the job's progress and preview, cancel it and download the result. The page's links are relative, so it works under a base path; the base path itself without the trailing slash redirects to it with the slash (301).",
         "responses": {
           "200": {"description": "The web page, or a pointer to the API description", "content": {"text/html": {"schema": {"type": "string"}}, "application/json": {"schema": {"$ref": "#/components/schemas/Root"}}}},
-          "301": {"description": "Only for the base path without its trailing slash (such as /nst): Location is the base path with the slash, where the page's relative links resolve", "headers": {"Location": {"description": "The base path with a trailing slash", "schema": {"type": "string"}}}}
+          "301": {"description": "Only for the base path without its trailing slash (such as /nst): Location is the base path with the slash, where the page's relative links resolve", "headers": {"Location": {"description": "The base path with a trailing slash", "schema": {"type": "string"}}}},
+          "429": {"$ref": "#/components/responses/RateLimited"}
         }
      })},
     /* ---------------------------------------------------------- POST /v1/jobs */
@@ -37,7 +38,7 @@ const api_route api_routes[] = {
               "invalid_image unsupported_image_format invalid_json payload_too_large "
               "image_too_large "
               "unsupported_media_type invalid_params queue_full internal_error out_of_memory "
-              "shutting_down insufficient_storage origin_not_allowed job_too_large",
+              "shutting_down insufficient_storage origin_not_allowed job_too_large rate_limited",
      .openapi = JSON({
         "tags": ["jobs"],
         "operationId": "createJob",
@@ -75,8 +76,8 @@ const api_route api_routes[] = {
      })},
     /* ---------------------------------------------------------- GET /v1/jobs */
     {"GET", "/v1/jobs", h_jobs_list, 0,
-     .statuses = "200 400 500",
-     .codes = "invalid_query internal_error",
+     .statuses = "200 400 429 500",
+     .codes = "invalid_query internal_error rate_limited",
      .openapi = JSON({
         "tags": ["jobs"],
         "operationId": "listJobs",
@@ -88,26 +89,28 @@ const api_route api_routes[] = {
         "responses": {
           "200": {"description": "One page of jobs", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobList"}}}},
           "400": {"$ref": "#/components/responses/BadQuery"},
+          "429": {"$ref": "#/components/responses/RateLimited"},
           "500": {"$ref": "#/components/responses/InternalError"}
         }
      })},
     /* ---------------------------------------------------------- GET /v1/jobs/{id} */
     {"GET", "/v1/jobs/{id}", h_job_get, 0,
-     .statuses = "200 404",
-     .codes = "not_found",
+     .statuses = "200 404 429",
+     .codes = "not_found rate_limited",
      .openapi = JSON({
         "tags": ["jobs"],
         "operationId": "getJob",
         "summary": "A job: state, queue position, progress, parameters, timestamps, error, links",
         "responses": {
           "200": {"description": "The job", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
-          "404": {"$ref": "#/components/responses/NotFound"}
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "429": {"$ref": "#/components/responses/RateLimited"}
         }
      })},
     /* ---------------------------------------------------------- DELETE /v1/jobs/{id} */
     {"DELETE", "/v1/jobs/{id}", h_job_delete, 0,
-     .statuses = "200 202 204 403 404",
-     .codes = "not_found origin_not_allowed",
+     .statuses = "200 202 204 403 404 429",
+     .codes = "not_found origin_not_allowed rate_limited",
      .openapi = JSON({
         "tags": ["jobs"],
         "operationId": "deleteJob",
@@ -117,13 +120,14 @@ const api_route api_routes[] = {
           "202": {"description": "The job was running; it stops within one iteration", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
           "204": {"description": "The job was finished; it and its files are deleted"},
           "403": {"$ref": "#/components/responses/Forbidden"},
-          "404": {"$ref": "#/components/responses/NotFound"}
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "429": {"$ref": "#/components/responses/RateLimited"}
         }
      })},
     /* ---------------------------------------------------------- GET /v1/jobs/{id}/result */
     {"GET", "/v1/jobs/{id}/result", h_job_result, 0,
-     .statuses = "200 404 409 500",
-     .codes = "not_found not_finished internal_error result_corrupt",
+     .statuses = "200 404 409 429 500",
+     .codes = "not_found not_finished internal_error result_corrupt rate_limited",
      .openapi = JSON({
         "tags": ["jobs"],
         "operationId": "getJobResult",
@@ -132,13 +136,14 @@ const api_route api_routes[] = {
           "200": {"description": "The output image, checked against the checksum stored with it", "headers": {"ETag": {"$ref": "#/components/headers/ETag"}}, "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
           "404": {"$ref": "#/components/responses/NotFound"},
           "409": {"$ref": "#/components/responses/Conflict"},
+          "429": {"$ref": "#/components/responses/RateLimited"},
           "500": {"description": "The server failed (internal_error), or the stored result is damaged: its checksum does not match, so it is not served and the job is marked failed with error code result_corrupt (result_corrupt)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
         }
      })},
     /* ---------------------------------------------------------- GET /v1/jobs/{id}/preview */
     {"GET", "/v1/jobs/{id}/preview", h_job_preview, 0,
-     .statuses = "200 404 500",
-     .codes = "not_found no_preview internal_error",
+     .statuses = "200 404 429 500",
+     .codes = "not_found no_preview internal_error rate_limited",
      .openapi = JSON({
         "tags": ["jobs"],
         "operationId": "getJobPreview",
@@ -146,13 +151,14 @@ const api_route api_routes[] = {
         "responses": {
           "200": {"description": "The latest preview", "headers": {"ETag": {"$ref": "#/components/headers/ETag"}}, "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
           "404": {"$ref": "#/components/responses/NoPreview"},
+          "429": {"$ref": "#/components/responses/RateLimited"},
           "500": {"$ref": "#/components/responses/InternalError"}
         }
      })},
     /* ---------------------------------------------------------- GET /v1/jobs/{id}/events */
     {"GET", "/v1/jobs/{id}/events", h_job_events, 0,
-     .statuses = "200 404 503",
-     .codes = "not_found shutting_down",
+     .statuses = "200 404 429 503",
+     .codes = "not_found shutting_down rate_limited",
      .openapi = JSON({
         "tags": ["jobs"],
         "operationId": "getJobEvents",
@@ -161,23 +167,25 @@ const api_route api_routes[] = {
         "responses": {
           "200": {"description": "An event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
           "404": {"$ref": "#/components/responses/NotFound"},
+          "429": {"$ref": "#/components/responses/RateLimited"},
           "503": {"$ref": "#/components/responses/ServiceUnavailable"}
         }
      })},
     /* ---------------------------------------------------------- GET /v1/info */
     {"GET", "/v1/info", h_info, 0,
-     .statuses = "200",
-     .codes = "",
+     .statuses = "200 429",
+     .codes = "rate_limited",
      .openapi = JSON({
         "tags": ["service"],
         "operationId": "getInfo",
         "summary": "Version, model, limits and default parameters",
         "responses": {
-          "200": {"description": "Service information", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Info"}}}}
+          "200": {"description": "Service information", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Info"}}}},
+          "429": {"$ref": "#/components/responses/RateLimited"}
         }
      })},
     /* ---------------------------------------------------------- GET /healthz */
-    {"GET", "/healthz", h_healthz, 0,
+    {"GET", "/healthz", h_healthz, 0, .exempt = 1,
      .statuses = "200",
      .codes = "",
      .openapi = JSON({
@@ -189,7 +197,7 @@ const api_route api_routes[] = {
         }
      })},
     /* ---------------------------------------------------------- GET /readyz */
-    {"GET", "/readyz", h_readyz, 0,
+    {"GET", "/readyz", h_readyz, 0, .exempt = 1,
      .statuses = "200 503",
      .codes = "",
      .openapi = JSON({
@@ -202,7 +210,7 @@ const api_route api_routes[] = {
         }
      })},
     /* ---------------------------------------------------------- GET /metrics */
-    {"GET", "/metrics", h_metrics, 0,
+    {"GET", "/metrics", h_metrics, 0, .exempt = 1,
      .statuses = "200 500",
      .codes = "internal_error",
      .openapi = JSON({
@@ -216,14 +224,15 @@ const api_route api_routes[] = {
      })},
     /* ---------------------------------------------------------- GET /v1/openapi.json */
     {"GET", "/v1/openapi.json", h_openapi, 0,
-     .statuses = "200 500",
-     .codes = "internal_error",
+     .statuses = "200 429 500",
+     .codes = "internal_error rate_limited",
      .openapi = JSON({
         "tags": ["service"],
         "operationId": "getOpenAPI",
         "summary": "This document",
         "responses": {
           "200": {"description": "OpenAPI 3 description of the API", "content": {"application/json": {"schema": {"type": "object"}}}},
+          "429": {"$ref": "#/components/responses/RateLimited"},
           "500": {"$ref": "#/components/responses/InternalError"}
         }
      })},

@@ -25,6 +25,9 @@ struct api_route {
                                    (a job id: the router answers 404 when malformed) */
     api_handler fn;
     int body;                   /* the handler reads a request body */
+    int exempt;                 /* not rate limited (probes and scrapes of
+                                   orchestrators); every other operation lists
+                                   429 rate_limited */
     const char *statuses;       /* every status the handler (and the router, for
                                    ids) can answer, space-separated: exactly the
                                    operation's "responses" */
