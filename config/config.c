@@ -133,6 +133,12 @@ static const config_setting settings[] = {
      "its burst is whole again is forgotten, and beyond this many the longest idle is."},
     {"http_threads", "--http-threads", "NSTD_HTTP_THREADS", "http_threads", CONFIG_INT,
      FIELD(http_threads), "4", 1, 256, NULL, NULL, "N", "Threads that answer HTTP requests."},
+    {"http_nice", "--http-nice", "NSTD_HTTP_NICE", "http_nice", CONFIG_INT, FIELD(http_nice),
+     "10", 0, 19, NULL, NULL, "N",
+     "Niceness the HTTP threads add to the process's: under a flood of requests they then "
+     "leave running jobs their cores (at 10 a busy HTTP thread gets about a tenth of a job "
+     "thread's share), while requests to an idle server are answered at once. 0: the same "
+     "priority as the jobs."},
     {"header_timeout", "--header-timeout", "NSTD_HEADER_TIMEOUT", "header_timeout",
      CONFIG_SECONDS, FIELD(header_timeout), "10", 1, 3600, NULL, NULL, "DURATION",
      "A request's headers must arrive within this long (from the connection, or from the end "

@@ -8,14 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "jobs_internal.h"
 #include "log.h"
 
-#define WORKER_NICE 10   /* workers and their threads yield to HTTP threads */
 #define SPACE_RETRY_MS 2000   /* how often a worker short of space looks again */
 
 /* ================================================================ queue */
@@ -375,7 +373,6 @@ static struct job *take_job(jobs *j)
 static void *worker_main(void *arg)
 {
     jobs *j = arg;
-    setpriority(PRIO_PROCESS, (id_t)gettid(), WORKER_NICE);
     for (;;) {
         pthread_mutex_lock(&j->mu);
         while (!j->stopping && !j->qhead) pthread_cond_wait(&j->work_cv, &j->mu);
