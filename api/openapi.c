@@ -239,6 +239,9 @@ JSON({
               "job_ttl_s": {"type": "integer", "description": "Seconds a finished job is kept"},
               "min_free_disk": {"type": "integer", "description": "Bytes the job store keeps free: below it /readyz is not ready, POST /v1/jobs answers 507 and a finished job waits to store its result"},
               "max_connections_per_ip": {"type": "integer", "description": "Requests one client may have open at once (event streams count while open), and sockets one address may hold; 0: no limit. Behind trusted proxies the client is the address they forward"},
+              "rate_limit": {"type": "integer", "description": "Requests per second one client may make on average (429 rate_limited beyond; /healthz, /readyz and /metrics do not count); 0: no limit"},
+              "rate_burst": {"type": "integer", "description": "Requests one client may make at once above rate_limit, after being idle"},
+              "rate_limit_clients": {"type": "integer", "description": "Clients the rate limit keeps track of at once"},
               "max_job_memory": {"type": "integer", "description": "Bytes: the largest estimated peak memory of a job (job_too_large beyond)"}
             }
           },
