@@ -85,6 +85,9 @@ struct api_request {
     int client_counted;         /* holds one of the client's requests in flight */
     int over_limit;             /* the client was at its limit: 429 */
     int rate_wait;              /* over its request rate: 429, Retry-After this (s) */
+    long rate_run;              /* refused: its place in the client's refusals in a row
+                                   (only the first is logged); else the refusals just
+                                   before it (logged as rate_limited) */
     int bad_path;               /* the raw request target has control bytes: 400 */
     const char *cors_origin;    /* the Origin to echo, NULL when none/refused */
     double t0;                  /* monotonic start */

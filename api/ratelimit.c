@@ -19,6 +19,7 @@ typedef struct entry {
     netaddr addr;
     double tokens;
     double last;                /* monotonic seconds of the last request */
+    long refused;               /* refusals since the last request that went on */
     struct entry *chain;        /* next in the hash chain */
     struct entry *newer, *older;
 } entry;
@@ -116,8 +117,9 @@ static entry *take_oldest(ratelimit *rl)
 
 /* ---------------------------------------------------------------- take */
 
-int ratelimit_take(ratelimit *rl, const netaddr *a, double now)
+int ratelimit_take(ratelimit *rl, const netaddr *a, double now, long *run)
 {
+    *run = 0;
     pthread_mutex_lock(&rl->mu);
     while (rl->oldest && now - rl->oldest->last >= rl->idle) free(take_oldest(rl));
     entry **chain = &rl->chains[hash_of(a) & rl->mask];
@@ -136,18 +138,22 @@ int ratelimit_take(ratelimit *rl, const netaddr *a, double now)
         memset(e, 0, sizeof *e);
         e->addr = *a;
         e->tokens = rl->burst;
+        e->last = now;
         e->chain = *chain;
         *chain = e;
         rl->n++;
     }
-    e->last = now;
+    if (now > e->last) e->last = now;   /* threads may read the clock out of order */
     list_push_front(rl, e);
     int wait = 0;
     if (e->tokens >= 1) {
         e->tokens -= 1;
+        *run = e->refused;
+        e->refused = 0;
     } else {
         double s = ceil((1 - e->tokens) / rl->rate);
         wait = s < 1 ? 1 : s > 1e6 ? 1000000 : (int)s;
+        *run = ++e->refused;
     }
     pthread_mutex_unlock(&rl->mu);
     return wait;

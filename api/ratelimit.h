@@ -23,8 +23,10 @@ void ratelimit_free(ratelimit *rl);
 
 /* Take a token for client a at monotonic time now (seconds): 0 when the
  * request may go on, else the whole seconds (at least 1) until the client
- * has a token again, for Retry-After. */
-int ratelimit_take(ratelimit *rl, const netaddr *a, double now);
+ * has a token again, for Retry-After. *run is the client's refusals in a
+ * row: this one's place among them when refused (1 for the first), those
+ * just before when it goes on (0 when none). */
+int ratelimit_take(ratelimit *rl, const netaddr *a, double now, long *run);
 
 /* Clients with an entry (their bucket not yet full again). */
 int ratelimit_clients(ratelimit *rl);

@@ -245,6 +245,7 @@ static enum MHD_Result dispatch(api_request *rq)
     }
     if (rq->rate_wait) {
         char s[16];
+        if (rq->route) rq->route_name = rq->route->path;
         snprintf(s, sizeof s, "%d", rq->rate_wait);
         reply_header(rq, "Retry-After", s);
         return reply_error(rq, 429, "rate_limited", NULL,
@@ -329,7 +330,7 @@ enum MHD_Result api_access(void *cls, struct MHD_Connection *conn, const char *u
          * request on the next call like every answer without a body, so
          * that the connection stays open and a refusal stays cheap. */
         if (a->rate && !bad_path && !rq->over_limit && !(rq->route && rq->route->exempt))
-            rq->rate_wait = ratelimit_take(a->rate, &rq->client, rq->t0);
+            rq->rate_wait = ratelimit_take(a->rate, &rq->client, rq->t0, &rq->rate_run);
         if (bad_path || rq->over_limit) {   /* answered at once: no body is read */
             rq->dispatched = 1;
             return dispatch(rq);
@@ -362,7 +363,12 @@ void api_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     double secs = api_clock() - rq->t0;
     if (rq->status && a->d.metrics)
         metrics_request(a->d.metrics, rq->route_name, rq->method, rq->status, secs);
-    cJSON *f = cJSON_CreateObject();   /* out of memory: no log line */
+    /* A client over its rate has the first refusal of a run logged, and
+     * the count of the run on its next request that goes on: a flood
+     * writes about two lines per rate_limit of time, not one per request
+     * (the metrics count every request). */
+    int quiet = rq->rate_wait && rq->rate_run > 1;
+    cJSON *f = quiet ? NULL : cJSON_CreateObject();   /* out of memory: no log line */
     if (f) {
         cJSON_AddStringToObject(f, "method", rq->method);
         cJSON_AddStringToObject(f, "path", rq->path);
@@ -373,6 +379,8 @@ void api_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         cJSON_AddStringToObject(f, "client", rq->client_text);
         if (rq->via_proxy) cJSON_AddStringToObject(f, "proxy", rq->peer_text);
         cJSON_AddNumberToObject(f, "bytes", (double)rq->bytes);
+        if (!rq->rate_wait && rq->rate_run > 0)
+            cJSON_AddNumberToObject(f, "rate_limited", (double)rq->rate_run);
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
             cJSON_AddBoolToObject(f, "aborted", 1);
         log_event("info", "request", f);
