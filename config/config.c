@@ -129,7 +129,7 @@ static const config_setting settings[] = {
     {"rate_limit_clients", "--rate-limit-clients", "NSTD_RATE_LIMIT_CLIENTS",
      "rate_limit_clients", CONFIG_INT, FIELD(rate_limit_clients), "65536", 1, 16777216, NULL,
      NULL, "N",
-     "Clients the rate limit keeps track of at once (about 80 bytes each); a client idle until "
+     "Clients the rate limit keeps track of at once (about 90 bytes each); a client idle until "
      "its burst is whole again is forgotten, and beyond this many the longest idle is."},
     {"http_threads", "--http-threads", "NSTD_HTTP_THREADS", "http_threads", CONFIG_INT,
      FIELD(http_threads), "4", 1, 256, NULL, NULL, "N", "Threads that answer HTTP requests."},
