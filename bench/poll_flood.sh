@@ -21,16 +21,20 @@
 #   CLIENTS=1     clients the flood comes from: 1 floods from 127.0.0.1
 #                 itself; N > 1 sends X-Forwarded-For naming one of N
 #                 addresses per request, through --trusted-proxies 127.0.0.1
+#   WRK_NICE=0    niceness of wrk: the load generator runs on this machine
+#                 and takes CPU of its own, which a client elsewhere would
+#                 not; at 19 it only takes what the job leaves
 #
-# The bench's own status reads come from 127.0.0.2 (another client). The
-# load generator runs on the same machine and takes its own CPU, so the
-# ratio is a bound on what the server alone costs. Not part of CI.
+# The bench's own status reads come from 127.0.0.2 (another client). Each
+# run also prints the CPU wrk and nstd used during the flood, in cores.
+# Not part of CI.
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: bench/poll_flood.sh NSTD [nstd args…]" >&2; exit 2; }
 nstd=$1
 shift
 cd "$(dirname "$0")/.."
 size=${SIZE:-128} runs=${RUNS:-5} secs=${SECS:-8} conns=${CONNS:-16} clients=${CLIENTS:-1}
+wrk_nice=${WRK_NICE:-0}
 command -v wrk >/dev/null || { echo "poll_flood: needs wrk (apt-get install wrk)" >&2; exit 2; }
 [ -x "$nstd" ] || { echo "poll_flood: $nstd is not an executable" >&2; exit 2; }
 
@@ -61,7 +65,7 @@ request = function()
     i = i + 1
     if n <= 1 then return wrk.format("GET") end
     local k = i % n
-    return wrk.format("GET", nil, {["X-Forwarded-For"] = "10.0." .. (k // 254) .. "." .. (k % 254 + 1)})
+    return wrk.format("GET", nil, {["X-Forwarded-For"] = "10.0." .. math.floor(k / 254) .. "." .. (k % 254 + 1)})
 end
 EOF
 
@@ -79,17 +83,31 @@ quiet() { # ID → it/s
     a=$(sample "$1"); sleep "$secs"; b=$(sample "$1")
     rate "$a" "$b"
 }
-flood() { # ID → it/s; wrk's summary in $tmp/wrk
-    local a b
-    wrk -t1 -c"$conns" -d"$((secs + 2))s" -s "$tmp/flood.lua" "$base/v1/jobs/$1" >"$tmp/wrk" 2>&1 &
+# CPU seconds nstd has used (all its threads).
+nstd_cpu() {
+    python3 -c 'import os, sys; f = open("/proc/%s/stat" % sys.argv[1]).read().rsplit(")", 1)[1].split(); print((int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK"))' "$pid"
+}
+flood() { # ID → it/s; wrk's summary in $tmp/wrk, "WRK-CORES NSTD-CORES" in $tmp/cpu
+    local a b c0 c1 t0 t1
+    c0=$(nstd_cpu); t0=$(date +%s.%N)
+    # wrk under python, which reports the CPU wrk used
+    nice -n "$wrk_nice" python3 -c '
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:])
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("wrk_cpu_s %.3f" % (r.ru_utime + r.ru_stime))' \
+        wrk -t1 -c"$conns" -d"$((secs + 2))s" -s "$tmp/flood.lua" "$base/v1/jobs/$1" >"$tmp/wrk" 2>&1 &
     local w=$!
     sleep 1; a=$(sample "$1"); sleep "$secs"; b=$(sample "$1")
     wait "$w"
+    c1=$(nstd_cpu); t1=$(date +%s.%N)
+    python3 -c 'import sys; w, c0, c1, t0, t1 = map(float, sys.argv[1:]); print("%.2f %.2f" % (w / (t1 - t0), (c1 - c0) / (t1 - t0)))' \
+        "$(awk '/wrk_cpu_s/ {print $2}' "$tmp/wrk")" "$c0" "$c1" "$t0" "$t1" >"$tmp/cpu"
     rate "$a" "$b"
 }
 
-echo "nstd $* — job ${size}px; flood: wrk, $conns connections, $clients client(s), ${secs}s"
-printf '%-4s %10s %10s %8s %12s %10s\n' run quiet_it/s flood_it/s ratio flood_req/s non-2xx
+echo "nstd $* — job ${size}px; flood: wrk (nice $wrk_nice), $conns connections, $clients client(s), ${secs}s"
+printf '%-4s %10s %10s %8s %12s %10s %9s %10s\n' run quiet_it/s flood_it/s ratio flood_req/s non-2xx wrk_cores nstd_cores
 q_all=() f_all=()
 for r in $(seq "$runs"); do
     id=$(get -F "content=@$tmp/content.png" -F "style=@$tmp/style.png" \
@@ -104,8 +122,9 @@ for r in $(seq "$runs"); do
     else f=$(flood "$id"); q=$(quiet "$id"); fi
     reqs=$(awk '/Requests\/sec/ {print $2}' "$tmp/wrk")
     non2xx=$(awk '/Non-2xx/ {print $NF}' "$tmp/wrk")
-    printf '%-4s %10s %10s %8s %12s %10s\n' "$r" "$q" "$f" \
-        "$(python3 -c "print('%.3f' % ($f / $q if $q else 0))")" "${reqs:-?}" "${non2xx:-0}"
+    read -r wcpu ncpu <"$tmp/cpu"
+    printf '%-4s %10s %10s %8s %12s %10s %9s %10s\n' "$r" "$q" "$f" \
+        "$(python3 -c "print('%.3f' % ($f / $q if $q else 0))")" "${reqs:-?}" "${non2xx:-0}" "$wcpu" "$ncpu"
     q_all+=("$q") f_all+=("$f")
     get -X DELETE -o /dev/null "$base/v1/jobs/$id" || true
     for _ in $(seq 100); do   # until the worker is free again
