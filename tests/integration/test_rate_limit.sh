@@ -102,7 +102,8 @@ n429=$(grep -c '"status":429' "$NSTD_LOG")
 [ "$n429" -lt 20 ] || fail "$n429 lines for 429s in the access log: one per run of refusals expected"
 ok "the access log: $n429 lines for the refusals"
 # the refusals are counted in the metrics, by route and status
-curl -s "$BASE/metrics" | grep -q 'status="429"' || fail "no 429 in /metrics"
+curl -s -o "$T/metrics" "$BASE/metrics"
+grep -q 'status="429"' "$T/metrics" || fail "no 429 in /metrics"
 ok "/metrics counts the 429s"
 
 # 0: no limit
