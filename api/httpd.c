@@ -16,6 +16,7 @@
  * backlog. A request with conflicting Content-Length headers gets 400.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -73,6 +74,7 @@ struct httpd {
     double header_timeout, idle_timeout;
     double min_rate;            /* bytes/s, 0: none */
     int max_conns;
+    int nice;                   /* http_nice: added to the HTTP threads' niceness */
     /* The connections: list, count and every record's fields, under mu
      * (MHD's threads and the reaper). */
     pthread_mutex_t mu;
@@ -163,6 +165,26 @@ static void peer_acquire(httpd *h, struct MHD_Connection *conn, conn_rec *r)
         r->peer_counted = 1;
 }
 
+/* ================================================================ priority
+ *
+ * The HTTP threads run http_nice steps nicer than the rest of the process
+ * (the workers), so that under a flood of requests the jobs keep their
+ * cores: the kernel then gives a busy HTTP thread about a tenth of the
+ * share of a job's thread (at 10), while an idle server's requests still
+ * get a core at once. libmicrohttpd starts its threads itself, so each
+ * lowers its own priority on its first connection. */
+
+static void thread_nice(const httpd *h)
+{
+    static _Thread_local int done;
+    if (done || h->nice <= 0) return;
+    done = 1;
+    errno = 0;
+    int cur = getpriority(PRIO_PROCESS, (id_t)gettid());
+    if (cur == -1 && errno) cur = 0;
+    setpriority(PRIO_PROCESS, (id_t)gettid(), cur + h->nice > 19 ? 19 : cur + h->nice);
+}
+
 /* ================================================================ accounting */
 
 static double now_s(void)
@@ -182,6 +204,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 {
     httpd *h = cls;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        thread_nice(h);
         conn_rec *r = calloc(1, sizeof *r);
         if (!r) return;   /* out of memory: the connection goes unaccounted */
         const union MHD_ConnectionInfo *ci =
@@ -403,6 +426,7 @@ int httpd_start(httpd **out, const nstd_config *cfg, api *a, char *err, size_t e
     h->idle_timeout = cfg->connection_timeout;
     h->min_rate = (double)cfg->min_upload_rate;
     h->max_conns = cfg->max_connections;
+    h->nice = cfg->http_nice;
     long budget = fd_budget(cfg);
     long limit = cfg->max_connections + overflow_of(cfg->max_connections);
     if (limit > budget) limit = budget > cfg->max_connections ? budget : cfg->max_connections;

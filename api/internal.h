@@ -17,6 +17,7 @@
 #include "api.h"
 #include "auth.h"
 #include "netaddr.h"
+#include "ratelimit.h"
 
 /* ================================================================ objects */
 
@@ -54,6 +55,9 @@ struct api {
 
     /* Bearer tokens (auth.c): who may call the job routes. */
     api_auth *auth;
+    /* Requests per second per client (ratelimit.c); NULL when rate_limit
+     * is 0. */
+    ratelimit *rate;
 };
 
 typedef struct api_request api_request;
@@ -89,6 +93,10 @@ struct api_request {
     int via_proxy;              /* the peer is a trusted proxy */
     int client_counted;         /* holds one of the client's requests in flight */
     int over_limit;             /* the client was at its limit: 429 */
+    int rate_wait;              /* over its request rate: 429, Retry-After this (s) */
+    long rate_run;              /* refused: its place in the client's refusals in a row
+                                   (only the first is logged); else the refusals just
+                                   before it (logged as rate_limited) */
     int bad_path;               /* the raw request target has control bytes: 400 */
     auth_principal who;         /* the token's owner, once a route that needs one
                                    passed (who.known 0 without tokens) */

@@ -304,6 +304,16 @@ static enum MHD_Result dispatch(api_request *rq)
                            "(max_connections_per_ip, GET /v1/info)",
                            rq->client_text, rq->api->d.cfg->max_connections_per_ip);
     }
+    if (rq->rate_wait) {
+        char s[16];
+        if (rq->route) rq->route_name = rq->route->path;
+        snprintf(s, sizeof s, "%d", rq->rate_wait);
+        reply_header(rq, "Retry-After", s);
+        return reply_error(rq, 429, "rate_limited", NULL,
+                           "client %s is over %d requests per second (rate_limit and "
+                           "rate_burst, GET /v1/info); retry in %d s",
+                           rq->client_text, rq->api->d.cfg->rate_limit, rq->rate_wait);
+    }
 
     int known = allowed_methods(rq->api, rq->path, allow, sizeof allow);
     if (!rq->route) {
@@ -379,6 +389,12 @@ enum MHD_Result api_access(void *cls, struct MHD_Connection *conn, const char *u
         rq->client_counted = got == 1;
         rq->over_limit = got == 0;
         rq->route = bad_path ? NULL : route_find(a, rq->method, rq->path, rq->id, sizeof rq->id);
+        /* The request rate, before any work of the route: a refused body
+         * route is answered at once (before "100 Continue"), any other
+         * request on the next call like every answer without a body, so
+         * that the connection stays open and a refusal stays cheap. */
+        if (a->rate && !bad_path && !rq->over_limit && !(rq->route && rq->route->exempt))
+            rq->rate_wait = ratelimit_take(a->rate, &rq->client, rq->t0, &rq->rate_run);
         if (bad_path || rq->over_limit) {   /* answered at once: no body is read */
             rq->dispatched = 1;
             return dispatch(rq);
@@ -411,7 +427,12 @@ void api_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     double secs = api_clock() - rq->t0;
     if (rq->status && a->d.metrics)
         metrics_request(a->d.metrics, rq->route_name, rq->method, rq->status, secs);
-    cJSON *f = cJSON_CreateObject();   /* out of memory: no log line */
+    /* A client over its rate has the first refusal of a run logged, and
+     * the count of the run on its next request that goes on: a flood
+     * writes about two lines per rate_limit of time, not one per request
+     * (the metrics count every request). */
+    int quiet = rq->rate_wait && rq->rate_run > 1;
+    cJSON *f = quiet ? NULL : cJSON_CreateObject();   /* out of memory: no log line */
     if (f) {
         cJSON_AddStringToObject(f, "method", rq->method);
         cJSON_AddStringToObject(f, "path", rq->path);
@@ -423,6 +444,8 @@ void api_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         if (rq->via_proxy) cJSON_AddStringToObject(f, "proxy", rq->peer_text);
         if (rq->who.known) cJSON_AddStringToObject(f, "token", rq->who.name);   /* its name */
         cJSON_AddNumberToObject(f, "bytes", (double)rq->bytes);
+        if (!rq->rate_wait && rq->rate_run > 0)
+            cJSON_AddNumberToObject(f, "rate_limited", (double)rq->rate_run);
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
             cJSON_AddBoolToObject(f, "aborted", 1);
         log_event("info", "request", f);
@@ -459,12 +482,16 @@ int api_create(api **out, const api_deps *deps)
         return -1;
     }
     a->d.tokens = NULL;   /* the auth's now */
+    const nstd_config *cfg = deps->cfg;
     if (a->n_trusted < 0 || client_table_create(&a->clients) < 0) {   /* config.c checked it */
         auth_free(a->auth);
         free(a);
         return -1;
     }
-    if (events_start(a) < 0) {
+    if ((cfg->rate_limit > 0 && ratelimit_create(&a->rate, cfg->rate_limit, cfg->rate_burst,
+                                                 cfg->rate_limit_clients) < 0) ||
+        events_start(a) < 0) {
+        ratelimit_free(a->rate);
         client_table_free(a->clients);
         auth_free(a->auth);
         free(a);
@@ -484,6 +511,7 @@ void api_free(api *a)
 {
     if (!a) return;
     events_free(a);
+    ratelimit_free(a->rate);
     client_table_free(a->clients);
     auth_free(a->auth);
     free(a);

@@ -18,8 +18,8 @@ api_handler_fn h_job_events;                                                /* e
 const api_route api_routes[] = {
     /* ---------------------------------------------------------- GET / */
     {"GET", "/", h_root, 0,
-     .statuses = "200 301",
-     .codes = "",
+     .statuses = "200 301 429",
+     .codes = "rate_limited",
      .openapi = JSON({
         "tags": ["service"],
         "operationId": "getIndex",
@@ -27,7 +27,8 @@ const api_route api_routes[] = {
         "description": "Chosen by the Accept header (the answer carries Vary: Accept): the JSON object when Accept gives application/json a higher preference than text/html (such as Accept: application/json), else the web page, a self-contained HTML form to upload a content image and style images, set the parameters (defaults and limits from /v1/info), follow the job's progress and preview, cancel it and download the result. The page's links are relative, so it works under a base path; the base path itself without the trailing slash redirects to it with the slash (301).",
         "responses": {
           "200": {"description": "The web page, or a pointer to the API description", "content": {"text/html": {"schema": {"type": "string"}}, "application/json": {"schema": {"$ref": "#/components/schemas/Root"}}}},
-          "301": {"description": "Only for the base path without its trailing slash (such as /nst): Location is the base path with the slash, where the page's relative links resolve", "headers": {"Location": {"description": "The base path with a trailing slash", "schema": {"type": "string"}}}}
+          "301": {"description": "Only for the base path without its trailing slash (such as /nst): Location is the base path with the slash, where the page's relative links resolve", "headers": {"Location": {"description": "The base path with a trailing slash", "schema": {"type": "string"}}}},
+          "429": {"$ref": "#/components/responses/RateLimited"}
         }
      })},
     /* ---------------------------------------------------------- POST /v1/jobs */
@@ -190,18 +191,19 @@ const api_route api_routes[] = {
      })},
     /* ---------------------------------------------------------- GET /v1/info */
     {"GET", "/v1/info", h_info, 0,
-     .statuses = "200",
-     .codes = "",
+     .statuses = "200 429",
+     .codes = "rate_limited",
      .openapi = JSON({
         "tags": ["service"],
         "operationId": "getInfo",
         "summary": "Version, model, limits and default parameters",
         "responses": {
-          "200": {"description": "Service information", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Info"}}}}
+          "200": {"description": "Service information", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Info"}}}},
+          "429": {"$ref": "#/components/responses/RateLimited"}
         }
      })},
     /* ---------------------------------------------------------- GET /healthz */
-    {"GET", "/healthz", h_healthz, 0,
+    {"GET", "/healthz", h_healthz, 0, .exempt = 1,
      .statuses = "200",
      .codes = "",
      .openapi = JSON({
@@ -213,7 +215,7 @@ const api_route api_routes[] = {
         }
      })},
     /* ---------------------------------------------------------- GET /readyz */
-    {"GET", "/readyz", h_readyz, 0,
+    {"GET", "/readyz", h_readyz, 0, .exempt = 1,
      .statuses = "200 503",
      .codes = "",
      .openapi = JSON({
@@ -226,7 +228,7 @@ const api_route api_routes[] = {
         }
      })},
     /* ---------------------------------------------------------- GET /metrics */
-    {"GET", "/metrics", h_metrics, 0,
+    {"GET", "/metrics", h_metrics, 0, .exempt = 1,
      .statuses = "200 500",
      .codes = "internal_error",
      .openapi = JSON({
@@ -240,14 +242,15 @@ const api_route api_routes[] = {
      })},
     /* ---------------------------------------------------------- GET /v1/openapi.json */
     {"GET", "/v1/openapi.json", h_openapi, 0,
-     .statuses = "200 500",
-     .codes = "internal_error",
+     .statuses = "200 429 500",
+     .codes = "internal_error rate_limited",
      .openapi = JSON({
         "tags": ["service"],
         "operationId": "getOpenAPI",
         "summary": "This document",
         "responses": {
           "200": {"description": "OpenAPI 3 description of the API", "content": {"application/json": {"schema": {"type": "object"}}}},
+          "429": {"$ref": "#/components/responses/RateLimited"},
           "500": {"$ref": "#/components/responses/InternalError"}
         }
      })},

@@ -29,6 +29,9 @@ struct api_route {
                                    (401, 429 rate_limited) and a user's token reaches
                                    only its own jobs; the document adds the security
                                    requirement */
+    int exempt;                 /* not rate limited (probes and scrapes of
+                                   orchestrators); every other operation lists
+                                   429 rate_limited */
     const char *statuses;       /* every status the handler (and the router, for
                                    ids) can answer, space-separated: exactly the
                                    operation's "responses" */

@@ -137,6 +137,9 @@ enum MHD_Result h_info(api_request *rq, const char *data, size_t *size)
     cJSON_AddNumberToObject(l, "max_discard_bytes", (double)cfg->max_discard_bytes);
     cJSON_AddNumberToObject(l, "max_connections", cfg->max_connections);
     cJSON_AddNumberToObject(l, "max_connections_per_ip", cfg->max_connections_per_ip);
+    cJSON_AddNumberToObject(l, "rate_limit", cfg->rate_limit);
+    cJSON_AddNumberToObject(l, "rate_burst", cfg->rate_burst);
+    cJSON_AddNumberToObject(l, "rate_limit_clients", cfg->rate_limit_clients);
     cJSON_AddNumberToObject(l, "connection_timeout_s", cfg->connection_timeout);
     cJSON_AddNumberToObject(l, "header_timeout_s", cfg->header_timeout);
     cJSON_AddNumberToObject(l, "min_upload_rate", (double)cfg->min_upload_rate);

@@ -10,7 +10,9 @@
 # SECONDS and prints requests per second and the latency distribution
 # (p50, p90, p99). With DELAY_MS > 0 each connection pauses that long
 # between requests (polling clients) instead of sending back to back, which
-# leaves the worker the CPU. The job is canceled and nstd stopped at the end.
+# leaves the worker the CPU. The rate limit is off (one client sends all
+# the requests: they would be mostly 429s; bench/poll_flood.sh measures
+# that). The job is canceled and nstd stopped at the end.
 # Not part of CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +21,8 @@ command -v wrk >/dev/null || { echo "http_load: needs wrk (apt-get install wrk)"
 [ -x build/nstd ] || { echo "http_load: build nstd first (scripts/run or cmake)" >&2; exit 2; }
 tmp=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-build/nstd --bind 127.0.0.1 --port "$port" --data-dir "$tmp/data" --log-format text >"$tmp/log" 2>&1 &
+build/nstd --bind 127.0.0.1 --port "$port" --data-dir "$tmp/data" --log-format text --rate-limit 0 \
+    >"$tmp/log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 base=http://127.0.0.1:$port

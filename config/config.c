@@ -122,8 +122,27 @@ static const config_setting settings[] = {
     {"max_connections_per_ip", "--max-connections-per-ip", "NSTD_MAX_CONNECTIONS_PER_IP",
      "max_connections_per_ip", CONFIG_INT, FIELD(max_connections_per_ip), "32", 0, 100000,
      NULL, NULL, "N", "Open connections one client address may hold; 0: no limit."},
+    {"rate_limit", "--rate-limit", "NSTD_RATE_LIMIT", "rate_limit", CONFIG_INT, FIELD(rate_limit),
+     "20", 0, 1000000, NULL, NULL, "N",
+     "Requests per second one client may make on average (a token bucket of --rate-burst); "
+     "beyond it 429 rate_limited with Retry-After. /healthz, /readyz and /metrics are not "
+     "counted. 0: no limit."},
+    {"rate_burst", "--rate-burst", "NSTD_RATE_BURST", "rate_burst", CONFIG_INT,
+     FIELD(rate_burst), "100", 1, 1000000, NULL, NULL, "N",
+     "Requests one client may make at once above --rate-limit, after being idle."},
+    {"rate_limit_clients", "--rate-limit-clients", "NSTD_RATE_LIMIT_CLIENTS",
+     "rate_limit_clients", CONFIG_INT, FIELD(rate_limit_clients), "65536", 1, 16777216, NULL,
+     NULL, "N",
+     "Clients the rate limit keeps track of at once (about 90 bytes each); a client idle until "
+     "its burst is whole again is forgotten, and beyond this many the longest idle is."},
     {"http_threads", "--http-threads", "NSTD_HTTP_THREADS", "http_threads", CONFIG_INT,
      FIELD(http_threads), "4", 1, 256, NULL, NULL, "N", "Threads that answer HTTP requests."},
+    {"http_nice", "--http-nice", "NSTD_HTTP_NICE", "http_nice", CONFIG_INT, FIELD(http_nice),
+     "10", 0, 19, NULL, NULL, "N",
+     "Niceness the HTTP threads add to the process's: under a flood of requests they then "
+     "leave running jobs their cores (at 10 a busy HTTP thread gets about a tenth of a job "
+     "thread's share), while requests to an idle server are answered at once. 0: the same "
+     "priority as the jobs."},
     {"header_timeout", "--header-timeout", "NSTD_HEADER_TIMEOUT", "header_timeout",
      CONFIG_SECONDS, FIELD(header_timeout), "10", 1, 3600, NULL, NULL, "DURATION",
      "A request's headers must arrive within this long (from the connection, or from the end "

@@ -33,7 +33,13 @@ typedef struct {
     char log_format[16];        /* NSTD_LOG_FORMAT, --log-format (json | text) */
     int connection_timeout;     /* NSTD_CONNECTION_TIMEOUT, --connection-timeout (30 s) */
     int max_connections_per_ip; /* NSTD_MAX_CONNECTIONS_PER_IP, --max-connections-per-ip (32) */
+    int rate_limit;             /* NSTD_RATE_LIMIT, --rate-limit (20 requests/s per client; 0 = off) */
+    int rate_burst;             /* NSTD_RATE_BURST, --rate-burst (100): requests at once */
+    int rate_limit_clients;     /* NSTD_RATE_LIMIT_CLIENTS, --rate-limit-clients (65536): clients
+                                   the rate limit remembers */
     int http_threads;           /* NSTD_HTTP_THREADS, --http-threads (4) */
+    int http_nice;              /* NSTD_HTTP_NICE, --http-nice (10): HTTP threads' niceness above
+                                   the workers' */
     int header_timeout;         /* NSTD_HEADER_TIMEOUT, --header-timeout (10 s): a request's headers */
     long min_upload_rate;       /* NSTD_MIN_UPLOAD_RATE, --min-upload-rate (4K bytes/s; 0 = none) */
     int max_connections;        /* NSTD_MAX_CONNECTIONS, --max-connections (1000; lowered to fit

@@ -5,8 +5,9 @@ install_deps() {
     for what in "$@"; do
         case $what in
             # chromium + chromium-driver: the web page's browser test (test_web);
-            # redis-server: the Redis store's test (test_store) starts its own
-            test) pkgs="$pkgs curl python3 clang libclang-rt-14-dev nginx-light chromium chromium-driver redis-server" ;;
+            # redis-server: the Redis store's test (test_store) starts its own;
+            # wrk: the load generator of bench/http_load.sh and bench/poll_flood.sh
+            test) pkgs="$pkgs curl python3 clang libclang-rt-14-dev nginx-light chromium chromium-driver redis-server wrk" ;;
         esac
     done
     local missing=""

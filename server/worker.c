@@ -9,14 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "jobs_internal.h"
 #include "log.h"
 
-#define WORKER_NICE 10   /* workers and their threads yield to HTTP threads */
 #define SPACE_RETRY_MS 2000   /* how often a worker short of space looks again */
 #define SHARED_PROGRESS_S 0.25   /* progress writes to a shared store, at most this often */
 
@@ -424,7 +422,6 @@ static struct job *next_shared(jobs *j, int *stop)
 static void *worker_main(void *arg)
 {
     jobs *j = arg;
-    setpriority(PRIO_PROCESS, (id_t)gettid(), WORKER_NICE);
     for (;;) {
         int stop = 0;
         struct job *jb = j->shared ? next_shared(j, &stop) : next_local(j, &stop);

@@ -111,6 +111,11 @@ static void test_routes(void)
         CHECK(cJSON_GetArraySize(at(op, "responses")) == n,
               "%s %s lists %d statuses, the handler answers %d", method, path,
               cJSON_GetArraySize(at(op, "responses")), n);
+        /* the request rate: every operation but the exempt ones answers 429 */
+        CHECK(!r->exempt == (strstr(r->codes, "rate_limited") != NULL) &&
+                  !r->exempt == (strstr(r->statuses, "429") != NULL),
+              "%s %s: 429 rate_limited %s", method, path,
+              r->exempt ? "listed though exempt" : "not listed");
         char code[32];
         for (const char *c = r->codes; next_word(&c, code, sizeof code);)
             CHECK(strstr(text, code), "%s %s does not name %s", method, path, code);
@@ -135,13 +140,15 @@ static void test_routes(void)
     cJSON_ArrayForEach(p, at(doc, "paths"))
     {
         cJSON *op = cJSON_GetObjectItemCaseSensitive(p, "options");
-        char text[1024] = "";
+        char text[2048] = "";
         CHECK(op && cJSON_IsString(at(op, "operationId")), "no OPTIONS on %s", p->string);
         CHECK(op && at(op, "responses/204") && at(op, "responses/403") &&
-                  cJSON_GetArraySize(at(op, "responses")) == 2,
-              "OPTIONS %s: 204 and 403", p->string);
+                  at(op, "responses/429") && cJSON_GetArraySize(at(op, "responses")) == 3,
+              "OPTIONS %s: 204, 403 and 429", p->string);
         response_text(op, "403", text, sizeof text);
         CHECK(strstr(text, "origin_not_allowed"), "OPTIONS %s: 403 code", p->string);
+        response_text(op, "429", text, sizeof text);
+        CHECK(strstr(text, "rate_limited"), "OPTIONS %s: 429 code", p->string);
     }
     const char *d = cJSON_GetStringValue(at(doc, "components/responses/MethodNotAllowed/description"));
     CHECK(d && strstr(d, "method_not_allowed"), "405 code");
@@ -152,9 +159,11 @@ static void test_routes(void)
     CHECK(d && strstr(d, "too_many_connections"), "429 too_many_connections");
     CHECK(at(doc, "components/responses/TooManyConnections/headers/Retry-After"),
           "429 too_many_connections Retry-After");
+    CHECK(at(doc, "components/responses/RateLimited/headers/Retry-After"),
+          "429 rate_limited Retry-After");
     d = cJSON_GetStringValue(at(doc, "info/description"));
     CHECK(d && strstr(d, "bad_path") && strstr(d, "too_many_connections") &&
-              strstr(d, "origin_not_allowed"),
+              strstr(d, "origin_not_allowed") && strstr(d, "rate_limited"),
           "the description names the router's answers");
 
     /* the bearer scheme, and what a refused token gets */

@@ -42,9 +42,21 @@ until grep '"route":"/v1/jobs/{id}/events"' "$NSTD_LOG" |
 done
 ok "the access log names the forwarded client and the proxy"
 
+# The access log line of the request with X-Request-Id $1 (written once
+# the answer is sent, so possibly a moment after the client has it).
+log_line() {
+    local deadline=$(( $(date +%s) + 10 * SLOW ))
+    until grep -q "\"request_id\":\"$1\"" "$NSTD_LOG"; do
+        [ "$(date +%s)" -lt $deadline ] || fail "no access log line for request $1"
+        sleep 0.1
+    done
+    grep "\"request_id\":\"$1\"" "$NSTD_LOG"
+}
+
 # a client talking to nstd directly cannot claim another address
-curl -s -o /dev/null -H 'X-Forwarded-For: 192.0.2.99' "http://127.0.0.1:$PORT/healthz"
-grep -q '"client":"192.0.2.99","proxy":"127.0.0.1"' "$NSTD_LOG" ||
+curl -s -o /dev/null -H 'X-Forwarded-For: 192.0.2.99' -H 'X-Request-Id: trusted-xff' \
+    "http://127.0.0.1:$PORT/healthz"
+log_line trusted-xff | grep -q '"client":"192.0.2.99","proxy":"127.0.0.1"' ||
     fail "a trusted peer's X-Forwarded-For is not used"
 ok "X-Forwarded-For is used from the trusted peer"
 
@@ -59,9 +71,9 @@ req DELETE "/v1/jobs/$queued" >/dev/null
 # whose X-Forwarded-For is not believed.
 stop_nstd
 start_nstd --workers 1 --trusted-proxies 127.0.0.2 --max-connections-per-ip 4
-curl -s -o /dev/null -H 'X-Forwarded-For: 192.0.2.55' "$BASE/healthz"
-grep '"path":"/healthz"' "$NSTD_LOG" | tail -n 1 | grep -q '"client":"127.0.0.1","bytes"' ||
-    fail "a direct client's X-Forwarded-For was believed: $(grep '"path":"/healthz"' "$NSTD_LOG" | tail -n 1)"
+curl -s -o /dev/null -H 'X-Forwarded-For: 192.0.2.55' -H 'X-Request-Id: untrusted-xff' "$BASE/healthz"
+log_line untrusted-xff | grep -q '"client":"127.0.0.1","bytes"' ||
+    fail "a direct client's X-Forwarded-For was believed: $(log_line untrusted-xff)"
 ok "an untrusted peer's X-Forwarded-For is ignored"
 "$PY" - "$PORT" <<'PY' || fail "sockets per peer"
 import socket, sys
