@@ -112,7 +112,7 @@ expect_eq "$(OUT="$T/p.png" on b req GET "/v1/jobs/$id/preview")" 200 "preview t
 ok "job of A listed, fetched, previewed and downloaded through B (the same bytes as A)"
 
 # ---------------------------------------------------------------- cancel through B reaches the worker
-long='{"image_size":64,"iterations":2000,"preview_every":0}'
+long='{"image_size":32,"iterations":2000,"preview_every":0}'
 id=$(on a submit "$long")
 on b wait_state "$id" running 60
 w=$(runner_of "$id" 30)
@@ -145,26 +145,26 @@ grep -Eq '^nstd_workers_alive 2(\.0+)?$' "$T/body" ||
 ok "A counts 2 live workers"
 
 # ---------------------------------------------------------------- kill -9 of the running worker
-id=$(on a submit '{"image_size":64,"iterations":80,"preview_every":4}')
+id=$(on a submit '{"image_size":32,"iterations":60,"preview_every":2}')
 on b wait_state "$id" running 60
 victim=$(runner_of "$id" 30)
 wait_until 60 "no checkpoint of $id in Redis while it ran" checkpointed "$id"
 ck=$(stored_field "$id" checkpoint_iteration)
 kill_node "$victim"
 ok "killed worker $victim with -9 at checkpoint $ck"
-on a wait_state "$id" succeeded 180
+on a wait_state "$id" succeeded 300
 other=$([ "$victim" = w1 ] && echo w2 || echo w1)
 log_has "$other" job_started "$id" 'e.get("resume_iteration", 0) > 0' ||
     fail "worker $other did not resume $id from a checkpoint: $(grep "$id" "$T/$other.log" | tail -n 3)"
 expect_eq "$(on b job_field "$id" 'd["attempts"]')" 2 "attempts after one takeover"
 expect_eq "$(OUT="$T/k.png" on b req GET "/v1/jobs/$id/result")" 200 "result after the takeover"
-expect_eq "$(png_size "$T/k.png" | cut -d' ' -f1)" 64 "result width after the takeover"
+expect_eq "$(png_size "$T/k.png" | cut -d' ' -f1)" 32 "result width after the takeover"
 expect_eq "$(result_blobs "$id")" 1 "stored results"
 ok "worker $other took the job over from a checkpoint and finished it (attempts 2)"
 start_node "$victim" --role worker --workers 1 --job-threads 1 "${LEASE[@]}"
 
 # ---------------------------------------------------------------- a paused worker cannot overwrite
-id=$(on a submit '{"image_size":64,"iterations":60,"preview_every":4}')
+id=$(on a submit '{"image_size":32,"iterations":60,"preview_every":2}')
 on b wait_state "$id" running 60
 paused=$(runner_of "$id" 30)
 wait_until 60 "no checkpoint of $id in Redis while it ran" checkpointed "$id"
@@ -172,7 +172,7 @@ wait_until 60 "$id did not pass iteration 20" iteration_at_least a "$id" 20
 pid=$(node_var PID "$paused")
 kill -STOP "$pid"
 ok "paused worker $paused (SIGSTOP) at iteration $(on a job_field "$id" 'd["progress"]["iteration"]')"
-on a wait_state "$id" succeeded 180
+on a wait_state "$id" succeeded 300
 other=$([ "$paused" = w1 ] && echo w2 || echo w1)
 log_has "$other" job_started "$id" || fail "worker $other did not take $id over"
 on b job_field "$id" 'd' >"$T/view-before.json"
