@@ -152,6 +152,7 @@ static int submit_webhook(api_request *rq, const upload_part *params, char **tex
  * refuse below). */
 typedef struct {
     upload *u;                  /* NULL when refused from the headers */
+    api *api;                   /* for the waiter */
     api_auth *auth;             /* for quota_held */
     auth_principal who;
     int quota_held;             /* counted in the token's queue quota (auth_submit_begin) */
@@ -316,6 +317,7 @@ static void submit_state_free(void *p)
 {
     submit_state *s = p;
     if (s->quota_held) auth_submit_end(s->auth, &s->who);
+    if (s->waiting) wait_end(s->api, &s->waiter);   /* a held request that ended unanswered */
     upload_free(s->u);
     job_info_free(&s->job);
     free(s);
@@ -387,6 +389,7 @@ enum MHD_Result h_jobs_create(api_request *rq, const char *data, size_t *size)
         if (!s) return MHD_NO;
         rq->state = s;
         rq->state_free = submit_state_free;
+        s->api = a;
         if (atomic_load(&a->shutting_down))
             return refuse(rq, s, JOBS_ESHUTDOWN, 0, NULL, "shutting down");
         const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Content-Type");
