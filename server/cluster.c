@@ -235,7 +235,14 @@ struct job *jobs_cluster_take(jobs *j)
         jobs_table_remove(j, copy);
         jobs_unref_locked(copy);
     }
-    if (jobs_table_insert(j, jb) < 0) jb->refs--;   /* run it without a table entry */
+    if (jobs_table_insert(j, jb) < 0) {   /* out of memory: back to the queue */
+        pthread_mutex_unlock(&j->mu);
+        r->state = JOB_QUEUED;
+        r->attempts--;
+        if (store_record_put(j->st, r, fence) == 0) store_done(j->st, &t, fence, 1);
+        jobs_job_free(jb);
+        return NULL;
+    }
     j->n_running++;
     jobs_bump(j, jb);
     jobs_update_gauges(j);

@@ -215,25 +215,33 @@ int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const j
 
     pthread_mutex_lock(&j->mu);
     j->reserved--;
+    /* With a shared store the feed may have brought a copy of the job
+     * already (ours replaces it), or a worker of this process may run it
+     * already (its job stays, ours goes). */
+    struct job *taken = NULL;
     if (rc == 0 && j->shared) {
-        struct job *copy = jobs_find(j, jb->rec.id);   /* the feed was quicker */
-        if (copy) {
+        struct job *copy = jobs_find(j, jb->rec.id);
+        if (copy && copy->local_run) {
+            taken = copy;
+        } else if (copy) {
             jobs_table_remove(j, copy);
             jobs_unref_locked(copy);
         }
     }
-    if (rc == 0) rc = jobs_table_insert(j, jb);
+    if (rc == 0 && !taken) rc = jobs_table_insert(j, jb);
     jobs_idem_end_locked(j, jb);   /* the key is the table's job's now, or free */
     if (rc == 0) {
+        struct job *now = taken ? taken : jb;
         if (!j->shared) jobs_queue_push(j, jb);
-        jobs_bump(j, jb);
+        jobs_bump(j, now);
         jobs_update_gauges(j);
         pthread_cond_signal(&j->work_cv);
-        if (out && snapshot(j, jb, out) < 0) memset(out, 0, sizeof *out);
+        if (out && snapshot(j, now, out) < 0) memset(out, 0, sizeof *out);
     }
     char id[JOB_ID_LEN + 1];   /* the table's job may be replaced by a fresher copy now */
     snprintf(id, sizeof id, "%s", jb->rec.id);
     pthread_mutex_unlock(&j->mu);
+    if (rc == 0 && taken) jobs_job_free(jb);
 
     if (rc < 0) {
         if (rc == JOBS_ENOSPACE) {
