@@ -17,29 +17,8 @@ set -euo pipefail
 [ $# -ge 3 ] || { sed -n '6,7p' "$0" >&2; exit 2; }
 nstd=$1 content=$2 style=$3 runs=${4:-5}
 params=${PARAMS:-'{"image_size":256,"iterations":20,"preview_every":5}'}
-command -v redis-server >/dev/null || { echo "store_overhead: needs redis-server (apt-get install redis-server)" >&2; exit 2; }
-[ -x "$nstd" ] || { echo "store_overhead: $nstd is not an executable" >&2; exit 2; }
-tmp=$(mktemp -d)
-pids=
-cleanup() {
-    local p
-    for p in $pids; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_http() { # URL
-    local i
-    for i in $(seq 300); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done
-    echo "store_overhead: $1 did not answer" >&2; exit 1
-}
-
-rport=$(free_port)
-mkdir -p "$tmp/redis"
-redis-server --bind 127.0.0.1 --port "$rport" --dir "$tmp/redis" --appendonly yes --save '' \
-    --logfile "$tmp/redis/log" &
-pids="$pids $!"
-for _ in $(seq 100); do [ "$(redis-cli -p "$rport" PING 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+bench=store_overhead
+. "$(dirname "$0")/redis_scratch.sh"
 
 start() { # VAR NAME [flags…]: sets VAR to the base URL (not in a subshell: pids)
     local var=$1 name=$2 port
@@ -52,7 +31,7 @@ start() { # VAR NAME [flags…]: sets VAR to the base URL (not in a subshell: pi
     printf -v "$var" %s "http://127.0.0.1:$port"
 }
 start disk disk
-start redis redis --redis-url "redis://127.0.0.1:$rport"
+start redis redis --redis-url "$redis_url"
 
 one() { # BASE: prints the seconds of one job
     python3 - "$1" "$content" "$style" "$params" <<'PY'

@@ -17,30 +17,9 @@ set -euo pipefail
 [ $# -ge 3 ] || { sed -n '4,6p' "$0" >&2; exit 2; }
 nstd=$1 content=$2 style=$3 jobs=${4:-8}
 params=${PARAMS:-'{"image_size":128,"iterations":100,"preview_every":0}'}
-command -v redis-server >/dev/null || { echo "throughput: needs redis-server (apt-get install redis-server)" >&2; exit 2; }
-[ -x "$nstd" ] || { echo "throughput: $nstd is not an executable" >&2; exit 2; }
-tmp=$(mktemp -d)
-pids=
-cleanup() {
-    local p
-    for p in $pids; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_http() { # URL
-    local i
-    for i in $(seq 300); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done
-    echo "throughput: $1 did not answer" >&2; exit 1
-}
-
-rport=$(free_port)
-mkdir -p "$tmp/redis"
-redis-server --bind 127.0.0.1 --port "$rport" --dir "$tmp/redis" --appendonly yes --save '' \
-    --logfile "$tmp/redis/log" &
-pids="$pids $!"
-for _ in $(seq 100); do [ "$(redis-cli -p "$rport" PING 2>/dev/null)" = PONG ] && break; sleep 0.1; done
-url=redis://127.0.0.1:$rport
+bench=throughput
+. "$(dirname "$0")/redis_scratch.sh"
+url=$redis_url
 common=(--bind 127.0.0.1 --redis-url "$url" --log-format text --queue-size 1000 --lease-renew 2 --lease-timeout 10)
 aport=$(free_port)
 "$nstd" "${common[@]}" --role api --port "$aport" --data-dir "$tmp/api" >"$tmp/api.log" 2>&1 &
