@@ -108,7 +108,8 @@ curl -s -o /dev/null --max-time 1 -H "Prefer: wait=$HOLD" "${F[@]}" -F "params=$
 sleep 2   # the pump wakes held requests meanwhile
 expect_eq "$(req GET '/v1/jobs?limit=1')" 200 "the list after a client left a held request"
 cancel "$(jf "$T/body" 'd["jobs"][0]["id"]')"
-expect_eq "$(post "$TINY" -H 'Prefer: wait=1')" 202 "a held submit after a client left one"
+st=$(post "$TINY" -H 'Prefer: wait=1')   # 200 when the tiny job ends within the second
+case $st in 200|202) ;; *) fail "a held submit after a client left one: $st $(head -c 300 "$T/body")" ;; esac
 cancel "$(jf "$T/body" 'd["id"]')"
 ok "a client leaving a held request does no harm"
 
