@@ -98,6 +98,7 @@ struct api_request {
                                    (only the first is logged); else the refusals just
                                    before it (logged as rate_limited) */
     int bad_path;               /* the raw request target has control bytes: 400 */
+    long dropped;               /* bytes of a body the route does not take, dropped */
     auth_principal who;         /* the token's owner, once a route that needs one
                                    passed (who.known 0 without tokens) */
     const char *cors_origin;    /* the Origin to echo, NULL when none/refused */

@@ -404,8 +404,16 @@ enum MHD_Result api_access(void *cls, struct MHD_Connection *conn, const char *u
         return dispatch(rq);
     }
     if (!rq->dispatched) {       /* a route without a body, or none */
+        /* A body nobody asked for is read and dropped (up to
+         * max_discard_bytes) and the answer given at its end: a client
+         * still sending it would see the connection closed instead of the
+         * answer (as for an early refusal of a submit). */
+        if (*upload_data_size) {
+            rq->dropped += (long)*upload_data_size;
+            *upload_data_size = 0;
+            if (rq->dropped <= a->d.cfg->max_discard_bytes) return MHD_YES;
+        }
         rq->dispatched = 1;
-        *upload_data_size = 0;   /* a body nobody asked for is dropped */
         return dispatch(rq);
     }
     if (rq->answered || !rq->route || !rq->route->body) {

@@ -135,8 +135,8 @@ for w in $WORKERS; do
     expect_eq "$(on "$w" req GET /metrics)" 200 "worker $w /metrics"
     grep -q '^nstd_' "$T/body" || fail "worker $w /metrics has no nstd_ metric"
     expect_eq "$(on "$w" req GET /v1/jobs)" 404 "worker $w GET /v1/jobs"
-    expect_eq "$(on "$w" req POST /v1/jobs)" 404 \
-        "worker $w POST /v1/jobs"
+    expect_eq "$(on "$w" req POST /v1/jobs -F "content=@$T/content.png" -F "style=@$T/style.png")" \
+        404 "worker $w POST /v1/jobs"
 done
 ok "worker nodes answer /healthz, /readyz, /metrics and 404 for /v1/jobs"
 expect_eq "$(on a req GET /metrics)" 200 "API /metrics"

@@ -85,6 +85,9 @@ expect_error "$(req PUT /v1/jobs)" 405 method_not_allowed "" "PUT /v1/jobs"
 expect_eq "$(header Allow)" "POST, GET, HEAD, OPTIONS" "Allow of /v1/jobs"
 expect_error "$(req DELETE /healthz)" 405 method_not_allowed "" "DELETE /healthz"
 expect_eq "$(header Allow)" "GET, HEAD, OPTIONS" "Allow of /healthz"
+# a body a route does not take is read and dropped, and the answer follows it
+expect_error "$(req POST /healthz "${C[@]}")" 405 method_not_allowed "" "POST /healthz with a body"
+expect_error "$(req POST /v1/nope "${C[@]}")" 404 not_found "" "POST to no route with a body"
 expect_error "$(req POST /v1/jobs/0123456789abcdef0123456789abcdef/result)" 405 method_not_allowed "" \
     "POST on a result"
 expect_error "$(req GET '/v1/jobs?limit=0')" 400 invalid_query limit "limit=0"
