@@ -101,6 +101,7 @@ static void start_server(void)
     cfg.http_threads = 1;
     cfg.connection_timeout = 10;
     cfg.max_connections_per_ip = 0;
+    cfg.rate_limit = 0;   /* the fuzzer sends requests as fast as it can */
     log_init("text");
 
     static nst_model *model;
@@ -115,7 +116,7 @@ static void start_server(void)
                       .job_ttl = 3600, .max_input_pixels = 1,   /* stored jobs fail at once */
                       .limits = {cfg.max_iterations, cfg.max_image_size}};
     if (jobs_start(&jb, &jc, st, NULL, model, err, sizeof err) < 0) fail("jobs_start", err);
-    api_deps deps = {&cfg, jb, st, metrics_create(), model, NULL};
+    api_deps deps = {.cfg = &cfg, .jobs = jb, .store = st, .metrics = metrics_create(), .model = model};
     if (api_create(&a, &deps) < 0) fail("api_create", NULL);
     for (int tries = 0; tries < 20 && !h; tries++) {
         cfg.port = free_port();
