@@ -148,6 +148,7 @@ JSON({
           "preserve_colors": {"type": "string", "enum": ["none", "luminance", "histogram"], "default": "none", "description": "Keep the content image's colours: luminance-only transfer or colour histogram matching"},
           "preview_every": {"type": "integer", "minimum": 0, "maximum": 100000, "description": "Iterations between preview images, and one at the end of each scale; 0 for no previews at all (the preview route then answers 404 no_preview)"},
           "scales": {"type": "integer", "minimum": 1, "maximum": 4, "default": 1, "description": "Coarse to fine: the number of resolutions, each half the next, ending at image_size; most iterations run at the lower ones, and a resolution whose longest side would be under 64 px is skipped. 1: full size only"},
+          "tolerance": {"type": "number", "minimum": 0, "maximum": 1, "description": "Stop once the loss fell by less than this fraction over the last 10 iterations (at each resolution; the job then shows progress.stop_reason tolerance); 0: always run all iterations. The default (GET /v1/info) was chosen by measurement"},
           "webhook": {"type": "string", "format": "uri", "description": "Submit only (the job shows it as its webhook, not among its params): an http or https URL that gets a signed POST (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature v1 = HMAC-SHA256 with the server's webhook_secret) of {type: job.started | job.progress | job.completed, timestamp, data: the Job} at each event of webhook_events. At most webhook_max_url bytes; its host must resolve to public addresses only, unless the server's webhook_allow lists it. Failed deliveries are retried with backoff up to webhook_max_attempts (GET /v1/info); they never affect the job", "example": "https://example.com/nst-hook"},
           "webhook_events": {"type": "array", "items": {"type": "string", "enum": ["start", "progress", "completed"]}, "minItems": 1, "uniqueItems": true, "default": ["start", "progress", "completed"], "description": "Submit only, with webhook: the events delivered. start: each time a worker starts the job; progress: at most one every webhook_progress_ms; completed: once the job that ran ends (succeeded, failed or canceled)"}
         }
@@ -165,14 +166,15 @@ JSON({
       },
       "Progress": {
         "type": "object",
-        "required": ["iteration", "iterations", "percent", "loss", "elapsed_s", "eta_s"],
+        "required": ["iteration", "iterations", "percent", "loss", "elapsed_s", "eta_s", "stop_reason"],
         "properties": {
           "iteration": {"type": "integer", "minimum": 0, "description": "Completed iterations"},
-          "iterations": {"type": "integer", "minimum": 0, "description": "Planned iterations"},
-          "percent": {"type": "number", "minimum": 0, "maximum": 100},
+          "iterations": {"type": "integer", "minimum": 0, "description": "Planned iterations: at most this many run"},
+          "percent": {"type": "number", "minimum": 0, "maximum": 100, "description": "iteration of iterations; 100 once the transfer ended, also when it stopped early"},
           "loss": {"$ref": "#/components/schemas/Loss"},
           "elapsed_s": {"type": "number", "minimum": 0, "description": "Seconds of computation so far"},
-          "eta_s": {"type": "number", "nullable": true, "description": "Estimated seconds remaining; null while unknown"}
+          "eta_s": {"type": "number", "nullable": true, "description": "Estimated seconds remaining; null while unknown"},
+          "stop_reason": {"type": "string", "nullable": true, "enum": ["iterations", "tolerance", "converged", null], "description": "Why the transfer ended: it ran all iterations, the loss stopped falling (tolerance), or the optimiser found no lower point; null until then"}
         }
       },
       "JobLinks": {

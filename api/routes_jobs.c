@@ -82,30 +82,6 @@ static int verify_image(api_request *rq, const upload_part *part, const char *fi
     return -1;
 }
 
-/* Peak bytes the worker will need for the job: the engine's transfer
- * (inputs decoded, network, optimiser; nst_transfer_memory), the decoder's
- * working memory for the largest image it decodes (an input or the
- * output-sized checkpoint it resumes from), the checkpoint itself and the
- * encoding of a preview or the result (an 8-bit copy, stb's filtered rows
- * and the PNG). */
-static size_t job_memory(const api *a, const nst_params *p, const int *wh, int n_images,
-                         int *out_w, int *out_h)
-{
-    int cw = wh[0], ch = wh[1];
-    *out_w = cw >= ch ? p->image_size : (int)((double)cw * p->image_size / ch + 0.5);
-    *out_h = cw >= ch ? (int)((double)ch * p->image_size / cw + 0.5) : p->image_size;
-    size_t out_px = (size_t)(*out_w > 0 ? *out_w : 1) * (size_t)(*out_h > 0 ? *out_h : 1);
-    size_t decode = 0;
-    for (int i = 0; i < n_images; i++) {
-        size_t d = nst_image_decode_memory(wh[2 * i], wh[2 * i + 1]);
-        if (d > decode) decode = d;
-    }
-    size_t d = nst_image_decode_memory(*out_w, *out_h);
-    if (d > decode) decode = d;
-    return nst_transfer_memory(a->d.model, p, cw, ch, wh + 2, n_images - 1) + decode +
-           out_px * (3 * sizeof(float) + 16);
-}
-
 /* The webhook params of a submit, webhook and webhook_events, are the
  * service's, not the engine's: they are taken out of the params object
  * (*params, rewritten without them, text in *text, malloc'd) before the
@@ -251,7 +227,7 @@ static enum MHD_Result submit(api_request *rq, upload *u)
     }
 
     int ow, oh;
-    size_t need = job_memory(a, &p, wh, n_images, &ow, &oh);
+    size_t need = jobs_memory(a->d.model, cfg->max_job_memory, &p, wh, n_images, &ow, &oh);
     if (cfg->max_job_memory > 0 && need > (size_t)cfg->max_job_memory) {
         res = reply_error(rq, 422, "job_too_large", NULL,
                           "the job needs an estimated %zu bytes (%.1f MiB) of memory at its "

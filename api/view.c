@@ -90,6 +90,7 @@ cJSON *view_job(const api *a, const job_info *in)
     /* what the view computes from the fields */
     cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "progress");
     double pct = in->iterations > 0 ? 100.0 * in->iteration / in->iterations : 0;
+    if (in->stop_reason[0]) pct = 100;   /* ended before its planned iterations, or at them */
     if (p) cJSON_AddNumberToObject(p, "percent", round(pct * 10) / 10);
 
     char buf[512];

@@ -112,6 +112,9 @@ static const param_row rows[] = {
      .help = "Coarse to fine: the number of resolutions, each half the next, ending at "
              "image_size (1: full size only); most iterations run at the lower ones, and a "
              "resolution whose longest side would be under 64 px is skipped"},
+    {"tolerance", K_NUMBER, AT(tolerance), .min = 0, .max = 1,
+     .help = "Stop once the loss fell by less than this fraction over the last 10 "
+             "iterations (at each resolution); 0: always run all iterations"},
 };
 
 #define N_ROWS ((int)(sizeof rows / sizeof rows[0]))
@@ -666,6 +669,7 @@ void nst_params_default(nst_params *p, const nst_model *m)
     p->preserve_colors = NST_COLORS_NONE;
     p->preview_every = 10;
     p->scales = 1;
+    p->tolerance = NST_DEFAULT_TOLERANCE;
     const nst_model_defaults *md = m ? nst_model_get_defaults(m) : NULL;
     if (md) {
         p->alpha = md->alpha;

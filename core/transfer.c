@@ -18,12 +18,6 @@
 #include "optim.h"
 #include "rng.h"
 
-/* L-BFGS keeps 2 vectors of the image's size per correction pair; the history
- * is sized so those stay within this budget (between the two bounds). */
-#define LBFGS_BUDGET_BYTES (96u << 20)
-#define LBFGS_HISTORY_MIN 5
-#define LBFGS_HISTORY_MAX 20
-
 /* Output size: the content's aspect with the longest side image_size. */
 static void output_size(const nst_image *content, int longest, int *w, int *h)
 {
@@ -74,12 +68,6 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int lbfgs_history(size_t n)
-{
-    size_t h = LBFGS_BUDGET_BYTES / (2 * n * sizeof(float));
-    return h < LBFGS_HISTORY_MIN ? LBFGS_HISTORY_MIN : h > LBFGS_HISTORY_MAX ? LBFGS_HISTORY_MAX : (int)h;
-}
-
 /* The objective as optim.h's two halves. The parts reported are those of
  * the latest point whose gradient was taken: the accepted one, not a trial
  * the line search rejected. */
@@ -119,18 +107,42 @@ static double eval_fn(eval_ctx *c, const float *x, float *g)
 typedef struct {
     int w, h;
     int first, last;
+    int history;          /* L-BFGS correction pairs (plan_memory) */
 } scale_plan;
+
+static size_t plan_memory(const nst_params *p, int content_w, int content_h, const int *style_wh,
+                          int n_styles, scale_plan *plan, int n_scales);
+
+/* The stopping rule (params.tolerance): the losses of the last
+ * NST_TOLERANCE_WINDOW iterations and the one before them, a ring. */
+typedef struct {
+    double f[NST_TOLERANCE_WINDOW + 1];
+    int seen;
+} loss_window;
+
+/* Record loss f; 1 when it fell by less than tol (relative) over the window. */
+static int loss_window_flat(loss_window *w, double f, double tol)
+{
+    int n = NST_TOLERANCE_WINDOW + 1;
+    w->f[w->seen++ % n] = f;
+    if (tol <= 0 || w->seen < n) return 0;
+    double old = w->f[w->seen % n]; /* the oldest: the slot written next */
+    return old - f < tol * fabs(old);
+}
 
 /* The optimisation loop from x over one scale; reports each iteration; x
  * ends at the result. view (the scale's size) receives the presented image
- * on preview iterations. t0 is the transfer's start. */
+ * on preview iterations. t0 is the transfer's start. The scale ends early
+ * when the optimiser converges or the loss stops falling (params.tolerance);
+ * the last scale's final report says why the run ended. */
 static int optimise(nst_objective *o, const nst_params *p, const scale_plan *sp, float *x,
                     const nst_image *content_sized, const nst_callbacks *cb, nst_image *view,
                     double t0, nst_error *err)
 {
     size_t n = (size_t)3 * sp->w * sp->h;
+    int final = sp->last == p->iterations;
     float *g = malloc(n * sizeof(float));
-    nst_lbfgs *lb = p->optimizer == NST_OPT_LBFGS ? nst_lbfgs_create(n, lbfgs_history(n)) : NULL;
+    nst_lbfgs *lb = p->optimizer == NST_OPT_LBFGS ? nst_lbfgs_create(n, sp->history) : NULL;
     nst_adam *ad = p->optimizer == NST_OPT_ADAM ? nst_adam_create(n, p->learning_rate) : NULL;
     if (!g || (!lb && !ad)) {
         free(g);
@@ -141,31 +153,47 @@ static int optimise(nst_objective *o, const nst_params *p, const scale_plan *sp,
     eval_ctx ctx = {.o = o};
     nst_objective_fns fns = {value_fn, gradient_fn, &ctx};
     double f = eval_fn(&ctx, x, g);
+    loss_window window = {0};
+    loss_window_flat(&window, f, p->tolerance);
     int rc = NST_OK;
     for (int it = sp->first + 1; it <= sp->last; it++) {
         if (cb && cb->cancel && atomic_load(cb->cancel)) {
             rc = nst_error_set(err, NST_ECANCELED, "", "canceled after iteration %d", it - 1);
             break;
         }
+        nst_stop why = NST_STOP_NONE;
         if (lb) {
-            if (nst_lbfgs_step(lb, x, &f, g, &fns) == 0) it = sp->last; /* converged */
+            if (nst_lbfgs_step(lb, x, &f, g, &fns) == 0) why = NST_STOP_CONVERGED;
         } else {
             nst_adam_step(ad, x, g);
             f = eval_fn(&ctx, x, g);
         }
+        if (why == NST_STOP_NONE && loss_window_flat(&window, f, p->tolerance))
+            why = NST_STOP_TOLERANCE;
+        if (why == NST_STOP_NONE && it == sp->last) why = NST_STOP_ITERATIONS;
         if (cb && cb->progress) {
-            int preview = (p->preview_every > 0 && it % p->preview_every == 0) || it == sp->last;
+            int end = final && why != NST_STOP_NONE;
+            int preview = (p->preview_every > 0 && it % p->preview_every == 0) || end;
             if (preview) present(p, x, content_sized, view);
             nst_progress pr = {it, p->iterations, f, ctx.parts.content, ctx.parts.style,
                                ctx.parts.tv, now_s() - t0, preview ? view : NULL,
-                               ctx.evaluations, ctx.gradients};
+                               ctx.evaluations, ctx.gradients, end ? why : NST_STOP_NONE};
             cb->progress(&pr, cb->user);
         }
+        if (why != NST_STOP_NONE) break;
     }
     free(g);
     nst_lbfgs_free(lb);
     nst_adam_free(ad);
     return rc;
+}
+
+const char *nst_stop_name(nst_stop s)
+{
+    static const char *const names[] = {
+        [NST_STOP_NONE] = "", [NST_STOP_ITERATIONS] = "iterations",
+        [NST_STOP_TOLERANCE] = "tolerance", [NST_STOP_CONVERGED] = "converged"};
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "";
 }
 
 /* The scales of a run, coarsest first (see nst_transfer in nst.h). Returns
@@ -220,13 +248,19 @@ int nst_transfer(const nst_model *m, const nst_params *p, const nst_image *conte
 {
     scale_plan plan[8];
     int n_scales = plan_scales(p, content, plan), rc = NST_OK;
+    memset(out, 0, sizeof *out);
+    if ((rc = nst_params_check_styles(p, n_styles, err)) != NST_OK) return rc;
+    int style_wh[2 * NST_MAX_STYLES];
+    for (int k = 0; k < n_styles; k++) {
+        style_wh[2 * k] = styles[k].w;
+        style_wh[2 * k + 1] = styles[k].h;
+    }
+    plan_memory(p, content->w, content->h, style_wh, n_styles, plan, n_scales);
     int resumed = cb && cb->resume ? cb->resume_iteration : 0;
     double t0 = now_s();
     float *x = NULL;
     const scale_plan *prev = NULL, *sp = NULL;
     nst_image csized = {0};
-    memset(out, 0, sizeof *out);
-    if ((rc = nst_params_check_styles(p, n_styles, err)) != NST_OK) return rc;
     for (int s = 0; s < n_scales && rc == NST_OK; s++) {
         sp = &plan[s];
         if (sp->last <= resumed && s < n_scales - 1) continue; /* done before the checkpoint */
@@ -272,27 +306,41 @@ int nst_transfer(const nst_model *m, const nst_params *p, const nst_image *conte
  * RSS less the model and this estimate stays under it at 128 … 1024 px. */
 #define TRANSFER_OVERHEAD_BYTES ((size_t)64 << 20)
 
-/* Per scale, in nst_transfer's order: the content resized (csized, with
- * nst_image_resize's interleaved copies of the input and of the result)
- * next to the previous scale's x; then out and the new x, with the
- * temporaries of its start (the first style or a checkpoint resized); then
- * the objective (nst_objective_bytes), the gradient and the optimiser's
- * vectors. Every scale's peak is on top of the input images the caller
- * holds; the largest scale's is the answer. */
-size_t nst_transfer_memory(const nst_model *m, const nst_params *p, int content_w,
-                           int content_h, const int *style_wh, int n_styles)
+/* L-BFGS correction pairs for a scale of n floats whose other floats at
+ * its peak (inputs, network, images, the optimiser's three fixed vectors)
+ * are fixed: as many as the rest of params->memory_limit holds (or
+ * NST_LBFGS_DEFAULT_BUDGET without a limit), within the bounds. */
+static int lbfgs_history(const nst_params *p, size_t n, size_t fixed)
 {
-    (void)m; /* the weights are shared and loaded once: not a transfer's */
-    if (content_w < 1 || content_h < 1 || n_styles < 0 || n_styles > NST_MAX_STYLES) return 0;
+    size_t budget = NST_LBFGS_DEFAULT_BUDGET;
+    if (p->memory_limit) {
+        size_t used = fixed * sizeof(float) + TRANSFER_OVERHEAD_BYTES;
+        budget = p->memory_limit > used ? p->memory_limit - used : 0;
+    }
+    size_t h = budget / (2 * n * sizeof(float));
+    return h < NST_LBFGS_HISTORY_MIN   ? NST_LBFGS_HISTORY_MIN
+           : h > NST_LBFGS_HISTORY_MAX ? NST_LBFGS_HISTORY_MAX
+                                       : (int)h;
+}
+
+/* The plan's memory: per scale, in nst_transfer's order, the content
+ * resized (csized, with nst_image_resize's interleaved copies of the input
+ * and of the result) next to the previous scale's x; then out and the new
+ * x, with the temporaries of its start (the first style or a checkpoint
+ * resized); then the objective (nst_objective_bytes), the gradient and the
+ * optimiser's vectors, whose L-BFGS history (plan[s].history) is sized
+ * here.
+ * Every scale's peak is on top of the input images the caller holds; the
+ * largest scale's is the answer, in bytes. */
+static size_t plan_memory(const nst_params *p, int content_w, int content_h, const int *style_wh,
+                          int n_styles, scale_plan *plan, int n_scales)
+{
     size_t inputs = (size_t)3 * content_w * content_h, style0 = 0;
     for (int k = 0; k < n_styles; k++) {
         size_t s = (size_t)3 * style_wh[2 * k] * style_wh[2 * k + 1];
         inputs += s;
         if (k == 0) style0 = s;
     }
-    nst_image shape = {content_w, content_h, NULL};
-    scale_plan plan[8];
-    int n_scales = plan_scales(p, &shape, plan);
     size_t peak = 0, prev_x = 0;
     for (int s = 0; s < n_scales; s++) {
         size_t n = (size_t)3 * plan[s].w * plan[s].h;
@@ -300,15 +348,32 @@ size_t nst_transfer_memory(const nst_model *m, const nst_params *p, int content_
         size_t start_tmp = p->init == NST_INIT_STYLE ? n + style0 + n : 0;
         if (3 * n > start_tmp) start_tmp = 3 * n; /* a checkpoint or x upsampled */
         size_t start = 2 * n + prev_x + n + start_tmp;
-        size_t opt = p->optimizer == NST_OPT_LBFGS ? (2 * (size_t)lbfgs_history(n) + 3) * n
-                                                   : 2 * n;
-        size_t run = 3 * n + n + opt +
+        size_t run = 3 * n + n +
                      nst_objective_bytes(p, plan[s].w, plan[s].h, style_wh, n_styles) /
                          sizeof(float);
+        if (p->optimizer == NST_OPT_LBFGS) {
+            run += 3 * n;
+            plan[s].history = lbfgs_history(p, n, inputs + run);
+            run += 2 * (size_t)plan[s].history * n;
+        } else {
+            run += 2 * n;
+            plan[s].history = 0;
+        }
         size_t at = resize > start ? resize : start;
         if (run > at) at = run;
         if (at > peak) peak = at;
         prev_x = n;
     }
     return (inputs + peak) * sizeof(float) + TRANSFER_OVERHEAD_BYTES;
+}
+
+size_t nst_transfer_memory(const nst_model *m, const nst_params *p, int content_w,
+                           int content_h, const int *style_wh, int n_styles)
+{
+    (void)m; /* the weights are shared and loaded once: not a transfer's */
+    if (content_w < 1 || content_h < 1 || n_styles < 0 || n_styles > NST_MAX_STYLES) return 0;
+    nst_image shape = {content_w, content_h, NULL};
+    scale_plan plan[8];
+    int n_scales = plan_scales(p, &shape, plan);
+    return plan_memory(p, content_w, content_h, style_wh, n_styles, plan, n_scales);
 }

@@ -31,6 +31,7 @@ typedef struct {
     const char *styles[NST_MAX_STYLES];
     int n_styles;
     int save_every, threads, quiet;
+    long max_memory_mib;      /* --max-memory: the transfer's memory limit; 0 none */
     /* parameter flags, applied after the params file: key, value pairs */
     const char *keys[MAX_PARAM_FLAGS], *values[MAX_PARAM_FLAGS];
     int n_params;
@@ -47,10 +48,12 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: nst --content IMAGE --style IMAGE [--style IMAGE …] --output OUT.png\n"
             "           [--params PARAMS.json] [--model MODEL.safetensors] [--save-every N]\n"
-            "           [--threads N] [--quiet] [--PARAM VALUE …]\n"
+            "           [--threads N] [--max-memory MIB] [--quiet] [--PARAM VALUE …]\n"
             "       nst --export-model OUT.safetensors [--model MODEL.safetensors]\n"
             "       nst --check-model MODEL.safetensors\n\n"
-            "Without --model the embedded vgg19-random model is used.\n\n"
+            "Without --model the embedded vgg19-random model is used. --max-memory refuses\n"
+            "a transfer estimated above MIB mebibytes and lets L-BFGS keep as many\n"
+            "correction pairs as fit below it (without it, 256 MiB of pairs at most).\n\n"
             "PARAM is any key of the params JSON with '_' written '-'; flags apply after the\n"
             "--params file. The defaults below are the paper's: a model's recommended\n"
             "alpha, beta, tv_weight and pooling replace them (nst --check-model shows them).\n\n"
@@ -97,6 +100,14 @@ static int parse_args(int argc, char **argv, cli_args *a)
         else if (!strcmp(name, "check-model")) a->model = a->check_model = v;
         else if (!strcmp(name, "save-every")) a->save_every = atoi(v);
         else if (!strcmp(name, "threads")) a->threads = atoi(v);
+        else if (!strcmp(name, "max-memory")) {
+            char *end;
+            a->max_memory_mib = strtol(v, &end, 10);
+            if (*end || a->max_memory_mib < 1 || a->max_memory_mib > (1L << 30)) {
+                fprintf(stderr, "nst: --max-memory %s: expected mebibytes, 1 or more\n", v);
+                return STATUS_BAD_INPUT;
+            }
+        }
         else if (!strcmp(name, "style")) {
             if (a->n_styles == NST_MAX_STYLES) {
                 fprintf(stderr, "nst: at most %d --style images\n", NST_MAX_STYLES);
@@ -143,6 +154,7 @@ static int build_params(const cli_args *a, const nst_model *m, nst_params *p, ns
         if (rc) return rc;
     }
     if (a->save_every > 0) p->preview_every = a->save_every;
+    p->memory_limit = (size_t)a->max_memory_mib << 20;
     return nst_params_check_styles(p, a->n_styles, e);
 }
 
@@ -156,8 +168,10 @@ static void on_progress(const nst_progress *pr, void *user)
         printf("iter %4d/%d  total %.6e  content %.6e  style %.6e  tv %.3e  %.3f s/iter  "
                "evals %d grads %d\n", pr->iteration, pr->iterations, pr->loss_total,
                pr->loss_content, pr->loss_style, pr->loss_tv, dt, pr->evaluations, pr->gradients);
+    if (pr->stopped && !cp->args->quiet)
+        printf("stopped after %d iterations: %s\n", pr->iteration, nst_stop_name(pr->stopped));
     fflush(stdout);
-    if (pr->image && cp->args->save_every > 0 && pr->iteration < pr->iterations) {
+    if (pr->image && cp->args->save_every > 0 && !pr->stopped) {
         nst_error e;
         if (nst_image_save_png(pr->image, cp->args->output, &e))
             die(STATUS_OK, "saving the intermediate image", &e); /* a warning */
@@ -207,13 +221,18 @@ int main(int argc, char **argv)
         }
     if (!a.quiet) fprintf(stderr, "nst: model %s%s\n", nst_model_name(m),
                           nst_model_pretrained(m) ? "" : " (random weights, not pretrained)");
-    if (!a.quiet) {
-        int wh[2 * NST_MAX_STYLES];
-        for (int k = 0; k < a.n_styles; k++) wh[2 * k] = styles[k].w, wh[2 * k + 1] = styles[k].h;
-        size_t est = nst_transfer_memory(m, &p, content.w, content.h, wh, a.n_styles);
+    int wh[2 * NST_MAX_STYLES];
+    for (int k = 0; k < a.n_styles; k++) wh[2 * k] = styles[k].w, wh[2 * k + 1] = styles[k].h;
+    size_t est = nst_transfer_memory(m, &p, content.w, content.h, wh, a.n_styles);
+    if (p.memory_limit && est > p.memory_limit) {
+        fprintf(stderr, "nst: the transfer needs an estimated %.1f MiB, more than --max-memory "
+                "%ld\n", est / 1048576.0, a.max_memory_mib);
+        status = STATUS_BAD_INPUT;
+        goto done;
+    }
+    if (!a.quiet)
         fprintf(stderr, "nst: memory estimate %.1f MiB at most for the transfer (the model's "
                 "weights come on top)\n", est / 1048576.0);
-    }
     cli_progress cp = {&a, 0, 0};
     nst_callbacks cb = {.progress = on_progress, .user = &cp, .threads = a.threads};
     if ((rc = nst_transfer(m, &p, &content, styles, a.n_styles, &cb, &out, &e))) {

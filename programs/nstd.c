@@ -254,6 +254,7 @@ int main(int argc, char **argv)
         .lease_timeout_ms = s.cfg.lease_timeout * 1000,
         .max_attempts = s.cfg.max_attempts,
         .hooks = s.hooks,
+        .max_job_memory = s.cfg.max_job_memory,
     };
     if (jobs_start(&s.jobs, &jc, s.store, s.metrics, s.model, err, sizeof err) < 0) {
         log_error("jobs_start_failed", err);

@@ -100,6 +100,8 @@ typedef enum {
     X(double,        loss_tv,              JOB_F_NUM,   "loss/tv",              JOB_R_LOSS,   "progress/loss/tv",    JOB_V_LOSS,   -1) \
     X(double,        elapsed_s,            JOB_F_NUM,   "elapsed_s",            JOB_R_ALWAYS, "progress/elapsed_s",  JOB_V_ALWAYS,  3) \
     X(double,        eta_s,                JOB_F_NUM,   NULL,                   JOB_R_NONE,   "progress/eta_s",      JOB_V_KNOWN,   1) \
+    /* why the transfer ended (nst_stop_name: iterations, tolerance, converged); "" before */ \
+    X(job_name,      stop_reason,          JOB_F_TEXT,  "stop_reason",          JOB_R_ALWAYS, "progress/stop_reason", JOB_V_SET,   -1) \
     X(cJSON *,       params,               JOB_F_JSON,  "params",               JOB_R_ALWAYS, "params",              JOB_V_ALWAYS, -1) \
     X(job_name,      model,                JOB_F_TEXT,  "model",                JOB_R_ALWAYS, "model",               JOB_V_ALWAYS, -1) \
     /* the name of the token that submitted the job; "" without tokens */ \

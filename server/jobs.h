@@ -75,6 +75,7 @@ typedef struct {
     int lease_timeout_ms;   /* a lease not renewed for this long is taken over */
     int max_attempts;       /* runs a job may start */
     webhooks *hooks;        /* webhook deliveries of the jobs run here; NULL: none */
+    long max_job_memory;    /* bytes a job may use (jobs_memory); 0: no limit */
 } jobs_config;
 
 typedef struct {
@@ -86,6 +87,16 @@ typedef struct {
 } jobs_stats;
 
 typedef struct jobs jobs;
+
+/* A job's estimated peak memory in bytes with params *p, for images of
+ * wh[2i]×wh[2i+1] (i < n_images; the content first, then the styles): the
+ * engine's transfer and the decoding and encoding around it. Sets
+ * p->memory_limit to the engine's share of max_job_memory (0: no limit),
+ * which L-BFGS's history fills, so the answer stays within max_job_memory
+ * whenever the job fits at all. The output's size in *out_w, *out_h (may
+ * be NULL). */
+size_t jobs_memory(const nst_model *m, long max_job_memory, nst_params *p, const int *wh,
+                   int n_images, int *out_w, int *out_h);
 
 /* Reload the store's jobs, then start the workers. model and store are
  * borrowed and must outlive the manager; metrics may be NULL. Caller frees

@@ -135,6 +135,7 @@ static void on_progress(const nst_progress *p, void *user)
     r->loss_style = p->loss_style;
     r->loss_tv = p->loss_tv;
     r->elapsed_s = jb->elapsed_prev + p->elapsed_s;
+    if (p->stopped) snprintf(r->stop_reason, sizeof r->stop_reason, "%s", nst_stop_name(p->stopped));
     int done = p->iteration - rc->resume_iteration;
     if (done <= 0) done = p->iteration;
     double left = r->iterations - r->iteration;
@@ -198,8 +199,14 @@ static int run_transfer(jobs *j, struct job *jb, nst_image *out, nst_error *err)
             ctx.resume_iteration = ck;
         }
     }
-    if (rc == 0)
-        rc = nst_transfer(j->model, &jb->params, &content, styles, jb->rec.n_styles, &cb, out, err);
+    if (rc == 0) {   /* the engine's share of max_job_memory, as the submit estimated it */
+        nst_params p = jb->params;
+        int wh[2 * (NST_MAX_STYLES + 1)] = {content.w, content.h};
+        for (int i = 0; i < jb->rec.n_styles; i++)
+            wh[2 * i + 2] = styles[i].w, wh[2 * i + 3] = styles[i].h;
+        jobs_memory(j->model, j->cfg.max_job_memory, &p, wh, jb->rec.n_styles + 1, NULL, NULL);
+        rc = nst_transfer(j->model, &p, &content, styles, jb->rec.n_styles, &cb, out, err);
+    }
     nst_image_free(&content);
     nst_image_free(&resume);
     for (int i = 0; i < jb->rec.n_styles; i++) nst_image_free(&styles[i]);
@@ -284,7 +291,10 @@ void jobs_finish(jobs *j, struct job *jb, int rc, nst_image *out, nst_error *err
         counted = 1;
     } else if (rc == NST_OK) {
         r->state = JOB_SUCCEEDED;
-        r->iteration = r->iterations;
+        if (!r->stop_reason[0]) {   /* no final report (resumed at its end): it ran them all */
+            r->iteration = r->iterations;
+            snprintf(r->stop_reason, sizeof r->stop_reason, "%s", nst_stop_name(NST_STOP_ITERATIONS));
+        }
         r->eta_s = 0;
         r->finished_at = now;
     } else if (rc == NST_ECANCELED) {

@@ -197,7 +197,26 @@ typedef struct {
     int preview_every;        /* 0: no previews */
     int scales;               /* coarse-to-fine: resolutions, each half the
                                  next; 1 = full size only (see nst_transfer) */
+    double tolerance;         /* stop a scale once the loss fell by less than
+                                 this fraction over the last
+                                 NST_TOLERANCE_WINDOW iterations; 0: never */
+    /* Not a JSON key: set by the caller. The bytes the transfer may use
+     * (nst_transfer_memory's estimate); L-BFGS keeps as many correction
+     * pairs as fit in what the rest leaves, up to NST_LBFGS_HISTORY_MAX.
+     * 0: no limit given, a fixed NST_LBFGS_DEFAULT_BUDGET for the pairs. */
+    size_t memory_limit;
 } nst_params;
+
+/* The stopping rule's window, in iterations (params.tolerance), and the
+ * default tolerance (chosen by measurement: README, Performance). */
+#define NST_TOLERANCE_WINDOW 10
+#define NST_DEFAULT_TOLERANCE 0.01
+/* L-BFGS correction pairs: at least MIN, at most MAX (beyond it the loss no
+ * longer improves measurably: README, Performance), and the memory they may
+ * take when params.memory_limit is 0. */
+#define NST_LBFGS_HISTORY_MIN 5
+#define NST_LBFGS_HISTORY_MAX 50
+#define NST_LBFGS_DEFAULT_BUDGET ((size_t)256 << 20)
 
 /* Limits the validator enforces (from the server's configuration). */
 typedef struct {
@@ -233,6 +252,17 @@ char *nst_params_usage(const nst_params *defaults);
 
 /* ------------------------------------------------------------------ transfer */
 
+/* Why a transfer ended (nst_progress.stopped, on its last report). */
+typedef enum {
+    NST_STOP_NONE = 0,        /* still running */
+    NST_STOP_ITERATIONS,      /* it ran params.iterations */
+    NST_STOP_TOLERANCE,       /* the loss stopped falling (params.tolerance) */
+    NST_STOP_CONVERGED        /* the optimiser found no lower point */
+} nst_stop;
+
+/* "iterations", "tolerance", "converged"; "" for NST_STOP_NONE. */
+const char *nst_stop_name(nst_stop s);
+
 typedef struct {
     int iteration;            /* 1-based, completed iterations */
     int iterations;           /* total planned */
@@ -246,6 +276,8 @@ typedef struct {
                                  point an iteration) */
     int gradients;            /* gradients so far, each a backward pass: one
                                  per accepted point */
+    nst_stop stopped;         /* on the last report, why the run ended; the
+                                 image is then the result */
 } nst_progress;
 
 typedef void (*nst_progress_fn)(const nst_progress *p, void *user);
@@ -273,7 +305,11 @@ typedef struct {
  * starting from the previous one's result upsampled, with the iterations
  * split 2^(S-1) : … : 2 : 1 so most of them run at low resolution (scales
  * whose longest side would be under 64 px are skipped). Progress counts
- * iterations over all scales.
+ * iterations over all scales. With params->tolerance > 0 a scale ends as
+ * soon as its loss fell by less than that fraction over the last
+ * NST_TOLERANCE_WINDOW iterations (the next scale starts at its planned
+ * iteration; the last scale's end is the run's, reported as
+ * NST_STOP_TOLERANCE).
  * out is allocated here on success and on NST_ECANCELED; caller frees it
  * (nst_image_free is safe on an empty image). cb may be NULL. */
 int nst_transfer(const nst_model *m, const nst_params *p, const nst_image *content,

@@ -257,7 +257,7 @@ static void test_schemas(void)
                          "started_at,finished_at,attempts,error,links"),
           "Job fields: %s", names);
     property_names(at(doc, "components/schemas/Progress"), names, sizeof names);
-    CHECK(!strcmp(names, "iteration,iterations,percent,loss,elapsed_s,eta_s"), "progress: %s",
+    CHECK(!strcmp(names, "iteration,iterations,percent,loss,elapsed_s,eta_s,stop_reason"), "progress: %s",
           names);
     property_names(at(doc, "components/schemas/Loss"), names, sizeof names);
     CHECK(!strcmp(names, "total,content,style,tv"), "loss: %s", names);
@@ -289,7 +289,7 @@ static void test_schemas(void)
     property_names(at(doc, "components/schemas/Params"), names, sizeof names);
     CHECK(!strcmp(names, "content_layers,style_layers,style_layer_weights,alpha,beta,tv_weight,"
                          "iterations,optimizer,learning_rate,init,seed,image_size,style_scale,"
-                         "style_blend_weights,pooling,preserve_colors,preview_every,scales,"
+                         "style_blend_weights,pooling,preserve_colors,preview_every,scales,tolerance,"
                          "webhook,webhook_events"),
           "Params: %s", names);
     CHECK(cJSON_IsFalse(at(doc, "components/schemas/Params/additionalProperties")),

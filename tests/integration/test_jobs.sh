@@ -19,7 +19,8 @@ for k in id state position progress params model owner created_at started_at fin
     jf "$T/body" "'$k' in d" | grep -qx true || fail "job object lacks $k"
 done
 expect_eq "$(jf "$T/body" 'sorted(d["progress"].keys())')" \
-    '["elapsed_s", "eta_s", "iteration", "iterations", "loss", "percent"]' "progress keys"
+    '["elapsed_s", "eta_s", "iteration", "iterations", "loss", "percent", "stop_reason"]' "progress keys"
+expect_eq "$(jf "$T/body" 'd["progress"]["stop_reason"]')" null "stop_reason while queued"
 expect_eq "$(jf "$T/body" 'sorted(d["links"].keys())')" '["events", "preview", "result", "self"]' \
     "link keys"
 expect_eq "$(jf "$T/body" 'd["params"]["image_size"]')" 40 "effective params"
@@ -29,6 +30,7 @@ ok "submit answers 202 with the job object"
 wait_state "$id" succeeded 120
 expect_eq "$(jf "$T/body" 'd["progress"]["iteration"]')" 6 "iterations done"
 expect_eq "$(jf "$T/body" 'd["progress"]["percent"]')" 100 "percent"
+expect_eq "$(jf "$T/body" 'd["progress"]["stop_reason"]')" iterations "stop_reason"
 jf "$T/body" 'd["finished_at"]' | grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$' ||
     fail "finished_at is not RFC 3339"
 jf "$T/body" 'd["progress"]["loss"]["total"] > 0' | grep -qx true || fail "loss not reported"
@@ -37,6 +39,23 @@ expect_eq "$st" 200 "result"
 expect_eq "$(header Content-Type)" image/png "result content type"
 expect_eq "$(png_size "$T/result.png")" "40 33" "result size (content 48x40 fitted to 40)"
 ok "job succeeded; result is a 40x33 PNG"
+
+# ---------------------------------------------------------------- the stopping rule
+# tolerance 1: any loss falls by less than all of itself over the first 10
+# iterations, so the job ends at iteration 10 of its 200; it says so, and
+# its result is there
+id=$(submit '{"image_size":32,"iterations":200,"tolerance":1}')
+wait_state "$id" succeeded 120
+expect_eq "$(jf "$T/body" 'd["progress"]["stop_reason"]')" tolerance "stop_reason"
+expect_eq "$(jf "$T/body" 'd["progress"]["iteration"]')" 10 "iterations run"
+expect_eq "$(jf "$T/body" 'd["progress"]["iterations"]')" 200 "iterations planned"
+expect_eq "$(jf "$T/body" 'd["progress"]["percent"]')" 100 "percent of a job stopped early"
+expect_eq "$(OUT=/dev/null req GET "/v1/jobs/$id/result")" 200 "its result"
+expect_eq "$(req DELETE "/v1/jobs/$id")" 204 "deleted (the counts below start from one job)"
+st=$(req POST /v1/jobs -F "content=@$T/content.png" -F "style=@$T/style.png" -F 'params={"tolerance":2}')
+expect_eq "$st" 422 "tolerance 2"
+expect_eq "$(jf "$T/body" 'd["error"]["field"]')" tolerance "the field named"
+ok "tolerance ends a job when the loss stops falling (stop_reason tolerance)"
 
 # ---------------------------------------------------------------- running: preview, SSE, 409
 id=$(submit '{"image_size":48,"iterations":400,"preview_every":1}')
