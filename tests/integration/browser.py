@@ -543,6 +543,7 @@ def scenario_cancel(page):
           "remaining shows %r" % live["remaining"])
     ok("while running: %d points on the curve for %d progress events; remaining %r (%.1f s at %.2f iterations/s"
        " over the last 10 events)" % (live["points"], live["events"], live["remaining"], eta, rate))
+    page.shot("cancel-running")
     page.wd.click("#cancel")
     st = page.wait_end(30)
     check(st["state"] == "canceled", "after Cancel the job is %s: %s" % (st["state"], st["status"]))
