@@ -368,7 +368,8 @@ def scenario_thumbs(page):
         check(t["name"] == name and (t["width"], t["height"]) == (w, h) and t["check"] == "ok",
               "thumbnail of %s: %r, expected %dx%d" % (name, t, w, h))
         check("%d × %d" % (w, h) in t["caption"], "the caption of %s: %r" % (name, t["caption"]))
-    ok("thumbnails of the chosen files, loaded from them: %s" % "; ".join(t["caption"] for t in content + styles))
+    ok("thumbnails of the chosen files, loaded from them: %s" %
+       "; ".join(t["caption"].replace("\n", " ") for t in content + styles))
 
 
 def scenario_limits(page):
