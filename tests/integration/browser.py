@@ -9,8 +9,8 @@ only (urllib against chromedriver). Used by test_web.sh.
 --driver is a running chromedriver, --page the address to open (--expect
 where the browser must land, after a redirect), --images holds content.png
 (96x72), style.png (64x64), style2.png (48x48), not-an-image.png and, for
-the limits scenario (a server with --max-input-pixels 20000 and
---max-upload-bytes 30K), huge.png (200x150 pixels, a few KB), heavy.png
+the limits scenario (a server with --max-input-pixels 20000,
+--max-upload-bytes 30K and --max-styles 4), huge.png (200x150 pixels, a few KB), heavy.png
 (over 30 KB) and medium.png (under 30 KB, over it with content.png).
 --screenshots saves the page as PNG after each scenario (to look at it).
 Scenarios, run in order in one browser session:
@@ -18,10 +18,10 @@ Scenarios, run in order in one browser session:
   form     the form carries the server's defaults, limits and choices
   thumbs   the chosen files show as thumbnails, loaded from the files
            themselves, with their pixel sizes
-  limits   a file over the pixel limit, one over the upload size and files
-           that add up to more than it are refused in the page, naming the
-           file and the limit, and no request is sent; a good choice
-           clears the message
+  limits   a file over the pixel limit, one over the upload size, files
+           that add up to more than it and more styles than allowed are
+           refused in the page, naming the file and the limit, and no
+           request is sent; a good choice clears the message
   success  submit (two styles, image_size 64, 3 iterations, a preview
            every iteration) and watch it through to the result: progress,
            preview shown, one point of the loss curve per progress event,
@@ -377,8 +377,8 @@ def scenario_limits(page):
     thumbnail says why, and Submit sends nothing."""
     page.load()
     lim = page.server_json("v1/info")["limits"]
-    check(lim["max_input_pixels"] == 20000 and lim["max_upload_bytes"] == 30 * 1024,
-          "the limits scenario needs --max-input-pixels 20000 --max-upload-bytes 30K: %s" % lim)
+    check(lim["max_input_pixels"] == 20000 and lim["max_upload_bytes"] == 30 * 1024 and lim["max_styles"] == 4,
+          "the limits scenario needs --max-input-pixels 20000 --max-upload-bytes 30K --max-styles 4: %s" % lim)
     total = page.server_json("v1/jobs")["total"]
     check(page.sent("GET", "v1/info") == 1, "the fetches are not seen (v1/info: %d)" % page.sent("GET", "v1/info"))
     page.fill(image_size=64, iterations=3)
@@ -390,6 +390,8 @@ def scenario_limits(page):
          ["Style image 2 (style[1])", "heavy.png", "30 KB", "max_upload_bytes"]),
         (["content.png"], ["medium.png"], "upload_too_large", None,
          ["add up to", "30 KB", "max_upload_bytes"]),
+        (["content.png"], ["style.png", "style2.png"] * 2 + ["style.png"], "too_many_styles", "style",
+         ["Style image (style)", "5 style images", "4", "max_styles"]),
     ]
     for content, styles, code, field, words in cases:
         page.wd.set_files("#content", [page.image(f) for f in content])

@@ -32,7 +32,7 @@ $IMAGES gradient 96 72 "$T/content.png"
 $IMAGES stripes 64 64 "$T/style.png"
 $IMAGES noise 48 48 "$T/style2.png" 7
 echo "not a picture" >"$T/not-an-image.png"
-# for the limits (20000 pixels, 30 KB an upload): 30000 pixels in a few KB,
+# for the limits (20000 pixels, 30 KB an upload, 4 styles): 30000 pixels in a few KB,
 # 36 KB of 12000 pixels, and 24 KB that with content.png (14 KB) is too much
 $IMAGES solid 200 150 "$T/huge.png"
 $IMAGES noise 120 100 "$T/heavy.png" 3
@@ -57,7 +57,8 @@ browser() { # --page URL [--expect URL] SCENARIO…: one browser session
         "$@" || fail "the page in the browser ($*)"
 }
 
-LIMITS=(--workers 1 --max-image-size 64 --max-iterations 300 --max-input-pixels 20000 --max-upload-bytes 30K)
+LIMITS=(--workers 1 --max-image-size 64 --max-iterations 300 --max-input-pixels 20000 --max-upload-bytes 30K
+        --max-styles 4)
 
 # ---------------------------------------------------------------- at the root
 # (a queue of one: the page's jobs run one at a time, so it is never full
