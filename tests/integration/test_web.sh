@@ -32,8 +32,9 @@ $IMAGES gradient 96 72 "$T/content.png"
 $IMAGES stripes 64 64 "$T/style.png"
 $IMAGES noise 48 48 "$T/style2.png" 7
 echo "not a picture" >"$T/not-an-image.png"
-# for the limits (20000 pixels, 30 KB an upload, 4 styles): 30000 pixels in a few KB,
-# 36 KB of 12000 pixels, and 24 KB that with content.png (14 KB) is too much
+# for the limits (20000 pixels an image, 30 KB an upload): 30000 pixels in a
+# few KB, 36 KB of 12000 pixels, and 24 KB that with content.png (14 KB) is
+# too much
 $IMAGES solid 200 150 "$T/huge.png"
 $IMAGES noise 120 100 "$T/heavy.png" 3
 $IMAGES noise 100 80 "$T/medium.png" 5
