@@ -4,29 +4,52 @@ Chromium over the W3C WebDriver HTTP protocol, with the standard library
 only (urllib against chromedriver). Used by test_web.sh.
 
   browser.py --driver URL --chromium PATH --profile DIR --images DIR
-             --page URL [--expect URL] SCENARIO…
+             --page URL [--expect URL] [--screenshots DIR] SCENARIO…
 
 --driver is a running chromedriver, --page the address to open (--expect
-where the browser must land, after a redirect), --images holds content.png,
-style.png, style2.png and not-an-image.png. Scenarios, run in order in one browser session:
+where the browser must land, after a redirect), --images holds content.png
+(96x72), style.png (64x64), style2.png (48x48), not-an-image.png and, for
+the limits scenario (a server with --max-input-pixels 20000,
+--max-upload-bytes 30K and --max-styles 4), huge.png (200x150 pixels, a few KB), heavy.png
+(over 30 KB) and medium.png (under 30 KB, over it with content.png).
+--screenshots saves the page as PNG after each scenario (to look at it).
+Scenarios, run in order in one browser session:
 
   form     the form carries the server's defaults, limits and choices
+  thumbs   the chosen files show as thumbnails, loaded from the files
+           themselves, with their pixel sizes
+  limits   a file over the pixel limit, one over the upload size, files
+           that add up to more than it and more styles than allowed are
+           refused in the page, naming the file and the limit, and no
+           request is sent; a good choice clears the message
   success  submit (two styles, image_size 64, 3 iterations, a preview
            every iteration) and watch it through to the result: progress,
-           preview shown, result image loaded, download link to the result
+           preview shown, one point of the loss curve per progress event,
+           result image loaded, the download button saves the result
   errors   no content image, an invalid parameter, a style file that is no
            image: the page shows the API's error in words, naming the
            field, and marks the input
-  cancel   a long job, canceled from the page while it runs
+  cancel   a long job: while it runs the loss curve has one point per
+           progress event and the remaining time follows the iteration
+           rate of the last events; canceled from the page
+  recent   the recent jobs: the jobs of success (its result as thumbnail)
+           and cancel are listed; Open shows a job again, Delete removes
+           a finished one; a running job submitted elsewhere is canceled
+           from its card, then deleted
   busy     (the server's queue already full) a submit is refused with 429:
            the page says the queue is full and when to try again
   prefix   every request the page made went below the page's own URL
            (its URLs are relative, so it works under a proxy prefix)
 
+What the page received and sent is seen by a script the test adds to every
+document before the page's own (through Chrome's DevTools protocol): it
+records each progress event of every event stream and each fetch.
+
 Prints "ok - …" per check; on failure "FAIL: …" with the page's state and
 the browser's console, and exits 1.
 """
 import argparse
+import base64
 import json
 import os
 import struct
@@ -36,6 +59,33 @@ import urllib.error
 import urllib.request
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"   # the W3C key of an element reference
+
+# Run in every document before the page's scripts: records what the page
+# receives and sends, for the checks to compare the page with.
+#   __seen: each progress event of any event stream, as
+#           {id, state, iteration, iterations, loss, elapsed}
+#   __sent: each fetch, as {method, url}
+WATCH = """
+(() => {
+  const seen = window.__seen = [], sent = window.__sent = [];
+  const Source = window.EventSource;
+  window.EventSource = class extends Source {
+    constructor(url, options) {
+      super(url, options);
+      this.addEventListener('progress', (ev) => {
+        const d = JSON.parse(ev.data), p = d.progress;
+        seen.push({id: d.id, state: d.state, iteration: p.iteration, iterations: p.iterations,
+                   loss: p.loss.total, elapsed: p.elapsed_s});
+      });
+    }
+  };
+  const fetch = window.fetch;
+  window.fetch = function (input, init) {
+    sent.push({method: (init && init.method) || 'GET', url: new URL(String(input), location.href).href});
+    return fetch.apply(this, arguments);
+  };
+})();
+"""
 SLOW = int(os.environ.get("NST_TEST_SLOW_FACTOR", "1"))
 
 
@@ -73,6 +123,10 @@ class WebDriver:
         }
         value = self._call("POST", "/session", {"capabilities": {"alwaysMatch": caps}})
         self.session = value["sessionId"]
+        self.cdp("Page.addScriptToEvaluateOnNewDocument", {"source": WATCH})
+        self.downloads = os.path.join(profile, "downloads")
+        os.makedirs(self.downloads, exist_ok=True)
+        self.cdp("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": self.downloads})
 
     def _call(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
@@ -102,6 +156,16 @@ class WebDriver:
             except Failure:
                 pass
             self.session = None
+
+    def cdp(self, command, params):
+        """A command of Chrome's DevTools protocol, through chromedriver."""
+        return self.cmd("POST", "/goog/cdp/execute", {"cmd": command, "params": params})
+
+    def screenshot(self, path):
+        """The whole page, beyond the window, as PNG."""
+        shot = self.cdp("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(shot["data"]))
 
     def open(self, url):
         self.cmd("POST", "/url", {"url": url})
@@ -159,14 +223,50 @@ return {url: location.href, ready: document.body.dataset.ready || null,
         error_code: $('error').dataset.code || null, error_field: $('error').dataset.field || null,
         previews: Number($('preview').dataset.loads),
         result_width: $('result').naturalWidth, result_height: $('result').naturalHeight,
-        download: $('download').href, cancel_hidden: $('cancel').hidden,
+        download: $('download').hidden ? null : $('download').href, cancel_hidden: $('cancel').hidden,
         submit_disabled: $('submit').disabled};
 """
 
 
+# The curve and the remaining time of the job on show, and what the page
+# received, read in one go (no event can come in between). expected: the
+# points the curve must have, one per progress event of the job with a loss
+# for a later iteration than the one before.
+LIVE = """
+const $ = (id) => document.getElementById(id), id = $('job').dataset.id;
+const expected = [];
+for (const e of window.__seen)
+    if (e.id === id && e.loss !== null && (!expected.length || e.iteration > expected[expected.length - 1].iteration))
+        expected.push(e);
+const line = $('curve-line').getAttribute('points').trim();
+return {expected, events: window.__seen.filter((e) => e.id === id).length,
+        points: Number($('curve').dataset.points), drawn: line ? line.split(/\\s+/).length : 0,
+        curve_shown: !$('curve-box').hidden,
+        eta: $('remaining').dataset.etaS === undefined ? null : Number($('remaining').dataset.etaS),
+        rate: $('remaining').dataset.rate === undefined ? null : Number($('remaining').dataset.rate),
+        remaining: $('remaining').textContent, state: $('status').dataset.state};
+"""
+
+# What one file thumbnail shows: {name, check, width, height, caption}.
+THUMBS = """
+return Array.from(document.querySelectorAll('#' + arguments[0] + '-thumbs figure.thumb'), (f) => {
+    const img = f.querySelector('img');
+    return {name: img.alt, check: f.dataset.check || null, width: img.naturalWidth,
+            height: img.naturalHeight, caption: f.querySelector('figcaption').textContent};
+});
+"""
+
+
 class Page:
-    def __init__(self, wd, url, expect, images):
+    def __init__(self, wd, url, expect, images, screenshots=None):
         self.wd, self.url, self.expect, self.images = wd, url, expect or url, images
+        self.screenshots = screenshots
+        self.jobs = {}   # scenario name → the job it ran, for the recent scenario
+
+    def shot(self, name):
+        """With --screenshots, the page as it looks now, in NAME.png."""
+        if self.screenshots:
+            self.wd.screenshot(os.path.join(self.screenshots, name + ".png"))
 
     def state(self):
         return self.wd.js(STATE)
@@ -202,6 +302,29 @@ class Page:
         with urllib.request.urlopen(self.expect + path, timeout=10) as res:
             return json.load(res)
 
+    def server_status(self, path, method="GET"):
+        req = urllib.request.Request(self.expect + path, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as res:
+                return res.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    def sent(self, method, path):
+        """How many fetches with this method the page made to this path."""
+        return self.wd.js("return window.__sent.filter((r) => r.method === arguments[0] &&"
+                          " r.url === arguments[1]).length", method, self.expect + path)
+
+    def thumbs(self, which, n):
+        """The thumbnails of #content or #style once all n are read."""
+        self.wd.wait("const t = document.querySelectorAll('#' + arguments[0] + '-thumbs figure.thumb');"
+                     "return t.length === arguments[1] && Array.from(t).every((f) => f.dataset.check)",
+                     "%d %s thumbnails" % (n, which), 20, which, n)
+        return self.wd.js(THUMBS, which)
+
+    def live(self):
+        return self.wd.js(LIVE)
+
 
 def png_size(data):
     check(data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", "not a PNG")
@@ -235,6 +358,74 @@ def scenario_form(page):
     ok("the form shows the server's defaults, limits and choices (%s)" % page.url)
 
 
+def scenario_thumbs(page):
+    page.load()
+    page.wd.set_files("#content", [page.image("content.png")])
+    page.wd.set_files("#style", [page.image("style.png"), page.image("style2.png")])
+    content, styles = page.thumbs("content", 1), page.thumbs("style", 2)
+    for t, (name, w, h) in zip(content + styles,
+                               [("content.png", 96, 72), ("style.png", 64, 64), ("style2.png", 48, 48)]):
+        check(t["name"] == name and (t["width"], t["height"]) == (w, h) and t["check"] == "ok",
+              "thumbnail of %s: %r, expected %dx%d" % (name, t, w, h))
+        check("%d × %d" % (w, h) in t["caption"], "the caption of %s: %r" % (name, t["caption"]))
+    ok("thumbnails of the chosen files, loaded from them: %s" %
+       "; ".join(t["caption"].replace("\n", " ") for t in content + styles))
+
+
+def scenario_limits(page):
+    """Each refused choice: the message names the file and the limit, the
+    thumbnail says why, and Submit sends nothing."""
+    page.load()
+    lim = page.server_json("v1/info")["limits"]
+    check(lim["max_input_pixels"] == 20000 and lim["max_upload_bytes"] == 30 * 1024 and lim["max_styles"] == 4,
+          "the limits scenario needs --max-input-pixels 20000 --max-upload-bytes 30K --max-styles 4: %s" % lim)
+    total = page.server_json("v1/jobs")["total"]
+    check(page.sent("GET", "v1/info") == 1, "the fetches are not seen (v1/info: %d)" % page.sent("GET", "v1/info"))
+    page.fill(image_size=64, iterations=3)
+    cases = [  # (content, styles, code, field, words)
+        (["huge.png"], ["style.png"], "image_too_large", "content",
+         ["Content image (content)", "huge.png", "200 × 150 = 30,000 pixels", "20,000 pixels",
+          "max_input_pixels"]),
+        (["content.png"], ["style.png", "heavy.png"], "file_too_large", "style[1]",
+         ["Style image 2 (style[1])", "heavy.png", "30 KB", "max_upload_bytes"]),
+        (["content.png"], ["medium.png"], "upload_too_large", None,
+         ["add up to", "30 KB", "max_upload_bytes"]),
+        (["content.png"], ["style.png", "style2.png"] * 2 + ["style.png"], "too_many_styles", "style",
+         ["Style image (style)", "5 style images", "4", "max_styles"]),
+    ]
+    for content, styles, code, field, words in cases:
+        page.wd.set_files("#content", [page.image(f) for f in content])
+        page.wd.set_files("#style", [page.image(f) for f in styles])
+        page.wd.wait("return document.getElementById('error').dataset.code === arguments[0]",
+                     "the message %s" % code, 20, code)
+        msg = expect_error(page, code, field, words)
+        refused = [t["name"] for w in ("content", "style") for t in page.thumbs(w, len(content if w == "content" else styles))
+                   if t["check"] == "refused"]
+        check(refused == ([f for f in content + styles if f in ("huge.png", "heavy.png")]),
+              "thumbnails marked refused: %r" % refused)
+        page.submit()
+        msg = expect_error(page, code, field, words)
+        page.shot("limits-" + code)
+        check(page.sent("POST", "v1/jobs") == 0, "the page sent a job despite: %s" % msg)
+        ok("%s + %s: refused in the page, nothing sent: %r" % (content, styles, msg))
+    page.wd.set_files("#content", [page.image("content.png")])
+    page.wd.set_files("#style", [page.image("style.png")])
+    page.thumbs("style", 1)
+    page.wd.wait("return document.getElementById('error').hidden", "the message to go with a good choice", 10)
+    check(page.server_json("v1/jobs")["total"] == total, "the server got a job")
+    ok("a good choice takes the message away; the server got no job")
+
+
+def curve_matches(live, what):
+    """The curve has one point per progress event with a loss (for a later
+    iteration), and draws them all."""
+    n = len(live["expected"])
+    check(live["points"] == n and live["drawn"] == n,
+          "%s: the curve has %d points (%d drawn), the page received %d progress events with a loss (%d in all)"
+          % (what, live["points"], live["drawn"], n, live["events"]))
+    check(live["curve_shown"] == (n > 0), "%s: curve shown %s with %d points" % (what, live["curve_shown"], n))
+
+
 def scenario_success(page):
     page.load()
     page.wd.set_files("#content", [page.image("content.png")])
@@ -259,6 +450,24 @@ def scenario_success(page):
         check(png_size(res.read()) == (64, 48), "the download is not the 64x48 result")
     ok("result image loaded (%dx%d) and the download link is the job's result" %
        (st["result_width"], st["result_height"]))
+
+    live = page.live()
+    curve_matches(live, "at the end")
+    check(live["points"] >= 1, "no point on the curve")
+    ok("the loss curve has one point per progress event received (%d of %d events)" %
+       (live["points"], live["events"]))
+
+    name = "nst-%s.png" % job
+    saved = os.path.join(page.wd.downloads, name)
+    page.wd.click("#download")
+    deadline = time.time() + 20 * SLOW
+    while not (os.path.exists(saved) and os.path.getsize(saved) > 0):
+        check(time.time() < deadline, "the download button saved nothing: %r" % os.listdir(page.wd.downloads))
+        time.sleep(0.05)
+    with open(saved, "rb") as f:
+        check(png_size(f.read()) == (64, 48), "the saved file is not the 64x48 result")
+    ok("the download button saved %s, the 64x48 result" % name)
+    page.jobs["success"] = job
 
     check(st["previews"] >= 1, "no preview was shown")
     check(st["cancel_hidden"] and not st["submit_disabled"], "Cancel still shown or Submit still disabled")
@@ -318,11 +527,112 @@ def scenario_cancel(page):
     st = page.state()
     check(not st["cancel_hidden"] and st["submit_disabled"], "Cancel hidden or Submit enabled while running")
     check(st["remaining"].startswith("about "), "no remaining time while running: %r" % st["remaining"])
+
+    # the curve and the remaining time after some progress events (the
+    # window of the rate is the last 10 points)
+    page.wd.wait("return Number(document.getElementById('curve').dataset.points) >= 12",
+                 "12 points on the loss curve", 60)
+    live = page.live()
+    curve_matches(live, "while running")
+    check(live["state"] == "running", "the job is %s" % live["state"])
+    window = live["expected"][-10:]
+    rate = (window[-1]["iteration"] - window[0]["iteration"]) / (window[-1]["elapsed"] - window[0]["elapsed"])
+    eta = (window[-1]["iterations"] - window[-1]["iteration"]) / rate
+    check(live["rate"] is not None and abs(live["rate"] - rate) <= 1e-6 * rate,
+          "the page's rate %r, the events' %r iterations/s" % (live["rate"], rate))
+    check(live["eta"] is not None and abs(live["eta"] - eta) <= 1e-6 * eta,
+          "the page's remaining time %r s, from the events %r s" % (live["eta"], eta))
+    check(live["remaining"].startswith("about ") and "iterations/s" in live["remaining"],
+          "remaining shows %r" % live["remaining"])
+    ok("while running: %d points on the curve for %d progress events; remaining %r (%.1f s at %.2f iterations/s"
+       " over the last 10 events)" % (live["points"], live["events"], live["remaining"], eta, rate))
+    page.shot("cancel-running")
     page.wd.click("#cancel")
     st = page.wait_end(30)
     check(st["state"] == "canceled", "after Cancel the job is %s: %s" % (st["state"], st["status"]))
     check(page.server_json("v1/jobs/" + st["job"])["state"] == "canceled", "the server's job is not canceled")
     ok("Cancel stops a running job (%s, at %s)" % (st["status"], st["iteration"]))
+    page.jobs["cancel"] = st["job"]
+
+
+# The cards of the recent jobs, newest first: [{id, state, thumb: [w, h] of
+# its loaded image or null, delete: the label of its delete button,
+# download: its link or null}].
+CARDS = """Array.from(document.querySelectorAll('#recent-list > li'), (li) => {
+    const img = li.querySelector('img.thumb');
+    return {id: li.dataset.id, state: li.dataset.state,
+            thumb: img.complete && !img.hidden && img.naturalWidth ? [img.naturalWidth, img.naturalHeight] : null,
+            delete: li.querySelector('.delete').textContent,
+            download: li.querySelector('.download').hidden ? null : li.querySelector('.download').href};
+})
+"""
+
+
+def card_where(page, job, cond, what, timeout=30):
+    """Wait until the card of job satisfies cond (a JS expression on c); return it."""
+    return page.wd.wait("const c = " + CARDS + ".find((c) => c.id === arguments[0]);"
+                        " return c && (" + cond + ") ? c : null", what, timeout, job)
+
+
+def scenario_recent(page):
+    done, canceled = page.jobs["success"], page.jobs["cancel"]
+    page.load()
+    card = card_where(page, done, "c.thumb !== null", "the card of job %s with its thumbnail" % done)
+    check(card["state"] == "succeeded" and card["thumb"] == [64, 48] and card["delete"] == "Delete",
+          "the card of the succeeded job: %r" % card)
+    check(card["download"] == page.expect + "v1/jobs/%s/result" % done, "its download link: %r" % card["download"])
+    card = card_where(page, canceled, "true", "the card of the canceled job %s" % canceled)
+    check(card["state"] == "canceled", "the card of the canceled job: %r" % card)
+    ids = [c["id"] for c in page.wd.js("return " + CARDS)]
+    check(ids.index(canceled) < ids.index(done), "not newest first: %r" % ids)
+    ok("the recent jobs list the succeeded job (its 64x48 result as thumbnail) and the canceled one")
+
+    page.wd.click('#recent-list li[data-id="%s"] .actions .open' % done)
+    page.wd.wait("return document.getElementById('job').dataset.id === arguments[0] &&"
+                 " document.getElementById('result').naturalWidth > 0", "the job to open", 20, done)
+    st = page.state()
+    check(st["state"] == "succeeded" and st["iteration"].startswith("3 of 3") and
+          (st["result_width"], st["result_height"]) == (64, 48) and st["download"],
+          "the reopened job: %r" % st)
+    ok("Open shows the job again: %s, %s, its result and download" % (st["status"], st["iteration"]))
+
+    page.wd.click('#recent-list li[data-id="%s"] .delete' % canceled)
+    page.wd.wait("return !document.querySelector('#recent-list li[data-id=\"' + arguments[0] + '\"]')",
+                 "the deleted job's card to go", 20, canceled)
+    check(page.server_status("v1/jobs/" + canceled) == 404, "the deleted job is still on the server")
+    ok("Delete removes a finished job from the list and the server")
+
+    # a job from elsewhere (a long one, running or queued behind the end of
+    # the canceled one): Refresh lists it, its card cancels it, then deletes it
+    other = multipart_job(page, {"image_size": 64, "iterations": 300, "preview_every": 1})
+    page.wd.click("#recent-refresh")
+    card = card_where(page, other, "c.delete === 'Cancel'", "the card of the running job %s" % other)
+    page.wd.click('#recent-list li[data-id="%s"] .delete' % other)
+    card = card_where(page, other, "c.state === 'canceled' && c.delete === 'Delete'",
+                      "the card of job %s to show it canceled" % other)
+    check(page.server_json("v1/jobs/" + other)["state"] == "canceled", "the server's job is not canceled")
+    page.wd.click('#recent-list li[data-id="%s"] .delete' % other)
+    page.wd.wait("return !document.querySelector('#recent-list li[data-id=\"' + arguments[0] + '\"]')",
+                 "the canceled job's card to go", 20, other)
+    check(page.server_status("v1/jobs/" + other) == 404, "the deleted job is still on the server")
+    ok("a job submitted elsewhere: listed after Refresh, canceled from its card, then deleted")
+
+
+def multipart_job(page, params):
+    """Submit a job as another client would (content.png, style.png); its id."""
+    boundary = "nst-test-boundary"
+    parts = []
+    for name, fname in (("content", "content.png"), ("style", "style.png")):
+        with open(page.image(fname), "rb") as f:
+            parts.append(b"--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n"
+                         b"Content-Type: image/png\r\n\r\n" % (boundary.encode(), name.encode(), fname.encode())
+                         + f.read() + b"\r\n")
+    parts.append(b"--%s\r\nContent-Disposition: form-data; name=\"params\"\r\n\r\n%s\r\n--%s--\r\n"
+                 % (boundary.encode(), json.dumps(params).encode(), boundary.encode()))
+    req = urllib.request.Request(page.expect + "v1/jobs", data=b"".join(parts), method="POST",
+                                 headers={"Content-Type": "multipart/form-data; boundary=" + boundary})
+    with urllib.request.urlopen(req, timeout=30) as res:
+        return json.load(res)["id"]
 
 
 def scenario_busy(page):
@@ -343,8 +653,9 @@ def scenario_prefix(page):
     ok("all %d requests of the page stayed below %s" % (len(urls), page.expect))
 
 
-SCENARIOS = {"form": scenario_form, "success": scenario_success, "errors": scenario_errors,
-             "cancel": scenario_cancel, "busy": scenario_busy, "prefix": scenario_prefix}
+SCENARIOS = {"form": scenario_form, "thumbs": scenario_thumbs, "limits": scenario_limits,
+             "success": scenario_success, "errors": scenario_errors, "cancel": scenario_cancel,
+             "recent": scenario_recent, "busy": scenario_busy, "prefix": scenario_prefix}
 
 
 # ================================================================ main
@@ -363,15 +674,17 @@ def main():
     ap.add_argument("--images", required=True)
     ap.add_argument("--page", required=True)
     ap.add_argument("--expect")
+    ap.add_argument("--screenshots")
     ap.add_argument("scenarios", nargs="+", choices=sorted(SCENARIOS))
     args = ap.parse_args()
 
     wd, page = None, None
     try:
         wd = WebDriver(args.driver, args.chromium, args.profile)
-        page = Page(wd, args.page, args.expect, args.images)
+        page = Page(wd, args.page, args.expect, args.images, args.screenshots)
         for name in args.scenarios:
             SCENARIOS[name](page)
+            page.shot(name)
             bad = problems(wd.console())
             check(not bad, "the browser's console after %s: %s" % (name, bad))
         return 0

@@ -4,11 +4,16 @@
 # standard library) against a real nstd with small limits (64 px).
 #
 #   at the root of a plain nstd: the form shows the server's defaults and
-#     limits; a job submitted from it runs to the end with progress, a
-#     preview, the result image and its download link; the API's errors
-#     (no content image, an invalid parameter, a style file that is no
-#     image) are shown naming the field;
-#     Cancel stops a running job; a full queue (429) is explained
+#     limits; the chosen files show as thumbnails; files over the pixel or
+#     upload limits are refused in the page, naming file and limit, with
+#     nothing sent; a job submitted from it runs to the end with progress,
+#     a preview, a loss curve of one point per progress event, the result
+#     image and a download button that saves it; the API's errors (no
+#     content image, an invalid parameter, a style file that is no image)
+#     are shown naming the field; while a long job runs the curve grows and
+#     the remaining time follows the iteration rate, and Cancel stops it;
+#     the recent jobs list those jobs with thumbnails, reopen, cancel and
+#     delete them; a full queue (429) is explained
 #   under the base path /nst, directly (nstd redirects /nst to /nst/) and
 #     through a real nginx with docker/nginx.conf, which forwards only
 #     /nst/: a job runs from the page, and every request the page makes
@@ -27,6 +32,12 @@ $IMAGES gradient 96 72 "$T/content.png"
 $IMAGES stripes 64 64 "$T/style.png"
 $IMAGES noise 48 48 "$T/style2.png" 7
 echo "not a picture" >"$T/not-an-image.png"
+# for the limits (20000 pixels an image, 30 KB an upload): 30000 pixels in a
+# few KB, 36 KB of 12000 pixels, and 24 KB that with content.png (14 KB) is
+# too much
+$IMAGES solid 200 150 "$T/huge.png"
+$IMAGES noise 120 100 "$T/heavy.png" 3
+$IMAGES noise 100 80 "$T/medium.png" 5
 
 # chromedriver in its own process group, so that the browsers it starts go
 # with it at exit
@@ -43,16 +54,18 @@ ok "chromedriver $("$CHROMEDRIVER" --version | awk '{print $2}') is ready"
 
 browser() { # --page URL [--expect URL] SCENARIO…: one browser session
     "$PY" "$SRC/tests/integration/browser.py" --driver "$DRIVER" --chromium "$CHROMIUM" \
-        --profile "$T/profile-$RANDOM" --images "$T" "$@" || fail "the page in the browser ($*)"
+        --profile "$T/profile-$RANDOM" --images "$T" ${NST_WEB_SCREENSHOTS:+--screenshots "$NST_WEB_SCREENSHOTS"} \
+        "$@" || fail "the page in the browser ($*)"
 }
 
-LIMITS=(--workers 1 --max-image-size 64 --max-iterations 300)
+LIMITS=(--workers 1 --max-image-size 64 --max-iterations 300 --max-input-pixels 20000 --max-upload-bytes 30K
+        --max-styles 4)
 
 # ---------------------------------------------------------------- at the root
 # (a queue of one: the page's jobs run one at a time, so it is never full
 # until two long jobs fill the worker and the queue)
 start_nstd "${LIMITS[@]}" --queue-size 1
-browser --page "$BASE/" form success errors cancel
+browser --page "$BASE/" form thumbs limits success errors cancel recent
 # the first must be running (the worker may still be ending the canceled
 # job) before the second can take the one place in the queue
 long=$(submit '{"image_size":64,"iterations":300}')
