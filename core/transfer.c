@@ -218,6 +218,13 @@ int nst_transfer(const nst_model *m, const nst_params *p, const nst_image *conte
                  const nst_image *styles, int n_styles, const nst_callbacks *cb, nst_image *out,
                  nst_error *err)
 {
+    return nst_transfer_masked(m, p, content, styles, n_styles, NULL, cb, out, err);
+}
+
+int nst_transfer_masked(const nst_model *m, const nst_params *p, const nst_image *content,
+                        const nst_image *styles, int n_styles, const nst_masks *masks,
+                        const nst_callbacks *cb, nst_image *out, nst_error *err)
+{
     scale_plan plan[8];
     int n_scales = plan_scales(p, content, plan), rc = NST_OK;
     int resumed = cb && cb->resume ? cb->resume_iteration : 0;
@@ -244,8 +251,8 @@ int nst_transfer(const nst_model *m, const nst_params *p, const nst_image *conte
             nst_error_set(err, rc, "init", "cannot prepare the starting image");
             break;
         }
-        if ((rc = nst_objective_create(m, p, &csized, styles, n_styles, cb ? cb->threads : 0, &o,
-                                         err)) == NST_OK)
+        if ((rc = nst_objective_create(m, p, &csized, styles, n_styles, masks,
+                                       cb ? cb->threads : 0, &o, err)) == NST_OK)
             rc = optimise(o, p, &from, x, &csized, cb, out, t0, err);
         nst_objective_free(o);
         prev = sp;
@@ -282,6 +289,13 @@ int nst_transfer(const nst_model *m, const nst_params *p, const nst_image *conte
 size_t nst_transfer_memory(const nst_model *m, const nst_params *p, int content_w,
                            int content_h, const int *style_wh, int n_styles)
 {
+    return nst_transfer_memory_masked(m, p, content_w, content_h, style_wh, n_styles, NULL);
+}
+
+size_t nst_transfer_memory_masked(const nst_model *m, const nst_params *p, int content_w,
+                                  int content_h, const int *style_wh, int n_styles,
+                                  const int *mask_wh)
+{
     (void)m; /* the weights are shared and loaded once: not a transfer's */
     if (content_w < 1 || content_h < 1 || n_styles < 0 || n_styles > NST_MAX_STYLES) return 0;
     size_t inputs = (size_t)3 * content_w * content_h, style0 = 0;
@@ -290,6 +304,9 @@ size_t nst_transfer_memory(const nst_model *m, const nst_params *p, int content_
         inputs += s;
         if (k == 0) style0 = s;
     }
+    for (int k = 0; mask_wh && k <= n_styles; k++)
+        if (mask_wh[2 * k] > 0 && mask_wh[2 * k + 1] > 0)
+            inputs += (size_t)3 * mask_wh[2 * k] * mask_wh[2 * k + 1];
     nst_image shape = {content_w, content_h, NULL};
     scale_plan plan[8];
     int n_scales = plan_scales(p, &shape, plan);
@@ -303,7 +320,7 @@ size_t nst_transfer_memory(const nst_model *m, const nst_params *p, int content_
         size_t opt = p->optimizer == NST_OPT_LBFGS ? (2 * (size_t)lbfgs_history(n) + 3) * n
                                                    : 2 * n;
         size_t run = 3 * n + n + opt +
-                     nst_objective_bytes(p, plan[s].w, plan[s].h, style_wh, n_styles) /
+                     nst_objective_bytes(p, plan[s].w, plan[s].h, style_wh, n_styles, mask_wh) /
                          sizeof(float);
         size_t at = resize > start ? resize : start;
         if (run > at) at = run;

@@ -48,7 +48,7 @@ static void check_case(const nst_model *m, const cJSON *c)
     for (int k = 0; k < ns; k++) testimg_make(&styles[k], cJSON_GetArrayItem(st, k)->valuestring, w, h);
 
     nst_objective *o = NULL;
-    CHECK(nst_objective_create(m, &p, &content, styles, ns, 0, &o, &e) == 0, "%s: %s", name, e.message);
+    CHECK(nst_objective_create(m, &p, &content, styles, ns, NULL, 0, &o, &e) == 0, "%s: %s", name, e.message);
     if (o) {
         float *g = malloc(sizeof(float) * 3 * w * h);
         nst_losses parts;
