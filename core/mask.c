@@ -21,6 +21,11 @@
 
 /* ------------------------------------------------------------ images to masks */
 
+/* Values this close to 0 or 1 are 0 or 1: the resize filter leaves a
+ * white or black mask a rounding error away from them, and an all-white
+ * mask must give the unmasked loss exactly. */
+#define MASK_SNAP (1.0 / (1 << 16))
+
 int mask_from_image(float *out, const nst_image *mask, int W, int H)
 {
     // mask is (3,mh,mw) in [0,1], out will be (H,W)
@@ -29,8 +34,8 @@ int mask_from_image(float *out, const nst_image *mask, int W, int H)
     if (rc != NST_OK) return rc;
     size_t n = (size_t)W * H;
     for (size_t i = 0; i < n; i++) {
-        float y = 0.299f * r.data[i] + 0.587f * r.data[n + i] + 0.114f * r.data[2 * n + i];
-        out[i] = y < 0.0f ? 0.0f : y > 1.0f ? 1.0f : y;
+        double y = 0.299 * r.data[i] + 0.587 * r.data[n + i] + 0.114 * r.data[2 * n + i];
+        out[i] = y < MASK_SNAP ? 0.0f : y > 1.0 - MASK_SNAP ? 1.0f : (float)y;
     }
     nst_image_free(&r);
     return NST_OK;

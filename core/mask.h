@@ -41,8 +41,8 @@ typedef struct {
     float scale[NST_NUM_LAYERS]; /* s = √(M / Σ m²) at layer l; 0 when Σ m² = 0 */
 } mask_levels;
 
-/* out (H,W) = the luma (Rec. 601) of mask resized to W×H, clamped to
- * [0,1]. NST_OK or NST_ENOMEM. */
+/* out (H,W) = the luma (Rec. 601) of mask resized to W×H in [0,1], values
+ * within 2⁻¹⁶ of 0 or 1 made exactly 0 or 1. NST_OK or NST_ENOMEM. */
 int mask_from_image(float *out, const nst_image *mask, int W, int H);
 /* Floats mask_from_image allocates for its temporaries (nst_image_resize's
  * copies) for an mw×mh mask and a W×H output. */
