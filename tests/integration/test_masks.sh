@@ -8,8 +8,10 @@
 # on the left keeps that half grey under a red style while the right turns
 # red. Bad masks get 4xx answers naming the part: a wrong count, not an
 # image, over the pixel limit, two content masks; an empty style_mask part
-# means "no mask for that style". The nst command does the same with
-# --style-mask and refuses a wrong count.
+# means "no mask for that style"; an Idempotency-Key's retry with other
+# masks is another job's inputs. The nst command does the same with
+# --style-mask and refuses a wrong count. With NSTD_TEST_STORE=redis the
+# same runs on the Redis store.
 . "$(dirname "$0")/lib.sh"
 : "${NST_BIN:?NST_BIN must name the nst binary}"
 
@@ -96,9 +98,17 @@ expect_error "$(req POST /v1/jobs "${form[@]}" -F "content_mask=@$T/left.png" \
 expect_error "$(req POST /v1/jobs "${form[@]}" -F "content_mask=@$T/left.png" \
     -F 'params={"content_mask_weight":-1}')" 422 invalid_params content_mask_weight \
     "a negative content_mask_weight"
+# the masks are among the inputs an Idempotency-Key's retry must repeat
+small='{"image_size":32,"iterations":2}'
+st=$(req POST /v1/jobs -H "Idempotency-Key: masks-$$" "${form[@]}" -F "style_mask=@$T/left.png" \
+     -F "style_mask=@$T/right.png" -F "params=$small")
+expect_eq "$st" 202 "a masked submit with an Idempotency-Key"
+expect_error "$(req POST /v1/jobs -H "Idempotency-Key: masks-$$" "${form[@]}" \
+    -F "style_mask=@$T/right.png" -F "style_mask=@$T/left.png" -F "params=$small")" \
+    422 idempotency_key_reused "" "the same key with the masks swapped"
 # an empty part: no mask for that style (what a browser sends for a file input left empty)
 st=$(req POST /v1/jobs "${form[@]}" -F "style_mask=@$T/empty.png" -F "style_mask=@$T/right.png" \
-     -F 'params={"image_size":32,"iterations":2}')
+     -F "params=$small")
 expect_eq "$st" 202 "an empty style_mask part for the first style"
 wait_state "$(jf "$T/body" 'd["id"]')" succeeded 120
 ok "an empty style_mask part is no mask for that style"
