@@ -67,19 +67,24 @@ typedef struct {
  * of the unmasked styles is normalised among them (Σ their b_k is the
  * term's weight), so without masks its weight is 1 and its coefficients
  * today's b_k, exactly. */
+static double blend_weight(const nst_params *p, int k)
+{
+    return p->n_style_blend_weights ? p->style_blend_weights[k] : 1;
+}
+
 static void plan_terms(term_plan *tp, const nst_params *p, int n_styles, unsigned masked,
                        int content)
 {
     memset(tp, 0, sizeof *tp);
     double sum = 0, sum_u = 0;
     for (int k = 0; k < n_styles; k++) {
-        double r = p->n_style_blend_weights ? p->style_blend_weights[k] : 1;
+        double r = blend_weight(p, k);
         sum += r;
         if (!(masked >> k & 1u)) sum_u += r;
     }
     int unmasked = 0;
     for (int k = 0; k < n_styles; k++) {
-        double r = p->n_style_blend_weights ? p->style_blend_weights[k] : 1;
+        double r = blend_weight(p, k);
         tp->of_style[k] = -1;
         if (r == 0 || (masked >> k & 1u)) continue;
         tp->of_style[k] = 0;
@@ -93,7 +98,7 @@ static void plan_terms(term_plan *tp, const nst_params *p, int n_styles, unsigne
         tp->n_terms = 1;
     }
     for (int k = 0; k < n_styles; k++) {
-        double r = p->n_style_blend_weights ? p->style_blend_weights[k] : 1;
+        double r = blend_weight(p, k);
         if (r == 0 || !(masked >> k & 1u)) continue;
         int t = tp->n_terms++;
         tp->of_style[k] = t;
