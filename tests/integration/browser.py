@@ -8,12 +8,15 @@ only (urllib against chromedriver). Used by test_web.sh.
 
 --driver is a running chromedriver, --page the address to open (--expect
 where the browser must land, after a redirect), --images holds content.png,
-style.png, style2.png and not-an-image.png. Scenarios, run in order in one browser session:
+style.png, style2.png, mask.png and not-an-image.png. Scenarios, run in order in one browser session:
 
   form     the form carries the server's defaults, limits and choices
   success  submit (two styles, image_size 64, 3 iterations, a preview
            every iteration) and watch it through to the result: progress,
            preview shown, result image loaded, download link to the result
+  masks    two styles with a mask file chosen beside the second (the first
+           left without one) and a content mask: the job runs to success
+           (test_web.sh reads in the server's log that it got two masks)
   errors   no content image, an invalid parameter, a style file that is no
            image: the page shows the API's error in words, naming the
            field, and marks the input
@@ -269,6 +272,23 @@ def scenario_success(page):
     ok("the preview was shown (%d loads); the job got the form's params" % st["previews"])
 
 
+def scenario_masks(page):
+    page.load()
+    page.wd.set_files("#content", [page.image("content.png")])
+    page.wd.set_files("#style", [page.image("style.png"), page.image("style2.png")])
+    n = page.wd.wait("return document.querySelectorAll('#style-masks input[type=file]').length",
+                     "a mask input beside each style", 10)
+    check(n == 2, "%d mask inputs for two styles" % n)
+    page.wd.set_files("#style-masks label:nth-child(2) input", [page.image("mask.png")])
+    page.wd.set_files("#content_mask", [page.image("mask.png")])
+    page.fill(image_size=64, iterations=2, preview_every=1)
+    page.submit()
+    st = page.wait_end()
+    check(st["state"] == "succeeded", "the masked job ended %s: %s" % (st["state"], st["status"]))
+    ok("a mask beside the second style and a content mask, submitted from the page: job %s "
+       "succeeded" % st["job"])
+
+
 def expect_error(page, code, field, words):
     """The page shows the API's error `code` (naming `field`, or none) in a
     message with these words, marks that input, and shows no job."""
@@ -343,7 +363,8 @@ def scenario_prefix(page):
     ok("all %d requests of the page stayed below %s" % (len(urls), page.expect))
 
 
-SCENARIOS = {"form": scenario_form, "success": scenario_success, "errors": scenario_errors,
+SCENARIOS = {"form": scenario_form, "success": scenario_success, "masks": scenario_masks,
+             "errors": scenario_errors,
              "cancel": scenario_cancel, "busy": scenario_busy, "prefix": scenario_prefix}
 
 

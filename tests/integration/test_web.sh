@@ -7,7 +7,8 @@
 #     limits; a job submitted from it runs to the end with progress, a
 #     preview, the result image and its download link; the API's errors
 #     (no content image, an invalid parameter, a style file that is no
-#     image) are shown naming the field;
+#     image) are shown naming the field; a mask chosen beside the second
+#     of two styles and a content mask reach the server in their places;
 #     Cancel stops a running job; a full queue (429) is explained
 #   under the base path /nst, directly (nstd redirects /nst to /nst/) and
 #     through a real nginx with docker/nginx.conf, which forwards only
@@ -27,6 +28,7 @@ $IMAGES gradient 96 72 "$T/content.png"
 $IMAGES stripes 64 64 "$T/style.png"
 $IMAGES noise 48 48 "$T/style2.png" 7
 echo "not a picture" >"$T/not-an-image.png"
+$IMAGES right 32 24 "$T/mask.png"
 
 # chromedriver in its own process group, so that the browsers it starts go
 # with it at exit
@@ -52,7 +54,13 @@ LIMITS=(--workers 1 --max-image-size 64 --max-iterations 300)
 # (a queue of one: the page's jobs run one at a time, so it is never full
 # until two long jobs fill the worker and the queue)
 start_nstd "${LIMITS[@]}" --queue-size 1
-browser --page "$BASE/" form success errors cancel
+browser --page "$BASE/" form success masks errors cancel
+grep -q '"event":"job_submitted","styles":2,"masks":2,' "$NSTD_LOG" ||
+    fail "the page's masked job did not reach the server with its two masks"
+compgen -G "$DATA/jobs/*/style-mask-1" >/dev/null && compgen -G "$DATA/jobs/*/content-mask" >/dev/null &&
+    ! compgen -G "$DATA/jobs/*/style-mask-0" >/dev/null ||
+    fail "the stored masks are not the second style's and the content's: $(ls "$DATA"/jobs/*/)"
+ok "the page sent the style mask in the second style's place and the content mask"
 # the first must be running (the worker may still be ending the canceled
 # job) before the second can take the one place in the queue
 long=$(submit '{"image_size":64,"iterations":300}')
