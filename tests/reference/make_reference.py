@@ -2,12 +2,15 @@
 """Reference values for libnst's loss and image gradient, computed with PyTorch
 (with and without masks: guided Gram matrices and a content mask).
 
-Run once by hand (needs Debian's python3-torch and python3-numpy) after
-exporting the embedded model:
+Run once by hand (needs Debian's python3-torch and python3-numpy, which the
+system's /usr/bin/python3 sees) after exporting the embedded model:
     build/nst --export-model /tmp/vgg19-random.safetensors
-    python3 tests/reference/make_reference.py /tmp/vgg19-random.safetensors \
+    /usr/bin/python3 tests/reference/make_reference.py /tmp/vgg19-random.safetensors \
         > tests/reference/reference.json
-The C test tests/unit/test_reference.c recomputes every case with libnst and
+PyTorch's sums on several threads differ in the last bits from run to run, so
+a case added later may be appended to the committed file instead (the two
+mask cases were, to the three before them). The C test
+tests/unit/test_reference.c recomputes every case with libnst and
 compares. Images are generated from closed formulas that the C test
 reproduces, so no picture file is involved. CI never runs this script.
 """
