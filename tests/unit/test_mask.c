@@ -22,12 +22,6 @@
 
 static nst_pool *pool; /* see test_with_pools */
 
-static double rel_diff(double a, double b, double floor)
-{
-    double den = fabs(a) + fabs(b);
-    return fabs(a - b) / (den > floor ? den : floor);
-}
-
 /* A mask in [0,1] with a run of exact zeros (no region there). */
 static float *rand_mask(size_t M)
 {
@@ -134,21 +128,14 @@ static void check_guided(int N, int M, int zero_mask)
     for (int j = 0; j < M; j++) md[j] = m[j];
     for (int i = 0; i < N * N; i++) ad[i] = a[i];
     guided_ctx ctx = {N, M, md, ad};
-    double ref = ref_guided(fd, &ctx), gmax = 0, worst = 0, accum = 0;
+    double ref = ref_guided(fd, &ctx), gmax = 0, accum = 0;
+    double worst = test_fd_worst(ref_guided, &ctx, fd, g, nf, 0, 1e-4);
     for (size_t i = 0; i < nf; i++) gmax = fmax(gmax, fabs(g[i]));
-    for (size_t i = 0; i < nf; i++) {
-        double x0 = fd[i], h = 1e-4;
-        fd[i] = x0 + h;
-        double lp = ref_guided(fd, &ctx);
-        fd[i] = x0 - h;
-        double lm = ref_guided(fd, &ctx);
-        fd[i] = x0;
-        worst = fmax(worst, rel_diff(g[i], (lp - lm) / (2 * h), 1e-3 * gmax + 1e-30));
+    for (size_t i = 0; i < nf; i++)
         accum = fmax(accum, fabs(acc[i] - (base[i] - 1.5 * g[i])) / (1.0 + 1.5 * gmax));
-    }
     printf("  guided N=%-2d M=%-4d%s E %.6g (ref %.6g)  fd worst rel diff %.2e\n", N, M,
            zero_mask ? " (empty mask)" : "", e, ref, worst);
-    CHECK(rel_diff(e, ref, 1e-12) < 1e-5, "guided value %.9g vs %.9g", e, ref);
+    CHECK(test_rel_diff(e, ref, 1e-12) < 1e-5, "guided value %.9g vs %.9g", e, ref);
     CHECK(worst < 1e-3, "guided finite differences: %g", worst);
     CHECK(accum < 1e-6, "guided gradient does not accumulate: %g", accum);
     CHECK(!zero_mask || (e == 0 && gmax == 0), "an empty mask: E %g, max |g| %g", e, gmax);
@@ -221,22 +208,13 @@ static void test_weighted_content(void)
     float *g = calloc(C * M, sizeof(float));
     double l = mask_content_loss(f, p, w, C, M);
     mask_content_grad(g, 1.0f, f, p, w, C, M);
-    double fd[C * M], pd[C * M], wd[M], gmax = 0, worst = 0;
-    for (int i = 0; i < C * M; i++) fd[i] = f[i], pd[i] = p[i], gmax = fmax(gmax, fabs(g[i]));
+    double fd[C * M], pd[C * M], wd[M];
+    for (int i = 0; i < C * M; i++) fd[i] = f[i], pd[i] = p[i];
     for (int j = 0; j < M; j++) wd[j] = w[j];
     content_ctx ctx = {C, M, pd, wd};
-    double ref = ref_content(fd, &ctx);
-    for (int i = 0; i < C * M; i++) {
-        double x0 = fd[i], h = 1e-3;
-        fd[i] = x0 + h;
-        double lp = ref_content(fd, &ctx);
-        fd[i] = x0 - h;
-        double lm = ref_content(fd, &ctx);
-        fd[i] = x0;
-        worst = fmax(worst, rel_diff(g[i], (lp - lm) / (2 * h), 1e-3 * gmax));
-    }
+    double ref = ref_content(fd, &ctx), worst = test_fd_worst(ref_content, &ctx, fd, g, C * M, 0, 1e-3);
     printf("  weighted content L %.6g (ref %.6g)  fd worst rel diff %.2e\n", l, ref, worst);
-    CHECK(rel_diff(l, ref, 1e-12) < 1e-6, "value %.9g vs %.9g", l, ref);
+    CHECK(test_rel_diff(l, ref, 1e-12) < 1e-6, "value %.9g vs %.9g", l, ref);
     CHECK(worst < 1e-4, "finite differences: %g", worst);
     free(f), free(p), free(w), free(g);
 }
@@ -330,8 +308,8 @@ static void test_objective_regions(void)
     eval(&p, &content, &styles[1], 1, &right1, &x, &plain1, g);
     printf("  style loss masks left/right %.6g, right/left %.6g, style 1 alone %.6g (%.6g)\n",
            a.style, b.style, only1.style, plain1.style);
-    CHECK(rel_diff(a.style, b.style, 1e-30) > 1e-3, "swapping the masks changed nothing");
-    CHECK(rel_diff(only1.style, 0.5 * plain1.style, 1e-30) < 1e-5,
+    CHECK(test_rel_diff(a.style, b.style, 1e-30) > 1e-3, "swapping the masks changed nothing");
+    CHECK(test_rel_diff(only1.style, 0.5 * plain1.style, 1e-30) < 1e-5,
           "an all-black mask should leave the other style's term: %.9g vs %.9g", only1.style,
           0.5 * plain1.style);
     free(g);
