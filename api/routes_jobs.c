@@ -181,10 +181,13 @@ static enum MHD_Result submit(api_request *rq, upload *u)
     if (upload_finish(u) < 0)
         return reply_error(rq, u->status, u->code, u->field, "%s", u->message);
 
-    /* wh: content, then the styles, as their headers declare */
-    int wh[2 * (NST_MAX_STYLES + 1)];
-    char fields[NST_MAX_STYLES + 1][32];
-    const upload_part *parts[NST_MAX_STYLES + 1];
+    /* wh: content, then the styles, then the masks sent (an empty mask
+     * part is none), as their headers declare; mask_wh as
+     * nst_transfer_memory_masked reads them */
+    enum { MAX_IMAGES = 2 * NST_MAX_STYLES + 2 };
+    int wh[2 * MAX_IMAGES], mask_wh[2 * (NST_MAX_STYLES + 1)] = {0}, n_masks = 0;
+    char fields[MAX_IMAGES][32];
+    const upload_part *parts[MAX_IMAGES];
     int n_images = 1 + u->n_styles;
     snprintf(fields[0], sizeof fields[0], "content");
     parts[0] = &u->content;
@@ -192,8 +195,23 @@ static enum MHD_Result submit(api_request *rq, upload *u)
         snprintf(fields[1 + i], sizeof fields[1 + i], "style[%d]", i);
         parts[1 + i] = &u->styles[i];
     }
-    for (int i = 0; i < n_images; i++)
+    int mask_of[MAX_IMAGES]; /* image i is mask k (index into mask_wh), or -1 */
+    for (int i = 0; i < MAX_IMAGES; i++) mask_of[i] = -1;
+    for (int k = 0; k <= u->n_styles; k++) {
+        const upload_part *m = k < u->n_styles ? (k < u->n_style_masks ? &u->style_masks[k] : NULL)
+                                               : (u->n_content_mask ? &u->content_mask : NULL);
+        if (!m || m->len == 0) continue;
+        if (k < u->n_styles) snprintf(fields[n_images], sizeof fields[0], "style_mask[%d]", k);
+        else snprintf(fields[n_images], sizeof fields[0], "content_mask");
+        parts[n_images] = m;
+        mask_of[n_images++] = k;
+        n_masks++;
+    }
+    for (int i = 0; i < n_images; i++) {
         if (probe_image(rq, parts[i], fields[i], &wh[2 * i], &wh[2 * i + 1]) < 0) return MHD_YES;
+        if (mask_of[i] >= 0)
+            mask_wh[2 * mask_of[i]] = wh[2 * i], mask_wh[2 * mask_of[i] + 1] = wh[2 * i + 1];
+    }
 
     nst_params p;
     nst_error err;
@@ -227,16 +245,17 @@ static enum MHD_Result submit(api_request *rq, upload *u)
     }
 
     int ow, oh;
-    size_t need = jobs_memory(a->d.model, cfg->max_job_memory, &p, wh, n_images, &ow, &oh);
+    size_t need = jobs_memory(a->d.model, cfg->max_job_memory, &p, wh, u->n_styles,
+                              n_masks ? mask_wh : NULL, &ow, &oh);
     if (cfg->max_job_memory > 0 && need > (size_t)cfg->max_job_memory) {
         res = reply_error(rq, 422, "job_too_large", NULL,
                           "the job needs an estimated %zu bytes (%.1f MiB) of memory at its "
                           "peak, more than max_job_memory %ld bytes (%.1f MiB): output %dx%d, "
-                          "content %dx%d, %d style image(s), style_scale %g; a smaller "
-                          "image_size, style_scale or input image needs less",
+                          "content %dx%d, %d style image(s), %d mask(s), style_scale %g; a "
+                          "smaller image_size, style_scale or input image needs less",
                           need, need / 1048576.0, cfg->max_job_memory,
                           cfg->max_job_memory / 1048576.0, ow, oh, wh[0], wh[1], u->n_styles,
-                          p.style_scale);
+                          n_masks, p.style_scale);
         goto done;
     }
 
@@ -244,10 +263,14 @@ static enum MHD_Result submit(api_request *rq, upload *u)
         if (verify_image(rq, parts[i], fields[i]) < 0) goto done;
 
     jobs_input content = {u->content.data, u->content.len};
-    jobs_input styles[NST_MAX_STYLES];
+    jobs_input styles[NST_MAX_STYLES], style_masks[NST_MAX_STYLES];
+    jobs_input content_mask = {u->content_mask.data, u->content_mask.len};
     for (int i = 0; i < u->n_styles; i++) styles[i] = (jobs_input){u->styles[i].data, u->styles[i].len};
+    for (int i = 0; i < u->n_style_masks; i++)
+        style_masks[i] = (jobs_input){u->style_masks[i].data, u->style_masks[i].len};
     submit_state *s = rq->state;
-    jobs_request req = {rq->who.known ? rq->who.name : NULL, s->idem_key, webhook};
+    jobs_request req = {rq->who.known ? rq->who.name : NULL, s->idem_key, webhook,
+                        u->n_style_masks ? style_masks : NULL, &content_mask};
     int rc = jobs_submit(a->d.jobs, &p, &content, styles, u->n_styles, &req, &s->job);
     if (s->quota_held) {   /* the job is in the table now, or refused */
         auth_submit_end(a->auth, &rq->who);
@@ -256,8 +279,8 @@ static enum MHD_Result submit(api_request *rq, upload *u)
     if (rc == JOBS_EKEYREUSED) {
         enum MHD_Result ret = reply_error(
             rq, 422, "idempotency_key_reused", NULL,
-            "Idempotency-Key '%s' was used for job %s with other inputs (params, content or "
-            "styles differ); a new job needs a new key", s->idem_key, s->job.id);
+            "Idempotency-Key '%s' was used for job %s with other inputs (params, content, "
+            "styles or masks differ); a new job needs a new key", s->idem_key, s->job.id);
         job_info_free(&s->job);
         memset(&s->job, 0, sizeof s->job);
         res = ret;

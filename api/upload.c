@@ -2,7 +2,10 @@
  * upload.c — multipart/form-data for POST /v1/jobs (see upload.h). The post
  * processor calls part_data for every piece of every part; a piece with
  * offset 0 starts a new part (libmicrohttpd may first announce a part with
- * an empty piece, which is merged with the data that follows).
+ * an empty piece, which is merged with the data that follows). An empty
+ * part is one empty piece: a second empty piece at offset 0 under the same
+ * name, or a piece under another file name, starts the next part, so an
+ * empty style_mask part (a file input left empty) keeps its place.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,6 +60,19 @@ static upload_part *part_begin(upload *u, const char *key)
                    NULL;
         return &u->styles[u->n_styles++];
     }
+    if (strcmp(key, "style_mask") == 0) {
+        if (u->n_style_masks >= u->max_styles)
+            return upload_fail(u, 400, "mask_count", "style_mask",
+                               "style_mask: at most %d style masks are allowed, one per style "
+                               "image", u->max_styles), NULL;
+        return &u->style_masks[u->n_style_masks++];
+    }
+    if (strcmp(key, "content_mask") == 0) {
+        if (u->n_content_mask++ > 0)
+            return upload_fail(u, 400, "duplicate_part", "content_mask",
+                               "content_mask: at most one content mask is allowed"), NULL;
+        return &u->content_mask;
+    }
     if (strcmp(key, "params") == 0) {
         if (u->n_params++ > 0)
             return upload_fail(u, 400, "duplicate_part", "params",
@@ -64,7 +80,8 @@ static upload_part *part_begin(upload *u, const char *key)
         return &u->params;
     }
     upload_fail(u, 400, "unknown_part", key,
-                "%.64s: unknown form part (expected content, style, params)", key);
+                "%.64s: unknown form part (expected content, style, style_mask, content_mask, "
+                "params)", key);
     return NULL;
 }
 
@@ -76,11 +93,14 @@ static enum MHD_Result part_data(void *cls, enum MHD_ValueKind kind, const char 
     upload *u = cls;
     if (u->status) return MHD_NO;
     if (!key) key = "";
-    int same = u->cur && strcmp(u->cur_key, key) == 0;
-    if (off == 0 && !(same && u->cur->len == 0)) {
+    char file[sizeof u->cur_filename];
+    snprintf(file, sizeof file, "%s", filename ? filename : "\1");
+    int same = u->cur && strcmp(u->cur_key, key) == 0 && strcmp(u->cur_filename, file) == 0;
+    if (off == 0 && !(same && u->cur->len == 0 && size > 0)) {
         u->cur = part_begin(u, key);
         if (!u->cur) return MHD_NO;
         snprintf(u->cur_key, sizeof u->cur_key, "%s", key);
+        memcpy(u->cur_filename, file, sizeof file);
     }
     if (size && part_append(u->cur, data, size) < 0) {
         upload_fail(u, 503, "out_of_memory", key, "%s: out of memory", key);
@@ -139,6 +159,11 @@ int upload_finish(upload *u)
     if (u->n_styles == 0)
         return upload_fail(u, 400, "missing_part", "style",
                            "style: the request has no style image part");
+    if (u->n_style_masks && u->n_style_masks != u->n_styles)
+        return upload_fail(u, 400, "mask_count", "style_mask",
+                           "style_mask: %d style_mask parts for %d style images; send one per "
+                           "style image in the same order (an empty part for a style without a "
+                           "mask), or none", u->n_style_masks, u->n_styles);
     return 0;
 }
 
@@ -148,6 +173,8 @@ void upload_free(upload *u)
     if (u->pp) MHD_destroy_post_processor(u->pp);
     free(u->content.data);
     for (int i = 0; i < u->n_styles; i++) free(u->styles[i].data);
+    for (int i = 0; i < u->n_style_masks; i++) free(u->style_masks[i].data);
+    free(u->content_mask.data);
     free(u->params.data);
     free(u);
 }

@@ -3,8 +3,10 @@
  * libmicrohttpd's post processor into memory buffers, one per part, under a
  * running byte limit on the whole body.
  *
- * Parts: `content` (exactly one), `style` (1…max_styles, in order), `params`
- * (at most one, JSON text). Any other part name is an error. The first error
+ * Parts: `content` (exactly one), `style` (1…max_styles, in order),
+ * `style_mask` (none, or one per style in the same order; an empty one:
+ * that style has no mask), `content_mask` (at most one; empty: none),
+ * `params` (at most one, JSON text). Any other part name is an error. The first error
  * wins (except that a body over the limit always ends as 413) and is kept as
  * an HTTP status, an error code, the part it concerns and a message; nothing
  * is buffered after it, but bytes are still counted against the limit.
@@ -37,11 +39,16 @@ typedef struct {
     int n_content;
     upload_part styles[NST_MAX_STYLES];
     int n_styles;
+    upload_part style_masks[NST_MAX_STYLES];
+    int n_style_masks;
+    upload_part content_mask;
+    int n_content_mask;
     upload_part params;
     int n_params;
 
     upload_part *cur;           /* part being received */
     char cur_key[16];
+    char cur_filename[72];      /* its file name ("\1" none), cut to 71 bytes */
 
     int status;                 /* 0, or the HTTP status of the first error */
     char code[32];

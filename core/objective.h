@@ -14,17 +14,19 @@ typedef struct nst_objective nst_objective;
 
 /* Targets for an output of W×H pixels: content_sized is the content image at
  * exactly W×H; styles are the style images as given (resized here by
- * style_scale, colour-matched when preserve_colors is histogram).
- * threads as for nst_net_create. p must outlive the objective. Caller frees
- * *out. */
+ * style_scale, colour-matched when preserve_colors is histogram); masks
+ * (NULL: none) as for nst_transfer_masked, resized here. threads as for
+ * nst_net_create. p must outlive the objective. Caller frees *out. */
 int nst_objective_create(const nst_model *m, const nst_params *p, const nst_image *content_sized,
-                         const nst_image *styles, int n_styles, int threads,
-                         nst_objective **out, nst_error *err);
+                         const nst_image *styles, int n_styles, const nst_masks *masks,
+                         int threads, nst_objective **out, nst_error *err);
 void nst_objective_free(nst_objective *o);
 /* Peak bytes nst_objective_create allocates and the objective holds for an
- * output of W×H and style images of style_wh[2k]×style_wh[2k+1] (not
- * counting the images passed in). */
-size_t nst_objective_bytes(const nst_params *p, int W, int H, const int *style_wh, int n_styles);
+ * output of W×H, style images of style_wh[2k]×style_wh[2k+1] and masks of
+ * mask_wh (as for nst_transfer_memory_masked; NULL: none), not counting the
+ * images passed in. */
+size_t nst_objective_bytes(const nst_params *p, int W, int H, const int *style_wh, int n_styles,
+                           const int *mask_wh);
 
 /* The weighted parts of the last evaluation: total = content + style + tv. */
 typedef struct {

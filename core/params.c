@@ -101,6 +101,9 @@ static const param_row rows[] = {
      NST_MAX_STYLES, 0, 1e15, .nullable = 1,
      .help = "Weight of each style image, one per style image; equal weights when not given "
              "(or null)"},
+    {"content_mask_weight", K_NUMBER, AT(content_mask_weight), .min = 0, .max = 1e15,
+     .help = "Weight of the content loss inside the content mask (the region kept as the "
+             "photo) relative to outside; without a content mask it has no effect"},
     {"pooling", K_ENUM, AT(pooling), .names = pooling_names,
      .help = "Pooling in the network: max, or average as the paper suggests"},
     {"preserve_colors", K_ENUM, AT(preserve_colors), .names = colors_names,
@@ -670,6 +673,7 @@ void nst_params_default(nst_params *p, const nst_model *m)
     p->preview_every = 10;
     p->scales = 1;
     p->tolerance = NST_DEFAULT_TOLERANCE;
+    p->content_mask_weight = 10;
     const nst_model_defaults *md = m ? nst_model_get_defaults(m) : NULL;
     if (md) {
         p->alpha = md->alpha;

@@ -111,7 +111,7 @@ typedef struct {
 } scale_plan;
 
 static size_t plan_memory(const nst_params *p, int content_w, int content_h, const int *style_wh,
-                          int n_styles, scale_plan *plan, int n_scales);
+                          int n_styles, const int *mask_wh, scale_plan *plan, int n_scales);
 
 /* The stopping rule (params.tolerance): the losses of the last
  * NST_TOLERANCE_WINDOW iterations and the one before them, a ring. */
@@ -246,16 +246,28 @@ int nst_transfer(const nst_model *m, const nst_params *p, const nst_image *conte
                  const nst_image *styles, int n_styles, const nst_callbacks *cb, nst_image *out,
                  nst_error *err)
 {
+    return nst_transfer_masked(m, p, content, styles, n_styles, NULL, cb, out, err);
+}
+
+int nst_transfer_masked(const nst_model *m, const nst_params *p, const nst_image *content,
+                        const nst_image *styles, int n_styles, const nst_masks *masks,
+                        const nst_callbacks *cb, nst_image *out, nst_error *err)
+{
     scale_plan plan[8];
     int n_scales = plan_scales(p, content, plan), rc = NST_OK;
     memset(out, 0, sizeof *out);
     if ((rc = nst_params_check_styles(p, n_styles, err)) != NST_OK) return rc;
-    int style_wh[2 * NST_MAX_STYLES];
+    int style_wh[2 * NST_MAX_STYLES], mask_wh[2 * (NST_MAX_STYLES + 1)] = {0};
     for (int k = 0; k < n_styles; k++) {
         style_wh[2 * k] = styles[k].w;
         style_wh[2 * k + 1] = styles[k].h;
     }
-    plan_memory(p, content->w, content->h, style_wh, n_styles, plan, n_scales);
+    for (int k = 0; masks && k <= n_styles; k++) {
+        const nst_image *mk = k < n_styles ? masks->style[k] : masks->content;
+        if (mk) mask_wh[2 * k] = mk->w, mask_wh[2 * k + 1] = mk->h;
+    }
+    plan_memory(p, content->w, content->h, style_wh, n_styles, masks ? mask_wh : NULL, plan,
+                n_scales);
     int resumed = cb && cb->resume ? cb->resume_iteration : 0;
     double t0 = now_s();
     float *x = NULL;
@@ -278,8 +290,8 @@ int nst_transfer(const nst_model *m, const nst_params *p, const nst_image *conte
             nst_error_set(err, rc, "init", "cannot prepare the starting image");
             break;
         }
-        if ((rc = nst_objective_create(m, p, &csized, styles, n_styles, cb ? cb->threads : 0, &o,
-                                         err)) == NST_OK)
+        if ((rc = nst_objective_create(m, p, &csized, styles, n_styles, masks,
+                                       cb ? cb->threads : 0, &o, err)) == NST_OK)
             rc = optimise(o, p, &from, x, &csized, cb, out, t0, err);
         nst_objective_free(o);
         prev = sp;
@@ -333,7 +345,7 @@ static int lbfgs_history(const nst_params *p, size_t n, size_t fixed)
  * Every scale's peak is on top of the input images the caller holds; the
  * largest scale's is the answer, in bytes. */
 static size_t plan_memory(const nst_params *p, int content_w, int content_h, const int *style_wh,
-                          int n_styles, scale_plan *plan, int n_scales)
+                          int n_styles, const int *mask_wh, scale_plan *plan, int n_scales)
 {
     size_t inputs = (size_t)3 * content_w * content_h, style0 = 0;
     for (int k = 0; k < n_styles; k++) {
@@ -341,6 +353,9 @@ static size_t plan_memory(const nst_params *p, int content_w, int content_h, con
         inputs += s;
         if (k == 0) style0 = s;
     }
+    for (int k = 0; mask_wh && k <= n_styles; k++)
+        if (mask_wh[2 * k] > 0 && mask_wh[2 * k + 1] > 0)
+            inputs += (size_t)3 * mask_wh[2 * k] * mask_wh[2 * k + 1];
     size_t peak = 0, prev_x = 0;
     for (int s = 0; s < n_scales; s++) {
         size_t n = (size_t)3 * plan[s].w * plan[s].h;
@@ -349,7 +364,7 @@ static size_t plan_memory(const nst_params *p, int content_w, int content_h, con
         if (3 * n > start_tmp) start_tmp = 3 * n; /* a checkpoint or x upsampled */
         size_t start = 2 * n + prev_x + n + start_tmp;
         size_t run = 3 * n + n +
-                     nst_objective_bytes(p, plan[s].w, plan[s].h, style_wh, n_styles) /
+                     nst_objective_bytes(p, plan[s].w, plan[s].h, style_wh, n_styles, mask_wh) /
                          sizeof(float);
         if (p->optimizer == NST_OPT_LBFGS) {
             run += 3 * n;
@@ -370,10 +385,17 @@ static size_t plan_memory(const nst_params *p, int content_w, int content_h, con
 size_t nst_transfer_memory(const nst_model *m, const nst_params *p, int content_w,
                            int content_h, const int *style_wh, int n_styles)
 {
+    return nst_transfer_memory_masked(m, p, content_w, content_h, style_wh, n_styles, NULL);
+}
+
+size_t nst_transfer_memory_masked(const nst_model *m, const nst_params *p, int content_w,
+                                  int content_h, const int *style_wh, int n_styles,
+                                  const int *mask_wh)
+{
     (void)m; /* the weights are shared and loaded once: not a transfer's */
     if (content_w < 1 || content_h < 1 || n_styles < 0 || n_styles > NST_MAX_STYLES) return 0;
     nst_image shape = {content_w, content_h, NULL};
     scale_plan plan[8];
     int n_scales = plan_scales(p, &shape, plan);
-    return plan_memory(p, content_w, content_h, style_wh, n_styles, plan, n_scales);
+    return plan_memory(p, content_w, content_h, style_wh, n_styles, mask_wh, plan, n_scales);
 }

@@ -2,6 +2,7 @@
  * nst.c — run one style transfer from the shell.
  *
  *   nst --content C.jpg --style S.jpg [--style S2.jpg …] --output OUT.png
+ *       [--style-mask M.png …] [--content-mask K.png]
  *       [--params P.json] [--model M.safetensors] [--save-every N]
  *       [--threads N] [--quiet] [--<param> VALUE …]
  *   nst --export-model OUT.safetensors [--model M.safetensors]
@@ -30,6 +31,9 @@ typedef struct {
     const char *content, *output, *params_file, *model, *export_model, *check_model;
     const char *styles[NST_MAX_STYLES];
     int n_styles;
+    const char *style_masks[NST_MAX_STYLES]; /* "" for a style without one */
+    int n_style_masks;
+    const char *content_mask;
     int save_every, threads, quiet;
     long max_memory_mib;      /* --max-memory: the transfer's memory limit; 0 none */
     /* parameter flags, applied after the params file: key, value pairs */
@@ -47,6 +51,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: nst --content IMAGE --style IMAGE [--style IMAGE …] --output OUT.png\n"
+            "           [--style-mask MASK …] [--content-mask MASK]\n"
             "           [--params PARAMS.json] [--model MODEL.safetensors] [--save-every N]\n"
             "           [--threads N] [--max-memory MIB] [--quiet] [--PARAM VALUE …]\n"
             "       nst --export-model OUT.safetensors [--model MODEL.safetensors]\n"
@@ -54,6 +59,9 @@ static void usage(FILE *f)
             "Without --model the embedded vgg19-random model is used. --max-memory refuses\n"
             "a transfer estimated above MIB mebibytes and lets L-BFGS keep as many\n"
             "correction pairs as fit below it (without it, 256 MiB of pairs at most).\n\n"
+            "Masks are greyscale images of any size (white: the style applies, black: not).\n"
+            "--style-mask is given once per --style, in the same order (\"\" for a style\n"
+            "without one) or not at all; --content-mask marks the region kept as the photo.\n\n"
             "PARAM is any key of the params JSON with '_' written '-'; flags apply after the\n"
             "--params file. The defaults below are the paper's: a model's recommended\n"
             "alpha, beta, tv_weight and pooling replace them (nst --check-model shows them).\n\n"
@@ -108,7 +116,14 @@ static int parse_args(int argc, char **argv, cli_args *a)
                 return STATUS_BAD_INPUT;
             }
         }
-        else if (!strcmp(name, "style")) {
+        else if (!strcmp(name, "content-mask")) a->content_mask = v;
+        else if (!strcmp(name, "style-mask")) {
+            if (a->n_style_masks == NST_MAX_STYLES) {
+                fprintf(stderr, "nst: at most %d --style-mask images\n", NST_MAX_STYLES);
+                return STATUS_BAD_INPUT;
+            }
+            a->style_masks[a->n_style_masks++] = v;
+        } else if (!strcmp(name, "style")) {
             if (a->n_styles == NST_MAX_STYLES) {
                 fprintf(stderr, "nst: at most %d --style images\n", NST_MAX_STYLES);
                 return STATUS_BAD_INPUT;
@@ -126,6 +141,12 @@ static int parse_args(int argc, char **argv, cli_args *a)
     if (!a->content || !a->n_styles || !a->output) {
         fprintf(stderr, "nst: --content, --style and --output are required\n");
         usage(stderr);
+        return STATUS_BAD_INPUT;
+    }
+    if (a->n_style_masks && a->n_style_masks != a->n_styles) {
+        fprintf(stderr, "nst: %d --style-mask for %d --style: give one per style image, in the "
+                "same order (\"\" for a style without a mask), or none\n", a->n_style_masks,
+                a->n_styles);
         return STATUS_BAD_INPUT;
     }
     return 0;
@@ -205,6 +226,9 @@ int main(int argc, char **argv)
 
     nst_params p;
     nst_image content = {0}, styles[NST_MAX_STYLES] = {{0}}, out = {0};
+    nst_image mask_img[NST_MAX_STYLES + 1] = {{0}}; /* style k's, then the content's */
+    nst_masks masks = {.content = NULL};
+    int mask_wh[2 * (NST_MAX_STYLES + 1)] = {0}, masked = 0;
     int status = STATUS_OK;
     if ((rc = build_params(&a, m, &p, &e))) {
         status = die(STATUS_BAD_INPUT, "invalid parameters", &e);
@@ -219,11 +243,25 @@ int main(int argc, char **argv)
             status = die(STATUS_BAD_INPUT, a.styles[k], &e);
             goto done;
         }
+    for (int k = 0; k <= a.n_styles; k++) {
+        const char *path = k < a.n_styles ? (k < a.n_style_masks ? a.style_masks[k] : "")
+                                          : a.content_mask;
+        if (!path || !path[0]) continue;
+        if ((rc = nst_image_load(path, MAX_INPUT_PIXELS, &mask_img[k], &e))) {
+            status = die(STATUS_BAD_INPUT, path, &e);
+            goto done;
+        }
+        if (k < a.n_styles) masks.style[k] = &mask_img[k];
+        else masks.content = &mask_img[k];
+        mask_wh[2 * k] = mask_img[k].w, mask_wh[2 * k + 1] = mask_img[k].h;
+        masked = 1;
+    }
     if (!a.quiet) fprintf(stderr, "nst: model %s%s\n", nst_model_name(m),
                           nst_model_pretrained(m) ? "" : " (random weights, not pretrained)");
     int wh[2 * NST_MAX_STYLES];
     for (int k = 0; k < a.n_styles; k++) wh[2 * k] = styles[k].w, wh[2 * k + 1] = styles[k].h;
-    size_t est = nst_transfer_memory(m, &p, content.w, content.h, wh, a.n_styles);
+    size_t est = nst_transfer_memory_masked(m, &p, content.w, content.h, wh, a.n_styles,
+                                            masked ? mask_wh : NULL);
     if (p.memory_limit && est > p.memory_limit) {
         fprintf(stderr, "nst: the transfer needs an estimated %.1f MiB, more than --max-memory "
                 "%ld\n", est / 1048576.0, a.max_memory_mib);
@@ -235,7 +273,8 @@ int main(int argc, char **argv)
                 "weights come on top)\n", est / 1048576.0);
     cli_progress cp = {&a, 0, 0};
     nst_callbacks cb = {.progress = on_progress, .user = &cp, .threads = a.threads};
-    if ((rc = nst_transfer(m, &p, &content, styles, a.n_styles, &cb, &out, &e))) {
+    if ((rc = nst_transfer_masked(m, &p, &content, styles, a.n_styles, masked ? &masks : NULL,
+                                  &cb, &out, &e))) {
         status = die(STATUS_FAILED, "transfer failed", &e);
         goto done;
     }
@@ -244,6 +283,7 @@ done:
     nst_image_free(&out);
     nst_image_free(&content);
     for (int k = 0; k < a.n_styles; k++) nst_image_free(&styles[k]);
+    for (int k = 0; k <= NST_MAX_STYLES; k++) nst_image_free(&mask_img[k]);
     nst_model_free(m);
     return status;
 }

@@ -112,6 +112,8 @@ typedef enum {
     /* {"url", "events"} when the job asked for webhooks (webhook.h); else NULL */ \
     X(cJSON *,       webhook,              JOB_F_JSON,  "webhook",              JOB_R_ALWAYS, "webhook",             JOB_V_ALWAYS, -1) \
     X(int,           n_styles,             JOB_F_INT,   "n_styles",             JOB_R_ALWAYS, NULL,                  JOB_V_NONE,   -1) \
+    /* which masks the job has (jobs.h: JOBS_MASK_CONTENT, jobs_mask_blob); 0: none */ \
+    X(int,           masks,                JOB_F_INT,   "masks",                JOB_R_ALWAYS, NULL,                  JOB_V_NONE,   -1) \
     X(double,        created_at,           JOB_F_TIME,  "created_at",           JOB_R_ALWAYS, "created_at",          JOB_V_ALWAYS, -1) \
     X(double,        started_at,           JOB_F_TIME,  "started_at",           JOB_R_ALWAYS, "started_at",          JOB_V_ALWAYS, -1) \
     X(double,        finished_at,          JOB_F_TIME,  "finished_at",          JOB_R_ALWAYS, "finished_at",         JOB_V_ALWAYS, -1) \

@@ -145,6 +145,12 @@ static int job_init(jobs *j, struct job *jb, const nst_params *p, int n_styles, 
     return r->params && (r->webhook || !webhook) ? 0 : JOBS_ENOMEM;
 }
 
+void jobs_mask_blob(int k, char *name, size_t len)
+{
+    if (k < NST_MAX_STYLES) snprintf(name, len, "style-mask-%d", k);
+    else snprintf(name, len, "content-mask");
+}
+
 int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const jobs_input *styles,
                 int n_styles, const jobs_request *req, job_info *out)
 {
@@ -158,7 +164,7 @@ int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const j
     int rc = job_init(j, jb, p, n_styles, owner, req->webhook);
     if (rc == 0 && idem_key && idem_key[0]) {
         snprintf(jb->rec.idem_key, sizeof jb->rec.idem_key, "%s", idem_key);
-        rc = jobs_idem_digest(p, content, styles, n_styles, jb->rec.idem_digest);
+        rc = jobs_idem_digest(p, content, styles, n_styles, req, jb->rec.idem_digest);
     }
     /* An earlier job with the key answers before any limit applies. */
     job_info earlier;
@@ -193,8 +199,19 @@ int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const j
     /* Inputs first, the record last: a job without a record is an
      * unfinished submit that reload removes. Nobody else knows this job
      * yet, so no locks are needed. */
+    const jobs_input *masks[NST_MAX_STYLES + 1] = {0}; /* as jobs_mask_blob numbers them */
+    int n_masks = 0;
+    for (int i = 0; req->style_masks && i < n_styles; i++)
+        if (req->style_masks[i].len) masks[i] = &req->style_masks[i];
+    if (req->content_mask && req->content_mask->len) masks[NST_MAX_STYLES] = req->content_mask;
     unsigned long long need = content->len, have = 0;
     for (int i = 0; i < n_styles; i++) need += styles[i].len;
+    for (int k = 0; k <= NST_MAX_STYLES; k++) {
+        if (!masks[k]) continue;
+        need += masks[k]->len;
+        jb->rec.masks |= 1 << k;
+        n_masks++;
+    }
     if (rc == 0 && store_free_space(j->st, &have) == 0 && have < j->cfg.min_free_disk + need)
         rc = JOBS_ENOSPACE;
     if (rc == 0)
@@ -205,6 +222,13 @@ int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const j
         snprintf(name, sizeof name, "style-%d", i);
         rc = jobs_store_code(store_blob_put(j->st, jb->rec.id, name, styles[i].data, styles[i].len,
                                        STORE_UNFENCED));
+    }
+    for (int k = 0; rc == 0 && k <= NST_MAX_STYLES; k++) {
+        if (!masks[k]) continue;
+        char name[32];
+        jobs_mask_blob(k, name, sizeof name);
+        rc = jobs_store_code(store_blob_put(j->st, jb->rec.id, name, masks[k]->data, masks[k]->len,
+                                            STORE_UNFENCED));
     }
     if (rc == 0 && j->shared) {
         rc = store_enqueue(j->st, &jb->rec, j->cfg.queue_size);
@@ -257,6 +281,7 @@ int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const j
     }
     cJSON *f = cJSON_CreateObject();
     cJSON_AddNumberToObject(f, "styles", n_styles);
+    if (n_masks) cJSON_AddNumberToObject(f, "masks", n_masks);
     cJSON_AddNumberToObject(f, "iterations", p->iterations);
     cJSON_AddNumberToObject(f, "image_size", p->image_size);
     if (owner && owner[0]) cJSON_AddStringToObject(f, "owner", owner);

@@ -89,14 +89,16 @@ typedef struct {
 typedef struct jobs jobs;
 
 /* A job's estimated peak memory in bytes with params *p, for images of
- * wh[2i]×wh[2i+1] (i < n_images; the content first, then the styles): the
- * engine's transfer and the decoding and encoding around it. Sets
+ * wh[2i]×wh[2i+1] (i <= n_styles; the content first, then the styles) and
+ * masks of mask_wh (NULL: none; laid out as nst_transfer_memory_masked
+ * reads it): the engine's transfer and the decoding and encoding around
+ * it. Sets
  * p->memory_limit to the engine's share of max_job_memory (0: no limit),
  * which L-BFGS's history fills, so the answer stays within max_job_memory
  * whenever the job fits at all. The output's size in *out_w, *out_h (may
  * be NULL). */
 size_t jobs_memory(const nst_model *m, long max_job_memory, nst_params *p, const int *wh,
-                   int n_images, int *out_w, int *out_h);
+                   int n_styles, const int *mask_wh, int *out_w, int *out_h);
 
 /* Reload the store's jobs, then start the workers. model and store are
  * borrowed and must outlive the manager; metrics may be NULL. Caller frees
@@ -110,7 +112,16 @@ typedef struct {
     const char *owner;          /* recorded as the job's owner */
     const char *idem_key;       /* makes the submit idempotent (below) */
     const cJSON *webhook;       /* the job's webhook field as webhooks_check built it (copied) */
+    const jobs_input *style_masks;  /* one per style image (len 0: none), or NULL: none */
+    const jobs_input *content_mask; /* the region kept as the photo; NULL or len 0: none */
 } jobs_request;
+
+/* A job's masks: bit k of job_info.masks for style k's (blob style-mask-k),
+ * JOBS_MASK_CONTENT for the content mask (blob content-mask). */
+#define JOBS_MASK_CONTENT (1 << NST_MAX_STYLES)
+/* The blob name of mask k (k < NST_MAX_STYLES: style k's; NST_MAX_STYLES:
+ * the content mask's) into name. */
+void jobs_mask_blob(int k, char *name, size_t len);
 
 /* Accept a job: store the inputs and job.json, then queue it. p must have
  * passed nst_params_parse/nst_params_check_styles. req (may be NULL) says
@@ -133,7 +144,7 @@ int jobs_submit(jobs *j, const nst_params *p, const jobs_input *content, const j
 int jobs_idem_key_valid(const char *key);
 /* The digest of a submit's inputs (what an idempotent retry must repeat). */
 int jobs_idem_digest(const nst_params *p, const jobs_input *content, const jobs_input *styles,
-                     int n_styles, job_digest out);
+                     int n_styles, const jobs_request *req, job_digest out);
 
 /* 0 when the queue has room now (a submit may still find it full). */
 int jobs_can_accept(jobs *j);

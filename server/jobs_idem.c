@@ -64,7 +64,7 @@ static u128 fnv_input(u128 h, const void *data, size_t len)
 }
 
 int jobs_idem_digest(const nst_params *p, const jobs_input *content, const jobs_input *styles,
-                     int n_styles, job_digest out)
+                     int n_styles, const jobs_request *req, job_digest out)
 {
     char *params = nst_params_to_json(p);   /* every value, in one order */
     if (!params) return JOBS_ENOMEM;
@@ -72,6 +72,15 @@ int jobs_idem_digest(const nst_params *p, const jobs_input *content, const jobs_
     free(params);
     h = fnv_input(h, content->data, content->len);
     for (int i = 0; i < n_styles; i++) h = fnv_input(h, styles[i].data, styles[i].len);
+    /* the masks, when there are any (a job without keeps its digest) */
+    const jobs_input *cm = req ? req->content_mask : NULL;
+    if ((req && req->style_masks) || (cm && cm->len)) {
+        for (int i = 0; i < n_styles; i++) {
+            const jobs_input *m = req->style_masks ? &req->style_masks[i] : NULL;
+            h = m ? fnv_input(h, m->data, m->len) : fnv_input(h, "", 0);
+        }
+        h = cm ? fnv_input(h, cm->data, cm->len) : fnv_input(h, "", 0);
+    }
     snprintf(out, sizeof(job_digest), "%016llx%016llx", (unsigned long long)(h >> 64),
              (unsigned long long)h);
     return 0;

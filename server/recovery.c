@@ -46,6 +46,7 @@ struct job *jobs_job_load(jobs *j, const char *id, int tidy, const char **why)
     job_info *r = &jb->rec;
     jb->refs = 1;
     if (r->n_styles < 1 || r->n_styles > NST_MAX_STYLES) r->n_styles = 1;
+    r->masks &= ((1 << r->n_styles) - 1) | JOBS_MASK_CONTENT;
     if (r->iterations <= 0) r->iterations = jb->params.iterations;
     r->eta_s = job_state_final(r->state) ? 0 : -1;
     r->version = 1;   /* a job watchers have not seen is never at version 0 */

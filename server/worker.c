@@ -176,8 +176,10 @@ static int load_image(jobs *j, const struct job *jb, const char *name, nst_image
 static int run_transfer(jobs *j, struct job *jb, nst_image *out, nst_error *err)
 {
     nst_image content = {0}, resume = {0};
-    nst_image styles[NST_MAX_STYLES];
+    nst_image styles[NST_MAX_STYLES], masks_img[NST_MAX_STYLES + 1];
     memset(styles, 0, sizeof styles);
+    memset(masks_img, 0, sizeof masks_img);
+    nst_masks masks = {.content = NULL};
     run_ctx ctx = {j, jb, 0, now_mono(), 0, 0};
     nst_callbacks cb = {.progress = on_progress, .user = &ctx, .cancel = &jb->cancel,
                         .threads = j->cfg.job_threads};
@@ -187,6 +189,14 @@ static int run_transfer(jobs *j, struct job *jb, nst_image *out, nst_error *err)
         char name[32];
         snprintf(name, sizeof name, "style-%d", i);
         rc = load_image(j, jb, name, &styles[i], err);
+    }
+    for (int k = 0; rc == 0 && k <= NST_MAX_STYLES; k++) {
+        if (!(jb->rec.masks >> k & 1)) continue;
+        char name[32];
+        jobs_mask_blob(k, name, sizeof name);
+        rc = load_image(j, jb, name, &masks_img[k], err);
+        if (k < NST_MAX_STYLES) masks.style[k] = &masks_img[k];
+        else masks.content = &masks_img[k];
     }
     pthread_mutex_lock(&j->mu);
     int ck = jb->rec.checkpoint_iteration;
@@ -202,14 +212,22 @@ static int run_transfer(jobs *j, struct job *jb, nst_image *out, nst_error *err)
     if (rc == 0) {   /* the engine's share of max_job_memory, as the submit estimated it */
         nst_params p = jb->params;
         int wh[2 * (NST_MAX_STYLES + 1)] = {content.w, content.h};
+        int mask_wh[2 * (NST_MAX_STYLES + 1)] = {0};
         for (int i = 0; i < jb->rec.n_styles; i++)
             wh[2 * i + 2] = styles[i].w, wh[2 * i + 3] = styles[i].h;
-        jobs_memory(j->model, j->cfg.max_job_memory, &p, wh, jb->rec.n_styles + 1, NULL, NULL);
-        rc = nst_transfer(j->model, &p, &content, styles, jb->rec.n_styles, &cb, out, err);
+        for (int k = 0; k <= jb->rec.n_styles; k++) {
+            const nst_image *mk = k < jb->rec.n_styles ? masks.style[k] : masks.content;
+            if (mk) mask_wh[2 * k] = mk->w, mask_wh[2 * k + 1] = mk->h;
+        }
+        jobs_memory(j->model, j->cfg.max_job_memory, &p, wh, jb->rec.n_styles,
+                    jb->rec.masks ? mask_wh : NULL, NULL, NULL);
+        rc = nst_transfer_masked(j->model, &p, &content, styles, jb->rec.n_styles,
+                                 jb->rec.masks ? &masks : NULL, &cb, out, err);
     }
     nst_image_free(&content);
     nst_image_free(&resume);
     for (int i = 0; i < jb->rec.n_styles; i++) nst_image_free(&styles[i]);
+    for (int k = 0; k <= NST_MAX_STYLES; k++) nst_image_free(&masks_img[k]);
     return rc;
 }
 

@@ -81,6 +81,38 @@ static inline float *rand_floats(size_t n, double scale)
     for (size_t i = 0; i < n; i++) p[i] = (float)(scale * rnd());
     return p;
 }
+
+/* Relative difference with a floor so near-zero entries compare absolutely. */
+static inline double test_rel_diff(double a, double b, double floor)
+{
+    double den = fabs(a) + fabs(b);
+    return fabs(a - b) / (den > floor ? den : floor);
+}
+
+/* A loss evaluated in double at x (n values); ctx holds its other inputs. */
+typedef double (*test_loss_fn)(const double *x, const void *ctx);
+
+/* Compares grad (n) with central differences of f around x with step h at
+ * `probes` random coordinates (all when 0); returns the worst relative
+ * difference, floored at 1e-3 of the largest |grad|. x is restored. */
+static inline double test_fd_worst(test_loss_fn f, const void *ctx, double *x, const float *grad,
+                                   size_t n, int probes, double h)
+{
+    double gmax = 0.0, worst = 0.0;
+    for (size_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(grad[i]));
+    size_t count = probes ? (size_t)probes : n;
+    for (size_t p = 0; p < count; p++) {
+        size_t i = probes ? (size_t)((rnd() + 1.0) * 0.5 * n) % n : p;
+        double x0 = x[i];
+        x[i] = x0 + h;
+        double lp = f(x, ctx);
+        x[i] = x0 - h;
+        double lm = f(x, ctx);
+        x[i] = x0;
+        worst = fmax(worst, test_rel_diff(grad[i], (lp - lm) / (2 * h), 1e-3 * gmax + 1e-30));
+    }
+    return worst;
+}
 #endif
 
 #endif

@@ -192,6 +192,8 @@ typedef struct {
     double style_scale;       /* style image size relative to the output */
     int n_style_blend_weights;/* 0: equal weights */
     double style_blend_weights[NST_MAX_STYLES];
+    double content_mask_weight; /* content loss weight inside the content mask,
+                                   relative to outside (see nst_masks) */
     nst_pooling pooling;
     nst_colors preserve_colors;
     int preview_every;        /* 0: no previews */
@@ -316,6 +318,30 @@ int nst_transfer(const nst_model *m, const nst_params *p, const nst_image *conte
                  const nst_image *styles, int n_styles, const nst_callbacks *cb,
                  nst_image *out, nst_error *err);
 
+/* Spatial control (Gatys et al. 2017): masks of any size, resized to the
+ * output, read as their luma in [0,1] (white 1, black 0).
+ *   style[k]  where on the output style k applies: its style loss is the
+ *             guided one (the Gram matrix of the features times the mask,
+ *             normalised by the mask's area Σ m², at each layer's
+ *             resolution), a loss of its own weighted by its blend weight
+ *             instead of a part of the blended target. NULL: the style
+ *             joins the blend of the unmasked styles, everywhere.
+ *   content   the region kept as the photo: taken out of every style's
+ *             region (each mask times 1 − m), and the content loss there
+ *             weighs params->content_mask_weight times as much.
+ * A single style with an all-ones mask gives exactly the unmasked loss and
+ * gradient. */
+typedef struct {
+    const nst_image *style[NST_MAX_STYLES];
+    const nst_image *content;
+} nst_masks;
+
+/* nst_transfer with masks (NULL: none; the images are the caller's and
+ * must outlive the call). */
+int nst_transfer_masked(const nst_model *m, const nst_params *p, const nst_image *content,
+                        const nst_image *styles, int n_styles, const nst_masks *masks,
+                        const nst_callbacks *cb, nst_image *out, nst_error *err);
+
 /* Peak memory in bytes of one nst_transfer with these parameters for a
  * content image of content_w×content_h and style images of
  * style_wh[2k]×style_wh[2k+1] (k < n_styles) as decoded: the images
@@ -329,6 +355,13 @@ int nst_transfer(const nst_model *m, const nst_params *p, const nst_image *conte
  * copy is shared by every transfer). m may be NULL. 0 for no pixels. */
 size_t nst_transfer_memory(const nst_model *m, const nst_params *p, int content_w,
                            int content_h, const int *style_wh, int n_styles);
+/* The same for nst_transfer_masked: mask_wh is NULL (no masks) or holds
+ * 2·(n_styles + 1) ints, the size of style k's mask at [2k], [2k+1] and the
+ * content mask's at [2·n_styles], [2·n_styles + 1], 0×0 for none; the
+ * masks passed in count as held by the caller. */
+size_t nst_transfer_memory_masked(const nst_model *m, const nst_params *p, int content_w,
+                                  int content_h, const int *style_wh, int n_styles,
+                                  const int *mask_wh);
 
 /* Working memory in bytes nst_image_decode needs for a w×h image beyond the
  * nst_image it returns: the decoder's temporaries (a 16-bit RGBA PNG

@@ -57,7 +57,7 @@ static int submit_as(jobs *j, const char *owner, int iterations, int image_size,
     p.image_size = image_size;
     p.preview_every = preview_every;
     jobs_input c = {content_png, content_len}, s = {style_png, style_len};
-    jobs_request req = {owner, NULL, NULL};
+    jobs_request req = {.owner = owner};
     return jobs_submit(j, &p, &c, &s, 1, &req, out);
 }
 
@@ -69,7 +69,7 @@ static int submit_key(jobs *j, const char *owner, const char *key, int iteration
     p.iterations = iterations;
     p.image_size = 24;
     jobs_input c = {content_png, content_len}, s = {style_png, style_len};
-    jobs_request req = {owner, key, NULL};
+    jobs_request req = {.owner = owner, .idem_key = key};
     return jobs_submit(j, &p, &c, &s, 1, &req, out);
 }
 

@@ -188,6 +188,11 @@ static void test_routes(void)
     CHECK(!strcmp(cJSON_GetStringValue(at(upload, "style/type")), "array") &&
               !strcmp(cJSON_GetStringValue(at(upload, "style/items/format")), "binary"),
           "style is an array of files");
+    CHECK(!strcmp(cJSON_GetStringValue(at(upload, "style_mask/type")), "array") &&
+              !strcmp(cJSON_GetStringValue(at(upload, "style_mask/items/format")), "binary"),
+          "style_mask is an array of files");
+    CHECK(!strcmp(cJSON_GetStringValue(at(upload, "content_mask/format")), "binary"),
+          "content_mask");
     CHECK(!strcmp(cJSON_GetStringValue(at(upload, "params/type")), "string"), "params");
     cJSON *body = at(operation("/v1/jobs", "post"), "requestBody/content");
     CHECK(cJSON_GetObjectItemCaseSensitive(body, "multipart/form-data"), "POST is multipart");
@@ -289,7 +294,8 @@ static void test_schemas(void)
     property_names(at(doc, "components/schemas/Params"), names, sizeof names);
     CHECK(!strcmp(names, "content_layers,style_layers,style_layer_weights,alpha,beta,tv_weight,"
                          "iterations,optimizer,learning_rate,init,seed,image_size,style_scale,"
-                         "style_blend_weights,pooling,preserve_colors,preview_every,scales,tolerance,"
+                         "style_blend_weights,content_mask_weight,pooling,preserve_colors,preview_every,"
+                         "scales,tolerance,"
                          "webhook,webhook_events"),
           "Params: %s", names);
     CHECK(cJSON_IsFalse(at(doc, "components/schemas/Params/additionalProperties")),

@@ -206,6 +206,11 @@ MULTIPART = {
     "missing_style": multipart([CONTENT, PARAM]),
     "unknown_part": multipart([CONTENT, STYLE, ("mask", "m.png", "image/png", b"x")]),
     "truncated": multipart([CONTENT, STYLE], end=False)[:-40],
+    "style_masks": multipart([CONTENT, STYLE, STYLE, ("style_mask", "", "application/octet-stream", b""),
+                              ("style_mask", "m.png", "image/png", IMAGES["png_gray_3x1"]),
+                              ("content_mask", "k.png", "image/png", IMAGES["png_rgb_2x2"]), PARAM]),
+    "mask_count": multipart([CONTENT, STYLE, STYLE,
+                             ("style_mask", "m.png", "image/png", IMAGES["png_gray_3x1"])]),
 }
 
 

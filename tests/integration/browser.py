@@ -8,10 +8,11 @@ only (urllib against chromedriver). Used by test_web.sh.
 
 --driver is a running chromedriver, --page the address to open (--expect
 where the browser must land, after a redirect), --images holds content.png
-(96x72), style.png (64x64), style2.png (48x48), not-an-image.png and, for
-the limits scenario (a server with --max-input-pixels 20000,
---max-upload-bytes 30K and --max-styles 4), huge.png (200x150 pixels, a few KB), heavy.png
-(over 30 KB) and medium.png (under 30 KB, over it with content.png).
+(96x72), style.png (64x64), style2.png (48x48), mask.png, not-an-image.png
+and, for the limits scenario (a server with --max-input-pixels 20000,
+--max-upload-bytes 30K and --max-styles 4), huge.png (200x150 pixels, a
+few KB), heavy.png (over 30 KB) and medium.png (under 30 KB, over it with
+content.png).
 --screenshots saves the page as PNG after each scenario (to look at it).
 Scenarios, run in order in one browser session:
 
@@ -26,6 +27,9 @@ Scenarios, run in order in one browser session:
            every iteration) and watch it through to the result: progress,
            preview shown, one point of the loss curve per progress event,
            result image loaded, the download button saves the result
+  masks    two styles with a mask file chosen beside the second (the first
+           left without one) and a content mask: the job runs to success
+           (test_web.sh reads in the server's log that it got two masks)
   errors   no content image, an invalid parameter, a style file that is no
            image: the page shows the API's error in words, naming the
            field, and marks the input
@@ -478,6 +482,23 @@ def scenario_success(page):
     ok("the preview was shown (%d loads); the job got the form's params" % st["previews"])
 
 
+def scenario_masks(page):
+    page.load()
+    page.wd.set_files("#content", [page.image("content.png")])
+    page.wd.set_files("#style", [page.image("style.png"), page.image("style2.png")])
+    n = page.wd.wait("return document.querySelectorAll('#style-masks input[type=file]').length",
+                     "a mask input beside each style", 10)
+    check(n == 2, "%d mask inputs for two styles" % n)
+    page.wd.set_files("#style-masks label:nth-child(2) input", [page.image("mask.png")])
+    page.wd.set_files("#content_mask", [page.image("mask.png")])
+    page.fill(image_size=64, iterations=2, preview_every=1)
+    page.submit()
+    st = page.wait_end()
+    check(st["state"] == "succeeded", "the masked job ended %s: %s" % (st["state"], st["status"]))
+    ok("a mask beside the second style and a content mask, submitted from the page: job %s "
+       "succeeded" % st["job"])
+
+
 def expect_error(page, code, field, words):
     """The page shows the API's error `code` (naming `field`, or none) in a
     message with these words, marks that input, and shows no job."""
@@ -655,7 +676,7 @@ def scenario_prefix(page):
 
 SCENARIOS = {"form": scenario_form, "thumbs": scenario_thumbs, "limits": scenario_limits,
              "success": scenario_success, "errors": scenario_errors, "cancel": scenario_cancel,
-             "recent": scenario_recent, "busy": scenario_busy, "prefix": scenario_prefix}
+             "recent": scenario_recent, "masks": scenario_masks, "busy": scenario_busy, "prefix": scenario_prefix}
 
 
 # ================================================================ main

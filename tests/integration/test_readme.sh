@@ -3,7 +3,7 @@
 # block marked `sh readme-flow` is extracted in order and run against a real
 # nstd, with only the job sizes shrunk (image_size 256 → 32, iterations
 # 100 → 3) so that it stays fast. The flow must end with a valid result PNG
-# of the requested size and a preview.
+# of the requested size and a preview, and the masked job's result.
 . "$(dirname "$0")/lib.sh"
 make_images
 start_nstd --workers 1
@@ -28,6 +28,7 @@ cp "$T/content.png" "$T/style.png" "$T/style2.png" "$T/work/"
 grep -q 'succeeded' "$T/flow.out" || fail "the README flow did not reach succeeded: $(tail -5 "$T/flow.out")"
 expect_eq "$(png_size "$T/work/result.png")" "32 27" "README result size"
 png_size "$T/work/preview.png" >/dev/null || fail "README preview is not a PNG"
+expect_eq "$(png_size "$T/work/masked.png")" "32 27" "README result of the masked job"
 ok "README curl flow runs end to end"
 
 # every route of the API appears in a README curl example

@@ -13,7 +13,9 @@
 #     are shown naming the field; while a long job runs the curve grows and
 #     the remaining time follows the iteration rate, and Cancel stops it;
 #     the recent jobs list those jobs with thumbnails, reopen, cancel and
-#     delete them; a full queue (429) is explained
+#     delete them; a mask chosen beside the second of two styles and a
+#     content mask reach the server in their places; a full queue (429) is
+#     explained
 #   under the base path /nst, directly (nstd redirects /nst to /nst/) and
 #     through a real nginx with docker/nginx.conf, which forwards only
 #     /nst/: a job runs from the page, and every request the page makes
@@ -38,6 +40,7 @@ echo "not a picture" >"$T/not-an-image.png"
 $IMAGES solid 200 150 "$T/huge.png"
 $IMAGES noise 120 100 "$T/heavy.png" 3
 $IMAGES noise 100 80 "$T/medium.png" 5
+$IMAGES right 32 24 "$T/mask.png"
 
 # chromedriver in its own process group, so that the browsers it starts go
 # with it at exit
@@ -65,7 +68,13 @@ LIMITS=(--workers 1 --max-image-size 64 --max-iterations 300 --max-input-pixels 
 # (a queue of one: the page's jobs run one at a time, so it is never full
 # until two long jobs fill the worker and the queue)
 start_nstd "${LIMITS[@]}" --queue-size 1
-browser --page "$BASE/" form thumbs limits success errors cancel recent
+browser --page "$BASE/" form thumbs limits success errors cancel recent masks
+grep -q '"event":"job_submitted","styles":2,"masks":2,' "$NSTD_LOG" ||
+    fail "the page's masked job did not reach the server with its two masks"
+compgen -G "$DATA/jobs/*/style-mask-1" >/dev/null && compgen -G "$DATA/jobs/*/content-mask" >/dev/null &&
+    ! compgen -G "$DATA/jobs/*/style-mask-0" >/dev/null ||
+    fail "the stored masks are not the second style's and the content's: $(ls "$DATA"/jobs/*/)"
+ok "the page sent the style mask in the second style's place and the content mask"
 # the first must be running (the worker may still be ending the canceled
 # job) before the second can take the one place in the queue
 long=$(submit '{"image_size":64,"iterations":300}')

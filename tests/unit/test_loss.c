@@ -25,38 +25,6 @@ static double *to_double(const float *p, size_t n)
     return d;
 }
 
-/* Relative difference with a floor so near-zero entries compare absolutely. */
-static double rel_diff(double a, double b, double floor)
-{
-    double den = fabs(a) + fabs(b);
-    return fabs(a - b) / (den > floor ? den : floor);
-}
-
-/* A loss evaluated in double at x (n values); ctx holds its other inputs. */
-typedef double (*ref_loss_fn)(const double *x, const void *ctx);
-
-/* Compares grad (n) with central differences of f around x at `probes`
- * coordinates (all when 0); returns the worst relative difference. x is
- * restored. */
-static double fd_worst(ref_loss_fn f, const void *ctx, double *x, const float *grad, size_t n,
-                       int probes, double h)
-{
-    double gmax = 0.0, worst = 0.0;
-    for (size_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(grad[i]));
-    size_t count = probes ? (size_t)probes : n;
-    for (size_t p = 0; p < count; p++) {
-        size_t i = probes ? (size_t)((rnd() + 1.0) * 0.5 * n) % n : p;
-        double x0 = x[i];
-        x[i] = x0 + h;
-        double lp = f(x, ctx);
-        x[i] = x0 - h;
-        double lm = f(x, ctx);
-        x[i] = x0;
-        worst = fmax(worst, rel_diff(grad[i], (lp - lm) / (2 * h), 1e-3 * gmax + 1e-30));
-    }
-    return worst;
-}
-
 /* ------------------------------------------------------------ gram */
 
 /* feat (N,M) double, gram (N,N) = F Fᵀ / M. */
@@ -161,7 +129,7 @@ static void check_style(int N, int M, int asym, int probes)
     double *fd = to_double(f, nf), *ad = to_double(a, (size_t)N * N);
     style_ctx ctx = {N, M, ad};
     double ref = ref_style(fd, &ctx);
-    double worst = fd_worst(ref_style, &ctx, fd, g, nf, probes, 1e-4);
+    double worst = test_fd_worst(ref_style, &ctx, fd, g, nf, probes, 1e-4);
     double accum = 0.0, gmax = 0.0;
     for (size_t i = 0; i < nf; i++) gmax = fmax(gmax, fabs(g[i]));
     int unmasked = 0;
@@ -171,7 +139,7 @@ static void check_style(int N, int M, int asym, int probes)
     }
     printf("  style N=%-3d M=%-4d %s  E %.6g (ref %.6g)  fd worst rel diff %.2e\n", N, M,
            asym ? "asymmetric A" : "gram A      ", e, ref, worst);
-    CHECK(rel_diff(e, ref, 1e-12) < 1e-5, "style value %.9g vs %.9g", e, ref);
+    CHECK(test_rel_diff(e, ref, 1e-12) < 1e-5, "style value %.9g vs %.9g", e, ref);
     CHECK(worst < 1e-3, "style finite differences: %g", worst);
     CHECK(accum < 1e-6, "style gradient does not accumulate: %g", accum);
     CHECK(unmasked == 0, "%d elements differ from the sum masked by F > 0", unmasked);
@@ -219,11 +187,11 @@ static void test_content_loss(void)
     content_grad(acc, -0.75f, f, p, N);
     double *fd = to_double(f, N), *pd = to_double(p, N);
     content_ctx ctx = {pd, N};
-    double ref = ref_content(fd, &ctx), worst = fd_worst(ref_content, &ctx, fd, g, N, 0, 1e-3);
+    double ref = ref_content(fd, &ctx), worst = test_fd_worst(ref_content, &ctx, fd, g, N, 0, 1e-3);
     double accum = 0.0;
     for (int i = 0; i < N; i++) accum = fmax(accum, fabs(acc[i] - (base[i] - 0.75 * g[i])));
     printf("  content L %.6g (ref %.6g)  fd worst rel diff %.2e\n", l, ref, worst);
-    CHECK(rel_diff(l, ref, 1e-12) < 1e-6, "content value %.9g vs %.9g", l, ref);
+    CHECK(test_rel_diff(l, ref, 1e-12) < 1e-6, "content value %.9g vs %.9g", l, ref);
     CHECK(worst < 1e-4, "content finite differences: %g", worst);
     CHECK(accum < 1e-6, "content gradient does not accumulate: %g", accum);
     free(f), free(p), free(g), free(acc), free(fd), free(pd);
@@ -260,12 +228,12 @@ static void check_tv(int C, int H, int W)
     tv_grad(acc, 3.0f, x, C, H, W);
     double *xd = to_double(x, n);
     tv_ctx ctx = {C, H, W};
-    double ref = ref_tv(xd, &ctx), worst = fd_worst(ref_tv, &ctx, xd, g, n, 0, 1e-3);
+    double ref = ref_tv(xd, &ctx), worst = test_fd_worst(ref_tv, &ctx, xd, g, n, 0, 1e-3);
     double accum = 0.0;
     for (size_t i = 0; i < n; i++) accum = fmax(accum, fabs(acc[i] - (base[i] + 3.0 * g[i])));
     printf("  tv C=%d H=%-2d W=%-2d  T %.6g (ref %.6g)  fd worst rel diff %.2e\n", C, H, W, t,
            ref, worst);
-    CHECK(rel_diff(t, ref, 1e-12) < 1e-6, "tv value %.9g vs %.9g", t, ref);
+    CHECK(test_rel_diff(t, ref, 1e-12) < 1e-6, "tv value %.9g vs %.9g", t, ref);
     CHECK(worst < 1e-4, "tv finite differences: %g", worst);
     CHECK(accum < 1e-5, "tv gradient does not accumulate: %g", accum);
     free(x), free(g), free(acc), free(base), free(xd);

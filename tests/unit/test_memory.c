@@ -4,7 +4,8 @@
  * style images' count and style_scale; it does not depend on iterations;
  * and the bytes a real transfer holds while it optimises (read from the
  * allocator's own counters at every progress callback, not from the RSS)
- * stay under it. nst_net_bytes is what nst_net_create allocates.
+ * stay under it, with masks too. nst_net_bytes is what nst_net_create
+ * allocates.
  */
 #include <malloc.h>
 #include <stdlib.h>
@@ -119,7 +120,7 @@ static void on_progress(const nst_progress *pr, void *user)
  * estimate without its fixed allowance for threads, and not far below when
  * `tight` (the optimisation is the peak, not the style images' networks,
  * which are gone by then). */
-static void check_bound(const char *json, int cw, int ch, int sw, int sh, int tight)
+static void check_bound(const char *json, int cw, int ch, int sw, int sh, int tight, int masked)
 {
     nst_params p;
     nst_error e = {0};
@@ -130,9 +131,19 @@ static void check_bound(const char *json, int cw, int ch, int sw, int sh, int ti
     testimg_make(&content, "content", cw, ch);
     testimg_make(&style, "style0", sw, sh);
     int wh[2] = {sw, sh};
-    size_t bound = nst_transfer_memory(model, &p, cw, ch, wh, 1) - (64u << 20);
+    /* masked: a mask on the style (150×200) and a content mask (40×30) */
+    nst_image mask = {0}, keep = {0};
+    int mask_wh[4] = {150, 200, 40, 30};
+    nst_masks masks = {.content = &keep};
+    masks.style[0] = &mask;
+    if (masked) testimg_make(&mask, "mask_left", 150, 200), testimg_make(&keep, "mask_spot", 40, 30);
+    size_t bound = nst_transfer_memory_masked(model, &p, cw, ch, wh, 1, masked ? mask_wh : NULL) -
+                   (64u << 20);
     nst_callbacks cb = {.progress = on_progress, .user = &s, .threads = 1};
-    CHECK(nst_transfer(model, &p, &content, &style, 1, &cb, &out, &e) == 0, "%s", e.message);
+    CHECK(nst_transfer_masked(model, &p, &content, &style, 1, masked ? &masks : NULL, &cb, &out,
+                              &e) == 0, "%s", e.message);
+    nst_image_free(&mask);
+    nst_image_free(&keep);
     CHECK(s.peak <= bound, "%s: held %zu bytes, estimate %zu", json, s.peak, bound);
     CHECK(!tight || s.peak * 3 >= bound, "%s: held %zu bytes, estimate %zu is too loose", json, s.peak,
           bound);
@@ -146,10 +157,31 @@ static void check_bound(const char *json, int cw, int ch, int sw, int sh, int ti
 static void test_bound_holds(void)
 {
     if (!counters_work()) return;
-    check_bound("{\"image_size\": 96, \"iterations\": 3}", 120, 90, 80, 100, 1);
+    check_bound("{\"image_size\": 96, \"iterations\": 3}", 120, 90, 80, 100, 1, 0);
     check_bound("{\"image_size\": 128, \"iterations\": 8, \"optimizer\": \"adam\"}", 64, 64,
-                200, 150, 1);
-    check_bound("{\"image_size\": 64, \"iterations\": 4, \"style_scale\": 3}", 64, 48, 64, 64, 0);
+                200, 150, 1, 0);
+    check_bound("{\"image_size\": 64, \"iterations\": 4, \"style_scale\": 3}", 64, 48, 64, 64, 0, 0);
+    check_bound("{\"image_size\": 96, \"iterations\": 3, \"style_layers\": [\"conv1_1\"]}", 120, 90,
+                80, 100, 1, 1);
+    check_bound("{\"image_size\": 128, \"iterations\": 3, \"scales\": 2}", 120, 90, 80, 100, 1, 1);
+}
+
+/* Masks add to the estimate: the masks as decoded, each layer's mask and
+ * the masked features; a bigger mask costs more. */
+static void test_grows_with_masks(void)
+{
+    nst_params p;
+    nst_params_default(&p, model);
+    int wh[4] = {512, 512, 512, 512};
+    int small[6] = {64, 64, 0, 0, 0, 0}, big[6] = {2048, 2048, 0, 0, 0, 0};
+    int both[6] = {64, 64, 64, 64, 64, 64};
+    size_t none = nst_transfer_memory(model, &p, 640, 480, wh, 2);
+    size_t a = nst_transfer_memory_masked(model, &p, 640, 480, wh, 2, small);
+    size_t b = nst_transfer_memory_masked(model, &p, 640, 480, wh, 2, big);
+    size_t c = nst_transfer_memory_masked(model, &p, 640, 480, wh, 2, both);
+    CHECK(nst_transfer_memory_masked(model, &p, 640, 480, wh, 2, NULL) == none, "NULL: no masks");
+    CHECK(a > none && b > a && c > a, "none %zu, one small mask %zu, one big %zu, three %zu", none,
+          a, b, c);
 }
 
 /* nst_image_verify decodes what nst_image_decode decodes and refuses what
@@ -185,6 +217,7 @@ int main(void)
     }
     TEST_RUN(test_grows_with_size);
     TEST_RUN(test_grows_with_styles);
+    TEST_RUN(test_grows_with_masks);
     TEST_RUN(test_iterations_independent);
     TEST_RUN(test_net_bytes);
     TEST_RUN(test_bound_holds);

@@ -28,7 +28,8 @@ static int params_equal(const nst_params *a, const nst_params *b)
                a->seed == b->seed && a->image_size == b->image_size &&
                a->style_scale == b->style_scale && a->pooling == b->pooling &&
                a->preserve_colors == b->preserve_colors && a->preview_every == b->preview_every &&
-               a->scales == b->scales && a->tolerance == b->tolerance;
+               a->scales == b->scales && a->tolerance == b->tolerance &&
+               a->content_mask_weight == b->content_mask_weight;
     for (int i = 0; same && i < a->n_content_layers; i++)
         same = a->content_layers[i] == b->content_layers[i];
     for (int i = 0; same && i < a->n_style_layers; i++)
@@ -324,7 +325,7 @@ static void test_json_round_trip(void)
         CHECK(strstr(json, "\"style_layers\":[\"conv2_2\",\"conv1_1\"]"), "%s", json);
         int keys = 0;
         for (const char *s = json; (s = strstr(s, "\":")); s++) keys++;
-        CHECK(keys == 19, "%d keys in %s", keys, json);
+        CHECK(keys == 20, "%d keys in %s", keys, json);
         free(json);
         free(again);
         p.n_style_blend_weights = 0;

@@ -4,7 +4,9 @@
  * tests/reference/reference.json was written once by
  * tests/reference/make_reference.py from the embedded vgg19-random weights;
  * this test recomputes each case (max pooling, average pooling, a two-style
- * blend with several content layers) and requires agreement within 1e-4
+ * blend with several content layers, two styles each with its own mask,
+ * a masked and an unmasked style with a content mask) and requires
+ * agreement within 1e-4
  * relative: each loss relative to itself, the gradient relative to its
  * largest element. It prints the worst differences.
  */
@@ -41,14 +43,28 @@ static void check_case(const nst_model *m, const cJSON *c)
     free(pj);
 
     const cJSON *st = cJSON_GetObjectItem(c, "styles");
+    const cJSON *sm = cJSON_GetObjectItem(c, "style_masks"), *cm = cJSON_GetObjectItem(c, "content_mask");
     int ns = cJSON_GetArraySize(st);
-    nst_image content, x, styles[2];
+    nst_image content, x, styles[2], mask_img[3] = {{0}};
+    nst_masks masks = {.content = NULL};
     testimg_make(&content, "content", w, h);
     testimg_make(&x, "x", w, h);
-    for (int k = 0; k < ns; k++) testimg_make(&styles[k], cJSON_GetArrayItem(st, k)->valuestring, w, h);
+    for (int k = 0; k < ns; k++) {
+        testimg_make(&styles[k], cJSON_GetArrayItem(st, k)->valuestring, w, h);
+        const cJSON *mk = cJSON_GetArrayItem(sm, k);
+        if (cJSON_IsString(mk)) {
+            testimg_make(&mask_img[k], mk->valuestring, w, h);
+            masks.style[k] = &mask_img[k];
+        }
+    }
+    if (cJSON_IsString(cm)) {
+        testimg_make(&mask_img[2], cm->valuestring, w, h);
+        masks.content = &mask_img[2];
+    }
 
     nst_objective *o = NULL;
-    CHECK(nst_objective_create(m, &p, &content, styles, ns, 0, &o, &e) == 0, "%s: %s", name, e.message);
+    CHECK(nst_objective_create(m, &p, &content, styles, ns, sm || cm ? &masks : NULL, 0, &o, &e) == 0,
+          "%s: %s", name, e.message);
     if (o) {
         float *g = malloc(sizeof(float) * 3 * w * h);
         nst_losses parts;
@@ -80,6 +96,7 @@ static void check_case(const nst_model *m, const cJSON *c)
     nst_image_free(&content);
     nst_image_free(&x);
     for (int k = 0; k < ns; k++) nst_image_free(&styles[k]);
+    for (int k = 0; k < 3; k++) nst_image_free(&mask_img[k]);
 }
 
 int main(void)
@@ -100,7 +117,7 @@ int main(void)
             check_case(m, c);
             n++;
         }
-    CHECK(n >= 3, "expected at least 3 reference cases, found %d", n);
+    CHECK(n >= 5, "expected at least 5 reference cases, found %d", n);
     printf("%d reference cases\n", n);
     cJSON_Delete(root);
     free(text);

@@ -41,7 +41,7 @@ static void gradient_check(const char *json)
     testimg_make(&x, "x", w, h);
     nst_objective *o = NULL;
     nst_error e;
-    CHECK(nst_objective_create(model, &p, &content, &style, 1, 0, &o, &e) == 0, "%s", e.message);
+    CHECK(nst_objective_create(model, &p, &content, &style, 1, NULL, 0, &o, &e) == 0, "%s", e.message);
     size_t n = (size_t)3 * w * h;
     float *g = malloc(n * sizeof(float)), *g2 = malloc(n * sizeof(float));
     float *xp = malloc(n * sizeof(float)), *v = malloc(n * sizeof(float));
@@ -137,7 +137,7 @@ static void test_converges(void)
     nst_image_resize(&content, 64, 51, &csized);
     nst_objective *o = NULL;
     nst_error e;
-    CHECK(nst_objective_create(model, &p, &csized, &style, 1, 0, &o, &e) == 0, "%s", e.message);
+    CHECK(nst_objective_create(model, &p, &csized, &style, 1, NULL, 0, &o, &e) == 0, "%s", e.message);
     float *g = malloc(sizeof(float) * 3 * 64 * 51);
     double f0 = objective_eval(o, csized.data, g);
     free(g);
