@@ -30,7 +30,8 @@ STORE_DIR=$T/storage
 RUN_DIR=            # podman's runroot: a short path (overlay mount options), made below
 DRIVER=
 CONTAINERS=
-CTR_PID=
+CTR_PID=        # the running container's buildah run
+NSTD_IN=        # and the nstd in it
 CTR_LOG=
 
 [ "$(id -u)" = 0 ] || fail "the container test needs root (buildah --isolation chroot, its own storage)"
@@ -47,7 +48,8 @@ P() { # podman on the same storage; $1 the driver (DRIVER once chosen)
 }
 
 container_cleanup() {
-    if [ -n "$CTR_PID" ]; then
+    if [ -n "$CTR_PID" ]; then   # nstd too: it would outlive buildah run
+        [ -z "$NSTD_IN" ] || kill -9 "$NSTD_IN" 2>/dev/null || true
         kill -9 "$CTR_PID" 2>/dev/null || true
         wait "$CTR_PID" 2>/dev/null || true
     fi
@@ -216,6 +218,7 @@ stop_container() { # SIGTERM to nstd, as `docker stop` sends it to PID 1; sets S
     done
     wait "$CTR_PID" || STOP_RC=$?
     CTR_PID=
+    NSTD_IN=
 }
 
 make_images
