@@ -4,17 +4,16 @@
 # The binaries target x86-64 with AVX2 and FMA (NSTD_NATIVE=OFF), not the
 # build machine's exact CPU, so the image runs on any such host.
 #
-# Build arguments:
-#   NSTD_BINARIES=build  (the default) compile nstd and nst in the build stage
-#   NSTD_BINARIES=host   take build/nstd and build/nst of the build context
-#                        instead, as `cmake --build build` made them on a
-#                        Debian 12 machine (tests/container does, to save the
-#                        second compilation; they keep that machine's -march)
-#   NSTD_MODEL_FILE=PATH a model file of the build context (safetensors), checked
-#                        with `nst --check-model` and baked in as
-#                        /opt/nstd/models/vgg19.safetensors (default: none, the
-#                        embedded vgg19-random unless one is mounted there)
-ARG NSTD_BINARIES=build
+# The programs come from the build stage unless --build-context binaries=DIR
+# names a directory that has them (nstd and nst as `cmake --build build` made
+# them on a Debian 12 machine, e.g. build/): that replaces the stage
+# `binaries`, and the build stage is skipped (tests/container does so, to
+# save a second compilation; such programs keep that machine's -march).
+#
+# Build argument NSTD_MODEL_FILE=PATH: a model file of the build context
+# (safetensors), checked with `nst --check-model` and baked in as
+# /opt/nstd/models/vgg19.safetensors (default: none, the embedded
+# vgg19-random unless one is mounted there).
 
 FROM debian:12-slim AS build
 RUN apt-get update \
@@ -34,10 +33,8 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DNSTD_NATIVE=OFF \
  && cmake --build build -j"$(nproc)" --target nstd nst-cli \
  && mkdir /out && cp build/nstd build/nst /out/
 
-FROM scratch AS host
-COPY build/nstd build/nst /out/
-
-FROM ${NSTD_BINARIES} AS binaries
+FROM scratch AS binaries
+COPY --from=build /out/ /
 
 FROM debian:12-slim
 # Shared libraries only: libcurl4 for webhooks (ca-certificates for https
@@ -50,7 +47,7 @@ RUN apt-get update \
  && useradd --system --uid 10001 --home-dir /var/lib/nstd nstd \
  && mkdir -p /var/lib/nstd/data /opt/nstd/models \
  && chown -R nstd /var/lib/nstd
-COPY --from=binaries /out/nstd /out/nst /usr/local/bin/
+COPY --from=binaries /nstd /nst /usr/local/bin/
 COPY docker/entrypoint.sh /usr/local/bin/nstd-entrypoint
 ARG NSTD_MODEL_FILE=
 RUN --mount=type=bind,target=/context \

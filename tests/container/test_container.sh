@@ -5,7 +5,7 @@
 #      man pages or locales, as the official slim image) from this machine's
 #      apt mirrors, imported with `podman import`;
 #   2. `buildah build --isolation chroot` of the Dockerfile, the programs
-#      taken from this build (--build-arg NSTD_BINARIES=host; set
+#      taken from this build (--build-context binaries=DIR; set
 #      NST_CONTAINER_FROM_SOURCE=1 to compile them in the build stage
 #      instead), once plain (its size is reported and bounded) and once with
 #      a small BF16 model baked in (--build-arg NSTD_MODEL_FILE);
@@ -117,27 +117,28 @@ rm -f "$T/base.tar"
 phase "imported as debian:12-slim (storage driver $DRIVER)"
 
 # ---------------------------------------------------------------- build
-# the build context: the files the Dockerfile reads, the programs of this
-# build as build/nstd and build/nst, and a model under models/
+# the build context: the files the Dockerfile reads and a model under
+# models/; the programs of this build in a context of their own
 CTX=$T/context
-mkdir -p "$CTX/build" "$CTX/models"
+mkdir -p "$CTX/models" "$T/bin"
 cp -r "$SRC/Dockerfile" "$SRC/.dockerignore" "$SRC/CMakeLists.txt" "$SRC/core" "$SRC/api" \
     "$SRC/server" "$SRC/config" "$SRC/programs" "$SRC/tests" "$SRC/docker" "$CTX/"
-cp "$NSTD_BIN" "$NST_BIN" "$CTX/build/"
+cp "$NSTD_BIN" "$NST_BIN" "$T/bin/"
 "$NST_BIN" --export-model "$T/f32.safetensors" || fail "nst --export-model"
 "$PY" "$SRC/tests/container/bf16_model.py" "$T/f32.safetensors" "$CTX/models/test.safetensors" container-test
 rm -f "$T/f32.safetensors"
-if [ "${NST_CONTAINER_FROM_SOURCE:-0}" = 1 ]; then binaries=build; else binaries=host; fi
+binaries=(--build-context "binaries=$T/bin")
+[ "${NST_CONTAINER_FROM_SOURCE:-0}" = 1 ] && binaries=()
 
 build_image() { # TAG [build args…]
     local tag=$1
     shift
     BUILDAH_ISOLATION=chroot B build --isolation chroot --format docker --pull=never --layers \
-        --build-arg NSTD_BINARIES=$binaries "$@" -t "$tag" "$CTX" >>"$T/build.log" 2>&1 ||
+        "${binaries[@]}" "$@" -t "$tag" "$CTX" >>"$T/build.log" 2>&1 ||
         fail "buildah build $*: $(tail -n 30 "$T/build.log")"
 }
 build_image "$PLAIN"
-phase "image built (programs: $binaries)"
+phase "image built (programs: $([ ${#binaries[@]} = 0 ] && echo "compiled in the build stage" || echo "of this build"))"
 size=$(P "$DRIVER" image inspect --format '{{.Size}}' "$PLAIN") || fail "image size"
 size_mb=$((size / 1000000))
 echo "image size: $size_mb MB"
