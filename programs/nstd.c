@@ -13,11 +13,18 @@
  * Exit status: 0 after a clean shutdown (or --help/--version), 1 when a
  * resource (model, store, port) is unavailable, 2 for an invalid setting
  * or tokens file.
+ *
+ * nstd --health-check [settings…] starts nothing: it asks the nstd that the
+ * same settings (flags, environment) describe for GET /healthz and exits 0
+ * when it answers 200, else 1 (the container image's HEALTHCHECK).
  */
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -185,6 +192,61 @@ static webhooks *webhooks_from_config(server *s)
     return webhooks_create(&wc);
 }
 
+/* ================================================================ --health-check */
+
+#define HEALTH_CHECK_TIMEOUT_S 3
+
+/* GET /healthz of the nstd listening where cfg says (on loopback when it
+ * listens on every address): 0 when it answers 200, else 1 with a line on
+ * stderr. Plain HTTP/1.0 over a socket with send and receive timeouts. */
+static int health_check(const nstd_config *cfg)
+{
+    const char *host = cfg->bind;
+    if (!*host || strcmp(host, "0.0.0.0") == 0) host = "127.0.0.1";
+    else if (strcmp(host, "::") == 0) host = "::1";
+    char port[16];
+    snprintf(port, sizeof port, "%d", cfg->port);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+    int gai = getaddrinfo(host, port, &hints, &ai);
+    if (gai != 0) {
+        fprintf(stderr, "nstd: health check: %s: %s\n", host, gai_strerror(gai));
+        return 1;
+    }
+    struct timeval tv = {.tv_sec = HEALTH_CHECK_TIMEOUT_S};
+    int fd = -1;
+    for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+        if (fd < 0) continue;
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);   /* bounds connect too */
+        if (connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(ai);
+    if (fd < 0) {
+        fprintf(stderr, "nstd: health check: nothing answers on %s port %s\n", host, port);
+        return 1;
+    }
+    static const char request[] = "GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    char status[32] = "";
+    size_t got = 0;
+    if (send(fd, request, sizeof request - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof request - 1)) {
+        ssize_t n;
+        while (got < sizeof status - 1 && (n = recv(fd, status + got, sizeof status - 1 - got, 0)) > 0)
+            got += (size_t)n;
+    }
+    close(fd);
+    status[got] = 0;
+    char *eol = strpbrk(status, "\r\n");
+    if (eol) *eol = 0;
+    if (strncmp(status, "HTTP/1.", 7) == 0 && strncmp(status + 8, " 200", 4) == 0) return 0;
+    fprintf(stderr, "nstd: health check: %s port %s answered '%s'\n", host, port,
+            got ? status : "nothing");
+    return 1;
+}
+
 /* ================================================================ main */
 
 int main(int argc, char **argv)
@@ -192,12 +254,19 @@ int main(int argc, char **argv)
     server s;
     memset(&s, 0, sizeof s);
     char err[512] = "";
+    int check = argc > 1 && strcmp(argv[1], "--health-check") == 0;
+    if (check) {   /* the settings after it, as nstd itself would take them */
+        argv[1] = argv[0];
+        argv++;
+        argc--;
+    }
     int rc = config_load(&s.cfg, argc, argv, environ, stdout, err, sizeof err);
     if (rc == 1) return 0;
     if (rc < 0) {
         fprintf(stderr, "nstd: %s\n", err);
         return 2;
     }
+    if (check) return health_check(&s.cfg);
     tokens_table *tokens = NULL;
     if (s.cfg.tokens_file[0] &&
         tokens_load(s.cfg.tokens_file, s.cfg.token_queue_quota, s.cfg.token_rate_limit, &tokens,

@@ -1,5 +1,5 @@
 # scripts/deps.sh — the Debian packages nstd needs, installed when missing.
-# Sourced by scripts/run and scripts/test: install_deps build [test].
+# Sourced by scripts/run and scripts/test: install_deps build [test] [container].
 install_deps() {
     local pkgs="cmake make gcc pkg-config libopenblas-dev libcjson-dev libstb-dev libuv1-dev libmicrohttpd-dev libhiredis-dev libcurl4-openssl-dev libssl-dev"
     for what in "$@"; do
@@ -8,6 +8,9 @@ install_deps() {
             # redis-server: the Redis store's test (test_store) starts its own;
             # wrk: the load generator of bench/http_load.sh and bench/poll_flood.sh
             test) pkgs="$pkgs curl python3 clang libclang-rt-14-dev nginx-light chromium chromium-driver redis-server wrk" ;;
+            # the container image's test (tests/container): mmdebstrap makes
+            # debian:12-slim, podman imports it, buildah builds and runs
+            container) pkgs="$pkgs curl python3 mmdebstrap podman buildah" ;;
         esac
     done
     local missing=""
