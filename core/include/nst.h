@@ -212,7 +212,7 @@ typedef struct {
 /* The stopping rule's window, in iterations (params.tolerance), and the
  * default tolerance (chosen by measurement: README, Performance). */
 #define NST_TOLERANCE_WINDOW 10
-#define NST_DEFAULT_TOLERANCE 0.005
+#define NST_DEFAULT_TOLERANCE 0.002
 /* L-BFGS correction pairs: at least MIN, at most MAX (beyond it the loss no
  * longer improves measurably: README, Performance), and the memory they may
  * take when params.memory_limit is 0. */
