@@ -153,14 +153,41 @@ static inline __attribute__((always_inline)) void input_chunk(
     }
 }
 
+/* Outputs larger than this many floats (16 MB, more than the L3 cache
+ * keeps for the next layer) are written past the caches, so their lines
+ * are not read in first. */
+#ifndef WINO_STREAM_FLOATS
+#define WINO_STREAM_FLOATS ((size_t)4 << 20)
+#endif
+
+/* dst[0 … n) = row[0 … n) (row 64-byte aligned), streamed past the caches
+ * when stream and the vector instructions allow. */
+static inline __attribute__((always_inline)) void store_row(float *restrict dst,
+                                                            const float *restrict row, int n,
+                                                            int stream)
+{
+    int e = 0;
+#if defined(__AVX512F__)
+    if (stream && ((uintptr_t)dst & 63) == 0)
+        for (; e + 16 <= n; e += 16) _mm512_stream_ps(dst + e, _mm512_load_ps(row + e));
+#elif defined(__AVX2__)
+    if (stream && ((uintptr_t)dst & 31) == 0)
+        for (; e + 8 <= n; e += 8) _mm256_stream_ps(dst + e, _mm256_load_ps(row + e));
+#else
+    (void)stream;
+#endif
+    memcpy(dst + e, row + e, sizeof(float) * (size_t)(n - e));
+}
+
 /* Output transform of n ≤ WINO_CHUNK tiles of one output channel: tiles
  * (ty, a+t). m points at M[0][oc][first tile] (a row of a panel), ms is
  * the stride between the 36 points; out is the channel (H,W); b is its
- * bias; relu: write max(value, 0). Tiles past the right or bottom edge
- * write only their rows and columns inside the image. */
+ * bias; relu: write max(value, 0); stream: write past the caches
+ * (store_row). Tiles past the right or bottom edge write only their rows
+ * and columns inside the image. */
 static inline __attribute__((always_inline)) void output_chunk(
-    float *restrict out, const float *restrict m, size_t ms, float b, int relu, int H, int W,
-    int ty, int a, int n)
+    float *restrict out, const float *restrict m, size_t ms, float b, int relu, int stream,
+    int H, int W, int ty, int a, int n)
 {
     float o[6][4][WINO_CHUNK]; /* Aᵀ applied along the rows */
 #pragma GCC unroll 6
@@ -172,13 +199,14 @@ static inline __attribute__((always_inline)) void output_chunk(
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++) o[i][j][t] = lin(wino_AT[j], d, 6);
         }
-    float row[4 * WINO_CHUNK];
+    float row[4 * WINO_CHUNK] __attribute__((aligned(64)));
     int xa = 4 * a, cnt = 4 * n < W - xa ? 4 * n : W - xa;
 #pragma GCC unroll 4
     for (int i = 0; i < 4; i++) {
         int y = 4 * ty + i;
         if (y >= H) continue;
-        float *dst = cnt == 4 * n ? out + (size_t)y * W + xa : row; /* in place if it fits */
+        /* in place if it fits and is not streamed */
+        float *dst = cnt == 4 * n && !stream ? out + (size_t)y * W + xa : row;
         for (int t = 0; t < n; t++)
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++) {
@@ -188,7 +216,7 @@ static inline __attribute__((always_inline)) void output_chunk(
                 float r = lin(wino_AT[i], d, 6) + b;
                 dst[4 * t + j] = !relu || r > 0.0f ? r : 0.0f;
             }
-        if (dst == row) memcpy(out + (size_t)y * W + xa, row, sizeof(float) * (size_t)cnt);
+        if (dst == row) store_row(out + (size_t)y * W + xa, row, cnt, stream);
     }
 }
 
@@ -542,19 +570,28 @@ static void output_block(float *out, const float *M, const float *bias, int relu
 {
     size_t R = (size_t)pad_rows(OC), ms = R * pad_tiles(nt), ps = R * WINO_NR;
     size_t plane = (size_t)H * W;
+    int stream = (size_t)OC * plane > WINO_STREAM_FLOATS;
     for (int t = T0, n; t < T0 + nt; t += n) {
         n = chunk_tiles(t, T0, nt, TW);
         const float *m = M + panel_at(t - T0, ps);
-        for (int oc = o0; oc < o1; oc++) { /* relu as a constant in each inlined copy */
+        for (int oc = o0; oc < o1; oc++) { /* relu and whole chunks as constants */
             float *o = out + oc * plane;
             const float *mo = m + (size_t)oc * WINO_NR;
             float b = bias ? bias[oc] : 0.0f;
-            if (relu)
-                output_chunk(o, mo, ms, b, 1, H, W, t / TW, t % TW, n);
+            int ty = t / TW, a = t % TW;
+            if (n == WINO_CHUNK && relu)
+                output_chunk(o, mo, ms, b, 1, stream, H, W, ty, a, WINO_CHUNK);
+            else if (n == WINO_CHUNK)
+                output_chunk(o, mo, ms, b, 0, stream, H, W, ty, a, WINO_CHUNK);
+            else if (relu)
+                output_chunk(o, mo, ms, b, 1, stream, H, W, ty, a, n);
             else
-                output_chunk(o, mo, ms, b, 0, H, W, t / TW, t % TW, n);
+                output_chunk(o, mo, ms, b, 0, stream, H, W, ty, a, n);
         }
     }
+#if defined(__AVX2__)
+    if (stream) _mm_sfence(); /* the streamed rows before the next layer reads them */
+#endif
 }
 
 const wino_kernels WINO_KERNELS_TABLE = {

@@ -7,7 +7,8 @@
  * GEMM kernel's edges: row counts that end a pair of panels early (every
  * remainder of 12), an odd number of tile panels, depths past one pass
  * (WINO_KC = 256), more row panels than one cache block (WINO_MC = 42),
- * and both the fused (few channels) and the shared-block schemes. Also
+ * both the fused (few channels) and the shared-block schemes, and outputs
+ * past WINO_STREAM_FLOATS (written past the caches, rows aligned or not). Also
  * the path switch itself and its names. Prints the worst differences.
  */
 #include <stdlib.h>
@@ -28,6 +29,7 @@ typedef struct {
 static const shape shapes[] = {
     {3, 64, 33, 47},   {64, 64, 40, 36},  {300, 70, 20, 36}, {17, 263, 9, 70},
     {520, 16, 30, 30}, {130, 131, 12, 12}, {7, 29, 18, 150}, {256, 256, 16, 16},
+    {64, 64, 258, 260},
 };
 
 /* The outputs of one path for shape s: forward, forward with ReLU,
