@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-/* The GEMMs' panels (see "GEMMs"): U's rows in panels of WINO_MR, V's and
+/* The GEMMs' panels (see "GEMMs" in wino_kernels_body.h): U's rows in panels of WINO_MR, V's and
  * M's tiles in panels of WINO_NR. */
 #define WINO_MR 6
 #define WINO_NR 16

@@ -294,7 +294,7 @@ static void weights_panels(float *restrict U, const float *restrict w, int R, in
 
 /* ------------------------------------------------------------ GEMMs */
 
-/* M[ξ] = U[ξ]·V[ξ], rows × depth times depth × tiles, with our own AVX2
+/* M[ξ] = U[ξ]·V[ξ], rows × depth times depth × tiles, with our own
  * kernel on operands the transforms already wrote in its order, so nothing
  * is packed or copied (OpenBLAS repacked U and V on each of the 36 calls
  * per block: 9% of an evaluation's cycles). Panels:
@@ -303,11 +303,12 @@ static void weights_panels(float *restrict U, const float *restrict w, int R, in
  *     M[ξ]: tiles in panels of WINO_NR, each (rows, WINO_NR)
  * with rows padded to a multiple of WINO_MR (zero rows of U) and tiles to
  * a multiple of WINO_NR (zero columns of V); the padding's results are
- * never read. The kernel keeps a WINO_MR × WINO_NR block of M in 12 AVX
- * registers. Loops (Goto's): depth in passes of WINO_KC, so one panel of V
+ * never read. The AVX2 kernel keeps a WINO_MR × WINO_NR block of M in 12
+ * registers (the portable one the same block in an array the compiler
+ * vectorises; AVX-512's, below, two such blocks by two). Loops (Goto's): depth in passes of WINO_KC, so one panel of V
  * (16 KB) stays in L1 while WINO_MC panels of U (252 rows, 252 KB) stay in
- * L2 and are reused for every panel of tiles. Measured once on one thread
- * with the network's shapes in this layout: 85–99 GFLOP/s, where OpenBLAS's
+ * L2 and are reused for every panel of tiles. AVX2, measured once on one
+ * Zen 3 thread with the network's shapes in this layout: 85–99 GFLOP/s, where OpenBLAS's
  * sgemm (with its packing) reached 56–89. KC 128 or 512, or MC 84: 1.01–
  * 1.04× slower (bench/wino_ab.c). */
 #define WINO_KC 256

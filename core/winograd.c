@@ -31,8 +31,13 @@
  * WINO_BLOCK_MIN if that is more (wide enough GEMMs matter more than the
  * cache); the image is processed block by block, so the scratch does not
  * grow with H·W. For 512 + 512 channels: U 38 MB + block 38 MB. All three
- * are laid out in the panels the GEMM kernel reads (see "GEMMs"), so the
+ * are laid out in the panels the GEMM kernel reads (wino_kernels.h), so the
  * transforms write the GEMMs' operands directly and nothing is packed.
+ *
+ * Kernels. The transforms and the GEMMs are in wino_kernels_body.h,
+ * compiled once per kernel path (portable, AVX2, AVX-512: wino_kernels.h);
+ * each convolution takes the table of the path cpu.h chose. This file
+ * holds the blocks, the threads and the entry points.
  *
  * Threads. Every step runs on the caller's pool (pool.h), its threads
  * taking the step's pieces first come first served (nst_pool_for). Up to
@@ -44,8 +49,8 @@
  * points (the GEMMs need wide blocks there, and U alone outgrows the
  * caches).
  *
- * What this file is not: it has no other tile sizes, kernels or strides,
- * and does not decide when Winograd pays (ops.c does, from measurements).
+ * What this file is not: it has no other tile sizes or strides, and does
+ * not decide when Winograd pays (ops.c does, from measurements).
  */
 #include <stdint.h>
 #include <string.h>
