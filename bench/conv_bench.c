@@ -13,10 +13,11 @@
  * layers a style-transfer evaluation uses (to conv5_1) and for all 16.
  * Not part of CI.
  *
- *   cc -O3 -march=native -Icore -Icore/include -I<cblas include> bench/conv_bench.c \
- *      core/ops.c core/winograd.c core/pool.c core/layers.c -lopenblas -lpthread -lm \
- *      -o conv_bench
- *   ./conv_bench [size=256] [seconds per layer=1] [layer name prefix] [threads=cores]
+ *   cmake --build build --target nst
+ *   cc -O3 -march=native -D_GNU_SOURCE -Icore -Icore/include -I<cblas include> \
+ *      bench/conv_bench.c build/libnst.a -lopenblas -lcjson -lstb -lpthread -lm -o conv_bench
+ *   [NST_KERNELS=portable|avx2|avx512] ./conv_bench [size=256] [seconds per layer=1] \
+ *      [layer name prefix] [threads=cores]
  *
  * Threads: the engine's pool (core/pool.h), each thread calling a one-thread
  * OpenBLAS; the raw sgemm's columns are shared out over the same threads.

@@ -8,14 +8,24 @@
  * data and threads, as the network runs them (the forward with its ReLU
  * fused; the backward's gradient is the forward's output). The figure to
  * read is the median of the per-pair ratios A/B. Build B is the old source
- * (with the forward's relu argument) with its entry points renamed:
+ * (from a commit, here HEAD) with its entry points and kernel tables
+ * renamed, each kernel file with the flags CMakeLists.txt gives it; A is the
+ * tree's libnst.a. Both take the kernel path core/cpu.c chooses (so
+ * NST_KERNELS=avx2 compares the AVX2 paths):
  *
- *   git show HEAD:core/winograd.c > /tmp/winograd_b.c
- *   cc -O3 -march=native -D_GNU_SOURCE -Icore -Icore/include -Dwino_conv3x3_forward=b_forward \
- *      -Dwino_conv3x3_backward=b_backward -Dwino_scratch_floats=b_scratch_floats \
- *      -c /tmp/winograd_b.c -o /tmp/winograd_b.o
- *   cc -O3 -march=native -D_GNU_SOURCE -Icore -Icore/include bench/wino_ab.c /tmp/winograd_b.o \
- *      core/winograd.c core/pool.c -lopenblas -lpthread -lm -o wino_ab
+ *   cmake --build build --target nst
+ *   mkdir -p /tmp/b && git archive HEAD core | tar -x -C /tmp/b
+ *   R="-O3 -march=native -D_GNU_SOURCE -I/tmp/b/core -I/tmp/b/core/include \
+ *      -Dwino_conv3x3_forward=b_forward -Dwino_conv3x3_backward=b_backward \
+ *      -Dwino_scratch_floats=b_scratch_floats -Dwino_kernels_portable=b_portable \
+ *      -Dwino_kernels_avx2=b_avx2 -Dwino_kernels_avx512=b_avx512"
+ *   cc $R -c /tmp/b/core/winograd.c -o /tmp/b/winograd.o
+ *   cc $R -mno-avx -c /tmp/b/core/wino_portable.c -o /tmp/b/wino_portable.o
+ *   cc $R -mavx2 -mfma -mno-avx512f -c /tmp/b/core/wino_avx2.c -o /tmp/b/wino_avx2.o
+ *   cc $R -mavx512f -mavx512vl -mavx512dq -mprefer-vector-width=512 \
+ *      -c /tmp/b/core/wino_avx512.c -o /tmp/b/wino_avx512.o
+ *   cc -O3 -march=native -D_GNU_SOURCE -Icore -Icore/include bench/wino_ab.c /tmp/b/*.o \
+ *      build/libnst.a -lopenblas -lcjson -lstb -lpthread -lm -o wino_ab
  *   ./wino_ab [pairs=15] [threads=2]
  *
  * Prints per shape the median and min milliseconds of A and B and the

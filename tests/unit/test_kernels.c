@@ -1,0 +1,158 @@
+/*
+ * test_kernels.c — every kernel path this CPU has (cpu.h: portable, avx2,
+ * avx512) gives the portable path's Winograd convolution on the same
+ * inputs, forward (with and without the fused ReLU) and backward, within
+ * test_ops.c's 1e-5 of the largest element; the portable path itself is
+ * held to the im2col path the same way. The shapes reach the AVX-512
+ * GEMM kernel's edges: row counts that end a pair of panels early (every
+ * remainder of 12), an odd number of tile panels, depths past one pass
+ * (WINO_KC = 256), more row panels than one cache block (WINO_MC = 42),
+ * both the fused (few channels) and the shared-block schemes, and outputs
+ * past WINO_STREAM_FLOATS (written past the caches, rows aligned or not). Also
+ * the path switch itself and its names. Prints the worst differences.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "ops.h"
+#define TEST_RNG_SEED 0x6a09e667f3bcc909ull
+#include "test.h"
+#include "winograd.h"
+
+static nst_pool *pool; /* see test_with_pools */
+
+typedef struct {
+    int C, OC, H, W;
+} shape;
+
+static const shape shapes[] = {
+    {3, 64, 33, 47},   {64, 64, 40, 36},  {300, 70, 20, 36}, {17, 263, 9, 70},
+    {520, 16, 30, 30}, {130, 131, 12, 12}, {7, 29, 18, 150}, {256, 256, 16, 16},
+    {64, 64, 258, 260},
+};
+
+/* The outputs of one path for shape s: forward, forward with ReLU,
+ * backward (caller frees). */
+typedef struct {
+    float *fwd, *relu, *bwd;
+} outputs;
+
+static outputs run_path(cpu_kernels_path k, shape s, const float *x, const float *y,
+                        const float *w, const float *b, float *scratch)
+{
+    size_t ni = (size_t)s.C * s.H * s.W, no = (size_t)s.OC * s.H * s.W;
+    outputs o = {malloc(sizeof(float) * no), malloc(sizeof(float) * no),
+                 malloc(sizeof(float) * ni)};
+    CHECK(cpu_kernels_set(k) == 0 && cpu_kernels() == k, "cannot switch to %s",
+          cpu_kernels_name(k));
+    wino_conv3x3_forward(o.fwd, x, w, b, 0, s.C, s.OC, s.H, s.W, scratch, pool);
+    wino_conv3x3_forward(o.relu, x, w, b, 1, s.C, s.OC, s.H, s.W, scratch, pool);
+    for (size_t i = 0; i < ni; i++) o.bwd[i] = 1e6f; /* overwritten, not accumulated */
+    wino_conv3x3_backward(o.bwd, y, w, s.C, s.OC, s.H, s.W, scratch, pool);
+    return o;
+}
+
+static void outputs_free(outputs o) { free(o.fwd), free(o.relu), free(o.bwd); }
+
+/* Largest |a − b| over the largest |b| (at least 1). */
+static double rel_diff(const float *a, const float *b, size_t n)
+{
+    double d = 0, m = 1.0;
+    for (size_t i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)a[i] - b[i]));
+        m = fmax(m, fabs((double)b[i]));
+    }
+    return d / m;
+}
+
+static double worst[CPU_KERNELS];
+static int paths_run;
+
+static void check_shape(shape s)
+{
+    size_t ni = (size_t)s.C * s.H * s.W, no = (size_t)s.OC * s.H * s.W;
+    float *x = rand_floats(ni, 1.0), *y = rand_floats(no, 1.0);
+    float *w = rand_floats((size_t)s.OC * s.C * 9, 0.5), *b = rand_floats(s.OC, 1.0);
+    /* Winograd's, or im2col's whole column matrix (9·C·H·W at most) */
+    size_t sn = (size_t)9 * s.C * s.H * s.W, wn = wino_scratch_floats(s.C, s.OC, s.H, s.W);
+    float *scratch = malloc(sizeof(float) * (sn > wn ? sn : wn));
+
+    outputs ref = run_path(CPU_PORTABLE, s, x, y, w, b, scratch);
+    float *im_fwd = malloc(sizeof(float) * no), *im_bwd = malloc(sizeof(float) * ni);
+    conv3x3_forward_im2col(im_fwd, x, w, b, s.C, s.OC, s.H, s.W, scratch, pool);
+    conv3x3_backward_im2col(im_bwd, y, w, s.C, s.OC, s.H, s.W, scratch, pool);
+    double anchor = fmax(rel_diff(ref.fwd, im_fwd, no), rel_diff(ref.bwd, im_bwd, ni));
+    CHECK(anchor < 1e-5, "portable vs im2col C=%d OC=%d H=%d W=%d: %g", s.C, s.OC, s.H, s.W,
+          anchor);
+    worst[CPU_PORTABLE] = fmax(worst[CPU_PORTABLE], anchor);
+    printf("  C=%-4d OC=%-4d H=%-3d W=%-3d  portable vs im2col %.2e", s.C, s.OC, s.H, s.W, anchor);
+
+    for (int k = CPU_PORTABLE + 1; k < CPU_KERNELS; k++) {
+        if (!cpu_kernels_supported((cpu_kernels_path)k)) continue;
+        outputs o = run_path((cpu_kernels_path)k, s, x, y, w, b, scratch);
+        double f = rel_diff(o.fwd, ref.fwd, no), r = rel_diff(o.relu, ref.relu, no);
+        double g = rel_diff(o.bwd, ref.bwd, ni), e = fmax(f, fmax(r, g));
+        CHECK(e < 1e-5, "%s vs portable C=%d OC=%d H=%d W=%d: forward %g, relu %g, backward %g",
+              cpu_kernels_name((cpu_kernels_path)k), s.C, s.OC, s.H, s.W, f, r, g);
+        size_t clipped = 0;
+        for (size_t i = 0; i < no; i++) clipped += o.relu[i] == 0.0f && o.fwd[i] > 1e-3f;
+        CHECK(clipped == 0, "%s: %zu positive outputs clipped by the fused ReLU",
+              cpu_kernels_name((cpu_kernels_path)k), clipped);
+        worst[k] = fmax(worst[k], e);
+        printf(", %s %.2e", cpu_kernels_name((cpu_kernels_path)k), e);
+        outputs_free(o);
+        paths_run++;
+    }
+    printf("\n");
+    outputs_free(ref);
+    free(x), free(y), free(w), free(b), free(scratch), free(im_fwd), free(im_bwd);
+}
+
+static void test_paths_match_portable(void)
+{
+    cpu_kernels_path before = cpu_kernels();
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) check_shape(shapes[i]);
+    printf("  worst:");
+    for (int k = 0; k < CPU_KERNELS; k++)
+        if (cpu_kernels_supported((cpu_kernels_path)k))
+            printf(" %s %.2e", cpu_kernels_name((cpu_kernels_path)k), worst[k]);
+    printf(" (%d path runs besides the portable one)\n", paths_run);
+    CHECK(cpu_kernels_set(before) == 0, "cannot switch back to %s", cpu_kernels_name(before));
+}
+
+/* The default is the best path the CPU has unless NST_KERNELS says
+ * otherwise; a path the CPU lacks cannot be set; names are distinct. */
+static void test_path_choice(void)
+{
+    const char *env = getenv("NST_KERNELS");
+    int best = CPU_PORTABLE;
+    for (int k = 0; k < CPU_KERNELS; k++)
+        if (cpu_kernels_supported((cpu_kernels_path)k)) best = k;
+    if (!env) CHECK(cpu_kernels() == (cpu_kernels_path)best, "default %s, best %s",
+                    cpu_kernels_name(cpu_kernels()), cpu_kernels_name((cpu_kernels_path)best));
+    printf("  this CPU: best path %s, in use %s\n", cpu_kernels_name((cpu_kernels_path)best),
+           cpu_kernels_name(cpu_kernels()));
+    CHECK(cpu_kernels_supported(CPU_PORTABLE), "the portable path must always run");
+    CHECK(cpu_kernels_set(CPU_KERNELS) == -1, "an unknown path was accepted");
+    for (int k = 0; k < CPU_KERNELS; k++) {
+        if (!cpu_kernels_supported((cpu_kernels_path)k))
+            CHECK(cpu_kernels_set((cpu_kernels_path)k) == -1, "%s set without the CPU's support",
+                  cpu_kernels_name((cpu_kernels_path)k));
+        for (int j = 0; j < k; j++)
+            CHECK(strcmp(cpu_kernels_name((cpu_kernels_path)j),
+                         cpu_kernels_name((cpu_kernels_path)k)) != 0, "two paths named alike");
+    }
+}
+
+static void suite(void)
+{
+    TEST_RUN(test_path_choice);
+    TEST_RUN(test_paths_match_portable);
+}
+
+int main(void)
+{
+    test_with_pools(&pool, suite);
+    return TEST_EXIT();
+}
