@@ -257,17 +257,9 @@ int nst_transfer_masked(const nst_model *m, const nst_params *p, const nst_image
     int n_scales = plan_scales(p, content, plan), rc = NST_OK;
     memset(out, 0, sizeof *out);
     if ((rc = nst_params_check_styles(p, n_styles, err)) != NST_OK) return rc;
-    int style_wh[2 * NST_MAX_STYLES], mask_wh[2 * (NST_MAX_STYLES + 1)] = {0};
-    for (int k = 0; k < n_styles; k++) {
-        style_wh[2 * k] = styles[k].w;
-        style_wh[2 * k + 1] = styles[k].h;
-    }
-    for (int k = 0; masks && k <= n_styles; k++) {
-        const nst_image *mk = k < n_styles ? masks->style[k] : masks->content;
-        if (mk) mask_wh[2 * k] = mk->w, mask_wh[2 * k + 1] = mk->h;
-    }
-    plan_memory(p, content->w, content->h, style_wh, n_styles, masks ? mask_wh : NULL, plan,
-                n_scales);
+    int style_wh[2 * NST_MAX_STYLES], mask_wh[2 * (NST_MAX_STYLES + 1)];
+    plan_memory(p, content->w, content->h, style_wh, n_styles,
+                nst_transfer_sizes(styles, n_styles, masks, style_wh, mask_wh), plan, n_scales);
     int resumed = cb && cb->resume ? cb->resume_iteration : 0;
     double t0 = now_s();
     float *x = NULL;
@@ -380,6 +372,22 @@ static size_t plan_memory(const nst_params *p, int content_w, int content_h, con
         prev_x = n;
     }
     return (inputs + peak) * sizeof(float) + TRANSFER_OVERHEAD_BYTES;
+}
+
+const int *nst_transfer_sizes(const nst_image *styles, int n_styles, const nst_masks *masks,
+                              int *style_wh, int *mask_wh)
+{
+    for (int k = 0; k < n_styles; k++) {
+        style_wh[2 * k] = styles[k].w;
+        style_wh[2 * k + 1] = styles[k].h;
+    }
+    if (!masks) return NULL;
+    for (int k = 0; k <= n_styles; k++) {
+        const nst_image *mk = k < n_styles ? masks->style[k] : masks->content;
+        mask_wh[2 * k] = mk ? mk->w : 0;
+        mask_wh[2 * k + 1] = mk ? mk->h : 0;
+    }
+    return mask_wh;
 }
 
 size_t nst_transfer_memory(const nst_model *m, const nst_params *p, int content_w,

@@ -228,7 +228,7 @@ int main(int argc, char **argv)
     nst_image content = {0}, styles[NST_MAX_STYLES] = {{0}}, out = {0};
     nst_image mask_img[NST_MAX_STYLES + 1] = {{0}}; /* style k's, then the content's */
     nst_masks masks = {.content = NULL};
-    int mask_wh[2 * (NST_MAX_STYLES + 1)] = {0}, masked = 0;
+    int masked = 0;
     int status = STATUS_OK;
     if ((rc = build_params(&a, m, &p, &e))) {
         status = die(STATUS_BAD_INPUT, "invalid parameters", &e);
@@ -253,15 +253,13 @@ int main(int argc, char **argv)
         }
         if (k < a.n_styles) masks.style[k] = &mask_img[k];
         else masks.content = &mask_img[k];
-        mask_wh[2 * k] = mask_img[k].w, mask_wh[2 * k + 1] = mask_img[k].h;
         masked = 1;
     }
     if (!a.quiet) fprintf(stderr, "nst: model %s%s\n", nst_model_name(m),
                           nst_model_pretrained(m) ? "" : " (random weights, not pretrained)");
-    int wh[2 * NST_MAX_STYLES];
-    for (int k = 0; k < a.n_styles; k++) wh[2 * k] = styles[k].w, wh[2 * k + 1] = styles[k].h;
-    size_t est = nst_transfer_memory_masked(m, &p, content.w, content.h, wh, a.n_styles,
-                                            masked ? mask_wh : NULL);
+    int wh[2 * NST_MAX_STYLES], mask_wh[2 * (NST_MAX_STYLES + 1)];
+    const int *mwh = nst_transfer_sizes(styles, a.n_styles, masked ? &masks : NULL, wh, mask_wh);
+    size_t est = nst_transfer_memory_masked(m, &p, content.w, content.h, wh, a.n_styles, mwh);
     if (p.memory_limit && est > p.memory_limit) {
         fprintf(stderr, "nst: the transfer needs an estimated %.1f MiB, more than --max-memory "
                 "%ld\n", est / 1048576.0, a.max_memory_mib);

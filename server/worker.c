@@ -212,15 +212,10 @@ static int run_transfer(jobs *j, struct job *jb, nst_image *out, nst_error *err)
     if (rc == 0) {   /* the engine's share of max_job_memory, as the submit estimated it */
         nst_params p = jb->params;
         int wh[2 * (NST_MAX_STYLES + 1)] = {content.w, content.h};
-        int mask_wh[2 * (NST_MAX_STYLES + 1)] = {0};
-        for (int i = 0; i < jb->rec.n_styles; i++)
-            wh[2 * i + 2] = styles[i].w, wh[2 * i + 3] = styles[i].h;
-        for (int k = 0; k <= jb->rec.n_styles; k++) {
-            const nst_image *mk = k < jb->rec.n_styles ? masks.style[k] : masks.content;
-            if (mk) mask_wh[2 * k] = mk->w, mask_wh[2 * k + 1] = mk->h;
-        }
-        jobs_memory(j->model, j->cfg.max_job_memory, &p, wh, jb->rec.n_styles,
-                    jb->rec.masks ? mask_wh : NULL, NULL, NULL);
+        int mask_wh[2 * (NST_MAX_STYLES + 1)];
+        const int *mwh = nst_transfer_sizes(styles, jb->rec.n_styles,
+                                            jb->rec.masks ? &masks : NULL, wh + 2, mask_wh);
+        jobs_memory(j->model, j->cfg.max_job_memory, &p, wh, jb->rec.n_styles, mwh, NULL, NULL);
         rc = nst_transfer_masked(j->model, &p, &content, styles, jb->rec.n_styles,
                                  jb->rec.masks ? &masks : NULL, &cb, out, err);
     }

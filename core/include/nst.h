@@ -363,6 +363,13 @@ size_t nst_transfer_memory_masked(const nst_model *m, const nst_params *p, int c
                                   int content_h, const int *style_wh, int n_styles,
                                   const int *mask_wh);
 
+/* The image sizes nst_transfer_memory_masked reads, taken from the images:
+ * style_wh (2·n_styles ints) and, with masks, mask_wh (2·(n_styles + 1)
+ * ints, 0×0 for a style without a mask). Returns mask_wh, or NULL when
+ * masks is NULL (as nst_transfer_memory_masked takes it). */
+const int *nst_transfer_sizes(const nst_image *styles, int n_styles, const nst_masks *masks,
+                              int *style_wh, int *mask_wh);
+
 /* Working memory in bytes nst_image_decode needs for a w×h image beyond the
  * nst_image it returns: the decoder's temporaries (a 16-bit RGBA PNG
  * inflates to 8 bytes a pixel and expands to 8 more) and the 8-bit RGB
