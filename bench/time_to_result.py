@@ -14,13 +14,15 @@ For each size, in one session:
              times, alternated with the peer: wall time of the whole process
              (model, style targets and all), the iterations it ran, its final
              loss against the reference's
-  peer       the peer command `PEER SIZE ITERS THREADS` doing the same work:
-             as many iterations as the default job ran (it prints
-             s_per_eval=SECONDS); its time is that times the iterations
+  peer       the peer command `PEER SIDE ITERS THREADS` doing the same work:
+             as many iterations as the default job ran, on a square image of
+             as many pixels as nst's output (SIDE = √(w·h); the peer makes
+             square images, nst keeps the photo's aspect); it prints
+             s_per_eval=SECONDS, and its time is that times the iterations
 Prints a Markdown table: medians (min–max) and the ratio nst / peer.
 Not part of CI.
 """
-import argparse, re, statistics, subprocess, sys, tempfile, time, os
+import argparse, math, re, statistics, struct, subprocess, sys, tempfile, time, os
 
 LINE = re.compile(r"iter +(\d+)/\d+ +total (\S+) .* ([0-9.]+) s/iter")
 
@@ -43,8 +45,14 @@ def run_nst(a, size, extra, out):
     return wall, its, losses, elapsed
 
 
-def run_peer(a, size, iters):
-    cmd = a.peer.split() + [str(size), str(iters), str(a.threads)]
+def png_size(path):
+    with open(path, "rb") as f:
+        head = f.read(24)
+    return struct.unpack(">II", head[16:24])
+
+
+def run_peer(a, side, iters):
+    cmd = a.peer.split() + [str(side), str(iters), str(a.threads)]
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     m = re.search(r"s_per_eval=([0-9.]+)", p.stdout)
     if p.returncode or not m:
@@ -75,20 +83,22 @@ def main():
                 a, size, ["--tolerance", "0", "--iterations", str(a.reference_iters)], out)
             ref = losses[-1]
             k = next(i for i, l in enumerate(losses) if l <= 1.05 * ref)
+            w, h = png_size(out)
+            side = round(math.sqrt(w * h))
             walls, ran, rel, peers = [], [], [], []
             for _ in range(a.runs):
                 wall, its_d, losses_d, _ = run_nst(a, size, [], out)
                 walls.append(wall), ran.append(its_d[-1]), rel.append(losses_d[-1] / ref)
                 if a.peer:
-                    peers.append(run_peer(a, size, its_d[-1]))
-            rows.append((size, its[k], elapsed[k], walls, ran, rel, peers, elapsed[-1]))
+                    peers.append(run_peer(a, side, its_d[-1]))
+            rows.append((size, its[k], elapsed[k], walls, ran, rel, peers, elapsed[-1], side))
             print(f"# {size}: done", file=sys.stderr, flush=True)
     print("| size | default job: wall s | iterations run | final loss / reference | "
           "reference: s to within 5 % (iteration) | s for all reference iterations | "
-          "peer, same iterations: s | nst / peer |")
+          "peer, same iterations and pixels: side, s | nst / peer |")
     print("|---|---|---|---|---|---|---|---|")
-    for size, k_it, k_s, walls, ran, rel, peers, all_s in rows:
-        peer = fmt(peers) if peers else "–"
+    for size, k_it, k_s, walls, ran, rel, peers, all_s, side in rows:
+        peer = f"{side}², {fmt(peers)}" if peers else "–"
         ratio = f"{statistics.median(walls) / statistics.median(peers):.2f}" if peers else "–"
         print(f"| {size} | {fmt(walls)} | {statistics.median(ran):.0f} | "
               f"{statistics.median(rel):.3f} | {k_s:.1f} ({k_it}) | {all_s:.1f} | {peer} | {ratio} |")
