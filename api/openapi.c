@@ -257,6 +257,7 @@ JSON({
             "properties": {
               "max_upload_bytes": {"type": "integer"},
               "max_image_size": {"type": "integer"},
+              "preview_max_size": {"type": "integer", "description": "Longest side of a preview image; a larger job's previews are downscaled copies"},
               "max_input_pixels": {"type": "integer"},
               "max_iterations": {"type": "integer"},
               "max_styles": {"type": "integer"},

@@ -163,7 +163,7 @@ const api_route api_routes[] = {
      .openapi = JSON({
         "tags": ["jobs"],
         "operationId": "getJobPreview",
-        "summary": "The latest intermediate image (every preview_every iterations; none when preview_every is 0)",
+        "summary": "The latest intermediate image (every preview_every iterations; none when preview_every is 0), at most preview_max_size (GET /v1/info) on its longest side",
         "responses": {
           "200": {"description": "The latest preview", "headers": {"ETag": {"$ref": "#/components/headers/ETag"}}, "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
           "401": {"$ref": "#/components/responses/Unauthorized"},

@@ -127,6 +127,7 @@ enum MHD_Result h_info(api_request *rq, const char *data, size_t *size)
     cJSON *l = cJSON_AddObjectToObject(body, "limits");
     cJSON_AddNumberToObject(l, "max_upload_bytes", (double)cfg->max_upload_bytes);
     cJSON_AddNumberToObject(l, "max_image_size", cfg->max_image_size);
+    cJSON_AddNumberToObject(l, "preview_max_size", cfg->preview_max_size);
     cJSON_AddNumberToObject(l, "max_input_pixels", (double)cfg->max_input_pixels);
     cJSON_AddNumberToObject(l, "max_iterations", cfg->max_iterations);
     cJSON_AddNumberToObject(l, "max_styles", cfg->max_styles < NST_MAX_STYLES

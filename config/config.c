@@ -90,6 +90,10 @@ static const config_setting settings[] = {
     {"max_image_size", "--max-image-size", "NSTD_MAX_IMAGE_SIZE", "max_image_size", CONFIG_INT,
      FIELD(max_image_size), "1024", 16, 16384, NULL, NULL, "N",
      "Largest image_size (longest side of the output, pixels) a job may ask for."},
+    {"preview_max_size", "--preview-max-size", "NSTD_PREVIEW_MAX_SIZE", "preview_max_size",
+     CONFIG_INT, FIELD(preview_max_size), "1024", 16, 16384, NULL, NULL, "N",
+     "Longest side of a job's preview image (pixels): a larger job is previewed downscaled, "
+     "its checkpoint and result kept full size."},
     {"min_free_disk", "--min-free-disk", "NSTD_MIN_FREE_DISK", "min_free_disk", CONFIG_BYTES,
      FIELD(min_free_disk), "64M", 0, 1024 * GIB, NULL, NULL, "SIZE",
      "Free space the job store keeps: below it /readyz is not ready, a new job is refused "

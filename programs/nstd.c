@@ -324,6 +324,7 @@ int main(int argc, char **argv)
         .max_attempts = s.cfg.max_attempts,
         .hooks = s.hooks,
         .max_job_memory = s.cfg.max_job_memory,
+        .preview_max_size = s.cfg.preview_max_size,
     };
     if (jobs_start(&s.jobs, &jc, s.store, s.metrics, s.model, err, sizeof err) < 0) {
         log_error("jobs_start_failed", err);

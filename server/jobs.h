@@ -76,6 +76,7 @@ typedef struct {
     int max_attempts;       /* runs a job may start */
     webhooks *hooks;        /* webhook deliveries of the jobs run here; NULL: none */
     long max_job_memory;    /* bytes a job may use (jobs_memory); 0: no limit */
+    int preview_max_size;   /* longest side of a stored preview; 0: the output's */
 } jobs_config;
 
 typedef struct {

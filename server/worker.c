@@ -104,9 +104,31 @@ typedef struct {
     double hook_t;              /* … and of the last progress webhook (webhooks_event) */
 } run_ctx;
 
+/* preview.png of a job whose checkpoint is img (png, len): the same file
+ * while the image fits preview_max_size, else a copy whose longest side is
+ * preview_max_size, so a print-size job's previews stay small. 1 when
+ * stored. */
+static int store_preview(jobs *j, struct job *jb, const nst_image *img, const unsigned char *png,
+                         size_t len)
+{
+    int most = j->cfg.preview_max_size;
+    if (most <= 0 || (img->w <= most && img->h <= most))
+        return jobs_blob(j, jb, "preview.png", png, len, 1) == 0;
+    nst_image small = {0};
+    unsigned char *spng = NULL;
+    size_t slen = 0;
+    int ok = nst_image_fit(img, most, &small) == NST_OK &&
+             nst_image_encode_png(&small, &spng, &slen) == 0 &&
+             jobs_blob(j, jb, "preview.png", spng, slen, 1) == 0;
+    nst_image_free(&small);
+    free(spng);
+    return ok;
+}
+
 /* The engine's progress callback: numbers, ETA, preview and checkpoint.
  * An image the engine reports is the checkpoint to resume from; it is the
- * preview too when the job asked for previews (preview_every > 0). */
+ * preview too (store_preview) when the job asked for previews
+ * (preview_every > 0). */
 static void on_progress(const nst_progress *p, void *user)
 {
     run_ctx *rc = user;
@@ -121,7 +143,7 @@ static void on_progress(const nst_progress *p, void *user)
     int preview = jb->params.preview_every > 0, stored = 0;
     if (p->image && nst_image_encode_png(p->image, &png, &len) == 0) {
         stored = jobs_blob(j, jb, "checkpoint.png", png, len, 1) == 0 &&
-                 (!preview || jobs_blob(j, jb, "preview.png", png, len, 1) == 0);
+                 (!preview || store_preview(j, jb, p->image, png, len));
     }
     free(png);
 

@@ -3,10 +3,11 @@
 # submit → poll → result of the requested size; preview while running;
 # Server-Sent Events; list and pagination; result before the end (409);
 # cancel a running job; delete a finished one; several styles with blend
-# weights.
+# weights. Previews are at most --preview-max-size (40) on their longest
+# side: the 40 px job's are its own size, the 48 px job's a downscaled copy.
 . "$(dirname "$0")/lib.sh"
 make_images
-start_nstd --workers 1
+start_nstd --workers 1 --preview-max-size 40
 
 # ---------------------------------------------------------------- submit, poll, result
 st=$(req POST /v1/jobs -F "content=@$T/content.png" -F "style=@$T/style.png" \
@@ -71,8 +72,10 @@ until [ "$(OUT="$T/preview.png" req GET "/v1/jobs/$id/preview")" = 200 ]; do
     [ "$(date +%s)" -lt $deadline ] || fail "no preview while running"
     sleep 0.2
 done
-expect_eq "$(png_size "$T/preview.png")" "48 40" "preview size"
-ok "preview appears while running"
+expect_eq "$(png_size "$T/preview.png")" "40 33" "preview of a 48x40 job, downscaled to 40"
+expect_eq "$(req GET /v1/info)" 200 "info"
+expect_eq "$(jf "$T/body" 'd["limits"]["preview_max_size"]')" 40 "preview_max_size published"
+ok "preview appears while running, no larger than preview_max_size"
 
 # progress events arrive while it runs
 deadline=$(( $(date +%s) + 60 * SLOW ))
