@@ -24,6 +24,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "config.h"
 #include "nst.h"
 #include "openapi.h"
 #include "routes.h"
@@ -254,30 +255,8 @@ JSON({
           },
           "limits": {
             "type": "object",
-            "properties": {
-              "max_upload_bytes": {"type": "integer"},
-              "max_image_size": {"type": "integer"},
-              "preview_max_size": {"type": "integer", "description": "Longest side of a preview image; a larger job's previews are downscaled copies"},
-              "max_input_pixels": {"type": "integer"},
-              "max_iterations": {"type": "integer"},
-              "max_styles": {"type": "integer"},
-              "queue_size": {"type": "integer"},
-              "job_ttl_s": {"type": "integer", "description": "Seconds a finished job is kept"},
-              "min_free_disk": {"type": "integer", "description": "Bytes the job store keeps free: below it /readyz is not ready, POST /v1/jobs answers 507 and a finished job waits to store its result"},
-              "max_connections_per_ip": {"type": "integer", "description": "Requests one client may have open at once (event streams count while open), and sockets one address may hold; 0: no limit. Behind trusted proxies the client is the address they forward"},
-              "rate_limit": {"type": "integer", "description": "Requests per second one client may make on average (429 rate_limited beyond; /healthz, /readyz and /metrics do not count); 0: no limit"},
-              "rate_burst": {"type": "integer", "description": "Requests one client may make at once above rate_limit, after being idle"},
-              "rate_limit_clients": {"type": "integer", "description": "Clients the rate limit keeps track of at once"},
-              "max_job_memory": {"type": "integer", "description": "Bytes: the largest estimated peak memory of a job (job_too_large beyond)"},
-              "max_wait_s": {"type": "integer", "description": "Longest a POST /v1/jobs with Prefer: wait=N is held for its job to end (longer waits are cut to it); 0: Prefer: wait is ignored"},
-              "token_queue_quota": {"type": "integer", "description": "With a tokens file: queued and running jobs a token may have when its line names no quota (quota_exceeded beyond); 0: no limit"},
-              "token_rate_limit": {"type": "integer", "description": "With a tokens file: requests a minute a token may make when its line names no rate (rate_limited beyond); 0: no limit"},
-              "webhook_max_url": {"type": "integer", "description": "Longest webhook URL, in bytes"},
-              "webhook_timeout_s": {"type": "integer", "description": "Seconds one webhook attempt may take"},
-              "webhook_max_attempts": {"type": "integer", "description": "Attempts of one webhook message before it is given up"},
-              "webhook_queue_size": {"type": "integer", "description": "Webhook messages a process keeps waiting (the oldest progress events are dropped first)"},
-              "webhook_progress_ms": {"type": "integer", "description": "Least milliseconds between two progress webhooks of a job"}
-            }
+            "description": "The server's limits, each the value of the setting that makes it (nstd --help)",
+            "properties": {}
           },
           "webhooks": {"type": "string", "enum": ["signed", "disabled"], "description": "signed: jobs may ask for webhooks, signed with the server's webhook_secret; disabled: no secret, a webhook is refused (422 webhooks_disabled)"},
           "access": {"type": "string", "enum": ["open", "bearer"], "description": "bearer: the job routes need a token of the tokens file; open: no tokens file"},
@@ -376,13 +355,44 @@ static int fill_paths(cJSON *paths)
     return 0;
 }
 
+/* Info's "limits": a property per setting config.c publishes (the same
+ * table GET /v1/info reads), described by its help. */
+static int fill_limits(cJSON *props)
+{
+    size_t n;
+    const config_setting *set = config_settings(&n);
+    for (size_t i = 0; i < n; i++) {
+        const config_setting *s = &set[i];
+        if (!s->published) continue;
+        const char *unit = s->type == CONFIG_BYTES ? " In bytes." : s->type == CONFIG_SECONDS
+                                                                        ? " In seconds." : "";
+        char text[1024];
+        snprintf(text, sizeof text, "%s%s Set by %s.", s->help, unit, s->flag);
+        cJSON *prop = cJSON_CreateObject();
+        if (add(prop, "type", cJSON_CreateString("integer")) < 0 ||
+            add(prop, "description", cJSON_CreateString(text)) < 0 ||
+            add(props, s->published, prop) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static char *doc_text;
 static pthread_once_t doc_once = PTHREAD_ONCE_INIT;
 
 static void doc_build(void)
 {
     cJSON *doc = cJSON_Parse(openapi_doc);
-    if (doc && fill_paths(cJSON_GetObjectItemCaseSensitive(doc, "paths")) == 0)
+    cJSON *info = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "components"),
+                                         "schemas"),
+        "Info");
+    cJSON *limits = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(info, "properties"),
+                                         "limits"),
+        "properties");
+    if (doc && fill_paths(cJSON_GetObjectItemCaseSensitive(doc, "paths")) == 0 && limits &&
+        fill_limits(limits) == 0)
         doc_text = cJSON_PrintUnformatted(doc);
     cJSON_Delete(doc);
 }

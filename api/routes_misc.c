@@ -124,35 +124,8 @@ enum MHD_Result h_info(api_request *rq, const char *data, size_t *size)
     cJSON_AddStringToObject(m, "name", nst_model_name(d->model));
     cJSON_AddBoolToObject(m, "pretrained", nst_model_pretrained(d->model));
 
-    cJSON *l = cJSON_AddObjectToObject(body, "limits");
-    cJSON_AddNumberToObject(l, "max_upload_bytes", (double)cfg->max_upload_bytes);
-    cJSON_AddNumberToObject(l, "max_image_size", cfg->max_image_size);
-    cJSON_AddNumberToObject(l, "preview_max_size", cfg->preview_max_size);
-    cJSON_AddNumberToObject(l, "max_input_pixels", (double)cfg->max_input_pixels);
-    cJSON_AddNumberToObject(l, "max_iterations", cfg->max_iterations);
-    cJSON_AddNumberToObject(l, "max_styles", cfg->max_styles < NST_MAX_STYLES
-                                                 ? cfg->max_styles : NST_MAX_STYLES);
-    cJSON_AddNumberToObject(l, "queue_size", cfg->queue_size);
-    cJSON_AddNumberToObject(l, "job_ttl_s", cfg->job_ttl);
-    cJSON_AddNumberToObject(l, "min_free_disk", (double)cfg->min_free_disk);
-    cJSON_AddNumberToObject(l, "max_discard_bytes", (double)cfg->max_discard_bytes);
-    cJSON_AddNumberToObject(l, "max_connections", cfg->max_connections);
-    cJSON_AddNumberToObject(l, "max_connections_per_ip", cfg->max_connections_per_ip);
-    cJSON_AddNumberToObject(l, "rate_limit", cfg->rate_limit);
-    cJSON_AddNumberToObject(l, "rate_burst", cfg->rate_burst);
-    cJSON_AddNumberToObject(l, "rate_limit_clients", cfg->rate_limit_clients);
-    cJSON_AddNumberToObject(l, "connection_timeout_s", cfg->connection_timeout);
-    cJSON_AddNumberToObject(l, "header_timeout_s", cfg->header_timeout);
-    cJSON_AddNumberToObject(l, "min_upload_rate", (double)cfg->min_upload_rate);
-    cJSON_AddNumberToObject(l, "max_job_memory", (double)cfg->max_job_memory);
-    cJSON_AddNumberToObject(l, "max_wait_s", cfg->max_wait);
-    cJSON_AddNumberToObject(l, "token_queue_quota", cfg->token_queue_quota);
-    cJSON_AddNumberToObject(l, "token_rate_limit", cfg->token_rate_limit);
-    cJSON_AddNumberToObject(l, "webhook_max_url", cfg->webhook_max_url);
-    cJSON_AddNumberToObject(l, "webhook_timeout_s", cfg->webhook_timeout);
-    cJSON_AddNumberToObject(l, "webhook_max_attempts", cfg->webhook_max_attempts);
-    cJSON_AddNumberToObject(l, "webhook_queue_size", cfg->webhook_queue_size);
-    cJSON_AddNumberToObject(l, "webhook_progress_ms", cfg->webhook_progress_ms);
+    cJSON *limits = config_limits_json(cfg);
+    cJSON_AddItemToObject(body, "limits", limits ? limits : cJSON_CreateNull());
     cJSON_AddStringToObject(body, "webhooks", webhooks_enabled(d->hooks) ? "signed" : "disabled");
     cJSON_AddStringToObject(body, "access", auth_enabled(rq->api->auth) ? "bearer" : "open");
 

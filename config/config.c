@@ -62,187 +62,217 @@ static int check_together(const nstd_config *cfg, char *err, size_t errlen);
 
 static const config_setting settings[] = {
     /* name, flag, env, file key, type, field, default, min, max, choices, check,
-       metavar, help */
+       metavar, help, published (the key GET /v1/info lists it under, or NULL) */
     {"bind", "--bind", "NSTD_BIND", "bind", CONFIG_STRING, FIELD(bind), "0.0.0.0", 1, 0, NULL,
      check_bind, "ADDR",
      "IP address to listen on: 0.0.0.0 for every IPv4 interface, :: for every interface, "
-     "127.0.0.1 for this host only."},
+     "127.0.0.1 for this host only.", NULL},
     {"port", "--port", "NSTD_PORT", "port", CONFIG_INT, FIELD(port), "8080", 1, 65535, NULL,
-     NULL, "N", "TCP port to listen on."},
+     NULL, "N", "TCP port to listen on.", NULL},
     {"data_dir", "--data-dir", "NSTD_DATA_DIR", "data_dir", CONFIG_STRING, FIELD(data_dir),
      "./data", 1, 0, NULL, NULL, "DIR",
-     "Directory of the job store (created when missing); jobs survive restarts there."},
+     "Directory of the job store (created when missing); jobs survive restarts there.", NULL},
     {"model", "--model", "NSTD_MODEL", "model", CONFIG_STRING, FIELD(model), "", 0, 0, NULL,
      NULL, "PATH",
      "VGG19 weights as a safetensors file. Empty: models/vgg19.safetensors when present, "
-     "else the embedded vgg19-random model."},
+     "else the embedded vgg19-random model.", NULL},
     {"workers", "--workers", "NSTD_WORKERS", "workers", CONFIG_INT, FIELD(workers), "1", 1, 256,
-     NULL, NULL, "N", "Jobs that run at the same time."},
+     NULL, NULL, "N", "Jobs that run at the same time.", NULL},
     {"job_threads", "--job-threads", "NSTD_JOB_THREADS", "job_threads", CONFIG_INT,
      FIELD(job_threads), "0", 0, 1024, NULL, NULL, "N",
-     "Threads each running job computes on; 0: the number of cores divided by --workers."},
+     "Threads each running job computes on; 0: the number of cores divided by --workers.",
+     NULL},
     {"queue_size", "--queue-size", "NSTD_QUEUE_SIZE", "queue_size", CONFIG_INT,
      FIELD(queue_size), "16", 1, 100000, NULL, NULL, "N",
-     "Jobs that may wait for a worker; beyond that POST /v1/jobs answers 429."},
+     "Jobs that may wait for a worker; beyond that POST /v1/jobs answers 429.",
+     "queue_size"},
     {"max_upload_bytes", "--max-upload-bytes", "NSTD_MAX_UPLOAD_BYTES", "max_upload_bytes",
      CONFIG_BYTES, FIELD(max_upload_bytes), "32M", 1 * KIB, 4 * GIB, NULL, NULL, "SIZE",
-     "Largest request body (all images and parameters together); larger ones get 413."},
+     "Largest request body (all images and parameters together); larger ones get 413.",
+     "max_upload_bytes"},
     {"max_image_size", "--max-image-size", "NSTD_MAX_IMAGE_SIZE", "max_image_size", CONFIG_INT,
      FIELD(max_image_size), "1024", 16, 16384, NULL, NULL, "N",
-     "Largest image_size (longest side of the output, pixels) a job may ask for."},
+     "Largest image_size (longest side of the output, pixels) a job may ask for.",
+     "max_image_size"},
     {"preview_max_size", "--preview-max-size", "NSTD_PREVIEW_MAX_SIZE", "preview_max_size",
      CONFIG_INT, FIELD(preview_max_size), "1024", 16, 16384, NULL, NULL, "N",
      "Longest side of a job's preview image (pixels): a larger job is previewed downscaled, "
-     "its checkpoint and result kept full size."},
+     "its checkpoint and result kept full size.",
+     "preview_max_size"},
     {"min_free_disk", "--min-free-disk", "NSTD_MIN_FREE_DISK", "min_free_disk", CONFIG_BYTES,
      FIELD(min_free_disk), "64M", 0, 1024 * GIB, NULL, NULL, "SIZE",
      "Free space the job store keeps: below it /readyz is not ready, a new job is refused "
-     "with 507 and a finished job waits to store its result."},
+     "with 507 and a finished job waits to store its result.",
+     "min_free_disk"},
     {"max_input_pixels", "--max-input-pixels", "NSTD_MAX_INPUT_PIXELS", "max_input_pixels",
      CONFIG_LONG, FIELD(max_input_pixels), "50000000", 4096, 1000000000L, NULL, NULL, "N",
-     "Largest uploaded image, width times height, checked before decoding."},
+     "Largest uploaded image, width times height, checked before decoding.",
+     "max_input_pixels"},
     {"max_iterations", "--max-iterations", "NSTD_MAX_ITERATIONS", "max_iterations", CONFIG_INT,
      FIELD(max_iterations), "2000", 1, 1000000, NULL, NULL, "N",
-     "Largest iterations a job may ask for."},
+     "Largest iterations a job may ask for.",
+     "max_iterations"},
     {"max_styles", "--max-styles", "NSTD_MAX_STYLES", "max_styles", CONFIG_INT,
      FIELD(max_styles), "4", 1, NST_MAX_STYLES, NULL, NULL, "N",
-     "Most style images in one job."},
+     "Most style images in one job.",
+     "max_styles"},
     {"job_ttl", "--job-ttl", "NSTD_JOB_TTL", "job_ttl", CONFIG_SECONDS, FIELD(job_ttl), "86400",
      1, 3650 * DAY, NULL, NULL, "DURATION",
-     "How long a finished job and its result are kept before they are deleted."},
+     "How long a finished job and its result are kept before they are deleted.",
+     "job_ttl_s"},
     {"cors_origins", "--cors-origins", "NSTD_CORS_ORIGINS", "cors_origins", CONFIG_STRING,
      FIELD(cors_origins), "", 0, 0, NULL, check_cors_origins, "LIST",
      "Origins allowed to call the API from a browser: empty for none, * for any, else "
-     "comma-separated origins such as https://app.example.com."},
+     "comma-separated origins such as https://app.example.com.", NULL},
     {"base_path", "--base-path", "NSTD_BASE_PATH", "base_path", CONFIG_STRING, FIELD(base_path),
      "", 0, 0, NULL, check_base_path, "PATH",
-     "Path prefix when served behind a reverse proxy, such as /nst; empty for none."},
+     "Path prefix when served behind a reverse proxy, such as /nst; empty for none.", NULL},
     {"log_format", "--log-format", "NSTD_LOG_FORMAT", "log_format", CONFIG_ENUM,
      FIELD(log_format), "json", 0, 0, "json|text", NULL, "FORMAT",
-     "Log lines on stderr: one JSON object per line, or plain text."},
+     "Log lines on stderr: one JSON object per line, or plain text.", NULL},
     {"connection_timeout", "--connection-timeout", "NSTD_CONNECTION_TIMEOUT",
      "connection_timeout", CONFIG_SECONDS, FIELD(connection_timeout), "30", 1, 3600, NULL,
-     NULL, "DURATION", "Idle HTTP connections are closed after this long."},
+     NULL, "DURATION", "Idle HTTP connections are closed after this long.",
+     "connection_timeout_s"},
     {"max_connections_per_ip", "--max-connections-per-ip", "NSTD_MAX_CONNECTIONS_PER_IP",
      "max_connections_per_ip", CONFIG_INT, FIELD(max_connections_per_ip), "32", 0, 100000,
-     NULL, NULL, "N", "Open connections one client address may hold; 0: no limit."},
+     NULL, NULL, "N", "Open connections one client address may hold; 0: no limit.",
+     "max_connections_per_ip"},
     {"rate_limit", "--rate-limit", "NSTD_RATE_LIMIT", "rate_limit", CONFIG_INT, FIELD(rate_limit),
      "20", 0, 1000000, NULL, NULL, "N",
      "Requests per second one client may make on average (a token bucket of --rate-burst); "
      "beyond it 429 rate_limited with Retry-After. /healthz, /readyz and /metrics are not "
-     "counted. 0: no limit."},
+     "counted. 0: no limit.",
+     "rate_limit"},
     {"rate_burst", "--rate-burst", "NSTD_RATE_BURST", "rate_burst", CONFIG_INT,
      FIELD(rate_burst), "100", 1, 1000000, NULL, NULL, "N",
-     "Requests one client may make at once above --rate-limit, after being idle."},
+     "Requests one client may make at once above --rate-limit, after being idle.",
+     "rate_burst"},
     {"rate_limit_clients", "--rate-limit-clients", "NSTD_RATE_LIMIT_CLIENTS",
      "rate_limit_clients", CONFIG_INT, FIELD(rate_limit_clients), "65536", 1, 16777216, NULL,
      NULL, "N",
      "Clients the rate limit keeps track of at once (about 90 bytes each); a client idle until "
-     "its burst is whole again is forgotten, and beyond this many the longest idle is."},
+     "its burst is whole again is forgotten, and beyond this many the longest idle is.",
+     "rate_limit_clients"},
     {"http_threads", "--http-threads", "NSTD_HTTP_THREADS", "http_threads", CONFIG_INT,
-     FIELD(http_threads), "4", 1, 256, NULL, NULL, "N", "Threads that answer HTTP requests."},
+     FIELD(http_threads), "4", 1, 256, NULL, NULL, "N", "Threads that answer HTTP requests.", NULL},
     {"http_nice", "--http-nice", "NSTD_HTTP_NICE", "http_nice", CONFIG_INT, FIELD(http_nice),
      "10", 0, 19, NULL, NULL, "N",
      "Niceness the HTTP threads add to the process's: under a flood of requests they then "
      "leave running jobs their cores (at 10 a busy HTTP thread gets about a tenth of a job "
      "thread's share), while requests to an idle server are answered at once. 0: the same "
-     "priority as the jobs."},
+     "priority as the jobs.", NULL},
     {"header_timeout", "--header-timeout", "NSTD_HEADER_TIMEOUT", "header_timeout",
      CONFIG_SECONDS, FIELD(header_timeout), "10", 1, 3600, NULL, NULL, "DURATION",
      "A request's headers must arrive within this long (from the connection, or from the end "
-     "of the previous request plus --connection-timeout); slower connections are closed."},
+     "of the previous request plus --connection-timeout); slower connections are closed.",
+     "header_timeout_s"},
     {"min_upload_rate", "--min-upload-rate", "NSTD_MIN_UPLOAD_RATE", "min_upload_rate",
      CONFIG_BYTES, FIELD(min_upload_rate), "4K", 0, 1 * GIB, NULL, NULL, "SIZE",
      "Slowest average a request body may arrive at, in bytes per second, after a grace of "
-     "--header-timeout; slower uploads are closed. 0: no minimum."},
+     "--header-timeout; slower uploads are closed. 0: no minimum.",
+     "min_upload_rate"},
     {"max_connections", "--max-connections", "NSTD_MAX_CONNECTIONS", "max_connections",
      CONFIG_INT, FIELD(max_connections), "1000", 16, 1000000, NULL, NULL, "N",
      "Open HTTP connections in all; beyond that new ones get 503 with Retry-After. Lowered at "
-     "start to fit the process's open-file limit."},
+     "start to fit the process's open-file limit.",
+     "max_connections"},
     {"max_discard_bytes", "--max-discard-bytes", "NSTD_MAX_DISCARD_BYTES", "max_discard_bytes",
      CONFIG_BYTES, FIELD(max_discard_bytes), "64M", 0, 4 * GIB, NULL, NULL, "SIZE",
      "Body bytes read and dropped after a refusal (413, 415, 429, 503) so that the client, "
-     "still sending, receives the answer; beyond that the connection is closed. 0: none."},
+     "still sending, receives the answer; beyond that the connection is closed. 0: none.",
+     "max_discard_bytes"},
     {"max_job_memory", "--max-job-memory", "NSTD_MAX_JOB_MEMORY", "max_job_memory",
      CONFIG_BYTES, FIELD(max_job_memory), "4G", 64 * MIB, 1024 * GIB, NULL, NULL, "SIZE",
      "Largest peak memory a job may need, as estimated from its parameters and image sizes "
-     "before it is queued; larger jobs get 422 job_too_large."},
+     "before it is queued; larger jobs get 422 job_too_large.",
+     "max_job_memory"},
     {"max_wait", "--max-wait", "NSTD_MAX_WAIT", "max_wait", CONFIG_SECONDS, FIELD(max_wait),
      "60", 0, 3600, NULL, NULL, "DURATION",
      "Longest a job submit with `Prefer: wait=N` is held for its job to end (longer waits are "
      "cut to this); 0: the preference is ignored. A reverse proxy's read timeout must be "
-     "longer."},
+     "longer.",
+     "max_wait_s"},
     {"config", "--config", "NSTD_CONFIG", NULL, CONFIG_STRING, FIELD(config_file), "", 0, 0,
      NULL, NULL, "FILE",
-     "Read settings from this file of `key = value` lines (# starts a comment line)."},
+     "Read settings from this file of `key = value` lines (# starts a comment line).", NULL},
     {"trusted_proxies", "--trusted-proxies", "NSTD_TRUSTED_PROXIES", "trusted_proxies",
      CONFIG_STRING, FIELD(trusted_proxies), "", 0, 0, NULL, check_trusted_proxies, "LIST",
      "Reverse proxies whose X-Forwarded-For (else X-Real-IP) names the client: comma-separated "
      "IPv4/IPv6 addresses and CIDR ranges such as 127.0.0.1,10.0.0.0/8,fd00::/8; empty: trust "
      "none. The per-client limit (--max-connections-per-ip), logs and metrics then see the "
-     "real client."},
+     "real client.", NULL},
     {"redis_url", "--redis-url", "NSTD_REDIS_URL", "redis_url", CONFIG_STRING, FIELD(redis_url),
      "", 0, 0, NULL, NULL, "URL",
      "Keep jobs and the queue in Redis so that several nstd processes share them: "
      "redis://[user:password@]host[:port][/db] or unix:///path/to.sock[?db=N]; empty: the "
-     "embedded disk store under --data-dir (one process). A password is never published."},
+     "embedded disk store under --data-dir (one process). A password is never published.", NULL},
     {"role", "--role", "NSTD_ROLE", "role", CONFIG_ENUM, FIELD(role), "all", 0, 0,
      "all|api|worker", NULL, "ROLE",
      "What this process does: all (the HTTP API and workers), api (the HTTP API only), worker "
-     "(runs jobs; serves only /healthz, /readyz and /metrics). api and worker need --redis-url."},
+     "(runs jobs; serves only /healthz, /readyz and /metrics). api and worker need --redis-url.",
+     NULL},
     {"lease_renew", "--lease-renew", "NSTD_LEASE_RENEW", "lease_renew", CONFIG_SECONDS,
      FIELD(lease_renew), "2", 1, 3600, NULL, NULL, "DURATION",
      "With --redis-url: how often a worker renews the lease of each job it runs, and writes "
-     "its heartbeat."},
+     "its heartbeat.", NULL},
     {"lease_timeout", "--lease-timeout", "NSTD_LEASE_TIMEOUT", "lease_timeout", CONFIG_SECONDS,
      FIELD(lease_timeout), "10", 2, 86400, NULL, NULL, "DURATION",
      "With --redis-url: a job whose lease was not renewed for this long (its worker died or "
-     "hangs) is taken over by another worker, from its last checkpoint. More than --lease-renew."},
+     "hangs) is taken over by another worker, from its last checkpoint. More than --lease-renew.",
+     NULL},
     {"max_attempts", "--max-attempts", "NSTD_MAX_ATTEMPTS", "max_attempts", CONFIG_INT,
      FIELD(max_attempts), "3", 1, 100, NULL, NULL, "N",
      "With --redis-url: runs a job may start (its first and each takeover after a lost lease); "
-     "a job interrupted that often fails with error attempts_exhausted."},
+     "a job interrupted that often fails with error attempts_exhausted.", NULL},
     {"tokens_file", "--tokens-file", "NSTD_TOKENS_FILE", "tokens_file", CONFIG_STRING,
      FIELD(tokens_file), "", 0, 0, NULL, NULL, "FILE",
      "Bearer tokens, one `TOKEN NAME ROLE [QUOTA] [RATE]` line each (ROLE user or admin), "
      "reloaded on SIGHUP: the job routes then need Authorization: Bearer TOKEN, and a user "
-     "sees only its own jobs. Empty: no tokens, every client may do everything."},
+     "sees only its own jobs. Empty: no tokens, every client may do everything.", NULL},
     {"token_queue_quota", "--token-queue-quota", "NSTD_TOKEN_QUEUE_QUOTA", "token_queue_quota",
      CONFIG_INT, FIELD(token_queue_quota), "4", 0, 100000, NULL, NULL, "N",
      "Queued and running jobs a token may have when its line names no quota; more get 429 "
-     "quota_exceeded. 0: no limit."},
+     "quota_exceeded. 0: no limit.",
+     "token_queue_quota"},
     {"token_rate_limit", "--token-rate-limit", "NSTD_TOKEN_RATE_LIMIT", "token_rate_limit",
      CONFIG_INT, FIELD(token_rate_limit), "600", 0, 1000000, NULL, NULL, "N",
      "Requests a minute a token may make when its line names no rate (bursts up to that "
-     "many); more get 429 rate_limited. 0: no limit."},
+     "many); more get 429 rate_limited. 0: no limit.",
+     "token_rate_limit"},
     {"webhook_secret", "--webhook-secret", "NSTD_WEBHOOK_SECRET", "webhook_secret", CONFIG_STRING,
      FIELD(webhook_secret), "", 0, 0, NULL, check_webhook_secret, "SECRET",
      "The key that signs webhook deliveries (Standard Webhooks, HMAC-SHA256): whsec_ followed "
      "by the key in base64, or any other text used as the key's bytes. Empty: jobs that ask "
-     "for a webhook are refused (422 webhooks_disabled). Never published."},
+     "for a webhook are refused (422 webhooks_disabled). Never published.", NULL},
     {"webhook_allow", "--webhook-allow", "NSTD_WEBHOOK_ALLOW", "webhook_allow", CONFIG_STRING,
      FIELD(webhook_allow), "", 0, 0, NULL, check_webhook_allow, "LIST",
      "Webhook targets permitted although their address is loopback, private, link-local or "
      "otherwise not public: comma-separated IP addresses, CIDR ranges and host names such as "
-     "127.0.0.1,10.0.0.0/8,hooks.internal. Empty: webhooks reach public addresses only."},
+     "127.0.0.1,10.0.0.0/8,hooks.internal. Empty: webhooks reach public addresses only.", NULL},
     {"webhook_timeout", "--webhook-timeout", "NSTD_WEBHOOK_TIMEOUT", "webhook_timeout",
      CONFIG_SECONDS, FIELD(webhook_timeout), "10", 1, 300, NULL, NULL, "DURATION",
-     "Time one webhook attempt may take, from connecting to the receiver's answer."},
+     "Time one webhook attempt may take, from connecting to the receiver's answer.",
+     "webhook_timeout_s"},
     {"webhook_max_attempts", "--webhook-max-attempts", "NSTD_WEBHOOK_MAX_ATTEMPTS",
      "webhook_max_attempts", CONFIG_INT, FIELD(webhook_max_attempts), "5", 1, 20, NULL, NULL, "N",
      "Attempts of one webhook message (the first included), 1, 2, 4, 8 … s apart (at most 60 s); "
-     "then it is given up (log event webhook_failed). The job is never affected."},
+     "then it is given up (log event webhook_failed). The job is never affected.",
+     "webhook_max_attempts"},
     {"webhook_queue_size", "--webhook-queue-size", "NSTD_WEBHOOK_QUEUE_SIZE",
      "webhook_queue_size", CONFIG_INT, FIELD(webhook_queue_size), "1000", 1, 100000, NULL, NULL,
      "N",
      "Webhook messages a process keeps waiting; when full, the oldest progress event is "
-     "dropped first (log event webhook_dropped)."},
+     "dropped first (log event webhook_dropped).",
+     "webhook_queue_size"},
     {"webhook_progress_ms", "--webhook-progress-ms", "NSTD_WEBHOOK_PROGRESS_MS",
      "webhook_progress_ms", CONFIG_INT, FIELD(webhook_progress_ms), "500", 0, 3600000, NULL, NULL,
-     "MS", "Least time in milliseconds between two progress webhooks of one job."},
+     "MS", "Least time in milliseconds between two progress webhooks of one job.",
+     "webhook_progress_ms"},
     {"webhook_max_url", "--webhook-max-url", "NSTD_WEBHOOK_MAX_URL", "webhook_max_url",
      CONFIG_INT, FIELD(webhook_max_url), "2048", 16, 65536, NULL, NULL, "N",
-     "Longest webhook URL accepted, in bytes."},
+     "Longest webhook URL accepted, in bytes.",
+     "webhook_max_url"},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
@@ -823,6 +853,26 @@ static const char *hide_password(const char *url, char shown[CONFIG_SHOWN_MAX])
     return shown;
 }
 
+/* The value of a number setting s in cfg. */
+static double number_value(const config_setting *s, const nstd_config *cfg)
+{
+    const char *field = (const char *)cfg + s->offset;
+    return s->type == CONFIG_INT || s->type == CONFIG_SECONDS ? *(const int *)field
+                                                              : (double)*(const long *)field;
+}
+
+cJSON *config_limits_json(const nstd_config *cfg)
+{
+    cJSON *o = cJSON_CreateObject();
+    for (size_t i = 0; o && i < N_SETTINGS; i++)
+        if (settings[i].published &&
+            !cJSON_AddNumberToObject(o, settings[i].published, number_value(&settings[i], cfg))) {
+            cJSON_Delete(o);
+            o = NULL;
+        }
+    return o;
+}
+
 char *config_to_json(const nstd_config *cfg)
 {
     cJSON *o = cJSON_CreateObject();
@@ -833,11 +883,9 @@ char *config_to_json(const nstd_config *cfg)
         switch (s->type) {
         case CONFIG_INT:
         case CONFIG_SECONDS:
-            ok = cJSON_AddNumberToObject(o, s->name, *(const int *)field) != NULL;
-            break;
         case CONFIG_LONG:
         case CONFIG_BYTES:
-            ok = cJSON_AddNumberToObject(o, s->name, (double)*(const long *)field) != NULL;
+            ok = cJSON_AddNumberToObject(o, s->name, number_value(s, cfg)) != NULL;
             break;
         case CONFIG_STRING:
         case CONFIG_ENUM: {

@@ -125,10 +125,17 @@ typedef struct {
     const char *(*check)(char *value);
     const char *metavar;  /* placeholder in --help: "N", "PATH" */
     const char *help;     /* one sentence or two */
+    const char *published; /* a limit GET /v1/info lists: its key under "limits"
+                              (NULL: not listed); numbers only */
 } config_setting;
 
 /* The table (static storage) and its number of rows in *n. */
 const config_setting *config_settings(size_t *n);
+
+/* The published settings (config_setting.published) with their values in
+ * cfg, as a JSON object for GET /v1/info's "limits"; NULL when out of
+ * memory. The caller owns it (cJSON_Delete). */
+struct cJSON *config_limits_json(const nstd_config *cfg);
 
 /* Fill cfg with the value `value` of one setting as if it came from the flag.
  * For tools and tests; 0, or -1 with the same message config_load gives. */

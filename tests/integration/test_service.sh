@@ -44,6 +44,19 @@ for k in content_layers style_layers alpha beta iterations optimizer image_size 
 done
 ok "info: version, model, limits, defaults"
 
+# every limit /v1/info lists is described in the OpenAPI document, and only those
+cp "$T/body" "$T/info.json"
+expect_eq "$(req GET /v1/openapi.json)" 200 "openapi"
+expect_eq "$("$PY" - "$T/info.json" "$T/body" <<'PY'
+import json, sys
+info, doc = (json.load(open(f)) for f in sys.argv[1:])
+schema = doc["components"]["schemas"]["Info"]["properties"]["limits"]["properties"]
+print(sorted(info["limits"]) == sorted(schema) and len(schema) > 20 and
+      all(p["type"] == "integer" and p["description"] for p in schema.values()))
+PY
+)" True "the limits of /v1/info and of its OpenAPI schema"
+ok "info's limits are the OpenAPI schema's"
+
 # GET /: the web page for browsers (and curl's */*), JSON for clients that ask for it
 browser_accept='text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8'
 for accept in '' "$browser_accept" '*/*'; do
