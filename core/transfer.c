@@ -130,11 +130,27 @@ static int loss_window_flat(loss_window *w, double f, double tol)
     return old - f < tol * fabs(old);
 }
 
+/* Report iteration it at loss f (cb->progress), with the presented image
+ * in view on preview iterations and at the end (why: the run ended). */
+static void report(const nst_params *p, const eval_ctx *ctx, int it, double f, nst_stop why,
+                   const float *x, const nst_image *content_sized, const nst_callbacks *cb,
+                   nst_image *view, double t0)
+{
+    if (!cb || !cb->progress) return;
+    int preview = (p->preview_every > 0 && it % p->preview_every == 0) || why != NST_STOP_NONE;
+    if (preview) present(p, x, content_sized, view);
+    nst_progress pr = {it, p->iterations, f, ctx->parts.content, ctx->parts.style,
+                       ctx->parts.tv, now_s() - t0, preview ? view : NULL,
+                       ctx->evaluations, ctx->gradients, why};
+    cb->progress(&pr, cb->user);
+}
+
 /* The optimisation loop from x over one scale; reports each iteration; x
  * ends at the result. view (the scale's size) receives the presented image
  * on preview iterations. t0 is the transfer's start. The scale ends early
  * when the optimiser converges or the loss stops falling (params.tolerance);
- * the last scale's final report says why the run ended. */
+ * the last scale's final report says why the run ended, also when a resumed
+ * run had no iterations left. */
 static int optimise(nst_objective *o, const nst_params *p, const scale_plan *sp, float *x,
                     const nst_image *content_sized, const nst_callbacks *cb, nst_image *view,
                     double t0, nst_error *err)
@@ -171,17 +187,11 @@ static int optimise(nst_objective *o, const nst_params *p, const scale_plan *sp,
         if (why == NST_STOP_NONE && loss_window_flat(&window, f, p->tolerance))
             why = NST_STOP_TOLERANCE;
         if (why == NST_STOP_NONE && it == sp->last) why = NST_STOP_ITERATIONS;
-        if (cb && cb->progress) {
-            int end = final && why != NST_STOP_NONE;
-            int preview = (p->preview_every > 0 && it % p->preview_every == 0) || end;
-            if (preview) present(p, x, content_sized, view);
-            nst_progress pr = {it, p->iterations, f, ctx.parts.content, ctx.parts.style,
-                               ctx.parts.tv, now_s() - t0, preview ? view : NULL,
-                               ctx.evaluations, ctx.gradients, end ? why : NST_STOP_NONE};
-            cb->progress(&pr, cb->user);
-        }
+        report(p, &ctx, it, f, final ? why : NST_STOP_NONE, x, content_sized, cb, view, t0);
         if (why != NST_STOP_NONE) break;
     }
+    if (rc == NST_OK && final && sp->first >= sp->last) /* resumed at the end */
+        report(p, &ctx, sp->last, f, NST_STOP_ITERATIONS, x, content_sized, cb, view, t0);
     free(g);
     nst_lbfgs_free(lb);
     nst_adam_free(ad);

@@ -326,10 +326,6 @@ void jobs_finish(jobs *j, struct job *jb, int rc, nst_image *out, nst_error *err
         counted = 1;
     } else if (rc == NST_OK) {
         r->state = JOB_SUCCEEDED;
-        if (!r->stop_reason[0]) {   /* no final report (resumed at its end): it ran them all */
-            r->iteration = r->iterations;
-            snprintf(r->stop_reason, sizeof r->stop_reason, "%s", nst_stop_name(NST_STOP_ITERATIONS));
-        }
         r->eta_s = 0;
         r->finished_at = now;
     } else if (rc == NST_ECANCELED) {

@@ -3,7 +3,8 @@
  * params.tolerance ends a run exactly when the loss fell by less than that
  * fraction over NST_TOLERANCE_WINDOW iterations (checked against the
  * losses the run reported), the last report says why, a coarse scale that
- * stops early hands over to the next one at its planned iteration, and the
+ * stops early hands over to the next one at its planned iteration, a run
+ * resumed at its last iteration still reports its end, and the
  * history grows with params.memory_limit while the estimate stays within
  * it. Uses the embedded vgg19-random model and generated images.
  */
@@ -39,7 +40,9 @@ static void on_progress(const nst_progress *pr, void *user)
     }
 }
 
-static int run(const char *json, run_log *log)
+/* Run json's transfer; with resume_at > 0 from a checkpoint (the content
+ * image) taken after that iteration. */
+static int run_from(const char *json, int resume_at, run_log *log)
 {
     nst_params p;
     nst_error e = {0};
@@ -49,11 +52,17 @@ static int run(const char *json, run_log *log)
     testimg_make(&content, "content", 48, 40);
     testimg_make(&style, "style0", 48, 48);
     nst_callbacks cb = {.progress = on_progress, .user = log};
+    if (resume_at > 0) {
+        cb.resume = &content;
+        cb.resume_iteration = resume_at;
+    }
     int rc = nst_transfer(model, &p, &content, &style, 1, &cb, &out, &e);
     CHECK(rc == 0, "%s: %s", json, e.message);
     nst_image_free(&out), nst_image_free(&content), nst_image_free(&style);
     return rc;
 }
+
+static int run(const char *json, run_log *log) { return run_from(json, 0, log); }
 
 /* Whether the rule holds at iteration it of the reported losses. */
 static int flat_at(const run_log *r, int it, double tol)
@@ -91,6 +100,17 @@ static void test_no_tolerance_runs_all(void)
               !strcmp(nst_stop_name(NST_STOP_CONVERGED), "converged") &&
               !strcmp(nst_stop_name(NST_STOP_NONE), ""),
           "stop names");
+}
+
+/* A checkpoint after the last iteration (a job stopped between its end and
+ * storing its result): no iteration is left, and one report says it ended. */
+static void test_resumed_at_the_end(void)
+{
+    run_log r = {0};
+    run_from("{\"image_size\":32,\"iterations\":12,\"tolerance\":0}", 12, &r);
+    CHECK(r.calls == 1 && r.last == 12 && r.stopped == NST_STOP_ITERATIONS && r.image_at_stop,
+          "%d reports, last %d, stopped '%s', image %d", r.calls, r.last,
+          nst_stop_name(r.stopped), r.image_at_stop);
 }
 
 /* A coarse scale that stops early: the fine one starts at its own planned
@@ -149,6 +169,7 @@ int main(void)
     TEST_RUN(test_tolerance_stops_when_flat);
     TEST_RUN(test_no_tolerance_runs_all);
     TEST_RUN(test_tolerance_per_scale);
+    TEST_RUN(test_resumed_at_the_end);
     TEST_RUN(test_history_from_memory_limit);
     nst_model_free(model);
     return TEST_EXIT();
