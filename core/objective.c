@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bigmem.h"
 #include "loss.h"
 #include "mask.h"
 #include "objective.h"
@@ -230,7 +231,7 @@ static int content_targets(nst_objective *o, const nst_image *content)
         int l = o->p->content_layers[i], C, H, W;
         const float *a = nst_net_activation(o->net, l, &C, &H, &W);
         size_t n = (size_t)C * H * W;
-        if (!o->content_target[l] && !(o->content_target[l] = malloc(n * sizeof(float))))
+        if (!o->content_target[l] && !(o->content_target[l] = nst_big_alloc(n * sizeof(float))))
             return NST_ENOMEM;
         memcpy(o->content_target[l], a, n * sizeof(float));
     }

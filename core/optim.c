@@ -30,6 +30,7 @@
 
 #include <cblas.h>
 
+#include "bigmem.h"
 #include "optim.h"
 
 /* ------------------------------------------------------------------ tuning */
@@ -92,7 +93,7 @@ nst_lbfgs *nst_lbfgs_create(size_t n, int history)
     s->y = calloc((size_t)history, sizeof *s->y);
     s->rho = calloc((size_t)history, sizeof *s->rho);
     s->alpha = calloc((size_t)history, sizeof *s->alpha);
-    s->block = malloc(vectors * n * sizeof(float));
+    s->block = nst_big_alloc(vectors * n * sizeof(float));
     if (!s->s || !s->y || !s->rho || !s->alpha || !s->block) {
         nst_lbfgs_free(s);
         return NULL;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bigmem.h"
 #include "objective.h"
 #include "optim.h"
 #include "rng.h"
@@ -157,7 +158,7 @@ static int optimise(nst_objective *o, const nst_params *p, const scale_plan *sp,
 {
     size_t n = (size_t)3 * sp->w * sp->h;
     int final = sp->last == p->iterations;
-    float *g = malloc(n * sizeof(float));
+    float *g = nst_big_alloc(n * sizeof(float));
     nst_lbfgs *lb = p->optimizer == NST_OPT_LBFGS ? nst_lbfgs_create(n, sp->history) : NULL;
     nst_adam *ad = p->optimizer == NST_OPT_ADAM ? nst_adam_create(n, p->learning_rate) : NULL;
     if (!g || (!lb && !ad)) {
@@ -248,7 +249,7 @@ static int scale_start(const nst_params *p, const scale_plan *sp, const scale_pl
         *x = r.data;
         return rc;
     }
-    if (!(*x = malloc((size_t)3 * sp->w * sp->h * sizeof(float)))) return NST_ENOMEM;
+    if (!(*x = nst_big_alloc((size_t)3 * sp->w * sp->h * sizeof(float)))) return NST_ENOMEM;
     return init_image(p, csized, styles, *x);
 }
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bigmem.h"
 #include "ops.h"
 #include "vgg.h"
 
@@ -97,13 +98,13 @@ nst_net *nst_net_create(const nst_model *m, int W, int H, int depth, nst_pooling
     }
     int ok = 1;
     for (int l = 0; l < depth; l++) {
-        net->act[l] = malloc(act_floats(net, l) * sizeof(float));
+        net->act[l] = nst_big_alloc(act_floats(net, l) * sizeof(float));
         ok &= net->act[l] != NULL;
     }
-    net->input = malloc(pl.max_in * sizeof(float));
-    net->grad_a = malloc(pl.max_act * sizeof(float));
-    net->grad_b = malloc(pl.max_act * sizeof(float)); /* a conv's input <= max_act */
-    net->scratch = malloc((pl.max_scratch ? pl.max_scratch : 1) * sizeof(float));
+    net->input = nst_big_alloc(pl.max_in * sizeof(float));
+    net->grad_a = nst_big_alloc(pl.max_act * sizeof(float));
+    net->grad_b = nst_big_alloc(pl.max_act * sizeof(float)); /* a conv's input <= max_act */
+    net->scratch = nst_big_alloc((pl.max_scratch ? pl.max_scratch : 1) * sizeof(float));
     if (!ok || !net->input || !net->grad_a || !net->grad_b || !net->scratch) {
         nst_net_free(net);
         return NULL;
