@@ -45,11 +45,7 @@ size_t nst_objective_tiled_bytes(const nst_params *p, int W, int H, const int *s
 int nst_objective_tile_for(const nst_params *p, int W, int H, const int *style_wh, int n_styles,
                            size_t budget);
 int nst_objective_tile_align(void);
-/* The tile side nst_transfer's plan gives its last (full-size) scale for
- * these sizes (as for nst_transfer_memory_masked), 0: untiled. In
- * transfer.c. */
-int nst_transfer_tile(const nst_params *p, int content_w, int content_h, const int *style_wh,
-                      int n_styles, const int *mask_wh);
+
 
 /* The weighted parts of the last evaluation: total = content + style + tv. */
 typedef struct {
