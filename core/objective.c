@@ -985,11 +985,17 @@ size_t nst_objective_tiled_bytes(const nst_params *p, int W, int H, const int *s
     return tiled_bytes(p, W, H, style_wh, n_styles, tile);
 }
 
+/* Only tiles whose gradient pass runs on less than the whole image: a tile
+ * grown by mg to the image's size in both directions saves nothing on the
+ * output's net (only, by the way, on a larger style image's), and a job
+ * that small keeps its untiled evaluation and estimate. */
 int nst_objective_tile_for(const nst_params *p, int W, int H, const int *style_wh, int n_styles,
                            size_t budget)
 {
-    int longest = round_align(W > H ? W : H);
-    for (int T = longest; T >= TILE_ALIGN; T -= TILE_ALIGN) {
+    int mv, mg, longest = W > H ? W : H;
+    tile_margins(params_depth(p), &mv, &mg);
+    for (int T = (longest - 2 * mg - 1) / TILE_ALIGN * TILE_ALIGN; T >= TILE_ALIGN;
+         T -= TILE_ALIGN) {
         size_t b = tiled_bytes(p, W, H, style_wh, n_styles, T);
         if (b != (size_t)-1 && b <= budget) return T;
     }

@@ -149,6 +149,12 @@ static void test_estimate(void)
     est = nst_transfer_memory(model, &p, 512, 384, wh, 1);
     CHECK(nst_transfer_tile(&p, 512, 384, wh, 1, NULL) == 0 && est > p.memory_limit,
           "an impossible limit %zu: estimate %zu", p.memory_limit, est);
+    /* a job whose gradient tiles would cover the whole image stays
+     * untiled, and its estimate is its refusal's exact figure */
+    params_for(&p, "{\"image_size\":256}");
+    p.memory_limit = 1;
+    p.memory_limit = nst_transfer_memory(model, &p, 256, 192, wh, 1) - 1;
+    CHECK(nst_transfer_tile(&p, 256, 192, wh, 1, NULL) == 0, "a 256 px job tiled");
     /* a 4096 px job within 4 GiB and a 2048 px job within 1.5 GiB: tiled */
     params_for(&p, "{\"image_size\":4096}");
     int big[2] = {4096, 3072};
