@@ -48,7 +48,19 @@ struct nst_objective {
     double style_weight[NST_NUM_LAYERS];   /* w_l */
     float *gram_scratch;                   /* loss_scratch_floats of the widest style layer */
     float *work;                           /* the widest style layer's masked features, or NULL */
+    /* tiled evaluation (tile > 0; see "tiles" below) */
+    int tile;                              /* interior side of a tile, a multiple of TILE_ALIGN */
+    int mv, mg;                            /* margins of the value and the gradient passes */
+    double *gram_sum[NST_NUM_LAYERS];      /* Σ over tiles of F Fᵀ, (C,C) */
+    float *tile_img, *tile_grad;           /* (3,eh,ew) of the largest grown tile */
+    float *feat;                           /* a tile's interior features, widest style layer */
+    float *tile_gram;                      /* (C,C) of the widest style layer */
+    int ex0, ey0;                          /* origin of the tile being differentiated */
 };
+
+/* Tiles' origins and margins are multiples of this: the stride at conv5
+ * (see "tiles" below). */
+#define TILE_ALIGN 16
 
 /* ------------------------------------------------------------------ terms */
 
@@ -119,8 +131,17 @@ static unsigned masks_bits(const nst_masks *masks, int n_styles)
 
 /* ------------------------------------------------------------------ evaluation */
 
+static double tiled_value(nst_objective *o, const float *x, nst_losses *parts);
+static void tiled_gradient(nst_objective *o, const float *x, float *g);
+static int tile_value_pass(nst_objective *o, const float *img, int W, int H, int grams,
+                           double *content, int store);
+static void tile_gram_of(nst_objective *o, int l, int W, int H);
+static int tile_setup(nst_objective *o, const nst_model *m, const nst_image *styles, int n_styles);
+static size_t layer_floats(int l, int W, int H);
+
 double nst_objective_value(nst_objective *o, const float *x, nst_losses *parts)
 {
+    if (o->tile) return tiled_value(o, x, parts);
     nst_losses v = {0};
     nst_net_forward(o->net, x);
     nst_pool *pool = nst_net_pool(o->net);
@@ -187,6 +208,10 @@ static int layer_grad(int l, const float *act, float *grad, int C, int H, int W,
 
 void nst_objective_gradient(nst_objective *o, const float *x, float *g)
 {
+    if (o->tile) {
+        tiled_gradient(o, x, g);
+        return;
+    }
     nst_net_backward(o->net, g, layer_grad, o);
     if (o->p->tv_weight > 0) tv_grad(g, (float)o->p->tv_weight, x, 3, o->H, o->W);
 }
@@ -204,6 +229,11 @@ void nst_objective_free(nst_objective *o)
         mask_levels_free(&t->mask);
     }
     mask_levels_free(&o->content_weight);
+    for (int l = 0; l < NST_NUM_LAYERS; l++) free(o->gram_sum[l]);
+    free(o->tile_img);
+    free(o->tile_grad);
+    free(o->feat);
+    free(o->tile_gram);
     free(o->gram_scratch);
     free(o->work);
     nst_net_free(o->net);
@@ -226,6 +256,15 @@ static int params_depth(const nst_params *p)
 /* Copy the content layers' activations of the content image (output size). */
 static int content_targets(nst_objective *o, const nst_image *content)
 {
+    if (o->tile) { /* the whole image's targets, from the tiles */
+        for (int i = 0; i < o->p->n_content_layers; i++) {
+            int l = o->p->content_layers[i];
+            size_t n = layer_floats(l, o->W, o->H);
+            if (!o->content_target[l] && !(o->content_target[l] = malloc(n * sizeof(float))))
+                return NST_ENOMEM;
+        }
+        return tile_value_pass(o, content->data, o->W, o->H, 0, NULL, 1);
+    }
     nst_net_forward(o->net, content->data);
     for (int i = 0; i < o->p->n_content_layers; i++) {
         int l = o->p->content_layers[i], C, H, W;
@@ -246,6 +285,17 @@ static int style_targets_add(nst_objective *o, const nst_model *m, const nst_ima
                              style_term *term, float *gram)
 {
     const nst_params *p = o->p;
+    if (o->tile) { /* the Grams from the tiles, in the objective's net */
+        int rc = tile_value_pass(o, style->data, style->w, style->h, 1, NULL, 0);
+        for (int i = 0; rc == NST_OK && i < p->n_style_layers; i++) {
+            int l = p->style_layers[i], C = nst_layers[l].cout;
+            tile_gram_of(o, l, style->w, style->h);
+            float *t = term->target[l];
+            for (size_t j = 0; j < (size_t)C * C; j++) t[j] += (float)b * o->tile_gram[j];
+        }
+        return rc;
+    }
+    (void)gram;
     nst_net *net = nst_net_create(m, style->w, style->h, params_depth(p), p->pooling, o->threads);
     if (!net) return NST_ENOMEM;
     nst_net_forward(net, style->data);
@@ -384,15 +434,40 @@ int nst_objective_create(const nst_model *m, const nst_params *p, const nst_imag
                          const nst_image *styles, int n_styles, const nst_masks *masks,
                          int threads, nst_objective **out, nst_error *err)
 {
+    return nst_objective_create_tiled(m, p, content_sized, styles, n_styles, masks, threads, 0,
+                                      out, err);
+}
+
+int nst_objective_create_tiled(const nst_model *m, const nst_params *p,
+                               const nst_image *content_sized, const nst_image *styles,
+                               int n_styles, const nst_masks *masks, int threads, int tile,
+                               nst_objective **out, nst_error *err)
+{
     *out = NULL;
     int rc = nst_params_check_styles(p, n_styles, err);
     if (rc != NST_OK) return rc;
+    if (tile && (masks_bits(masks, n_styles) || (masks && masks->content)))
+        return nst_error_set(err, NST_EINVAL, "image_size",
+                             "masks are not supported with tiled evaluation, which a %dx%d "
+                             "output needs within memory_limit %zu bytes: give more memory or "
+                             "a smaller image_size",
+                             content_sized->w, content_sized->h, p->memory_limit);
+    if (tile && tile % TILE_ALIGN)
+        return nst_error_set(err, NST_EINVAL, "", "tile %d: not a multiple of %d", tile,
+                             TILE_ALIGN);
     nst_objective *o = calloc(1, sizeof *o);
     if (!o) return nst_error_set(err, NST_ENOMEM, "", "out of memory");
     o->p = p;
     o->threads = threads;
     o->W = content_sized->w;
     o->H = content_sized->h;
+    o->tile = tile;
+    if (tile && tile_setup(o, m, styles, n_styles) != NST_OK) {
+        nst_objective_free(o);
+        return nst_error_set(err, NST_ENOMEM, "image_size",
+                             "cannot plan the network for %d px tiles of %dx%d (out of memory)",
+                             tile, content_sized->w, content_sized->h);
+    }
     term_plan tp;
     plan_terms(&tp, p, n_styles, masks_bits(masks, n_styles), masks && masks->content);
     o->n_terms = tp.n_terms;
@@ -409,8 +484,8 @@ int nst_objective_create(const nst_model *m, const nst_params *p, const nst_imag
         nst_objective_free(o);
         return nst_error_set(err, rc, "style", "computing the style targets: %s", nst_strerror(rc));
     }
-    if (!(o->net = nst_net_create(m, o->W, o->H, params_depth(p), p->pooling, threads)) ||
-        work_alloc(o) != NST_OK) {
+    if (!tile && (!(o->net = nst_net_create(m, o->W, o->H, params_depth(p), p->pooling, threads)) ||
+                  work_alloc(o) != NST_OK)) {
         nst_objective_free(o);
         return nst_error_set(err, NST_ENOMEM, "image_size",
                              "cannot plan the network for %dx%d pixels (out of memory)",
@@ -515,3 +590,417 @@ size_t nst_objective_bytes(const nst_params *p, int W, int H, const int *style_w
     return (masks + (mask_temp > later ? mask_temp : later)) * sizeof(float) +
            sizeof(nst_objective);
 }
+
+/* ------------------------------------------------------------------ tiles */
+
+/* The tiled evaluation: the same loss and gradient, computed on square
+ * tiles of the output (and of the style images) small enough for the net
+ * of one tile to fit a memory budget. Exact, not approximate:
+ *   each tile's interior T (side `tile`, origin a multiple of TILE_ALIGN) is
+ *   run grown by a margin (clamped to the image, where the zero padding is
+ *   then the untiled net's). A position's features depend on the pixels of
+ *   its receptive field, [i·s − a, i·s + b] at stride s (receptive()), so
+ *   the features of T's positions are exact when grown by max(a, b) (mv):
+ *   the value pass sums each layer's Gram F Fᵀ and content loss over T's
+ *   positions only, and G − A and the losses are formed after the last
+ *   tile, as the untiled evaluation forms them. A pixel of T reaches only
+ *   positions whose receptive field holds it, whose features are exact when
+ *   grown by a + b (mg): the gradient pass runs forward and backward there,
+ *   with the global G − A and the stored content targets at the tile's
+ *   offset, and keeps the image gradient of T's pixels only.
+ * Origins and margins are multiples of TILE_ALIGN (the stride at conv5), so
+ * every tile's pooling windows are the untiled net's, and a tile ending at
+ * the image border ends where the untiled net's floor pooling does. */
+static int round_align(int v) { return (v + TILE_ALIGN - 1) / TILE_ALIGN * TILE_ALIGN; }
+
+/* The receptive field of layer depth−1 from the layer table: a position i
+ * at stride s sees image pixels [i·s − *left, i·s + *right]. */
+static void receptive(int depth, int *left, int *right)
+{
+    int a = 0, b = 0, s = 1;
+    for (int l = 0; l < depth; l++) {
+        a += s; /* 3×3, padding 1 */
+        b += s;
+        if (nst_layers[l].pool_after && l + 1 < depth) { /* 2×2: i covers 2i and 2i+1 */
+            b += s;
+            s *= 2;
+        }
+    }
+    *left = a;
+    *right = b;
+}
+
+static void tile_margins(int depth, int *mv, int *mg)
+{
+    int a, b;
+    receptive(depth, &a, &b);
+    *mv = round_align(a > b ? a : b);
+    *mg = round_align(a + b);
+}
+
+/* Poolings before layer l (its stride is 1 << this). */
+static int layer_pools(int l)
+{
+    int pools = 0;
+    for (int k = 0; k < l; k++) pools += nst_layers[k].pool_after;
+    return pools;
+}
+
+typedef struct {
+    int x0, y0, x1, y1;
+} rect;
+
+static int tiles_of(int W, int H, int T) { return ((W + T - 1) / T) * ((H + T - 1) / T); }
+
+static rect tile_at(int W, int H, int T, int i)
+{
+    int nx = (W + T - 1) / T;
+    rect r = {i % nx * T, i / nx * T, 0, 0};
+    r.x1 = r.x0 + T < W ? r.x0 + T : W;
+    r.y1 = r.y0 + T < H ? r.y0 + T : H;
+    return r;
+}
+
+static rect grown(rect r, int m, int W, int H)
+{
+    rect g = {r.x0 - m < 0 ? 0 : r.x0 - m, r.y0 - m < 0 ? 0 : r.y0 - m,
+              r.x1 + m > W ? W : r.x1 + m, r.y1 + m > H ? H : r.y1 + m};
+    return g;
+}
+
+/* The grown tiles' distinct shapes for an image W×H and margin m, appended
+ * to wh (*n pairs, room for cap). */
+static void tile_shapes(int *wh, int *n, int cap, int W, int H, int T, int m)
+{
+    for (int i = 0; i < tiles_of(W, H, T); i++) {
+        rect g = grown(tile_at(W, H, T, i), m, W, H);
+        int w = g.x1 - g.x0, h = g.y1 - g.y0, seen = 0;
+        for (int j = 0; j < *n && !seen; j++) seen = wh[2 * j] == w && wh[2 * j + 1] == h;
+        if (!seen && *n < cap) {
+            wh[2 * *n] = w;
+            wh[2 * *n + 1] = h;
+            (*n)++;
+        }
+    }
+}
+
+/* Every shape the tiled objective's net runs: the output's tiles grown for
+ * both passes, each style image's (fitted: fw[k]×fh[k]) for the value pass.
+ * Returns a malloc'd list (NULL when out of memory) of *n pairs; *area is
+ * the largest shape's pixels. */
+static int *all_shapes(int W, int H, const int *fwh, int n_styles, int T, int mv, int mg, int *n,
+                       size_t *area)
+{
+    int cap = 2 * tiles_of(W, H, T);
+    for (int k = 0; k < n_styles; k++) cap += tiles_of(fwh[2 * k], fwh[2 * k + 1], T);
+    int *wh = malloc((size_t)2 * cap * sizeof(int));
+    if (!wh) return NULL;
+    *n = 0;
+    tile_shapes(wh, n, cap, W, H, T, mv);
+    tile_shapes(wh, n, cap, W, H, T, mg);
+    for (int k = 0; k < n_styles; k++) tile_shapes(wh, n, cap, fwh[2 * k], fwh[2 * k + 1], T, mv);
+    *area = 0;
+    for (int i = 0; i < *n; i++)
+        if ((size_t)wh[2 * i] * wh[2 * i + 1] > *area) *area = (size_t)wh[2 * i] * wh[2 * i + 1];
+    return wh;
+}
+
+/* Floats of a tile's interior features at the widest style layer. */
+static size_t tile_feat_floats(const nst_params *p, int T)
+{
+    size_t most = 0;
+    for (int i = 0; i < p->n_style_layers; i++) {
+        int l = p->style_layers[i], s = 1 << layer_pools(l);
+        size_t f = (size_t)nst_layers[l].cout * (size_t)((T + s - 1) / s) * ((T + s - 1) / s);
+        if (f > most) most = f;
+    }
+    return most;
+}
+
+/* The tile's interior at layer l of an image W×H: positions [*a, *b) across,
+ * [*c, *d) down; their offset in the grown tile's activation is g's origin
+ * over the stride. */
+static void layer_span(rect t, int W, int H, int l, int *a, int *b, int *c, int *d)
+{
+    int pools = layer_pools(l), s = 1 << pools;
+    *a = t.x0 / s;
+    *b = t.x1 == W ? W >> pools : t.x1 / s;
+    *c = t.y0 / s;
+    *d = t.y1 == H ? H >> pools : t.y1 / s;
+}
+
+/* img (3,H,W) → o->tile_img, the rectangle g; the net set to its size. */
+static int tile_load(nst_objective *o, const float *img, int W, int H, rect g)
+{
+    int w = g.x1 - g.x0, h = g.y1 - g.y0;
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < h; y++)
+            memcpy(o->tile_img + ((size_t)c * h + y) * w,
+                   img + ((size_t)c * H + g.y0 + y) * W + g.x0, (size_t)w * sizeof(float));
+    if (nst_net_resize(o->net, w, h) != 0) return NST_ENOMEM;
+    nst_net_forward(o->net, o->tile_img);
+    return NST_OK;
+}
+
+/* The value pass over one image W×H (the output, the content image or a
+ * style image): per tile, the style layers' F Fᵀ into o->gram_sum (grams),
+ * and the content layers' features either stored as the targets (store) or
+ * their ½ Σ (F − P)² summed into *content (content not NULL). */
+static int tile_value_pass(nst_objective *o, const float *img, int W, int H, int grams,
+                           double *content, int store)
+{
+    const nst_params *p = o->p;
+    int depth = params_depth(p);
+    nst_pool *pool = nst_net_pool(o->net);
+    for (int l = 0; l < NST_NUM_LAYERS; l++)
+        if (grams && o->gram_sum[l])
+            memset(o->gram_sum[l], 0, sizeof(double) * nst_layers[l].cout * nst_layers[l].cout);
+    for (int i = 0; i < tiles_of(W, H, o->tile); i++) {
+        rect t = tile_at(W, H, o->tile, i), g = grown(t, o->mv, W, H);
+        int rc = tile_load(o, img, W, H, g);
+        if (rc != NST_OK) return rc;
+        for (int l = 0; l < depth; l++) {
+            int use_content = o->content_target[l] && (store || content);
+            int use_style = grams && o->style_layer[l];
+            if (!use_content && !use_style) continue;
+            int C, h, w, a, b, c, d, pools = layer_pools(l);
+            const float *act = nst_net_activation(o->net, l, &C, &h, &w);
+            layer_span(t, W, H, l, &a, &b, &c, &d);
+            if (b <= a || d <= c) continue;
+            int ox = g.x0 >> pools, oy = g.y0 >> pools, LW = W >> pools, LH = H >> pools;
+            if (use_content) {
+                float *P = o->content_target[l];
+                double sum = 0;
+                for (int ch = 0; ch < C; ch++)
+                    for (int y = c; y < d; y++) {
+                        const float *f = act + ((size_t)ch * h + y - oy) * w - ox;
+                        float *q = P + ((size_t)ch * LH + y) * LW;
+                        if (store) {
+                            memcpy(q + a, f + a, (size_t)(b - a) * sizeof(float));
+                            continue;
+                        }
+                        for (int x = a; x < b; x++) {
+                            float e = f[x] - q[x];
+                            sum += (double)e * e;
+                        }
+                    }
+                if (content) *content += 0.5 * sum;
+            }
+            if (use_style) {
+                int m = (b - a) * (d - c), k = 0;
+                for (int ch = 0; ch < C; ch++)
+                    for (int y = c; y < d; y++, k += b - a)
+                        memcpy(o->feat + k, act + ((size_t)ch * h + y - oy) * w + a - ox,
+                               (size_t)(b - a) * sizeof(float));
+                gram_compute(o->tile_gram, o->feat, C, m, o->gram_scratch, pool);
+                double *sum = o->gram_sum[l];
+                for (size_t j = 0; j < (size_t)C * C; j++) sum[j] += (double)m * o->tile_gram[j];
+            }
+        }
+    }
+    return NST_OK;
+}
+
+/* Layer l's Gram G = F Fᵀ / M of an image W×H from the tiles' sums, in
+ * o->tile_gram. */
+static void tile_gram_of(nst_objective *o, int l, int W, int H)
+{
+    int C = nst_layers[l].cout, pools = layer_pools(l);
+    double M = (double)(W >> pools) * (H >> pools);
+    for (size_t j = 0; j < (size_t)C * C; j++) o->tile_gram[j] = (float)(o->gram_sum[l][j] / M);
+}
+
+static double tiled_value(nst_objective *o, const float *x, nst_losses *parts)
+{
+    nst_losses v = {0};
+    double content = 0;
+    tile_value_pass(o, x, o->W, o->H, 1, &content, 0);
+    v.content = o->p->alpha * content;
+    for (int l = 0; l < NST_NUM_LAYERS; l++) {
+        if (!o->style_layer[l]) continue;
+        int N = nst_layers[l].cout;
+        tile_gram_of(o, l, o->W, o->H);
+        for (int i = 0; i < o->n_terms; i++) { /* style_loss's arithmetic on G */
+            style_term *t = &o->term[i];
+            float *d = t->diff[l];
+            double sum = 0.0;
+            for (size_t j = 0; j < (size_t)N * N; j++) {
+                d[j] = o->tile_gram[j] - t->target[l][j];
+                sum += (double)d[j] * d[j];
+            }
+            for (int r = 1; r < N; r++)
+                for (int c = 0; c < r; c++) {
+                    float *lo = d + (size_t)r * N + c, *up = d + (size_t)c * N + r;
+                    float s = 0.5f * (*lo + *up);
+                    *lo = s;
+                    *up = s;
+                }
+            v.style += o->p->beta * o->style_weight[l] * t->weight * (sum / (4.0 * (double)N * N));
+        }
+    }
+    if (o->p->tv_weight > 0) v.tv = o->p->tv_weight * tv_loss(x, 3, o->H, o->W);
+    v.total = v.content + v.style + v.tv;
+    if (parts) *parts = v;
+    return v.total;
+}
+
+/* The vgg.h hook for a tile at (o->ex0, o->ey0): layer_grad's losses on the
+ * tile's features, the content targets at the tile's offset and the style
+ * gradient normalised by the whole image's positions. */
+static int tile_layer_grad(int l, const float *act, float *grad, int C, int H, int W, int masked,
+                           void *user)
+{
+    nst_objective *o = user;
+    nst_pool *pool = nst_net_pool(o->net);
+    int pools = layer_pools(l), LW = o->W >> pools, LH = o->H >> pools;
+    if (o->content_target[l]) {
+        int ox = o->ex0 >> pools, oy = o->ey0 >> pools;
+        float alpha = (float)o->p->alpha;
+        for (int c = 0; c < C; c++)
+            for (int y = 0; y < H; y++)
+                content_grad(grad + ((size_t)c * H + y) * W, alpha,
+                             act + ((size_t)c * H + y) * W,
+                             o->content_target[l] + ((size_t)c * LH + oy + y) * LW + ox,
+                             (size_t)W);
+        masked = 0;
+    }
+    const style_term *plain = NULL;
+    for (int i = 0; o->style_layer[l] && i < o->n_terms; i++) plain = &o->term[i];
+    if (plain) {
+        double share = (double)H * W / ((double)LW * LH); /* style_grad divides by H·W */
+        style_grad(grad, (float)(o->p->beta * o->style_weight[l] * plain->weight * share), act,
+                   plain->diff[l], C, H * W, 1, pool);
+        masked = 1;
+    }
+    return masked;
+}
+
+static void tiled_gradient(nst_objective *o, const float *x, float *g)
+{
+    int W = o->W, H = o->H;
+    for (int i = 0; i < tiles_of(W, H, o->tile); i++) {
+        rect t = tile_at(W, H, o->tile, i), r = grown(t, o->mg, W, H);
+        if (tile_load(o, x, W, H, r) != NST_OK) continue; /* planned for: cannot happen */
+        o->ex0 = r.x0;
+        o->ey0 = r.y0;
+        nst_net_backward(o->net, o->tile_grad, tile_layer_grad, o);
+        int w = r.x1 - r.x0, h = r.y1 - r.y0;
+        for (int c = 0; c < 3; c++)
+            for (int y = t.y0; y < t.y1; y++)
+                memcpy(g + ((size_t)c * H + y) * W + t.x0,
+                       o->tile_grad + ((size_t)c * h + y - r.y0) * w + t.x0 - r.x0,
+                       (size_t)(t.x1 - t.x0) * sizeof(float));
+    }
+    if (o->p->tv_weight > 0) tv_grad(g, (float)o->p->tv_weight, x, 3, H, W);
+}
+
+/* The fitted sizes of the style images for an output W×H. */
+static void fitted_styles(const nst_params *p, int W, int H, const int *style_wh, int n_styles,
+                          int *fwh)
+{
+    int longest = style_longest(p, W, H);
+    for (int k = 0; k < n_styles; k++)
+        fitted_size(style_wh[2 * k], style_wh[2 * k + 1], longest, &fwh[2 * k], &fwh[2 * k + 1]);
+}
+
+/* The net and buffers of the tiled evaluation. */
+static int tile_setup(nst_objective *o, const nst_model *m, const nst_image *styles, int n_styles)
+{
+    const nst_params *p = o->p;
+    int depth = params_depth(p), style_wh[2 * NST_MAX_STYLES], fwh[2 * NST_MAX_STYLES], n;
+    size_t area;
+    for (int k = 0; k < n_styles; k++) {
+        style_wh[2 * k] = styles[k].w;
+        style_wh[2 * k + 1] = styles[k].h;
+    }
+    fitted_styles(p, o->W, o->H, style_wh, n_styles, fwh);
+    tile_margins(depth, &o->mv, &o->mg);
+    int *wh = all_shapes(o->W, o->H, fwh, n_styles, o->tile, o->mv, o->mg, &n, &area);
+    if (!wh) return NST_ENOMEM;
+    o->net = nst_net_create_sizes(m, wh, n, depth, p->pooling, o->threads);
+    free(wh);
+    size_t max_c = 0;
+    for (int i = 0; i < p->n_style_layers; i++) {
+        int l = p->style_layers[i];
+        size_t c = (size_t)nst_layers[l].cout;
+        if (c > max_c) max_c = c;
+        if (!o->gram_sum[l] && !(o->gram_sum[l] = malloc(c * c * sizeof(double))))
+            return NST_ENOMEM;
+    }
+    o->tile_img = malloc(3 * area * sizeof(float));
+    o->tile_grad = malloc(3 * area * sizeof(float));
+    o->feat = malloc((tile_feat_floats(p, o->tile) + 1) * sizeof(float));
+    o->tile_gram = malloc((max_c * max_c + 1) * sizeof(float));
+    if (!o->net || !o->tile_img || !o->tile_grad || !o->feat || !o->tile_gram) return NST_ENOMEM;
+    return NST_OK;
+}
+
+/* Bytes of the tiled objective (tile_setup, the targets and their
+ * temporaries) for an output W×H, in the order create allocates: the net
+ * and the tiles' buffers, the style targets with the Gram sums, then per
+ * style image its fitted copy and nst_image_resize's temporaries (its
+ * tiles run in the net already counted), then the content targets. */
+static size_t tiled_bytes(const nst_params *p, int W, int H, const int *style_wh, int n_styles,
+                          int T)
+{
+    int depth = params_depth(p), fwh[2 * NST_MAX_STYLES], n, mv, mg;
+    size_t area;
+    term_plan tp;
+    plan_terms(&tp, p, n_styles, 0, 0);
+    fitted_styles(p, W, H, style_wh, n_styles, fwh);
+    tile_margins(depth, &mv, &mg);
+    int *wh = all_shapes(W, H, fwh, n_styles, T, mv, mg, &n, &area);
+    if (!wh) return (size_t)-1;
+    size_t net = nst_net_bytes_sizes(wh, n, depth);
+    free(wh);
+    if (!net) return (size_t)-1;
+    size_t targets = 0, max_c = 0;
+    for (int i = 0; i < p->n_style_layers; i++) {
+        size_t c = (size_t)nst_layers[p->style_layers[i]].cout;
+        if (c > max_c) max_c = c;
+        targets += 2 * c * c * (size_t)tp.n_terms + 2 * c * c; /* A, G − A; the sum (double) */
+    }
+    targets += 2 * max_c * max_c + loss_scratch_floats((int)max_c) + 2;
+    size_t buffers = net / sizeof(float) + 1 + 6 * area + tile_feat_floats(p, T) + 1;
+    size_t styles_peak = 0;
+    for (int k = 0; k < n_styles; k++) {
+        int sw = style_wh[2 * k], sh = style_wh[2 * k + 1];
+        if (sw < 1 || sh < 1) continue;
+        size_t fit = (size_t)3 * fwh[2 * k] * fwh[2 * k + 1], in = (size_t)3 * sw * sh;
+        if (2 * fit + in > styles_peak) styles_peak = 2 * fit + in;
+    }
+    size_t content = 0;
+    for (int i = 0; i < p->n_content_layers; i++) {
+        int l = p->content_layers[i], dup = 0;
+        for (int j = 0; j < i; j++) dup |= p->content_layers[j] == l;
+        if (!dup) content += layer_floats(l, W, H);
+    }
+    return (buffers + targets + (styles_peak > content ? styles_peak : content)) * sizeof(float) +
+           sizeof(nst_objective);
+}
+
+size_t nst_objective_tiled_bytes(const nst_params *p, int W, int H, const int *style_wh,
+                                 int n_styles, int tile)
+{
+    if (tile <= 0) return nst_objective_bytes(p, W, H, style_wh, n_styles, NULL);
+    return tiled_bytes(p, W, H, style_wh, n_styles, tile);
+}
+
+/* Only tiles whose gradient pass runs on less than the whole image: a tile
+ * grown by mg to the image's size in both directions saves nothing on the
+ * output's net (only, by the way, on a larger style image's), and a job
+ * that small keeps its untiled evaluation and estimate. */
+int nst_objective_tile_for(const nst_params *p, int W, int H, const int *style_wh, int n_styles,
+                           size_t budget)
+{
+    int mv, mg, longest = W > H ? W : H;
+    tile_margins(params_depth(p), &mv, &mg);
+    for (int T = (longest - 2 * mg - 1) / TILE_ALIGN * TILE_ALIGN; T >= TILE_ALIGN;
+         T -= TILE_ALIGN) {
+        size_t b = tiled_bytes(p, W, H, style_wh, n_styles, T);
+        if (b != (size_t)-1 && b <= budget) return T;
+    }
+    return 0;
+}
+
+int nst_objective_tile_align(void) { return TILE_ALIGN; }

@@ -20,6 +20,15 @@ typedef struct nst_objective nst_objective;
 int nst_objective_create(const nst_model *m, const nst_params *p, const nst_image *content_sized,
                          const nst_image *styles, int n_styles, const nst_masks *masks,
                          int threads, nst_objective **out, nst_error *err);
+/* The same objective evaluated on tiles of `tile` pixels square (a
+ * multiple of nst_objective_tile_align(); 0: untiled, as
+ * nst_objective_create), with the same loss and gradient: for outputs whose
+ * untiled evaluation does not fit params.memory_limit. Masks are refused
+ * with tiles (NST_EINVAL). */
+int nst_objective_create_tiled(const nst_model *m, const nst_params *p,
+                               const nst_image *content_sized, const nst_image *styles,
+                               int n_styles, const nst_masks *masks, int threads, int tile,
+                               nst_objective **out, nst_error *err);
 void nst_objective_free(nst_objective *o);
 /* Peak bytes nst_objective_create allocates and the objective holds for an
  * output of W×H, style images of style_wh[2k]×style_wh[2k+1] and masks of
@@ -27,6 +36,16 @@ void nst_objective_free(nst_objective *o);
  * images passed in. */
 size_t nst_objective_bytes(const nst_params *p, int W, int H, const int *style_wh, int n_styles,
                            const int *mask_wh);
+
+/* As nst_objective_bytes without masks for the tiled objective of `tile`
+ * (0: untiled). */
+size_t nst_objective_tiled_bytes(const nst_params *p, int W, int H, const int *style_wh,
+                                 int n_styles, int tile);
+/* The largest tile whose objective fits `budget` bytes, or 0 when none does. */
+int nst_objective_tile_for(const nst_params *p, int W, int H, const int *style_wh, int n_styles,
+                           size_t budget);
+int nst_objective_tile_align(void);
+
 
 /* The weighted parts of the last evaluation: total = content + style + tv. */
 typedef struct {

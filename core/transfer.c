@@ -109,6 +109,7 @@ typedef struct {
     int w, h;
     int first, last;
     int history;          /* L-BFGS correction pairs (plan_memory) */
+    int tile;             /* tiled evaluation's tile side (plan_memory), 0: untiled */
 } scale_plan;
 
 static size_t plan_memory(const nst_params *p, int content_w, int content_h, const int *style_wh,
@@ -293,8 +294,9 @@ int nst_transfer_masked(const nst_model *m, const nst_params *p, const nst_image
             nst_error_set(err, rc, "init", "cannot prepare the starting image");
             break;
         }
-        if ((rc = nst_objective_create(m, p, &csized, styles, n_styles, masks,
-                                       cb ? cb->threads : 0, &o, err)) == NST_OK)
+        if ((rc = nst_objective_create_tiled(m, p, &csized, styles, n_styles, masks,
+                                             cb ? cb->threads : 0, sp->tile, &o, err)) ==
+            NST_OK)
             rc = optimise(o, p, &from, x, &csized, cb, out, t0, err);
         nst_objective_free(o);
         prev = sp;
@@ -338,6 +340,30 @@ static int lbfgs_history(const nst_params *p, size_t n, size_t fixed)
                                        : (int)h;
 }
 
+/* Whether the scale at sp is evaluated on tiles, and their side: when
+ * params->memory_limit cannot hold the untiled objective (*objective bytes)
+ * beside the inputs, x, g, the output, the content at the scale's size and
+ * the optimiser's vectors at its smallest history, the largest tile whose
+ * objective fits what is left; *objective becomes its bytes. 0 (untiled)
+ * when the untiled one fits, or when no tile does (the estimate is then
+ * the untiled one, over the limit: the callers refuse the job). */
+static int plan_tile(const nst_params *p, const scale_plan *sp, const int *style_wh,
+                     int n_styles, size_t inputs, size_t *objective)
+{
+    if (!p->memory_limit) return 0;
+    size_t n = (size_t)3 * sp->w * sp->h;
+    size_t beside = inputs + 4 * n +
+                    (p->optimizer == NST_OPT_LBFGS ? (3 + 2 * (size_t)NST_LBFGS_HISTORY_MIN) * n
+                                                   : 2 * n);
+    size_t used = beside * sizeof(float) + TRANSFER_OVERHEAD_BYTES;
+    if (used + *objective <= p->memory_limit) return 0;
+    if (used >= p->memory_limit) return 0;
+    int tile = nst_objective_tile_for(p, sp->w, sp->h, style_wh, n_styles,
+                                      p->memory_limit - used);
+    if (tile) *objective = nst_objective_tiled_bytes(p, sp->w, sp->h, style_wh, n_styles, tile);
+    return tile;
+}
+
 /* The plan's memory: per scale, in nst_transfer's order, the content
  * resized (csized, with nst_image_resize's interleaved copies of the input
  * and of the result) next to the previous scale's x; then out and the new
@@ -366,9 +392,10 @@ static size_t plan_memory(const nst_params *p, int content_w, int content_h, con
         size_t start_tmp = p->init == NST_INIT_STYLE ? n + style0 + n : 0;
         if (3 * n > start_tmp) start_tmp = 3 * n; /* a checkpoint or x upsampled */
         size_t start = 2 * n + prev_x + n + start_tmp;
-        size_t run = 3 * n + n +
-                     nst_objective_bytes(p, plan[s].w, plan[s].h, style_wh, n_styles, mask_wh) /
-                         sizeof(float);
+        size_t objective =
+            nst_objective_bytes(p, plan[s].w, plan[s].h, style_wh, n_styles, mask_wh);
+        plan[s].tile = plan_tile(p, &plan[s], style_wh, n_styles, inputs, &objective);
+        size_t run = 3 * n + n + objective / sizeof(float);
         if (p->optimizer == NST_OPT_LBFGS) {
             run += 3 * n;
             plan[s].history = lbfgs_history(p, n, inputs + run);
@@ -399,6 +426,17 @@ const int *nst_transfer_sizes(const nst_image *styles, int n_styles, const nst_m
         mask_wh[2 * k + 1] = mk ? mk->h : 0;
     }
     return mask_wh;
+}
+
+int nst_transfer_tile(const nst_params *p, int content_w, int content_h, const int *style_wh,
+                      int n_styles, const int *mask_wh)
+{
+    if (content_w < 1 || content_h < 1 || n_styles < 0 || n_styles > NST_MAX_STYLES) return 0;
+    nst_image shape = {content_w, content_h, NULL};
+    scale_plan plan[8];
+    int n_scales = plan_scales(p, &shape, plan);
+    plan_memory(p, content_w, content_h, style_wh, n_styles, mask_wh, plan, n_scales);
+    return plan[n_scales - 1].tile;
 }
 
 size_t nst_transfer_memory(const nst_model *m, const nst_params *p, int content_w,

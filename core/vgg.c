@@ -28,6 +28,7 @@ struct nst_net {
     float *grad_a, *grad_b;       /* gradient ping-pong (max_act floats each) */
     float *scratch;               /* convolution scratch */
     nst_pool *pool;               /* threads of every layer (NULL: the caller's only) */
+    struct net_caps_ *caps;       /* what the buffers hold (nst_net_resize) */
 };
 
 /* Floats in layer l's activation. */
@@ -69,48 +70,112 @@ static int plan_net(int W, int H, int depth, int *lw, int *lh, net_plan *pl)
     return 1;
 }
 
-size_t nst_net_bytes(int W, int H, int depth)
+/* What a net must hold for every size it will run (nst_net_create_sizes):
+ * per buffer, the largest any of the sizes needs. */
+typedef struct net_caps_ {
+    size_t act[NST_NUM_LAYERS], max_act, max_in, max_scratch;
+} net_caps;
+
+static int caps_add(net_caps *c, int W, int H, int depth)
 {
     int lw[NST_NUM_LAYERS], lh[NST_NUM_LAYERS];
     net_plan pl;
     if (depth < 1 || depth > NST_NUM_LAYERS || W < 1 || H < 1 ||
         !plan_net(W, H, depth, lw, lh, &pl))
         return 0;
-    size_t floats = pl.acts + pl.max_in + 2 * pl.max_act + (pl.max_scratch ? pl.max_scratch : 1);
+    for (int l = 0; l < depth; l++) {
+        size_t a = (size_t)nst_layers[l].cout * lh[l] * lw[l];
+        if (a > c->act[l]) c->act[l] = a;
+    }
+    if (pl.max_act > c->max_act) c->max_act = pl.max_act;
+    if (pl.max_in > c->max_in) c->max_in = pl.max_in;
+    if (pl.max_scratch > c->max_scratch) c->max_scratch = pl.max_scratch;
+    return 1;
+}
+
+static int caps_of(net_caps *c, const int *wh, int n, int depth)
+{
+    memset(c, 0, sizeof *c);
+    if (n < 1) return 0;
+    for (int i = 0; i < n; i++)
+        if (!caps_add(c, wh[2 * i], wh[2 * i + 1], depth)) return 0;
+    return 1;
+}
+
+size_t nst_net_bytes_sizes(const int *wh, int n, int depth)
+{
+    net_caps c;
+    if (!caps_of(&c, wh, n, depth)) return 0;
+    size_t floats = c.max_in + 2 * c.max_act + (c.max_scratch ? c.max_scratch : 1);
+    for (int l = 0; l < depth; l++) floats += c.act[l];
     return floats * sizeof(float) + sizeof(nst_net);
+}
+
+size_t nst_net_bytes(int W, int H, int depth)
+{
+    int wh[2] = {W, H};
+    return nst_net_bytes_sizes(wh, 1, depth);
 }
 
 nst_net *nst_net_create(const nst_model *m, int W, int H, int depth, nst_pooling pooling,
                         int threads)
 {
-    if (depth < 1 || depth > NST_NUM_LAYERS || W < 1 || H < 1) return NULL;
+    int wh[2] = {W, H};
+    return nst_net_create_sizes(m, wh, 1, depth, pooling, threads);
+}
+
+nst_net *nst_net_create_sizes(const nst_model *m, const int *wh, int n, int depth,
+                              nst_pooling pooling, int threads)
+{
+    net_caps c;
+    if (!caps_of(&c, wh, n, depth)) return NULL;
     nst_net *net = calloc(1, sizeof *net);
     if (!net) return NULL;
     net->model = m;
     net->pooling = pooling;
     net->depth = depth;
-    net->W = W;
-    net->H = H;
-    net_plan pl;
-    if (!plan_net(W, H, depth, net->lw, net->lh, &pl)) {
+    net->caps = malloc(sizeof c);
+    if (!net->caps) {
         free(net);
         return NULL;
     }
+    *net->caps = c;
+    nst_net_resize(net, wh[0], wh[1]);
     int ok = 1;
     for (int l = 0; l < depth; l++) {
-        net->act[l] = nst_big_alloc(act_floats(net, l) * sizeof(float));
+        net->act[l] = nst_big_alloc(c.act[l] * sizeof(float));
         ok &= net->act[l] != NULL;
     }
-    net->input = nst_big_alloc(pl.max_in * sizeof(float));
-    net->grad_a = nst_big_alloc(pl.max_act * sizeof(float));
-    net->grad_b = nst_big_alloc(pl.max_act * sizeof(float)); /* a conv's input <= max_act */
-    net->scratch = nst_big_alloc((pl.max_scratch ? pl.max_scratch : 1) * sizeof(float));
+    net->input = nst_big_alloc(c.max_in * sizeof(float));
+    net->grad_a = nst_big_alloc(c.max_act * sizeof(float));
+    net->grad_b = nst_big_alloc(c.max_act * sizeof(float)); /* a conv's input <= max_act */
+    net->scratch = nst_big_alloc((c.max_scratch ? c.max_scratch : 1) * sizeof(float));
     if (!ok || !net->input || !net->grad_a || !net->grad_b || !net->scratch) {
         nst_net_free(net);
         return NULL;
     }
     net->pool = nst_pool_create(threads); /* NULL: runs on the caller's thread alone */
     return net;
+}
+
+int nst_net_resize(nst_net *net, int W, int H)
+{
+    net_caps c;
+    memset(&c, 0, sizeof c);
+    int lw[NST_NUM_LAYERS], lh[NST_NUM_LAYERS];
+    if (!caps_add(&c, W, H, net->depth)) return -1;
+    for (int l = 0; l < net->depth; l++)
+        if (c.act[l] > net->caps->act[l]) return -1;
+    if (c.max_act > net->caps->max_act || c.max_in > net->caps->max_in ||
+        c.max_scratch > net->caps->max_scratch)
+        return -1;
+    net_plan pl;
+    plan_net(W, H, net->depth, lw, lh, &pl);
+    memcpy(net->lw, lw, sizeof lw);
+    memcpy(net->lh, lh, sizeof lh);
+    net->W = W;
+    net->H = H;
+    return 0;
 }
 
 void nst_net_free(nst_net *net)
@@ -121,6 +186,7 @@ void nst_net_free(nst_net *net)
     free(net->grad_a);
     free(net->grad_b);
     free(net->scratch);
+    free(net->caps);
     nst_pool_free(net->pool);
     free(net);
 }

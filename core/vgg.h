@@ -23,10 +23,18 @@ typedef struct nst_net nst_net;
  * NULL when out of memory. The model must outlive the net. */
 nst_net *nst_net_create(const nst_model *m, int W, int H, int depth, nst_pooling pooling,
                         int threads);
+/* A net that runs any of n sizes wh[2i]×wh[2i+1] (each buffer as large as
+ * the largest of them needs), set to the first; nst_net_resize switches.
+ * For the tiles of a tiled objective, whose shapes differ at the borders. */
+nst_net *nst_net_create_sizes(const nst_model *m, const int *wh, int n, int depth,
+                              nst_pooling pooling, int threads);
+/* Run W×H from now on: 0, or -1 (unchanged) when its buffers are too small. */
+int nst_net_resize(nst_net *net, int W, int H);
 void nst_net_free(nst_net *net);
 /* Bytes nst_net_create allocates for these sizes (its buffers, not the
  * threads' stacks); 0 when the image is too small for the depth. */
 size_t nst_net_bytes(int W, int H, int depth);
+size_t nst_net_bytes_sizes(const int *wh, int n, int depth);
 /* The net's threads, for the losses the hook computes (may be NULL). */
 nst_pool *nst_net_pool(const nst_net *net);
 

@@ -269,6 +269,10 @@ int main(int argc, char **argv)
     if (!a.quiet)
         fprintf(stderr, "nst: memory estimate %.1f MiB at most for the transfer (the model's "
                 "weights come on top)\n", est / 1048576.0);
+    int tile = nst_transfer_tile(&p, content.w, content.h, wh, a.n_styles, mwh);
+    if (!a.quiet && tile)
+        fprintf(stderr, "nst: evaluated on %d px tiles to fit --max-memory %ld\n", tile,
+                a.max_memory_mib);
     cli_progress cp = {&a, 0, 0};
     nst_callbacks cb = {.progress = on_progress, .user = &cp, .threads = a.threads};
     if ((rc = nst_transfer_masked(m, &p, &content, styles, a.n_styles, masked ? &masks : NULL,

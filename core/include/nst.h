@@ -363,6 +363,16 @@ size_t nst_transfer_memory_masked(const nst_model *m, const nst_params *p, int c
                                   int content_h, const int *style_wh, int n_styles,
                                   const int *mask_wh);
 
+/* When params.memory_limit cannot hold a job's untiled evaluation, the
+ * transfer evaluates the loss on square tiles (exactly: same loss and
+ * gradient, more arithmetic), as large as fit what is left of the limit,
+ * and nst_transfer_memory_masked counts that. Returns the tile side the
+ * full-size scale gets (arguments as nst_transfer_memory_masked), 0 when
+ * it is untiled. Masks are not supported with tiles (the transfer fails
+ * with NST_EINVAL). */
+int nst_transfer_tile(const nst_params *p, int content_w, int content_h, const int *style_wh,
+                      int n_styles, const int *mask_wh);
+
 /* The image sizes nst_transfer_memory_masked reads, taken from the images:
  * style_wh (2·n_styles ints) and, with masks, mask_wh (2·(n_styles + 1)
  * ints, 0×0 for a style without a mask). Returns mask_wh, or NULL when
