@@ -14,6 +14,9 @@
  * per-loss gradient buffers exist. What the gradients need of the losses
  * (G − A of each style layer) is kept between the two.
  *
+ * When the job's memory limit cannot hold the whole image's network, the
+ * same loss and gradient are computed on tiles (see "tiles" below), exactly.
+ *
  * Not here: the optimiser and the loop (transfer.c).
  */
 #include <math.h>
