@@ -14,6 +14,9 @@
  * per-loss gradient buffers exist. What the gradients need of the losses
  * (G − A of each style layer) is kept between the two.
  *
+ * When the job's memory limit cannot hold the whole image's network, the
+ * same loss and gradient are computed on tiles (see "tiles" below), exactly.
+ *
  * Not here: the optimiser and the loop (transfer.c).
  */
 #include <math.h>
@@ -56,6 +59,10 @@ struct nst_objective {
     float *feat;                           /* a tile's interior features, widest style layer */
     float *tile_gram;                      /* (C,C) of the widest style layer */
     int ex0, ey0;                          /* origin of the tile being differentiated */
+    size_t tile_area;                      /* pixels of the largest grown tile */
+    double *term_sum[NST_MAX_STYLES + 1][NST_NUM_LAYERS]; /* masked terms: Σ F̂ F̂ᵀ */
+    float *tile_mask;                      /* a mask at a grown tile's layer, (h·w) */
+    float *tile_work;                      /* masked features of a grown tile's widest style layer */
 };
 
 /* Tiles' origins and margins are multiples of this: the stride at conv5
@@ -137,6 +144,7 @@ static int tile_value_pass(nst_objective *o, const float *img, int W, int H, int
                            double *content, int store);
 static void tile_gram_of(nst_objective *o, int l, int W, int H);
 static int tile_setup(nst_objective *o, const nst_model *m, const nst_image *styles, int n_styles);
+static int tile_mask_setup(nst_objective *o);
 static size_t layer_floats(int l, int W, int H);
 
 double nst_objective_value(nst_objective *o, const float *x, nst_losses *parts)
@@ -234,6 +242,10 @@ void nst_objective_free(nst_objective *o)
     free(o->tile_grad);
     free(o->feat);
     free(o->tile_gram);
+    for (int t = 0; t <= NST_MAX_STYLES; t++)
+        for (int l = 0; l < NST_NUM_LAYERS; l++) free(o->term_sum[t][l]);
+    free(o->tile_mask);
+    free(o->tile_work);
     free(o->gram_scratch);
     free(o->work);
     nst_net_free(o->net);
@@ -446,12 +458,6 @@ int nst_objective_create_tiled(const nst_model *m, const nst_params *p,
     *out = NULL;
     int rc = nst_params_check_styles(p, n_styles, err);
     if (rc != NST_OK) return rc;
-    if (tile && (masks_bits(masks, n_styles) || (masks && masks->content)))
-        return nst_error_set(err, NST_EINVAL, "image_size",
-                             "masks are not supported with tiled evaluation, which a %dx%d "
-                             "output needs within memory_limit %zu bytes: give more memory or "
-                             "a smaller image_size",
-                             content_sized->w, content_sized->h, p->memory_limit);
     if (tile && tile % TILE_ALIGN)
         return nst_error_set(err, NST_EINVAL, "", "tile %d: not a multiple of %d", tile,
                              TILE_ALIGN);
@@ -479,6 +485,10 @@ int nst_objective_create_tiled(const nst_model *m, const nst_params *p,
         snprintf(field, sizeof field, bad < 0 ? "content_mask" : "style_mask[%d]", bad);
         return nst_error_set(err, rc, field, "%s: cannot prepare the mask: %s", field,
                              nst_strerror(rc));
+    }
+    if (tile && (rc = tile_mask_setup(o)) != NST_OK) {
+        nst_objective_free(o);
+        return nst_error_set(err, rc, "", "out of memory for the masks' tiles");
     }
     if ((rc = style_targets(o, m, styles, n_styles, &tp, content_sized)) != NST_OK) {
         nst_objective_free(o);
@@ -530,22 +540,24 @@ static size_t layer_floats(int l, int W, int H)
  * the masked features and the content targets. The style nets are freed
  * before the output's net exists, so the peak is the larger of the two
  * phases on top of the targets. */
-size_t nst_objective_bytes(const nst_params *p, int W, int H, const int *style_wh, int n_styles,
-                           const int *mask_wh)
+/* The masks' part of the estimate: the levels kept (*masks) and the peak of
+ * their temporaries (*mask_temp), the masked features of the widest style
+ * layer at W×H (*work); tp receives the terms. */
+static void masks_floats(const nst_params *p, int W, int H, int n_styles, const int *mask_wh,
+                         term_plan *tp, size_t *masks_out, size_t *mask_temp_out, size_t *work_out)
 {
     int depth = params_depth(p);
     unsigned masked = 0;
     int content_mask = mask_wh && mask_wh[2 * n_styles] > 0 && mask_wh[2 * n_styles + 1] > 0;
     for (int k = 0; mask_wh && k < n_styles; k++)
         masked |= (mask_wh[2 * k] > 0 && mask_wh[2 * k + 1] > 0) << k;
-    term_plan tp;
-    plan_terms(&tp, p, n_styles, masked, content_mask);
+    plan_terms(tp, p, n_styles, masked, content_mask);
 
     size_t masks = 0, mask_temp = 0, level_temp = 0, work = 0;
     unsigned style_bits = layer_bits(p->style_layers, p->n_style_layers);
     unsigned content_bits = layer_bits(p->content_layers, p->n_content_layers);
-    for (int t = 0; t < tp.n_terms; t++) {
-        if (!tp.masked[t]) continue;
+    for (int t = 0; t < tp->n_terms; t++) {
+        if (!tp->masked[t]) continue;
         masks += mask_levels_floats(W, H, depth, style_bits, &level_temp);
         for (int l = 0; l < NST_NUM_LAYERS; l++)
             if ((style_bits >> l & 1u) && layer_floats(l, W, H) > work)
@@ -558,6 +570,18 @@ size_t nst_objective_bytes(const nst_params *p, int W, int H, const int *style_w
             mask_temp = f;
     }
     if (masks) mask_temp = 2 * (size_t)W * H + (mask_temp > level_temp ? mask_temp : level_temp);
+    *masks_out = masks;
+    *mask_temp_out = mask_temp;
+    *work_out = work;
+}
+
+size_t nst_objective_bytes(const nst_params *p, int W, int H, const int *style_wh, int n_styles,
+                           const int *mask_wh)
+{
+    int depth = params_depth(p);
+    term_plan tp;
+    size_t masks, mask_temp, work;
+    masks_floats(p, W, H, n_styles, mask_wh, &tp, &masks, &mask_temp, &work);
 
     size_t targets = 0, max_c = 0;
     for (int i = 0; i < p->n_style_layers; i++) {
@@ -752,9 +776,12 @@ static int tile_value_pass(nst_objective *o, const float *img, int W, int H, int
     const nst_params *p = o->p;
     int depth = params_depth(p);
     nst_pool *pool = nst_net_pool(o->net);
-    for (int l = 0; l < NST_NUM_LAYERS; l++)
-        if (grams && o->gram_sum[l])
-            memset(o->gram_sum[l], 0, sizeof(double) * nst_layers[l].cout * nst_layers[l].cout);
+    for (int l = 0; l < NST_NUM_LAYERS; l++) {
+        size_t cc = sizeof(double) * nst_layers[l].cout * nst_layers[l].cout;
+        if (grams && o->gram_sum[l]) memset(o->gram_sum[l], 0, cc);
+        for (int t = 0; grams && t < o->n_terms; t++)
+            if (o->term_sum[t][l]) memset(o->term_sum[t][l], 0, cc);
+    }
     for (int i = 0; i < tiles_of(W, H, o->tile); i++) {
         rect t = tile_at(W, H, o->tile, i), g = grown(t, o->mv, W, H);
         int rc = tile_load(o, img, W, H, g);
@@ -770,30 +797,43 @@ static int tile_value_pass(nst_objective *o, const float *img, int W, int H, int
             int ox = g.x0 >> pools, oy = g.y0 >> pools, LW = W >> pools, LH = H >> pools;
             if (use_content) {
                 float *P = o->content_target[l];
+                const float *cw = store ? NULL : o->content_weight.at[l];
                 double sum = 0;
                 for (int ch = 0; ch < C; ch++)
                     for (int y = c; y < d; y++) {
                         const float *f = act + ((size_t)ch * h + y - oy) * w - ox;
                         float *q = P + ((size_t)ch * LH + y) * LW;
+                        const float *wy = cw ? cw + (size_t)y * LW : NULL;
                         if (store) {
                             memcpy(q + a, f + a, (size_t)(b - a) * sizeof(float));
                             continue;
                         }
                         for (int x = a; x < b; x++) {
                             float e = f[x] - q[x];
-                            sum += (double)e * e;
+                            sum += wy ? (double)wy[x] * e * e : (double)e * e;
                         }
                     }
                 if (content) *content += 0.5 * sum;
             }
-            if (use_style) {
+            /* the plain Gram (style images, unmasked terms), then, for the
+             * output, each masked term's, of F̂ = F∘(s·m) (mask.h) */
+            for (int ti = -1; use_style && ti < (content ? o->n_terms : 0); ti++) {
+                const float *mk = ti < 0 ? NULL : o->term[ti].mask.at[l];
+                if (ti >= 0 && (!mk || o->term[ti].mask.scale[l] == 0.0f)) continue;
+                float sc = ti < 0 ? 1.0f : o->term[ti].mask.scale[l];
                 int m = (b - a) * (d - c), k = 0;
                 for (int ch = 0; ch < C; ch++)
-                    for (int y = c; y < d; y++, k += b - a)
-                        memcpy(o->feat + k, act + ((size_t)ch * h + y - oy) * w + a - ox,
-                               (size_t)(b - a) * sizeof(float));
+                    for (int y = c; y < d; y++, k += b - a) {
+                        const float *f = act + ((size_t)ch * h + y - oy) * w - ox;
+                        if (!mk) {
+                            memcpy(o->feat + k, f + a, (size_t)(b - a) * sizeof(float));
+                            continue;
+                        }
+                        const float *my = mk + (size_t)y * LW;
+                        for (int x = a; x < b; x++) o->feat[k + x - a] = f[x] * (sc * my[x]);
+                    }
                 gram_compute(o->tile_gram, o->feat, C, m, o->gram_scratch, pool);
-                double *sum = o->gram_sum[l];
+                double *sum = ti < 0 ? o->gram_sum[l] : o->term_sum[ti][l];
                 for (size_t j = 0; j < (size_t)C * C; j++) sum[j] += (double)m * o->tile_gram[j];
             }
         }
@@ -803,11 +843,16 @@ static int tile_value_pass(nst_objective *o, const float *img, int W, int H, int
 
 /* Layer l's Gram G = F Fᵀ / M of an image W×H from the tiles' sums, in
  * o->tile_gram. */
-static void tile_gram_of(nst_objective *o, int l, int W, int H)
+static void tile_gram_sum(nst_objective *o, const double *sum, int l, int W, int H)
 {
     int C = nst_layers[l].cout, pools = layer_pools(l);
     double M = (double)(W >> pools) * (H >> pools);
-    for (size_t j = 0; j < (size_t)C * C; j++) o->tile_gram[j] = (float)(o->gram_sum[l][j] / M);
+    for (size_t j = 0; j < (size_t)C * C; j++) o->tile_gram[j] = (float)(sum[j] / M);
+}
+
+static void tile_gram_of(nst_objective *o, int l, int W, int H)
+{
+    tile_gram_sum(o, o->gram_sum[l], l, W, H);
 }
 
 static double tiled_value(nst_objective *o, const float *x, nst_losses *parts)
@@ -819,10 +864,14 @@ static double tiled_value(nst_objective *o, const float *x, nst_losses *parts)
     for (int l = 0; l < NST_NUM_LAYERS; l++) {
         if (!o->style_layer[l]) continue;
         int N = nst_layers[l].cout;
-        tile_gram_of(o, l, o->W, o->H);
         for (int i = 0; i < o->n_terms; i++) { /* style_loss's arithmetic on G */
             style_term *t = &o->term[i];
             float *d = t->diff[l];
+            if (t->mask.at[l] && t->mask.scale[l] == 0.0f) { /* no region (mask_style_loss) */
+                memset(d, 0, (size_t)N * N * sizeof(float));
+                continue;
+            }
+            tile_gram_sum(o, t->mask.at[l] ? o->term_sum[i][l] : o->gram_sum[l], l, o->W, o->H);
             double sum = 0.0;
             for (size_t j = 0; j < (size_t)N * N; j++) {
                 d[j] = o->tile_gram[j] - t->target[l][j];
@@ -853,21 +902,40 @@ static int tile_layer_grad(int l, const float *act, float *grad, int C, int H, i
     nst_objective *o = user;
     nst_pool *pool = nst_net_pool(o->net);
     int pools = layer_pools(l), LW = o->W >> pools, LH = o->H >> pools;
+    int ox = o->ex0 >> pools, oy = o->ey0 >> pools;
     if (o->content_target[l]) {
-        int ox = o->ex0 >> pools, oy = o->ey0 >> pools;
         float alpha = (float)o->p->alpha;
+        const float *cw = o->content_weight.at[l];
         for (int c = 0; c < C; c++)
-            for (int y = 0; y < H; y++)
-                content_grad(grad + ((size_t)c * H + y) * W, alpha,
-                             act + ((size_t)c * H + y) * W,
-                             o->content_target[l] + ((size_t)c * LH + oy + y) * LW + ox,
-                             (size_t)W);
+            for (int y = 0; y < H; y++) {
+                float *gr = grad + ((size_t)c * H + y) * W;
+                const float *f = act + ((size_t)c * H + y) * W;
+                const float *P = o->content_target[l] + ((size_t)c * LH + oy + y) * LW + ox;
+                if (cw)
+                    mask_content_grad(gr, alpha, f, P, cw + (size_t)(oy + y) * LW + ox, 1, W);
+                else
+                    content_grad(gr, alpha, f, P, (size_t)W);
+            }
         masked = 0;
     }
-    const style_term *plain = NULL;
-    for (int i = 0; o->style_layer[l] && i < o->n_terms; i++) plain = &o->term[i];
+    const style_term *plain = NULL; /* the unmasked term goes last: it applies the ReLU */
+    double share = (double)H * W / ((double)LW * LH); /* style_grad divides by H·W */
+    for (int i = 0; o->style_layer[l] && i < o->n_terms; i++) {
+        const style_term *t = &o->term[i];
+        const float *mk = t->mask.at[l];
+        if (!mk) {
+            plain = t;
+            continue;
+        }
+        for (int y = 0; y < H; y++)
+            memcpy(o->tile_mask + (size_t)y * W, mk + (size_t)(oy + y) * LW + ox,
+                   (size_t)W * sizeof(float));
+        mask_style_grad(grad, (float)(o->p->beta * o->style_weight[l] * t->weight * share),
+                        o->tile_work, act, o->tile_mask, t->mask.scale[l], t->diff[l], C, H * W,
+                        pool);
+        masked = 0;
+    }
     if (plain) {
-        double share = (double)H * W / ((double)LW * LH); /* style_grad divides by H·W */
         style_grad(grad, (float)(o->p->beta * o->style_weight[l] * plain->weight * share), act,
                    plain->diff[l], C, H * W, 1, pool);
         masked = 1;
@@ -927,6 +995,7 @@ static int tile_setup(nst_objective *o, const nst_model *m, const nst_image *sty
         if (!o->gram_sum[l] && !(o->gram_sum[l] = malloc(c * c * sizeof(double))))
             return NST_ENOMEM;
     }
+    o->tile_area = area;
     o->tile_img = malloc(3 * area * sizeof(float));
     o->tile_grad = malloc(3 * area * sizeof(float));
     o->feat = malloc((tile_feat_floats(p, o->tile) + 1) * sizeof(float));
@@ -935,18 +1004,49 @@ static int tile_setup(nst_objective *o, const nst_model *m, const nst_image *sty
     return NST_OK;
 }
 
+/* The masked terms' buffers, after mask_targets: each one's Gram sums, a
+ * mask at a tile's layer and the masked features of the largest tile's
+ * widest style layer (tile_work_floats). */
+static size_t tile_work_floats(const nst_params *p, size_t area)
+{
+    size_t most = 0;
+    for (int i = 0; i < p->n_style_layers; i++) {
+        int l = p->style_layers[i], pools = layer_pools(l);
+        size_t f = (size_t)nst_layers[l].cout * (area >> (2 * pools));
+        if (f > most) most = f;
+    }
+    return most;
+}
+
+static int tile_mask_setup(nst_objective *o)
+{
+    int any = 0;
+    for (int t = 0; t < o->n_terms; t++)
+        for (int i = 0; i < o->p->n_style_layers; i++) {
+            int l = o->p->style_layers[i];
+            if (!o->term[t].mask.at[l] || o->term_sum[t][l]) continue;
+            size_t c = (size_t)nst_layers[l].cout;
+            if (!(o->term_sum[t][l] = malloc(c * c * sizeof(double)))) return NST_ENOMEM;
+            any = 1;
+        }
+    if (!any) return NST_OK;
+    o->tile_mask = malloc(o->tile_area * sizeof(float));
+    o->tile_work = malloc((tile_work_floats(o->p, o->tile_area) + 1) * sizeof(float));
+    return o->tile_mask && o->tile_work ? NST_OK : NST_ENOMEM;
+}
+
 /* Bytes of the tiled objective (tile_setup, the targets and their
  * temporaries) for an output W×H, in the order create allocates: the net
  * and the tiles' buffers, the style targets with the Gram sums, then per
  * style image its fitted copy and nst_image_resize's temporaries (its
  * tiles run in the net already counted), then the content targets. */
 static size_t tiled_bytes(const nst_params *p, int W, int H, const int *style_wh, int n_styles,
-                          int T)
+                          const int *mask_wh, int T)
 {
     int depth = params_depth(p), fwh[2 * NST_MAX_STYLES], n, mv, mg;
-    size_t area;
+    size_t area, masks, mask_temp, work;
     term_plan tp;
-    plan_terms(&tp, p, n_styles, 0, 0);
+    masks_floats(p, W, H, n_styles, mask_wh, &tp, &masks, &mask_temp, &work);
     fitted_styles(p, W, H, style_wh, n_styles, fwh);
     tile_margins(depth, &mv, &mg);
     int *wh = all_shapes(W, H, fwh, n_styles, T, mv, mg, &n, &area);
@@ -959,7 +1059,9 @@ static size_t tiled_bytes(const nst_params *p, int W, int H, const int *style_wh
         size_t c = (size_t)nst_layers[p->style_layers[i]].cout;
         if (c > max_c) max_c = c;
         targets += 2 * c * c * (size_t)tp.n_terms + 2 * c * c; /* A, G − A; the sum (double) */
+        for (int t = 0; t < tp.n_terms; t++) targets += tp.masked[t] ? 2 * c * c : 0;
     }
+    if (masks) targets += area + tile_work_floats(p, area) + 2; /* tile_mask_setup */
     targets += 2 * max_c * max_c + loss_scratch_floats((int)max_c) + 2;
     size_t buffers = net / sizeof(float) + 1 + 6 * area + tile_feat_floats(p, T) + 1;
     size_t styles_peak = 0;
@@ -975,15 +1077,16 @@ static size_t tiled_bytes(const nst_params *p, int W, int H, const int *style_wh
         for (int j = 0; j < i; j++) dup |= p->content_layers[j] == l;
         if (!dup) content += layer_floats(l, W, H);
     }
-    return (buffers + targets + (styles_peak > content ? styles_peak : content)) * sizeof(float) +
+    size_t later = targets + (styles_peak > content ? styles_peak : content);
+    return (buffers + masks + (mask_temp > later ? mask_temp : later)) * sizeof(float) +
            sizeof(nst_objective);
 }
 
 size_t nst_objective_tiled_bytes(const nst_params *p, int W, int H, const int *style_wh,
-                                 int n_styles, int tile)
+                                 int n_styles, const int *mask_wh, int tile)
 {
-    if (tile <= 0) return nst_objective_bytes(p, W, H, style_wh, n_styles, NULL);
-    return tiled_bytes(p, W, H, style_wh, n_styles, tile);
+    if (tile <= 0) return nst_objective_bytes(p, W, H, style_wh, n_styles, mask_wh);
+    return tiled_bytes(p, W, H, style_wh, n_styles, mask_wh, tile);
 }
 
 /* Only tiles whose gradient pass runs on less than the whole image: a tile
@@ -991,13 +1094,13 @@ size_t nst_objective_tiled_bytes(const nst_params *p, int W, int H, const int *s
  * output's net (only, by the way, on a larger style image's), and a job
  * that small keeps its untiled evaluation and estimate. */
 int nst_objective_tile_for(const nst_params *p, int W, int H, const int *style_wh, int n_styles,
-                           size_t budget)
+                           const int *mask_wh, size_t budget)
 {
     int mv, mg, longest = W > H ? W : H;
     tile_margins(params_depth(p), &mv, &mg);
     for (int T = (longest - 2 * mg - 1) / TILE_ALIGN * TILE_ALIGN; T >= TILE_ALIGN;
          T -= TILE_ALIGN) {
-        size_t b = tiled_bytes(p, W, H, style_wh, n_styles, T);
+        size_t b = tiled_bytes(p, W, H, style_wh, n_styles, mask_wh, T);
         if (b != (size_t)-1 && b <= budget) return T;
     }
     return 0;

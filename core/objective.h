@@ -23,8 +23,7 @@ int nst_objective_create(const nst_model *m, const nst_params *p, const nst_imag
 /* The same objective evaluated on tiles of `tile` pixels square (a
  * multiple of nst_objective_tile_align(); 0: untiled, as
  * nst_objective_create), with the same loss and gradient: for outputs whose
- * untiled evaluation does not fit params.memory_limit. Masks are refused
- * with tiles (NST_EINVAL). */
+ * untiled evaluation does not fit params.memory_limit, masks included. */
 int nst_objective_create_tiled(const nst_model *m, const nst_params *p,
                                const nst_image *content_sized, const nst_image *styles,
                                int n_styles, const nst_masks *masks, int threads, int tile,
@@ -37,13 +36,13 @@ void nst_objective_free(nst_objective *o);
 size_t nst_objective_bytes(const nst_params *p, int W, int H, const int *style_wh, int n_styles,
                            const int *mask_wh);
 
-/* As nst_objective_bytes without masks for the tiled objective of `tile`
+/* As nst_objective_bytes for the tiled objective of `tile`
  * (0: untiled). */
 size_t nst_objective_tiled_bytes(const nst_params *p, int W, int H, const int *style_wh,
-                                 int n_styles, int tile);
+                                 int n_styles, const int *mask_wh, int tile);
 /* The largest tile whose objective fits `budget` bytes, or 0 when none does. */
 int nst_objective_tile_for(const nst_params *p, int W, int H, const int *style_wh, int n_styles,
-                           size_t budget);
+                           const int *mask_wh, size_t budget);
 int nst_objective_tile_align(void);
 
 

@@ -348,7 +348,7 @@ static int lbfgs_history(const nst_params *p, size_t n, size_t fixed)
  * when the untiled one fits, or when no tile does (the estimate is then
  * the untiled one, over the limit: the callers refuse the job). */
 static int plan_tile(const nst_params *p, const scale_plan *sp, const int *style_wh,
-                     int n_styles, size_t inputs, size_t *objective)
+                     int n_styles, const int *mask_wh, size_t inputs, size_t *objective)
 {
     if (!p->memory_limit) return 0;
     size_t n = (size_t)3 * sp->w * sp->h;
@@ -358,9 +358,10 @@ static int plan_tile(const nst_params *p, const scale_plan *sp, const int *style
     size_t used = beside * sizeof(float) + TRANSFER_OVERHEAD_BYTES;
     if (used + *objective <= p->memory_limit) return 0;
     if (used >= p->memory_limit) return 0;
-    int tile = nst_objective_tile_for(p, sp->w, sp->h, style_wh, n_styles,
+    int tile = nst_objective_tile_for(p, sp->w, sp->h, style_wh, n_styles, mask_wh,
                                       p->memory_limit - used);
-    if (tile) *objective = nst_objective_tiled_bytes(p, sp->w, sp->h, style_wh, n_styles, tile);
+    if (tile)
+        *objective = nst_objective_tiled_bytes(p, sp->w, sp->h, style_wh, n_styles, mask_wh, tile);
     return tile;
 }
 
@@ -394,7 +395,7 @@ static size_t plan_memory(const nst_params *p, int content_w, int content_h, con
         size_t start = 2 * n + prev_x + n + start_tmp;
         size_t objective =
             nst_objective_bytes(p, plan[s].w, plan[s].h, style_wh, n_styles, mask_wh);
-        plan[s].tile = plan_tile(p, &plan[s], style_wh, n_styles, inputs, &objective);
+        plan[s].tile = plan_tile(p, &plan[s], style_wh, n_styles, mask_wh, inputs, &objective);
         size_t run = 3 * n + n + objective / sizeof(float);
         if (p->optimizer == NST_OPT_LBFGS) {
             run += 3 * n;

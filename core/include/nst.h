@@ -368,8 +368,7 @@ size_t nst_transfer_memory_masked(const nst_model *m, const nst_params *p, int c
  * gradient, more arithmetic), as large as fit what is left of the limit,
  * and nst_transfer_memory_masked counts that. Returns the tile side the
  * full-size scale gets (arguments as nst_transfer_memory_masked), 0 when
- * it is untiled. Masks are not supported with tiles (the transfer fails
- * with NST_EINVAL). */
+ * it is untiled. */
 int nst_transfer_tile(const nst_params *p, int content_w, int content_h, const int *style_wh,
                       int n_styles, const int *mask_wh);
 

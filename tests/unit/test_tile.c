@@ -6,8 +6,8 @@
  * sets, even and odd sizes; a short transfer whose memory_limit forces
  * tiles equals the untiled one and shows no step across the tile
  * boundaries; the estimate with tiles stays within the limit, and a limit
- * below what x and the optimiser alone need is not met. Masks are refused
- * with tiles. Uses the embedded vgg19-random model and generated images.
+ * below what x and the optimiser alone need is not met. With masks (a
+ * masked style, an unmasked one, a content mask) too. Uses the embedded vgg19-random model and generated images.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -25,13 +25,16 @@ static void params_for(nst_params *p, const char *json)
     if (json) CHECK(nst_params_parse(p, json, strlen(json), NULL, &e) == 0, "%s: %s", json, e.message);
 }
 
-/* Loss and gradient of the objective of `tile` (0: untiled) at x. */
+/* Loss and gradient of the objective of `tile` (0: untiled) at x; with
+ * masks (not NULL), two styles. */
 static double eval(const nst_params *p, const nst_image *content, const nst_image *style,
-                   const nst_image *x, int tile, float *g, nst_losses *parts)
+                   const nst_image *x, int tile, float *g, nst_losses *parts,
+                   const nst_masks *masks)
 {
     nst_objective *o = NULL;
     nst_error e = {0};
-    CHECK(nst_objective_create_tiled(model, p, content, style, 1, NULL, 2, tile, &o, &e) == 0,
+    CHECK(nst_objective_create_tiled(model, p, content, style, masks ? 2 : 1, masks, 2, tile, &o,
+                                     &e) == 0,
           "create (tile %d): %s", tile, e.message);
     if (!o) return NAN;
     double f = nst_objective_value(o, x->data, parts);
@@ -40,28 +43,33 @@ static double eval(const nst_params *p, const nst_image *content, const nst_imag
     return f;
 }
 
-/* The tiled objective against the untiled one at w×h with tiles of `tile`. */
-static void check_exact(const char *json, int w, int h, int tile)
+/* The tiled objective against the untiled one at w×h with tiles of `tile`;
+ * masked: a second style, the first with a mask, and a content mask. */
+static void check_exact_masks(const char *json, int w, int h, int tile, int masked)
 {
     nst_params p;
     params_for(&p, json);
-    nst_image content, style, x;
+    nst_image content, style[2], x, m0, cm;
     testimg_make(&content, "content", w, h);
-    testimg_make(&style, "style0", w * 3 / 4, h);
+    testimg_make(&style[0], "style0", w * 3 / 4, h);
+    testimg_make(&style[1], "style1", w, h * 3 / 4);
     testimg_make(&x, "x", w, h);
+    testimg_make(&m0, "mask_left", w / 2, h / 2);
+    testimg_make(&cm, "mask_spot", w, h);
+    nst_masks masks = {.style = {&m0, NULL}, .content = &cm};
     size_t n = (size_t)3 * w * h;
     float *g0 = malloc(n * sizeof(float)), *g1 = malloc(n * sizeof(float));
     nst_losses a, b;
-    double f0 = eval(&p, &content, &style, &x, 0, g0, &a);
-    double f1 = eval(&p, &content, &style, &x, tile, g1, &b);
+    double f0 = eval(&p, &content, style, &x, 0, g0, &a, masked ? &masks : NULL);
+    double f1 = eval(&p, &content, style, &x, tile, g1, &b, masked ? &masks : NULL);
     double worst = 0, scale = 0;
     for (size_t i = 0; i < n; i++) {
         worst = fmax(worst, fabs((double)g0[i] - g1[i]));
         scale = fmax(scale, fabs((double)g0[i]));
     }
     double rel_f = fabs(f1 - f0) / fabs(f0), rel_g = worst / scale;
-    printf("  %-70s %dx%d tile %d: loss %.6g (content %.4g style %.4g) rel %.1e, grad rel %.1e\n",
-           json, w, h, tile, f0, a.content, a.style, rel_f, rel_g);
+    printf("  %-70s%s %dx%d tile %d: loss %.6g (content %.4g style %.4g) rel %.1e, grad rel %.1e\n",
+           json, masked ? " masks" : "", w, h, tile, f0, a.content, a.style, rel_f, rel_g);
     CHECK(rel_f <= 1e-4, "%s %dx%d tile %d: loss %.9g tiled, %.9g untiled", json, w, h, tile, f1,
           f0);
     CHECK(fabs(b.content - a.content) <= 1e-4 * fabs(a.content) &&
@@ -71,7 +79,13 @@ static void check_exact(const char *json, int w, int h, int tile)
           tile, worst, scale);
     CHECK(a.content > 0 && a.style > 0, "%s: a loss part is 0", json);
     free(g0), free(g1);
-    nst_image_free(&content), nst_image_free(&style), nst_image_free(&x);
+    nst_image_free(&content), nst_image_free(&style[0]), nst_image_free(&style[1]);
+    nst_image_free(&x), nst_image_free(&m0), nst_image_free(&cm);
+}
+
+static void check_exact(const char *json, int w, int h, int tile)
+{
+    check_exact_masks(json, w, h, tile, 0);
 }
 
 /* The default layers (content conv4_2, style conv1_1 … conv5_1): the value
@@ -92,7 +106,15 @@ static void test_exact(void)
     check_exact("{\"pooling\":\"avg\"," MIDDLE "}", 328, 216, 64);
 }
 
-/* An odd tile or masks with tiles: refused, with a message. */
+/* A masked style, an unmasked one and a content mask. */
+static void test_exact_masks(void)
+{
+    check_exact_masks("{\"pooling\":\"max\"}", 160, 112, 32, 1);
+    check_exact_masks("{\"pooling\":\"max\"," SHALLOW "}", 200, 136, 32, 1);
+    check_exact_masks("{\"pooling\":\"avg\"," MIDDLE "}", 328, 216, 64, 1);
+}
+
+/* A tile that is not a multiple of 16: refused. */
 static void test_refusals(void)
 {
     nst_params p;
@@ -106,10 +128,6 @@ static void test_refusals(void)
     CHECK(nst_objective_create_tiled(model, &p, &content, &style, 1, NULL, 0, 24, &o, &e) ==
               NST_EINVAL && !o,
           "a 24 px tile accepted");
-    nst_masks masks = {.style = {&mask}};
-    CHECK(nst_objective_create_tiled(model, &p, &content, &style, 1, &masks, 0, 32, &o, &e) ==
-              NST_EINVAL && !o && strstr(e.message, "masks are not supported with tiled"),
-          "masks with tiles: %s", e.message);
     nst_image_free(&content), nst_image_free(&style), nst_image_free(&mask);
 }
 
@@ -122,7 +140,7 @@ static size_t tiling_limit(const nst_params *p0, int w, int h, const int *style_
     p.memory_limit = 1; /* nothing left: the smallest history, untiled */
     size_t untiled = nst_transfer_memory(model, &p, w, h, style_wh, 1);
     return untiled - nst_objective_bytes(&p, w, h, style_wh, 1, NULL) +
-           nst_objective_tiled_bytes(&p, w, h, style_wh, 1, tile);
+           nst_objective_tiled_bytes(&p, w, h, style_wh, 1, NULL, tile);
 }
 
 static void test_estimate(void)
@@ -252,6 +270,7 @@ int main(void)
     }
     TEST_RUN(test_refusals);
     TEST_RUN(test_exact);
+    TEST_RUN(test_exact_masks);
     TEST_RUN(test_estimate);
     TEST_RUN(test_seams);
     nst_model_free(model);
