@@ -996,9 +996,9 @@ static int tile_setup(nst_objective *o, const nst_model *m, const nst_image *sty
             return NST_ENOMEM;
     }
     o->tile_area = area;
-    o->tile_img = malloc(3 * area * sizeof(float));
-    o->tile_grad = malloc(3 * area * sizeof(float));
-    o->feat = malloc((tile_feat_floats(p, o->tile) + 1) * sizeof(float));
+    o->tile_img = nst_big_alloc(3 * area * sizeof(float));
+    o->tile_grad = nst_big_alloc(3 * area * sizeof(float));
+    o->feat = nst_big_alloc((tile_feat_floats(p, o->tile) + 1) * sizeof(float));
     o->tile_gram = malloc((max_c * max_c + 1) * sizeof(float));
     if (!o->net || !o->tile_img || !o->tile_grad || !o->feat || !o->tile_gram) return NST_ENOMEM;
     return NST_OK;
