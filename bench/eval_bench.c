@@ -96,7 +96,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "eval_bench: out of memory\n");
         return 1;
     }
-    if (nst_objective_create(m, &p, &content, &style, 1, threads, &o, &err) != 0) {
+    if (nst_objective_create(m, &p, &content, &style, 1, NULL, threads, &o, &err) != 0) {
         fprintf(stderr, "eval_bench: %s\n", err.message);
         return 1;
     }
