@@ -132,8 +132,13 @@ double style_loss(float *diff, const float *feat, const float *target, int N, in
     // feat is (N,M), target and diff are (N,N); diff ends holding the
     // symmetric part of G − A
     if (N <= 0 || M <= 0) return 0.0;
+    gram_compute(diff, feat, N, M, scratch, pool);
+    return style_loss_of_gram(diff, target, N);
+}
+
+double style_loss_of_gram(float *diff, const float *target, int N)
+{
     float *d = diff;
-    gram_compute(d, feat, N, M, scratch, pool);
     double sum = 0.0;
     for (size_t i = 0; i < (size_t)N * N; i++) {
         d[i] -= target[i];

@@ -31,6 +31,9 @@ void gram_compute(float *gram, const float *feat, int N, int M, float *scratch, 
  * holds loss_scratch_floats(N) floats. */
 double style_loss(float *diff, const float *feat, const float *target, int N, int M,
                   float *scratch, nst_pool *pool);
+/* style_loss once the Gram G is known: diff (N,N) holds G and becomes the
+ * symmetric part of G − A; returns E. For Grams summed over tiles. */
+double style_loss_of_gram(float *diff, const float *target, int N);
 /* dfeat (N,M) gets += weight * dE/dF, from style_loss's diff for this feat;
  * with relu, dfeat is then zeroed wherever feat ≤ 0 (the backward of the
  * ReLU whose output feat is, over all of dfeat, in the same pass). */

@@ -842,17 +842,17 @@ static int tile_value_pass(nst_objective *o, const float *img, int W, int H, int
 }
 
 /* Layer l's Gram G = F Fᵀ / M of an image W×H from the tiles' sums, in
- * o->tile_gram. */
-static void tile_gram_sum(nst_objective *o, const double *sum, int l, int W, int H)
+ * gram. */
+static void tile_gram_sum(float *gram, const double *sum, int l, int W, int H)
 {
     int C = nst_layers[l].cout, pools = layer_pools(l);
     double M = (double)(W >> pools) * (H >> pools);
-    for (size_t j = 0; j < (size_t)C * C; j++) o->tile_gram[j] = (float)(sum[j] / M);
+    for (size_t j = 0; j < (size_t)C * C; j++) gram[j] = (float)(sum[j] / M);
 }
 
 static void tile_gram_of(nst_objective *o, int l, int W, int H)
 {
-    tile_gram_sum(o, o->gram_sum[l], l, W, H);
+    tile_gram_sum(o->tile_gram, o->gram_sum[l], l, W, H);
 }
 
 static double tiled_value(nst_objective *o, const float *x, nst_losses *parts)
@@ -864,27 +864,16 @@ static double tiled_value(nst_objective *o, const float *x, nst_losses *parts)
     for (int l = 0; l < NST_NUM_LAYERS; l++) {
         if (!o->style_layer[l]) continue;
         int N = nst_layers[l].cout;
-        for (int i = 0; i < o->n_terms; i++) { /* style_loss's arithmetic on G */
+        for (int i = 0; i < o->n_terms; i++) {
             style_term *t = &o->term[i];
             float *d = t->diff[l];
             if (t->mask.at[l] && t->mask.scale[l] == 0.0f) { /* no region (mask_style_loss) */
                 memset(d, 0, (size_t)N * N * sizeof(float));
                 continue;
             }
-            tile_gram_sum(o, t->mask.at[l] ? o->term_sum[i][l] : o->gram_sum[l], l, o->W, o->H);
-            double sum = 0.0;
-            for (size_t j = 0; j < (size_t)N * N; j++) {
-                d[j] = o->tile_gram[j] - t->target[l][j];
-                sum += (double)d[j] * d[j];
-            }
-            for (int r = 1; r < N; r++)
-                for (int c = 0; c < r; c++) {
-                    float *lo = d + (size_t)r * N + c, *up = d + (size_t)c * N + r;
-                    float s = 0.5f * (*lo + *up);
-                    *lo = s;
-                    *up = s;
-                }
-            v.style += o->p->beta * o->style_weight[l] * t->weight * (sum / (4.0 * (double)N * N));
+            tile_gram_sum(d, t->mask.at[l] ? o->term_sum[i][l] : o->gram_sum[l], l, o->W, o->H);
+            v.style += o->p->beta * o->style_weight[l] * t->weight *
+                       style_loss_of_gram(d, t->target[l], N);
         }
     }
     if (o->p->tv_weight > 0) v.tv = o->p->tv_weight * tv_loss(x, 3, o->H, o->W);
