@@ -178,6 +178,42 @@ double nst_objective_value(nst_objective *o, const float *x, nst_losses *parts)
     return v.total;
 }
 
+/* The style terms' gradients of layer l, added into grad (C,H,W) after
+ * the content's (masked: whether grad is through the ReLU so far), each
+ * term's weight times share (a tile's part of the image's positions; 1
+ * untiled). A masked term's mask is the image's (LW wide) at (ox, oy);
+ * work holds the masked features. Returns whether grad is through the
+ * ReLU: the unmasked term, last, applies it while in cache. */
+static int style_terms_grad(nst_objective *o, int l, const float *act, float *grad, int C, int H,
+                            int W, int masked, double share, int ox, int oy, int LW, float *work)
+{
+    nst_pool *pool = nst_net_pool(o->net);
+    const style_term *plain = NULL;
+    for (int i = 0; o->style_layer[l] && i < o->n_terms; i++) {
+        const style_term *t = &o->term[i];
+        const float *mk = t->mask.at[l];
+        if (!mk) {
+            plain = t;
+            continue;
+        }
+        if (LW != W || ox || oy) { /* a tile: its rows of the mask, side by side */
+            for (int y = 0; y < H; y++)
+                memcpy(o->tile_mask + (size_t)y * W, mk + (size_t)(oy + y) * LW + ox,
+                       (size_t)W * sizeof(float));
+            mk = o->tile_mask;
+        }
+        mask_style_grad(grad, (float)(o->p->beta * o->style_weight[l] * t->weight * share), work,
+                        act, mk, t->mask.scale[l], t->diff[l], C, H * W, pool);
+        masked = 0;
+    }
+    if (plain) {
+        style_grad(grad, (float)(o->p->beta * o->style_weight[l] * plain->weight * share), act,
+                   plain->diff[l], C, H * W, 1, pool);
+        masked = 1;
+    }
+    return masked;
+}
+
 /* The vgg.h hook: the weighted content and style gradients of layer l, added
  * into grad; the style gradient's pieces also take grad through the ReLU
  * while they are in cache. */
@@ -185,7 +221,6 @@ static int layer_grad(int l, const float *act, float *grad, int C, int H, int W,
                       void *user)
 {
     nst_objective *o = user;
-    nst_pool *pool = nst_net_pool(o->net);
     const float *cw = o->content_weight.at[l];
     if (o->content_target[l]) {
         if (cw)
@@ -194,24 +229,7 @@ static int layer_grad(int l, const float *act, float *grad, int C, int H, int W,
             content_grad(grad, (float)o->p->alpha, act, o->content_target[l], (size_t)C * H * W);
         masked = 0;
     }
-    const style_term *plain = NULL; /* the unmasked term goes last: it applies the ReLU */
-    for (int i = 0; o->style_layer[l] && i < o->n_terms; i++) {
-        const style_term *t = &o->term[i];
-        float weight = (float)(o->p->beta * o->style_weight[l] * t->weight);
-        if (!t->mask.at[l]) {
-            plain = t;
-            continue;
-        }
-        mask_style_grad(grad, weight, o->work, act, t->mask.at[l], t->mask.scale[l], t->diff[l],
-                        C, H * W, pool);
-        masked = 0;
-    }
-    if (plain) {
-        style_grad(grad, (float)(o->p->beta * o->style_weight[l] * plain->weight), act,
-                   plain->diff[l], C, H * W, 1, pool);
-        masked = 1;
-    }
-    return masked;
+    return style_terms_grad(o, l, act, grad, C, H, W, masked, 1.0, 0, 0, W, o->work);
 }
 
 void nst_objective_gradient(nst_objective *o, const float *x, float *g)
@@ -889,7 +907,6 @@ static int tile_layer_grad(int l, const float *act, float *grad, int C, int H, i
                            void *user)
 {
     nst_objective *o = user;
-    nst_pool *pool = nst_net_pool(o->net);
     int pools = layer_pools(l), LW = o->W >> pools, LH = o->H >> pools;
     int ox = o->ex0 >> pools, oy = o->ey0 >> pools;
     if (o->content_target[l]) {
@@ -907,29 +924,8 @@ static int tile_layer_grad(int l, const float *act, float *grad, int C, int H, i
             }
         masked = 0;
     }
-    const style_term *plain = NULL; /* the unmasked term goes last: it applies the ReLU */
     double share = (double)H * W / ((double)LW * LH); /* style_grad divides by H·W */
-    for (int i = 0; o->style_layer[l] && i < o->n_terms; i++) {
-        const style_term *t = &o->term[i];
-        const float *mk = t->mask.at[l];
-        if (!mk) {
-            plain = t;
-            continue;
-        }
-        for (int y = 0; y < H; y++)
-            memcpy(o->tile_mask + (size_t)y * W, mk + (size_t)(oy + y) * LW + ox,
-                   (size_t)W * sizeof(float));
-        mask_style_grad(grad, (float)(o->p->beta * o->style_weight[l] * t->weight * share),
-                        o->tile_work, act, o->tile_mask, t->mask.scale[l], t->diff[l], C, H * W,
-                        pool);
-        masked = 0;
-    }
-    if (plain) {
-        style_grad(grad, (float)(o->p->beta * o->style_weight[l] * plain->weight * share), act,
-                   plain->diff[l], C, H * W, 1, pool);
-        masked = 1;
-    }
-    return masked;
+    return style_terms_grad(o, l, act, grad, C, H, W, masked, share, ox, oy, LW, o->tile_work);
 }
 
 static void tiled_gradient(nst_objective *o, const float *x, float *g)
