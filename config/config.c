@@ -99,6 +99,14 @@ static const config_setting settings[] = {
      "Longest side of a job's preview image (pixels): a larger job is previewed downscaled, "
      "its checkpoint and result kept full size.",
      "preview_max_size"},
+    {"checkpoint_interval", "--checkpoint-interval", "NSTD_CHECKPOINT_INTERVAL",
+     "checkpoint_interval", CONFIG_SECONDS, FIELD(checkpoint_interval), "60", 0, 86400, NULL,
+     NULL, "DURATION",
+     "A job larger than preview_max_size stores its full-size checkpoint (what a restart "
+     "resumes from) at most this often, on a preview iteration; its previews are downscaled "
+     "copies in between. A smaller job's preview is its checkpoint, stored at every preview. "
+     "0: at every preview.",
+     "checkpoint_interval_s"},
     {"min_free_disk", "--min-free-disk", "NSTD_MIN_FREE_DISK", "min_free_disk", CONFIG_BYTES,
      FIELD(min_free_disk), "64M", 0, 1024 * GIB, NULL, NULL, "SIZE",
      "Free space the job store keeps: below it /readyz is not ready, a new job is refused "

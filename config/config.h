@@ -23,6 +23,7 @@ typedef struct {
     long max_upload_bytes;      /* NSTD_MAX_UPLOAD_BYTES, --max-upload-bytes (32 MiB), whole request */
     int max_image_size;         /* NSTD_MAX_IMAGE_SIZE, --max-image-size (1024): image_size limit */
     int preview_max_size;       /* NSTD_PREVIEW_MAX_SIZE, --preview-max-size (1024): preview's longest side */
+    int checkpoint_interval;    /* NSTD_CHECKPOINT_INTERVAL, --checkpoint-interval (60 s): a large job's full-size checkpoints */
     long min_free_disk;         /* NSTD_MIN_FREE_DISK, --min-free-disk (64 MiB): store's free space floor */
     long max_input_pixels;      /* NSTD_MAX_INPUT_PIXELS, --max-input-pixels (50e6): uploaded image w*h */
     int max_iterations;         /* NSTD_MAX_ITERATIONS, --max-iterations (2000) */

@@ -325,6 +325,7 @@ int main(int argc, char **argv)
         .hooks = s.hooks,
         .max_job_memory = s.cfg.max_job_memory,
         .preview_max_size = s.cfg.preview_max_size,
+        .checkpoint_interval_s = s.cfg.checkpoint_interval,
     };
     if (jobs_start(&s.jobs, &jc, s.store, s.metrics, s.model, err, sizeof err) < 0) {
         log_error("jobs_start_failed", err);

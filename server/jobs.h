@@ -77,6 +77,7 @@ typedef struct {
     webhooks *hooks;        /* webhook deliveries of the jobs run here; NULL: none */
     long max_job_memory;    /* bytes a job may use (jobs_memory); 0: no limit */
     int preview_max_size;   /* longest side of a stored preview; 0: the output's */
+    double checkpoint_interval_s;   /* a larger job's full-size checkpoints at most this often */
 } jobs_config;
 
 typedef struct {

@@ -102,22 +102,30 @@ typedef struct {
     double last_t;              /* monotonic time of the previous callback */
     double persisted_t;         /* … and of the last record written */
     double hook_t;              /* … and of the last progress webhook (webhooks_event) */
+    double checkpoint_t;        /* … and of the last checkpoint (or the run's start) */
 } run_ctx;
 
-/* preview.png of a job whose checkpoint is img (png, len): the same file
- * while the image fits preview_max_size, else a copy whose longest side is
+/* Whether img is larger than preview_max_size: its preview is then a
+ * downscaled copy, and its full-size checkpoint is encoded on its own
+ * schedule (checkpoint_interval_s), not at every preview. */
+static int print_size(const jobs *j, const nst_image *img)
+{
+    int most = j->cfg.preview_max_size;
+    return most > 0 && (img->w > most || img->h > most);
+}
+
+/* preview.png of a job at img: the checkpoint's PNG (png, len) while the
+ * image fits preview_max_size, else a copy whose longest side is
  * preview_max_size, so a print-size job's previews stay small. 1 when
  * stored. */
 static int store_preview(jobs *j, struct job *jb, const nst_image *img, const unsigned char *png,
                          size_t len)
 {
-    int most = j->cfg.preview_max_size;
-    if (most <= 0 || (img->w <= most && img->h <= most))
-        return jobs_blob(j, jb, "preview.png", png, len, 1) == 0;
+    if (!print_size(j, img)) return jobs_blob(j, jb, "preview.png", png, len, 1) == 0;
     nst_image small = {0};
     unsigned char *spng = NULL;
     size_t slen = 0;
-    int ok = nst_image_fit(img, most, &small) == NST_OK &&
+    int ok = nst_image_fit(img, j->cfg.preview_max_size, &small) == NST_OK &&
              nst_image_encode_png(&small, &spng, &slen) == 0 &&
              jobs_blob(j, jb, "preview.png", spng, slen, 1) == 0;
     nst_image_free(&small);
@@ -126,9 +134,11 @@ static int store_preview(jobs *j, struct job *jb, const nst_image *img, const un
 }
 
 /* The engine's progress callback: numbers, ETA, preview and checkpoint.
- * An image the engine reports is the checkpoint to resume from; it is the
- * preview too (store_preview) when the job asked for previews
- * (preview_every > 0). */
+ * An image the engine reports is the checkpoint to resume from, stored
+ * each time while it fits preview_max_size and at most every
+ * checkpoint_interval_s when larger (a full-size encode takes seconds at
+ * print sizes); it is the preview too (store_preview) when the job asked
+ * for previews (preview_every > 0). */
 static void on_progress(const nst_progress *p, void *user)
 {
     run_ctx *rc = user;
@@ -140,12 +150,19 @@ static void on_progress(const nst_progress *p, void *user)
 
     unsigned char *png = NULL;
     size_t len = 0;
-    int preview = jb->params.preview_every > 0, stored = 0;
-    if (p->image && nst_image_encode_png(p->image, &png, &len) == 0) {
+    int preview = jb->params.preview_every > 0, stored = 0, previewed = 0;
+    if (p->image && print_size(j, p->image)) {
+        previewed = preview && store_preview(j, jb, p->image, NULL, 0);
+        if (t - rc->checkpoint_t >= j->cfg.checkpoint_interval_s &&
+            nst_image_encode_png(p->image, &png, &len) == 0)
+            stored = jobs_blob(j, jb, "checkpoint.png", png, len, 1) == 0;
+    } else if (p->image && nst_image_encode_png(p->image, &png, &len) == 0) {
         stored = jobs_blob(j, jb, "checkpoint.png", png, len, 1) == 0 &&
                  (!preview || store_preview(j, jb, p->image, png, len));
+        previewed = stored && preview;
     }
     free(png);
+    if (stored) rc->checkpoint_t = t;
 
     pthread_mutex_lock(&j->mu);
     job_info *r = &jb->rec;
@@ -162,17 +179,15 @@ static void on_progress(const nst_progress *p, void *user)
     if (done <= 0) done = p->iteration;
     double left = r->iterations - r->iteration;
     r->eta_s = done > 0 ? p->elapsed_s / done * (left > 0 ? left : 0) : -1;
-    if (stored) {
-        r->has_preview |= preview;
-        r->checkpoint_iteration = p->iteration;
-    }
+    r->has_preview |= previewed;
+    if (stored) r->checkpoint_iteration = p->iteration;
     jobs_bump(j, jb);
     if (r->webhook) webhooks_event(j->cfg.hooks, r, WEBHOOK_PROGRESS, &rc->hook_t);
     pthread_mutex_unlock(&j->mu);
 
     /* Progress reaches the store with each checkpoint; with a shared store,
      * where other processes read it, at least every SHARED_PROGRESS_S. */
-    if (stored || (j->shared && t - rc->persisted_t >= SHARED_PROGRESS_S)) {
+    if (stored || previewed || (j->shared && t - rc->persisted_t >= SHARED_PROGRESS_S)) {
         rc->persisted_t = t;
         jobs_persist(j, jb, 1);
     }
@@ -202,7 +217,7 @@ static int run_transfer(jobs *j, struct job *jb, nst_image *out, nst_error *err)
     memset(styles, 0, sizeof styles);
     memset(masks_img, 0, sizeof masks_img);
     nst_masks masks = {.content = NULL};
-    run_ctx ctx = {j, jb, 0, now_mono(), 0, 0};
+    run_ctx ctx = {j, jb, 0, now_mono(), 0, 0, now_mono()};
     nst_callbacks cb = {.progress = on_progress, .user = &ctx, .cancel = &jb->cancel,
                         .threads = j->cfg.job_threads};
 

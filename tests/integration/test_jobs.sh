@@ -4,10 +4,12 @@
 # Server-Sent Events; list and pagination; result before the end (409);
 # cancel a running job; delete a finished one; several styles with blend
 # weights. Previews are at most --preview-max-size (40) on their longest
-# side: the 40 px job's are its own size, the 48 px job's a downscaled copy.
+# side: the 40 px job's are its own size, the 48 px job's a downscaled copy,
+# and the 48 px job stores no full-size checkpoint within the hour of
+# --checkpoint-interval.
 . "$(dirname "$0")/lib.sh"
 make_images
-start_nstd --workers 1 --preview-max-size 40
+start_nstd --workers 1 --preview-max-size 40 --checkpoint-interval 3600
 
 # ---------------------------------------------------------------- submit, poll, result
 st=$(req POST /v1/jobs -F "content=@$T/content.png" -F "style=@$T/style.png" \
@@ -84,6 +86,14 @@ until [ "$(grep -c '^event: progress' "$T/events" || true)" -ge 3 ]; do
     sleep 0.2
 done
 ok "SSE delivers progress events"
+# a job larger than preview_max_size: previews at every iteration, but no
+# full-size checkpoint before --checkpoint-interval (test_restart: after it)
+[ "$(job_field "$id" 'd["progress"]["iteration"]')" -ge 2 ] || fail "fewer than 2 iterations"
+! stored_blob "$id" checkpoint.png || fail "a full-size checkpoint within the interval"
+expect_eq "$(stored_field "$id" checkpoint_iteration)" 0 "no checkpoint iteration"
+expect_eq "$(req GET /v1/info)" 200 "info"
+expect_eq "$(jf "$T/body" 'd["limits"]["checkpoint_interval_s"]')" 3600 "checkpoint_interval_s published"
+ok "a print-size job's checkpoint is not encoded at every preview"
 
 # ---------------------------------------------------------------- cancel a running job
 t0=$(date +%s)

@@ -84,3 +84,31 @@ expect_eq "$(req DELETE "/v1/jobs/$id")" 202 "cancel the resumed job"
 stop_nstd
 expect_eq "$STOP_RC" 0 "exit status"
 ok "saved job resumes after restart"
+
+# ---------------------------------------------------------------- print size: the checkpoint's own schedule
+# A job larger than --preview-max-size is previewed downscaled at every
+# preview_every and stores its full-size checkpoint at most every
+# --checkpoint-interval (test_jobs: none within an hour's interval); a kill
+# -9 resumes it from that checkpoint.
+start_nstd --workers 1 --preview-max-size 16 --checkpoint-interval 1
+id=$(submit '{"image_size":40,"iterations":2000,"preview_every":1,"tolerance":0}')
+wait_state "$id" running 60
+deadline=$(( $(date +%s) + 60 * SLOW ))
+until stored_blob "$id" checkpoint.png && [ "$(stored_field "$id" checkpoint_iteration)" -ge 1 ]; do
+    [ "$(date +%s)" -lt $deadline ] || fail "no checkpoint within the interval"
+    sleep 0.1
+done
+expect_eq "$(OUT="$T/p.png" req GET "/v1/jobs/$id/preview")" 200 "preview"
+expect_eq "$(png_size "$T/p.png")" "16 13" "the preview, downscaled"
+[ "$STORE" = disk ] && expect_eq "$(png_size "$DATA/jobs/$id/checkpoint.png")" "40 33" \
+    "the checkpoint, full size"
+kill_nstd
+start_nstd --workers 1 --preview-max-size 16 --checkpoint-interval 1
+deadline=$(( $(date +%s) + 60 * SLOW ))   # on Redis: once the dead worker's lease runs out
+until grep -q '"event":"job_started","resume_iteration":[1-9][0-9]*,"job":"'"$id"'"' "$NSTD_LOG"; do
+    [ "$(date +%s)" -lt $deadline ] || fail "the print-size job did not resume from its checkpoint"
+    sleep 0.2
+done
+expect_eq "$(req DELETE "/v1/jobs/$id")" 202 "cancel it"
+stop_nstd
+ok "a print-size job's full-size checkpoint, on its interval, survives kill -9"
