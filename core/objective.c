@@ -55,7 +55,7 @@ struct nst_objective {
     int tile;                              /* interior side of a tile, a multiple of TILE_ALIGN */
     int mv, mg;                            /* margins of the value and the gradient passes */
     double *gram_sum[NST_NUM_LAYERS];      /* Σ over tiles of F Fᵀ, (C,C) */
-    float *tile_img, *tile_grad;           /* (3,eh,ew) of the largest grown tile */
+    float *tile_img, *tile_grad;           /* (3,eh,ew) of the largest grown tile; (3,T,T) */
     float *feat;                           /* a tile's interior features, widest style layer */
     float *tile_gram;                      /* (C,C) of the widest style layer */
     int ex0, ey0;                          /* origin of the tile being differentiated */
@@ -217,9 +217,10 @@ static int style_terms_grad(nst_objective *o, int l, const float *act, float *gr
 /* The vgg.h hook: the weighted content and style gradients of layer l, added
  * into grad; the style gradient's pieces also take grad through the ReLU
  * while they are in cache. */
-static int layer_grad(int l, const float *act, float *grad, int C, int H, int W, int masked,
-                      void *user)
+static int layer_grad(int l, const float *act, float *grad, int C, int H, int W, int x0,
+                      int y0, int masked, void *user)
 {
+    (void)x0, (void)y0; /* the whole plane */
     nst_objective *o = user;
     const float *cw = o->content_weight.at[l];
     if (o->content_target[l]) {
@@ -901,14 +902,15 @@ static double tiled_value(nst_objective *o, const float *x, nst_losses *parts)
 }
 
 /* The vgg.h hook for a tile at (o->ex0, o->ey0): layer_grad's losses on the
- * tile's features, the content targets at the tile's offset and the style
- * gradient normalised by the whole image's positions. */
-static int tile_layer_grad(int l, const float *act, float *grad, int C, int H, int W, int masked,
-                           void *user)
+ * positions the backward pass asks for, with the content targets at their
+ * offset and the style gradient normalised by the whole image's
+ * positions. */
+static int tile_layer_grad(int l, const float *act, float *grad, int C, int H, int W, int x0,
+                           int y0, int masked, void *user)
 {
     nst_objective *o = user;
     int pools = layer_pools(l), LW = o->W >> pools, LH = o->H >> pools;
-    int ox = o->ex0 >> pools, oy = o->ey0 >> pools;
+    int ox = (o->ex0 >> pools) + x0, oy = (o->ey0 >> pools) + y0;
     if (o->content_target[l]) {
         float alpha = (float)o->p->alpha;
         const float *cw = o->content_weight.at[l];
@@ -936,13 +938,15 @@ static void tiled_gradient(nst_objective *o, const float *x, float *g)
         if (tile_load(o, x, W, H, r) != NST_OK) continue; /* planned for: cannot happen */
         o->ex0 = r.x0;
         o->ey0 = r.y0;
-        nst_net_backward(o->net, o->tile_grad, tile_layer_grad, o);
-        int w = r.x1 - r.x0, h = r.y1 - r.y0;
+        if (nst_net_backward_rect(o->net, o->tile_grad, t.x0 - r.x0, t.y0 - r.y0, t.x1 - r.x0,
+                                  t.y1 - r.y0, tile_layer_grad, o) != 0)
+            continue; /* planned for: cannot happen */
+        int w = t.x1 - t.x0;
         for (int c = 0; c < 3; c++)
             for (int y = t.y0; y < t.y1; y++)
                 memcpy(g + ((size_t)c * H + y) * W + t.x0,
-                       o->tile_grad + ((size_t)c * h + y - r.y0) * w + t.x0 - r.x0,
-                       (size_t)(t.x1 - t.x0) * sizeof(float));
+                       o->tile_grad + ((size_t)c * (t.y1 - t.y0) + y - t.y0) * w,
+                       (size_t)w * sizeof(float));
     }
     if (o->p->tv_weight > 0) tv_grad(g, (float)o->p->tv_weight, x, 3, H, W);
 }
@@ -970,7 +974,7 @@ static int tile_setup(nst_objective *o, const nst_model *m, const nst_image *sty
     tile_margins(depth, &o->mv, &o->mg);
     int *wh = all_shapes(o->W, o->H, fwh, n_styles, o->tile, o->mv, o->mg, &n, &area);
     if (!wh) return NST_ENOMEM;
-    o->net = nst_net_create_sizes(m, wh, n, depth, p->pooling, o->threads);
+    o->net = nst_net_create_sizes(m, wh, n, depth, o->tile, p->pooling, o->threads);
     free(wh);
     size_t max_c = 0;
     for (int i = 0; i < p->n_style_layers; i++) {
@@ -982,7 +986,7 @@ static int tile_setup(nst_objective *o, const nst_model *m, const nst_image *sty
     }
     o->tile_area = area;
     o->tile_img = nst_big_alloc(3 * area * sizeof(float));
-    o->tile_grad = nst_big_alloc(3 * area * sizeof(float));
+    o->tile_grad = nst_big_alloc((size_t)3 * o->tile * o->tile * sizeof(float)); /* interior */
     o->feat = nst_big_alloc((tile_feat_floats(p, o->tile) + 1) * sizeof(float));
     o->tile_gram = malloc((max_c * max_c + 1) * sizeof(float));
     if (!o->net || !o->tile_img || !o->tile_grad || !o->feat || !o->tile_gram) return NST_ENOMEM;
@@ -1036,7 +1040,7 @@ static size_t tiled_bytes(const nst_params *p, int W, int H, const int *style_wh
     tile_margins(depth, &mv, &mg);
     int *wh = all_shapes(W, H, fwh, n_styles, T, mv, mg, &n, &area);
     if (!wh) return (size_t)-1;
-    size_t net = nst_net_bytes_sizes(wh, n, depth);
+    size_t net = nst_net_bytes_sizes(wh, n, depth, T);
     free(wh);
     if (!net) return (size_t)-1;
     size_t targets = 0, max_c = 0;
@@ -1048,7 +1052,8 @@ static size_t tiled_bytes(const nst_params *p, int W, int H, const int *style_wh
     }
     if (masks) targets += area + tile_work_floats(p, area) + 2; /* tile_mask_setup */
     targets += 2 * max_c * max_c + loss_scratch_floats((int)max_c) + 2;
-    size_t buffers = net / sizeof(float) + 1 + 6 * area + tile_feat_floats(p, T) + 1;
+    size_t buffers = net / sizeof(float) + 1 + 3 * area + 3 * (size_t)T * T +
+                     tile_feat_floats(p, T) + 1;
     size_t styles_peak = 0;
     for (int k = 0; k < n_styles; k++) {
         int sw = style_wh[2 * k], sh = style_wh[2 * k + 1];

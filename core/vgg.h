@@ -25,8 +25,12 @@ nst_net *nst_net_create(const nst_model *m, int W, int H, int depth, nst_pooling
                         int threads);
 /* A net that runs any of n sizes wh[2i]×wh[2i+1] (each buffer as large as
  * the largest of them needs), set to the first; nst_net_resize switches.
- * For the tiles of a tiled objective, whose shapes differ at the borders. */
-nst_net *nst_net_create_sizes(const nst_model *m, const int *wh, int n, int depth,
+ * For the tiles of a tiled objective, whose shapes differ at the borders.
+ * crop > 0: its backward passes are only ever asked for the gradient of a
+ * rect of at most crop×crop pixels at a multiple of 16 inside the image
+ * (nst_net_backward_rect), and its gradient buffers hold only what that
+ * needs. */
+nst_net *nst_net_create_sizes(const nst_model *m, const int *wh, int n, int depth, int crop,
                               nst_pooling pooling, int threads);
 /* Run W×H from now on: 0, or -1 (unchanged) when its buffers are too small. */
 int nst_net_resize(nst_net *net, int W, int H);
@@ -34,7 +38,7 @@ void nst_net_free(nst_net *net);
 /* Bytes nst_net_create allocates for these sizes (its buffers, not the
  * threads' stacks); 0 when the image is too small for the depth. */
 size_t nst_net_bytes(int W, int H, int depth);
-size_t nst_net_bytes_sizes(const int *wh, int n, int depth);
+size_t nst_net_bytes_sizes(const int *wh, int n, int depth, int crop);
 /* The net's threads, for the losses the hook computes (may be NULL). */
 nst_pool *nst_net_pool(const nst_net *net);
 
@@ -45,14 +49,24 @@ void nst_net_forward(nst_net *net, const float *img);
 const float *nst_net_activation(const nst_net *net, int l, int *C, int *H, int *W);
 
 /* Hook called once per layer, deepest first: add d(loss)/d(activation l) into
- * grad (C,H,W). masked says whether grad is already through the ReLU that
- * produced act (zero wherever act is 0); the hook returns whether it is
- * after what it added, and the backward pass applies the ReLU if not. */
+ * grad (C,H,W). act and grad hold the positions [x0, x0+W) × [y0, y0+H) of
+ * layer l's plane (all of it, x0 = y0 = 0, but in nst_net_backward_rect).
+ * masked says whether grad is already through the ReLU that produced act
+ * (zero wherever act is 0); the hook returns whether it is after what it
+ * added, and the backward pass applies the ReLU if not. */
 typedef int (*nst_layer_grad_fn)(int l, const float *act, float *grad, int C, int H, int W,
-                                 int masked, void *user);
+                                 int x0, int y0, int masked, void *user);
 
 /* Backward pass after forward: dimg (3,H,W) is overwritten with the gradient
  * with respect to the [0,1] image of the losses the hook adds. */
 void nst_net_backward(nst_net *net, float *dimg, nst_layer_grad_fn loss_grad, void *user);
+
+/* The same for the pixels [x0, x1) × [y0, y1) only: dimg (3, y1-y0, x1-x0)
+ * is overwritten with their gradient. Each layer's backward runs on the
+ * positions whose gradient reaches them (the whole plane at most), so a
+ * tile's interior costs less than its grown rect. -1 (dimg untouched) when
+ * the rect is outside the image or larger than the net's crop allows. */
+int nst_net_backward_rect(nst_net *net, float *dimg, int x0, int y0, int x1, int y1,
+                          nst_layer_grad_fn loss_grad, void *user);
 
 #endif

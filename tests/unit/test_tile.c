@@ -7,13 +7,17 @@
  * tiles equals the untiled one and shows no step across the tile
  * boundaries; the estimate with tiles stays within the limit, and a limit
  * below what x and the optimiser alone need is not met. With masks (a
- * masked style, an unmasked one, a content mask) too. Uses the embedded vgg19-random model and generated images.
+ * masked style, an unmasked one, a content mask) too. The net's backward
+ * pass of a rect of pixels (what a tile's interior asks for) equals that
+ * rect of the whole image's gradient. Uses the embedded vgg19-random model
+ * and generated images.
  */
 #include <math.h>
 #include <stdlib.h>
 
 #include "objective.h"
 #include "test.h"
+#include "vgg.h"
 #include "testimg.h"
 
 static nst_model *model;
@@ -276,6 +280,66 @@ static void test_seams(void)
     nst_image_free(&a), nst_image_free(&b), nst_image_free(&content), nst_image_free(&style);
 }
 
+/* A hook adding ½ Σ act² of a few layers: the same at every position. */
+static int square_grad(int l, const float *act, float *grad, int C, int H, int W, int x0, int y0,
+                       int masked, void *user)
+{
+    (void)x0, (void)y0, (void)user;
+    if (l != 0 && l != 2 && l != 5 && l != 9 && l != 12) return masked;
+    for (size_t i = 0; i < (size_t)C * H * W; i++) grad[i] += act[i] * 1e-3f;
+    return 0;
+}
+
+/* nst_net_backward_rect: the gradient of a rect of pixels, each layer's
+ * backward run on the positions that reach it only, equals that rect of
+ * the whole image's gradient, inside and at every border, with the
+ * gradient buffers of a net planned for a crop of that side. */
+static void test_backward_rect(void)
+{
+    const int W = 120, H = 88, T = 32, depth = 13;
+    for (int pool = 0; pool < 2; pool++) {
+        nst_pooling pooling = pool ? NST_POOL_AVG : NST_POOL_MAX;
+        nst_net *whole = nst_net_create(model, W, H, depth, pooling, 2);
+        int wh[2] = {W, H};
+        nst_net *crop = nst_net_create_sizes(model, wh, 1, depth, T, pooling, 2);
+        CHECK(whole && crop, "nets");
+        CHECK(nst_net_bytes_sizes(wh, 1, depth, T) < nst_net_bytes(W, H, depth),
+              "a crop's net is not smaller");
+        nst_image x;
+        testimg_make(&x, "x", W, H);
+        float *g = malloc((size_t)3 * W * H * sizeof(float)), *r = malloc((size_t)3 * T * T * sizeof(float));
+        nst_net_forward(whole, x.data);
+        nst_net_backward(whole, g, square_grad, NULL);
+        nst_net_forward(crop, x.data);
+        static const int at[][2] = {{0, 0}, {48, 32}, {96, 0}, {16, 64}, {96, 64}};
+        double worst = 0, scale = 0;
+        for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
+            int x0 = at[k][0], y0 = at[k][1];
+            int x1 = x0 + T < W ? x0 + T : W, y1 = y0 + T < H ? y0 + T : H;
+            int w = x1 - x0, h = y1 - y0;
+            CHECK(nst_net_backward_rect(crop, r, x0, y0, x1, y1, square_grad, NULL) == 0,
+                  "rect at %d,%d refused", x0, y0);
+            for (int c = 0; c < 3; c++)
+                for (int y = 0; y < h; y++)
+                    for (int i = 0; i < w; i++) {
+                        double a = g[((size_t)c * H + y0 + y) * W + x0 + i];
+                        double b = r[((size_t)c * h + y) * w + i];
+                        worst = fmax(worst, fabs(a - b));
+                        scale = fmax(scale, fabs(a));
+                    }
+        }
+        printf("  %s pooling: rects of %d px against the whole gradient: max |diff| %.1e of %.1e\n",
+               pool ? "avg" : "max", T, worst, scale);
+        CHECK(scale > 0 && worst <= 1e-5 * scale, "rect gradient differs by %g of %g", worst,
+              scale);
+        CHECK(nst_net_backward_rect(crop, r, 0, 0, W, H, square_grad, NULL) == -1,
+              "the whole image on a crop's buffers");
+        free(g), free(r);
+        nst_image_free(&x);
+        nst_net_free(whole), nst_net_free(crop);
+    }
+}
+
 int main(void)
 {
     nst_error e;
@@ -283,6 +347,7 @@ int main(void)
         fprintf(stderr, "model: %s\n", e.message);
         return 1;
     }
+    TEST_RUN(test_backward_rect);
     TEST_RUN(test_refusals);
     TEST_RUN(test_exact);
     TEST_RUN(test_exact_masks);
