@@ -3,7 +3,7 @@
 against the peer where the peer fits.
 
     bench/print_size.py [--nst build/nst] [--sizes 512,1024,2048,4096]
-        [--budgets 2048:1536,4096:4096] [--iters 2] [--threads 2]
+        [--budgets 2048:1456,4096:3968] [--iters 2] [--threads 2]
         [--peer "python3 path/to/torch_gatys.py"] [--peer-max-side 1400]
 
 For each size nst runs --iters L-BFGS iterations (tolerance 0, no previews)
@@ -13,7 +13,8 @@ under GNU time: its peak RSS (the model included), its own memory estimate
 seconds per iteration after the first (about one evaluation each: the
 forward pass to conv5_1 and the backward pass). A size listed in --budgets
 runs with --max-memory MIB, the job's budget, which is what makes the engine
-split a large evaluation into tiles; nst refuses a size whose estimate is
+split a large evaluation into tiles (the defaults leave the model's 80 MiB
+room within 1.5 and 4 GiB); nst refuses a size whose estimate is
 over its budget, and the table says so. The peer, `PEER SIDE ITERS THREADS`
 printing `s_per_eval=SECONDS`, runs on a square of as many pixels as nst's
 output (SIDE = √(w·h)) up to --peer-max-side (it keeps every activation:
@@ -46,7 +47,7 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--nst", default=os.path.join(here, "..", "build", "nst"))
     ap.add_argument("--sizes", default="512,1024,2048,4096")
-    ap.add_argument("--budgets", default="2048:1536,4096:4096",
+    ap.add_argument("--budgets", default="2048:1456,4096:3968",
                     help="SIZE:MIB,… --max-memory per size")
     ap.add_argument("--iters", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
@@ -69,11 +70,13 @@ def main():
             rc, text, rss, _ = timed(cmd)
             est = re.search(r"memory estimate ([0-9.]+) MiB", text)
             est = f"{float(est.group(1)):.0f}" if est else "–"
+            tile = re.search(r"evaluated on (\d+) px tiles", text)
+            tile = f"{tile.group(1)} px" if tile else "untiled"
             budget = str(budgets.get(size, "–"))
             if rc != 0:
                 said = [l for l in text.splitlines() if l.startswith("nst:") and "model" not in l]
                 why = said[-1][5:] if said else f"exit {rc}"
-                rows.append(f"| {size} | – | {budget} | {est} | refused or failed: {why} | | | | |")
+                rows.append(f"| {size} | – | {budget} | – | {est} | refused or failed: {why} | | | | |")
                 print(f"# {size}: nst exit {rc}", file=sys.stderr, flush=True)
                 continue
             w, h = png_size(out)
@@ -88,12 +91,12 @@ def main():
                 if prc == 0 and m:
                     peer_rss, peer_s = f"{prss:.0f}", f"{float(m.group(1)):.2f}"
                     ratio = f"{per / float(m.group(1)):.2f}"
-            rows.append(f"| {size} | {w}×{h} | {budget} | {est} | {rss:.0f} | {per:.2f} | "
+            rows.append(f"| {size} | {w}×{h} | {budget} | {tile} | {est} | {rss:.0f} | {per:.2f} | "
                         f"{peer_rss} | {peer_s} | {ratio} |")
             print(f"# {size}: done", file=sys.stderr, flush=True)
-    print("| size | output | budget MiB | nst estimate MiB | nst peak RSS MiB | "
+    print("| size | output | budget MiB | tile | nst estimate MiB | nst peak RSS MiB | "
           "nst s / evaluation | peer peak RSS MiB | peer s / evaluation | nst / peer |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 
