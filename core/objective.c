@@ -55,7 +55,7 @@ struct nst_objective {
     int tile;                              /* interior side of a tile, a multiple of TILE_ALIGN */
     int mv, mg;                            /* margins of the value and the gradient passes */
     double *gram_sum[NST_NUM_LAYERS];      /* Σ over tiles of F Fᵀ, (C,C) */
-    float *tile_img, *tile_grad;           /* (3,eh,ew) of the largest grown tile; (3,T,T) */
+    float *tile_img;                       /* (3,eh,ew) of the largest grown tile */
     float *feat;                           /* a tile's interior features, widest style layer */
     float *tile_gram;                      /* (C,C) of the widest style layer */
     int ex0, ey0;                          /* origin of the tile being differentiated */
@@ -258,7 +258,6 @@ void nst_objective_free(nst_objective *o)
     mask_levels_free(&o->content_weight);
     for (int l = 0; l < NST_NUM_LAYERS; l++) free(o->gram_sum[l]);
     free(o->tile_img);
-    free(o->tile_grad);
     free(o->feat);
     free(o->tile_gram);
     for (int t = 0; t <= NST_MAX_STYLES; t++)
@@ -938,15 +937,10 @@ static void tiled_gradient(nst_objective *o, const float *x, float *g)
         if (tile_load(o, x, W, H, r) != NST_OK) continue; /* planned for: cannot happen */
         o->ex0 = r.x0;
         o->ey0 = r.y0;
-        if (nst_net_backward_rect(o->net, o->tile_grad, t.x0 - r.x0, t.y0 - r.y0, t.x1 - r.x0,
-                                  t.y1 - r.y0, tile_layer_grad, o) != 0)
-            continue; /* planned for: cannot happen */
-        int w = t.x1 - t.x0;
-        for (int c = 0; c < 3; c++)
-            for (int y = t.y0; y < t.y1; y++)
-                memcpy(g + ((size_t)c * H + y) * W + t.x0,
-                       o->tile_grad + ((size_t)c * (t.y1 - t.y0) + y - t.y0) * w,
-                       (size_t)w * sizeof(float));
+        /* the interior's gradient, straight into g at its place */
+        nst_net_backward_rect(o->net, g + (size_t)t.y0 * W + t.x0, (size_t)W, (size_t)W * H,
+                              t.x0 - r.x0, t.y0 - r.y0, t.x1 - r.x0, t.y1 - r.y0, tile_layer_grad,
+                              o); /* -1 is planned for: cannot happen */
     }
     if (o->p->tv_weight > 0) tv_grad(g, (float)o->p->tv_weight, x, 3, H, W);
 }
@@ -986,10 +980,9 @@ static int tile_setup(nst_objective *o, const nst_model *m, const nst_image *sty
     }
     o->tile_area = area;
     o->tile_img = nst_big_alloc(3 * area * sizeof(float));
-    o->tile_grad = nst_big_alloc((size_t)3 * o->tile * o->tile * sizeof(float)); /* interior */
     o->feat = nst_big_alloc((tile_feat_floats(p, o->tile) + 1) * sizeof(float));
     o->tile_gram = malloc((max_c * max_c + 1) * sizeof(float));
-    if (!o->net || !o->tile_img || !o->tile_grad || !o->feat || !o->tile_gram) return NST_ENOMEM;
+    if (!o->net || !o->tile_img || !o->feat || !o->tile_gram) return NST_ENOMEM;
     return NST_OK;
 }
 
@@ -1052,8 +1045,7 @@ static size_t tiled_bytes(const nst_params *p, int W, int H, const int *style_wh
     }
     if (masks) targets += area + tile_work_floats(p, area) + 2; /* tile_mask_setup */
     targets += 2 * max_c * max_c + loss_scratch_floats((int)max_c) + 2;
-    size_t buffers = net / sizeof(float) + 1 + 3 * area + 3 * (size_t)T * T +
-                     tile_feat_floats(p, T) + 1;
+    size_t buffers = net / sizeof(float) + 1 + 3 * area + tile_feat_floats(p, T) + 1;
     size_t styles_peak = 0;
     for (int k = 0; k < n_styles; k++) {
         int sw = style_wh[2 * k], sh = style_wh[2 * k + 1];

@@ -271,17 +271,18 @@ static void preprocess(const nst_preprocess *p, float *out, const float *img, si
     }
 }
 
-/* Adjoint of preprocess on a rect: dimg (3,h,w) = d/dimg of the pixels at
- * (x, y) of dnet (3,dh,dw), which holds d/d(net input). */
-static void preprocess_backward(const nst_preprocess *p, float *dimg, int w, int h,
-                                const float *dnet, int dw, int dh, int x, int y)
+/* Adjoint of preprocess on a rect: the w×h pixels of dimg (rows `row`,
+ * channels `plane` floats apart) = d/dimg of the pixels at (x, y) of dnet
+ * (3,dh,dw), which holds d/d(net input). */
+static void preprocess_backward(const nst_preprocess *p, float *dimg, size_t row, size_t plane,
+                                int w, int h, const float *dnet, int dw, int dh, int x, int y)
 {
     for (int c = 0; c < 3; c++) {
-        float *dst = dimg + (size_t)(p->bgr ? 2 - c : c) * w * h;
+        float *dst = dimg + (size_t)(p->bgr ? 2 - c : c) * plane;
         const float *src = dnet + ((size_t)c * dh + y) * dw + x;
         float a = p->range / p->std[c];
         for (int r = 0; r < h; r++)
-            for (int i = 0; i < w; i++) dst[(size_t)r * w + i] = src[(size_t)r * dw + i] * a;
+            for (int i = 0; i < w; i++) dst[(size_t)r * row + i] = src[(size_t)r * dw + i] * a;
     }
 }
 
@@ -295,11 +296,17 @@ static void copy_rect(float *dst, const float *src, int C, int sw, int sh, net_r
                    (size_t)w * sizeof(float));
 }
 
+/* Whether r is the whole plane of layer l. */
+static int rect_whole(const nst_net *net, int l, net_rect r)
+{
+    return r.x0 == 0 && r.y0 == 0 && r.x1 == net->lw[l] && r.y1 == net->lh[l];
+}
+
 /* Layer l's activation on rect r: the activation itself when r is the
  * whole plane, else a copy in buf. */
 static const float *act_on(const nst_net *net, int l, net_rect r, float *buf)
 {
-    if (r.x0 == 0 && r.y0 == 0 && r.x1 == net->lw[l] && r.y1 == net->lh[l]) return net->act[l];
+    if (rect_whole(net, l, r)) return net->act[l];
     copy_rect(buf, net->act[l], nst_layers[l].cout, net->lw[l], net->lh[l], r);
     return buf;
 }
@@ -327,11 +334,12 @@ void nst_net_forward(nst_net *net, const float *img)
 
 void nst_net_backward(nst_net *net, float *dimg, nst_layer_grad_fn loss_grad, void *user)
 {
-    nst_net_backward_rect(net, dimg, 0, 0, net->W, net->H, loss_grad, user);
+    nst_net_backward_rect(net, dimg, (size_t)net->W, (size_t)net->W * net->H, 0, 0, net->W,
+                          net->H, loss_grad, user);
 }
 
-int nst_net_backward_rect(nst_net *net, float *dimg, int x0, int y0, int x1, int y1,
-                          nst_layer_grad_fn loss_grad, void *user)
+int nst_net_backward_rect(nst_net *net, float *dimg, size_t row, size_t plane, int x0, int y0,
+                          int x1, int y1, nst_layer_grad_fn loss_grad, void *user)
 {
     const nst_model *m = net->model;
     int depth = net->depth;
@@ -362,7 +370,7 @@ int nst_net_backward_rect(nst_net *net, float *dimg, int x0, int y0, int x1, int
         if (p->pool_after) { /* through act[l-1]'s ReLU in the same pass */
             const float *dpool = other;
             a = net->act[l - 1];
-            if (q.x0 || q.y0 || q.x1 != net->lw[l - 1] || q.y1 != net->lh[l - 1]) {
+            if (!rect_whole(net, l - 1, q)) {
                 /* the pooled positions over q's windows, then act[l-1] on q */
                 net_rect half = {q.x0 / 2, q.y0 / 2, q.x1 / 2, q.y1 / 2};
                 half.x0 -= R[l].x0, half.x1 -= R[l].x0, half.y0 -= R[l].y0, half.y1 -= R[l].y0;
@@ -383,7 +391,7 @@ int nst_net_backward_rect(nst_net *net, float *dimg, int x0, int y0, int x1, int
             masked = 0;
         }
     }
-    preprocess_backward(&m->pre, dimg, x1 - x0, y1 - y0, other, rect_w(R[0]), rect_h(R[0]),
+    preprocess_backward(&m->pre, dimg, row, plane, x1 - x0, y1 - y0, other, rect_w(R[0]), rect_h(R[0]),
                         x0 - R[0].x0, y0 - R[0].y0);
     return 0;
 }

@@ -61,12 +61,15 @@ typedef int (*nst_layer_grad_fn)(int l, const float *act, float *grad, int C, in
  * with respect to the [0,1] image of the losses the hook adds. */
 void nst_net_backward(nst_net *net, float *dimg, nst_layer_grad_fn loss_grad, void *user);
 
-/* The same for the pixels [x0, x1) × [y0, y1) only: dimg (3, y1-y0, x1-x0)
- * is overwritten with their gradient. Each layer's backward runs on the
- * positions whose gradient reaches them (the whole plane at most), so a
- * tile's interior costs less than its grown rect. -1 (dimg untouched) when
- * the rect is outside the image or larger than the net's crop allows. */
-int nst_net_backward_rect(nst_net *net, float *dimg, int x0, int y0, int x1, int y1,
-                          nst_layer_grad_fn loss_grad, void *user);
+/* The same for the pixels [x0, x1) × [y0, y1) only: their gradient is
+ * written from dimg on, rows `row` floats apart and channels `plane`
+ * floats apart (x1-x0 and (x1-x0)·(y1-y0) for a (3, y1-y0, x1-x0) array;
+ * a larger image's strides to write into its rect). Each layer's backward
+ * runs on the positions whose gradient reaches the pixels (the whole plane
+ * at most), so a tile's interior costs less than its grown rect. -1 (dimg
+ * untouched) when the rect is outside the image or larger than the net's
+ * crop allows. */
+int nst_net_backward_rect(nst_net *net, float *dimg, size_t row, size_t plane, int x0, int y0,
+                          int x1, int y1, nst_layer_grad_fn loss_grad, void *user);
 
 #endif

@@ -293,10 +293,12 @@ static int square_grad(int l, const float *act, float *grad, int C, int H, int W
 /* nst_net_backward_rect: the gradient of a rect of pixels, each layer's
  * backward run on the positions that reach it only, equals that rect of
  * the whole image's gradient, inside and at every border, with the
- * gradient buffers of a net planned for a crop of that side. */
+ * gradient buffers of a net planned for a crop of that side; written at
+ * the rect's place in an image-sized array, nothing outside it. */
 static void test_backward_rect(void)
 {
     const int W = 120, H = 88, T = 32, depth = 13;
+    const size_t plane = (size_t)W * H;
     for (int pool = 0; pool < 2; pool++) {
         nst_pooling pooling = pool ? NST_POOL_AVG : NST_POOL_MAX;
         nst_net *whole = nst_net_create(model, W, H, depth, pooling, 2);
@@ -307,32 +309,37 @@ static void test_backward_rect(void)
               "a crop's net is not smaller");
         nst_image x;
         testimg_make(&x, "x", W, H);
-        float *g = malloc((size_t)3 * W * H * sizeof(float)), *r = malloc((size_t)3 * T * T * sizeof(float));
+        float *g = malloc(3 * plane * sizeof(float)), *r = malloc(3 * plane * sizeof(float));
         nst_net_forward(whole, x.data);
         nst_net_backward(whole, g, square_grad, NULL);
         nst_net_forward(crop, x.data);
         static const int at[][2] = {{0, 0}, {48, 32}, {96, 0}, {16, 64}, {96, 64}};
         double worst = 0, scale = 0;
+        size_t wrong = 0;
         for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
             int x0 = at[k][0], y0 = at[k][1];
             int x1 = x0 + T < W ? x0 + T : W, y1 = y0 + T < H ? y0 + T : H;
-            int w = x1 - x0, h = y1 - y0;
-            CHECK(nst_net_backward_rect(crop, r, x0, y0, x1, y1, square_grad, NULL) == 0,
+            for (size_t i = 0; i < 3 * plane; i++) r[i] = NAN;
+            CHECK(nst_net_backward_rect(crop, r + (size_t)y0 * W + x0, (size_t)W, plane, x0, y0, x1,
+                                        y1, square_grad, NULL) == 0,
                   "rect at %d,%d refused", x0, y0);
             for (int c = 0; c < 3; c++)
-                for (int y = 0; y < h; y++)
-                    for (int i = 0; i < w; i++) {
-                        double a = g[((size_t)c * H + y0 + y) * W + x0 + i];
-                        double b = r[((size_t)c * h + y) * w + i];
-                        worst = fmax(worst, fabs(a - b));
-                        scale = fmax(scale, fabs(a));
+                for (int y = 0; y < H; y++)
+                    for (int i = 0; i < W; i++) {
+                        size_t n = (size_t)c * plane + (size_t)y * W + i;
+                        int in = y >= y0 && y < y1 && i >= x0 && i < x1;
+                        wrong += in == !!isnan(r[n]); /* unwritten inside, written outside */
+                        if (!in) continue;
+                        worst = fmax(worst, fabs((double)g[n] - r[n]));
+                        scale = fmax(scale, fabs(g[n]));
                     }
         }
+        CHECK(wrong == 0, "%zu values unwritten inside or written outside the rects", wrong);
         printf("  %s pooling: rects of %d px against the whole gradient: max |diff| %.1e of %.1e\n",
                pool ? "avg" : "max", T, worst, scale);
         CHECK(scale > 0 && worst <= 1e-5 * scale, "rect gradient differs by %g of %g", worst,
               scale);
-        CHECK(nst_net_backward_rect(crop, r, 0, 0, W, H, square_grad, NULL) == -1,
+        CHECK(nst_net_backward_rect(crop, r, (size_t)W, plane, 0, 0, W, H, square_grad, NULL) == -1,
               "the whole image on a crop's buffers");
         free(g), free(r);
         nst_image_free(&x);
