@@ -114,14 +114,10 @@ static int print_size(const jobs *j, const nst_image *img)
     return most > 0 && (img->w > most || img->h > most);
 }
 
-/* preview.png of a job at img: the checkpoint's PNG (png, len) while the
- * image fits preview_max_size, else a copy whose longest side is
- * preview_max_size, so a print-size job's previews stay small. 1 when
- * stored. */
-static int store_preview(jobs *j, struct job *jb, const nst_image *img, const unsigned char *png,
-                         size_t len)
+/* preview.png of a print-size job at img: a copy whose longest side is
+ * preview_max_size. 1 when stored. */
+static int store_small_preview(jobs *j, struct job *jb, const nst_image *img)
 {
-    if (!print_size(j, img)) return jobs_blob(j, jb, "preview.png", png, len, 1) == 0;
     nst_image small = {0};
     unsigned char *spng = NULL;
     size_t slen = 0;
@@ -134,11 +130,13 @@ static int store_preview(jobs *j, struct job *jb, const nst_image *img, const un
 }
 
 /* The engine's progress callback: numbers, ETA, preview and checkpoint.
- * An image the engine reports is the checkpoint to resume from, stored
- * each time while it fits preview_max_size and at most every
- * checkpoint_interval_s when larger (a full-size encode takes seconds at
- * print sizes); it is the preview too (store_preview) when the job asked
- * for previews (preview_every > 0). */
+ * An image the engine reports is the checkpoint to resume from. While it
+ * fits preview_max_size it is stored each time, and its PNG is the preview
+ * too when the job asked for previews (preview_every > 0). A larger one
+ * (print_size) gets a downscaled preview each time and its full-size
+ * checkpoint at most every checkpoint_interval_s (a full-size encode takes
+ * seconds at print sizes), the last report's included: the result the
+ * worker stores right after supersedes it. */
 static void on_progress(const nst_progress *p, void *user)
 {
     run_ctx *rc = user;
@@ -152,14 +150,13 @@ static void on_progress(const nst_progress *p, void *user)
     size_t len = 0;
     int preview = jb->params.preview_every > 0, stored = 0, previewed = 0;
     if (p->image && print_size(j, p->image)) {
-        previewed = preview && store_preview(j, jb, p->image, NULL, 0);
+        previewed = preview && store_small_preview(j, jb, p->image);
         if (t - rc->checkpoint_t >= j->cfg.checkpoint_interval_s &&
             nst_image_encode_png(p->image, &png, &len) == 0)
             stored = jobs_blob(j, jb, "checkpoint.png", png, len, 1) == 0;
     } else if (p->image && nst_image_encode_png(p->image, &png, &len) == 0) {
-        stored = jobs_blob(j, jb, "checkpoint.png", png, len, 1) == 0 &&
-                 (!preview || store_preview(j, jb, p->image, png, len));
-        previewed = stored && preview;
+        stored = jobs_blob(j, jb, "checkpoint.png", png, len, 1) == 0;
+        previewed = stored && preview && jobs_blob(j, jb, "preview.png", png, len, 1) == 0;
     }
     free(png);
     if (stored) rc->checkpoint_t = t;
