@@ -27,7 +27,12 @@ counts their convolutions (2·9·Cin·Cout·H·W per layer and pass, up to
 conv5_1, the deepest layer used).
 Not part of CI.
 """
-import argparse, os, re, statistics, struct, subprocess, sys, tempfile
+import argparse, os, re, statistics, subprocess, sys, tempfile
+
+# the PNG reader of the tests' image generator
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "integration"))
+from images import png_size  # noqa: E402
 
 LAYERS = [(3, 64, 0), (64, 64, 1), (64, 128, 0), (128, 128, 1), (128, 256, 0), (256, 256, 0),
           (256, 256, 0), (256, 256, 1), (256, 512, 0), (512, 512, 0), (512, 512, 0), (512, 512, 1),
@@ -79,13 +84,6 @@ def run_peer(a, size):
     per_iter = int(m.group(1)) / a.iters
     return {"s_iter": float(m.group(2)) * per_iter, "evals_per_iter": per_iter,
             "grads_per_iter": per_iter, "rss": rss}
-
-
-def png_size(path):
-    """(width, height) of a PNG, None for other formats."""
-    with open(path, "rb") as f:
-        head = f.read(24)
-    return struct.unpack(">II", head[16:24]) if head[:8] == b"\x89PNG\r\n\x1a\n" else None
 
 
 def summary(runs, key):

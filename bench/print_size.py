@@ -9,9 +9,11 @@ against the peer where the peer fits.
 For each size nst runs --iters L-BFGS iterations (tolerance 0, no previews)
 on a 4:3 content and a square style made by tests/integration/images.py,
 under GNU time: its peak RSS (the model included), its own memory estimate
-(the line it prints; the model's weights come on top), and the median
-seconds per iteration after the first (about one evaluation each: the
-forward pass to conv5_1 and the backward pass). A size listed in --budgets
+(the line it prints; the model's weights come on top), the median
+seconds per iteration after the first and the forward and backward passes
+those iterations made (about one each: L-BFGS's line search may try a
+point twice; on tiles a forward pass is the value pass, a backward pass
+the gradient pass with its own forward). A size listed in --budgets
 runs with --max-memory MIB, the job's budget, which is what makes the engine
 split a large evaluation into tiles (the defaults leave the model's 80 MiB
 room within 1.5 and 4 GiB); nst refuses a size whose estimate is
@@ -23,7 +25,12 @@ table. Not part of CI.
 """
 import argparse, math, os, re, statistics, subprocess, sys, tempfile
 
-ITER = re.compile(r"iter +(\d+)/\d+ .* ([0-9.]+) s/iter")
+# the PNG reader of the tests' image generator
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "integration"))
+from images import png_size  # noqa: E402
+
+ITER = re.compile(r"iter +(\d+)/\d+ .* ([0-9.]+) s/iter +evals (\d+) grads (\d+)")
 
 
 def timed(cmd):
@@ -33,12 +40,6 @@ def timed(cmd):
     m = re.search(r"@@rss (\d+) wall ([0-9.]+)", p.stdout)
     rss = int(m.group(1)) / 1024 if m else float("nan")
     return p.returncode, p.stdout, rss, float(m.group(2)) if m else float("nan")
-
-
-def png_size(path):
-    with open(path, "rb") as f:
-        head = f.read(24)
-    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
 def main():
@@ -76,12 +77,17 @@ def main():
             if rc != 0:
                 said = [l for l in text.splitlines() if l.startswith("nst:") and "model" not in l]
                 why = said[-1][5:] if said else f"exit {rc}"
-                rows.append(f"| {size} | – | {budget} | – | {est} | refused or failed: {why} | | | | |")
+                rows.append(f"| {size} | – | {budget} | – | {est} | refused or failed: {why} | | | | | |")
                 print(f"# {size}: nst exit {rc}", file=sys.stderr, flush=True)
                 continue
             w, h = png_size(out)
-            its = [float(s) for _, s in ITER.findall(text)]
+            lines = ITER.findall(text)
+            its = [float(s) for _, s, _, _ in lines]
             per = statistics.median(its[1:] if len(its) > 1 else its)
+            # forward and backward passes an iteration after the first
+            first, last, n = lines[0], lines[-1], len(lines) - 1
+            passes = (f"{(int(last[2]) - int(first[2])) / n:.2f}, "
+                      f"{(int(last[3]) - int(first[3])) / n:.2f}" if n else "–")
             side = round(math.sqrt(w * h))
             peer_rss = peer_s = ratio = "–"
             if a.peer and side <= a.peer_max_side:
@@ -92,11 +98,12 @@ def main():
                     peer_rss, peer_s = f"{prss:.0f}", f"{float(m.group(1)):.2f}"
                     ratio = f"{per / float(m.group(1)):.2f}"
             rows.append(f"| {size} | {w}×{h} | {budget} | {tile} | {est} | {rss:.0f} | {per:.2f} | "
-                        f"{peer_rss} | {peer_s} | {ratio} |")
+                        f"{passes} | {peer_rss} | {peer_s} | {ratio} |")
             print(f"# {size}: done", file=sys.stderr, flush=True)
     print("| size | output | budget MiB | tile | nst estimate MiB | nst peak RSS MiB | "
-          "nst s / evaluation | peer peak RSS MiB | peer s / evaluation | nst / peer |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "nst s / iteration | forward, backward passes per iteration | peer peak RSS MiB | "
+          "peer s / evaluation | nst / peer |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 

@@ -22,7 +22,12 @@ For each size, in one session:
 Prints a Markdown table: medians (min–max) and the ratio nst / peer.
 Not part of CI.
 """
-import argparse, math, re, statistics, struct, subprocess, sys, tempfile, time, os
+import argparse, math, re, statistics, subprocess, sys, tempfile, time, os
+
+# the PNG reader of the tests' image generator
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "integration"))
+from images import png_size  # noqa: E402
 
 LINE = re.compile(r"iter +(\d+)/\d+ +total (\S+) .* ([0-9.]+) s/iter")
 
@@ -43,12 +48,6 @@ def run_nst(a, size, extra, out):
     if not its:
         sys.exit(f"bench: no progress lines from {' '.join(cmd)}")
     return wall, its, losses, elapsed
-
-
-def png_size(path):
-    with open(path, "rb") as f:
-        head = f.read(24)
-    return struct.unpack(">II", head[16:24])
 
 
 def run_peer(a, side, iters):

@@ -178,13 +178,21 @@ def halves(path):
     print("%.1f %.1f" % (sums[0] / (h * (w // 2)), sums[1] / (h * (w - w // 2))))
 
 
-def size(path):
+def png_size(path):
+    """(width, height) of a PNG file, None for other formats (the benches
+    import it)."""
     with open(path, "rb") as f:
-        head = f.read(33)
+        head = f.read(24)
     if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
+def size(path):
+    wh = png_size(path)
+    if wh is None:
         sys.exit("%s: not a PNG" % path)
-    w, h = struct.unpack(">II", head[16:24])
-    print(w, h)
+    print(*wh)
 
 
 def main(argv):
