@@ -95,8 +95,14 @@ static int refresh(jobs *j, const char *id)
 
 void jobs_cluster_refresh(jobs *j, const char *id) { refresh(j, id); }
 
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 /* Every job again: new ones added, changed ones refreshed, copies of jobs
- * the store no longer has dropped. */
+ * the store no longer has dropped (the listing sorted, so that finding
+ * them is n log n). */
 static void resync(jobs *j)
 {
     char **ids = NULL;
@@ -112,12 +118,14 @@ static void resync(jobs *j)
     /* copies the listing does not name */
     char gone[64][JOB_ID_LEN + 1];
     int n_gone = 0;
+    if (n > 0) qsort(ids, (size_t)n, sizeof *ids, cmp_id);
     pthread_mutex_lock(&j->mu);
     for (int k = 0; k < j->n_all && n_gone < 64; k++) {
         const struct job *jb = j->all[k];
-        int listed = 0;
-        for (int i = 0; i < n && !listed; i++) listed = strcmp(ids[i], jb->rec.id) == 0;
-        if (!listed && !jb->local_run) snprintf(gone[n_gone++], JOB_ID_LEN + 1, "%s", jb->rec.id);
+        const char *id = jb->rec.id;
+        int listed = n > 0 && bsearch(&id, ids, (size_t)n, sizeof *ids, cmp_id);
+        if (!listed && !jb->local_run)
+            snprintf(gone[n_gone++], JOB_ID_LEN + 1, "%s", id);
     }
     pthread_mutex_unlock(&j->mu);
     for (int i = 0; i < n_gone; i++) jobs_cluster_refresh(j, gone[i]);
