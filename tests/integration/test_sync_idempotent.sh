@@ -17,7 +17,7 @@
 make_images
 
 TINY='{"image_size":32,"iterations":5}'
-LONG='{"image_size":256,"iterations":300}'
+LONG='{"image_size":128,"iterations":2000}'   # a minute or more; short iterations: a cancel takes effect soon
 HOLD=$((300 * SLOW))   # Prefer: wait for a tiny job (--max-wait $MAXW)
 MAXW=$((HOLD + 60))
 F=(-F "content=@$T/content.png" -F "style=@$T/style.png")
