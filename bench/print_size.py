@@ -77,7 +77,8 @@ def main():
             if rc != 0:
                 said = [l for l in text.splitlines() if l.startswith("nst:") and "model" not in l]
                 why = said[-1][5:] if said else f"exit {rc}"
-                rows.append(f"| {size} | – | {budget} | – | {est} | refused or failed: {why} | | | | | |")
+                rows.append(f"| {size} | – | {budget} | – | {est} | refused or failed: {why} "
+                            "| | | | | |")
                 print(f"# {size}: nst exit {rc}", file=sys.stderr, flush=True)
                 continue
             w, h = png_size(out)

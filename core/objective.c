@@ -937,10 +937,11 @@ static void tiled_gradient(nst_objective *o, const float *x, float *g)
         if (tile_load(o, x, W, H, r) != NST_OK) continue; /* planned for: cannot happen */
         o->ex0 = r.x0;
         o->ey0 = r.y0;
-        /* the interior's gradient, straight into g at its place */
+        /* the interior's gradient, straight into g at its place (the net's
+         * crop was planned for every tile: no -1) */
         nst_net_backward_rect(o->net, g + (size_t)t.y0 * W + t.x0, (size_t)W, (size_t)W * H,
                               t.x0 - r.x0, t.y0 - r.y0, t.x1 - r.x0, t.y1 - r.y0, tile_layer_grad,
-                              o); /* -1 is planned for: cannot happen */
+                              o);
     }
     if (o->p->tv_weight > 0) tv_grad(g, (float)o->p->tv_weight, x, 3, H, W);
 }

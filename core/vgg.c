@@ -391,7 +391,7 @@ int nst_net_backward_rect(nst_net *net, float *dimg, size_t row, size_t plane, i
             masked = 0;
         }
     }
-    preprocess_backward(&m->pre, dimg, row, plane, x1 - x0, y1 - y0, other, rect_w(R[0]), rect_h(R[0]),
-                        x0 - R[0].x0, y0 - R[0].y0);
+    preprocess_backward(&m->pre, dimg, row, plane, x1 - x0, y1 - y0, other, rect_w(R[0]),
+                        rect_h(R[0]), x0 - R[0].x0, y0 - R[0].y0);
     return 0;
 }

@@ -17,7 +17,9 @@
 make_images
 
 TINY='{"image_size":32,"iterations":5}'
-LONG='{"image_size":128,"iterations":2000}'   # a minute or more; short iterations: a cancel takes effect soon
+# LONG runs a minute or more, in short iterations, at whose end a cancel
+# or SIGTERM takes effect
+LONG='{"image_size":128,"iterations":2000}'
 HOLD=$((300 * SLOW))   # Prefer: wait for a tiny job (--max-wait $MAXW)
 MAXW=$((HOLD + 60))
 F=(-F "content=@$T/content.png" -F "style=@$T/style.png")
