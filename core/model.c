@@ -67,12 +67,15 @@
 
 #include <cjson/cJSON.h>
 
+#include "bigmem.h"
 #include "layers.h"
 #include "fileio.h"
 #include "model.h"
 #include "rng.h"
 
-/* The random model's weights must not depend on whether a*b+c is fused. */
+/* The random model's weights must not depend on whether a*b+c is fused.
+ * (This file is compiled without errno for math functions, see
+ * CMakeLists.txt, so that fill_normal's square roots vectorise.) */
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #elif defined(__GNUC__)
@@ -264,7 +267,7 @@ static int model_alloc_storage(nst_model *m, nst_error *err)
         tensor_spec_get(t, &s);
         total += s.numel;
     }
-    m->storage = malloc(total * sizeof(float));
+    m->storage = nst_big_alloc(total * sizeof(float)); /* huge pages: fewer faults, TLB misses */
     if (!m->storage)
         return nst_error_set(err, NST_ENOMEM, NULL, "cannot allocate %zu bytes for the weights",
                              total * sizeof(float));
@@ -782,48 +785,60 @@ static double rng_uniform(rng *r)
     return (double)(rng_next(r) >> 11) * 0x1p-53;
 }
 
-/* ln x for finite x > 0 from frexp (exact) and + − × ÷, so that it gives the
- * same bits on every IEEE-754 machine, which libm's log need not. With
- * x = m·2^e, m in [√½, √2): ln x = e·ln 2 + 2·atanh(t), t = (m−1)/(m+1),
- * |t| < 0.172, atanh by its odd series to t^25 (error below 1e-18). */
+/* ln x for a normal x > 0 from its exponent and mantissa bits (exact, as
+ * frexp) and + − × ÷, so that it gives the same bits on every IEEE-754
+ * machine, which libm's log need not. With x = m·2^e, m in [√½, √2):
+ * ln x = e·ln 2 + 2·atanh(t), t = (m−1)/(m+1), |t| < 0.172, atanh by its
+ * odd series to t^25 (error below 1e-18). No call and no branch, so a
+ * batch of them vectorises. */
 static double portable_log(double x)
 {
-    int e;
-    double m = frexp(x, &e);
-    if (m < 0.70710678118654752440) {
-        m *= 2.0;
-        e--;
-    }
+    uint64_t b;
+    memcpy(&b, &x, sizeof b);
+    int64_t e = (int64_t)(b >> 52 & 0x7ff) - 1022; /* x = m·2^e, m in [½, 1) */
+    b = (b & ~(UINT64_C(0x7ff) << 52)) | UINT64_C(1022) << 52;
+    double m;
+    memcpy(&m, &b, sizeof m);
+    int low = m < 0.70710678118654752440;
+    m = low ? m * 2.0 : m;
+    e -= low;
     static const double c[] = {1.0 / 25, 1.0 / 23, 1.0 / 21, 1.0 / 19, 1.0 / 17, 1.0 / 15, 1.0 / 13,
                                1.0 / 11, 1.0 / 9,  1.0 / 7,  1.0 / 5,  1.0 / 3,  1.0};
     double t = (m - 1.0) / (m + 1.0), t2 = t * t, p = 0.0;
     for (size_t k = 0; k < sizeof c / sizeof c[0]; k++) p = p * t2 + c[k];
-    return e * 0.69314718055994530942 + 2.0 * t * p;
+    return (double)e * 0.69314718055994530942 + 2.0 * t * p;
 }
 
-/* Two independent standard normal deviates (polar Box–Muller). */
-static void rng_normal2(rng *r, double z[2])
-{
-    double x, y, s;
-    do {
-        x = 2.0 * rng_uniform(r) - 1.0;
-        y = 2.0 * rng_uniform(r) - 1.0;
-        s = x * x + y * y;
-    } while (s >= 1.0 || s == 0.0);
-    double f = sqrt(-2.0 * portable_log(s) / s);
-    z[0] = x * f;
-    z[1] = y * f;
-}
-
-/* w[i] = σ·z for n deviates in stream order (an odd n drops the last
- * pair's second deviate; VGG19's counts are all even). */
+/* w[i] = σ·z for n standard normal deviates z in stream order (polar
+ * Box–Muller; an odd n drops the last pair's second deviate; VGG19's
+ * counts are all even). In batches: first each pair's uniforms, drawn
+ * again until 0 < s < 1 (so s is normal: at least 2^-104), in stream
+ * order; then the logarithms and square roots, independent from pair to
+ * pair, which the compiler vectorises; the same bits as pair by pair. */
 static void fill_normal(rng *r, float *w, size_t n, double sigma)
 {
-    for (size_t i = 0; i < n; i += 2) {
-        double z[2];
-        rng_normal2(r, z);
-        w[i] = (float)(z[0] * sigma);
-        if (i + 1 < n) w[i + 1] = (float)(z[1] * sigma);
+    enum { BATCH = 512 };
+    double xs[BATCH], ys[BATCH], ss[BATCH];
+    for (size_t i = 0; i < n;) {
+        size_t pairs = (n - i + 1) / 2 < BATCH ? (n - i + 1) / 2 : BATCH;
+        for (size_t k = 0; k < pairs; k++) {
+            double x, y, s;
+            do {
+                x = 2.0 * rng_uniform(r) - 1.0;
+                y = 2.0 * rng_uniform(r) - 1.0;
+                s = x * x + y * y;
+            } while (s >= 1.0 || s == 0.0);
+            xs[k] = x, ys[k] = y, ss[k] = s;
+        }
+        for (size_t k = 0; k < pairs; k++) {
+            double f = sqrt(-2.0 * portable_log(ss[k]) / ss[k]);
+            xs[k] *= f;
+            ys[k] *= f;
+        }
+        for (size_t k = 0; k < pairs; k++, i += 2) {
+            w[i] = (float)(xs[k] * sigma);
+            if (i + 1 < n) w[i + 1] = (float)(ys[k] * sigma);
+        }
     }
 }
 
