@@ -45,7 +45,7 @@
  *   - normal deviates by Marsaglia's polar form of Box–Muller, in double:
  *     x = 2u₁ − 1, y = 2u₂ − 1, s = x² + y², drawn again unless 0 < s < 1,
  *     f = sqrt(−2 ln s / s); the deviates are x·f, then y·f. ln is
- *     portable_log() below (frexp and + − × ÷ only), and floating-point
+ *     portable_log() below (exponent bits and + − × ÷ only), and floating-point
  *     contraction is off in this file, so the bits depend on IEEE-754 double
  *     arithmetic alone, not on libm or on FMA hardware (a compiler that
  *     evaluates doubles in extended precision, e.g. x87, would differ);
