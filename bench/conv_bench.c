@@ -76,12 +76,12 @@ static void run_backward(bench_case *k)
 
 static void run_wino_forward(bench_case *k)
 {
-    wino_conv3x3_forward(k->out, k->x, k->w, k->b, 0, k->C, k->OC, k->H, k->W, k->scratch, k->pool);
+    wino_conv3x3_forward(k->out, k->x, k->w, NULL, k->b, 0, k->C, k->OC, k->H, k->W, k->scratch, k->pool);
 }
 
 static void run_wino_backward(bench_case *k)
 {
-    wino_conv3x3_backward(k->dinp, k->dout, k->w, k->C, k->OC, k->H, k->W, k->scratch, k->pool);
+    wino_conv3x3_backward(k->dinp, k->dout, k->w, NULL, k->C, k->OC, k->H, k->W, k->scratch, k->pool);
 }
 
 /* One thread's columns of the raw sgemm. */
@@ -106,11 +106,11 @@ static int takes_winograd(bench_case *k, int backward)
     size_t n = (size_t)(backward ? k->C : k->OC) * k->H * k->W;
     float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);
     if (backward) {
-        conv3x3_backward(a, k->dout, k->w, k->C, k->OC, k->H, k->W, k->scratch, k->pool);
+        conv3x3_backward(a, k->dout, k->w, NULL, k->C, k->OC, k->H, k->W, k->scratch, k->pool);
         run_wino_backward(k);
         memcpy(b, k->dinp, sizeof(float) * n);
     } else {
-        conv3x3_forward(a, k->x, k->w, k->b, k->C, k->OC, k->H, k->W, k->scratch, k->pool);
+        conv3x3_forward(a, k->x, k->w, NULL, k->b, k->C, k->OC, k->H, k->W, k->scratch, k->pool);
         run_wino_forward(k);
         memcpy(b, k->out, sizeof(float) * n);
     }

@@ -42,10 +42,11 @@
 #include "winograd.h"
 
 size_t b_scratch_floats(int C, int OC, int H, int W);
-void b_forward(float *out, const float *inp, const float *weight, const float *bias, int relu,
-               int C, int OC, int H, int W, float *scratch, nst_pool *pool);
-void b_backward(float *dinp, const float *dout, const float *weight, int C, int OC, int H, int W,
-                float *scratch, nst_pool *pool);
+void b_forward(float *out, const float *inp, const float *weight, const float *kept,
+               const float *bias, int relu, int C, int OC, int H, int W, float *scratch,
+               nst_pool *pool);
+void b_backward(float *dinp, const float *dout, const float *weight, const float *kept, int C,
+                int OC, int H, int W, float *scratch, nst_pool *pool);
 
 #define MAX_PAIRS 101
 
@@ -94,11 +95,11 @@ int main(int argc, char **argv)
             for (int v = 0; v < 2; v++) {
                 double t0 = now();
                 if (v == 0) {
-                    wino_conv3x3_forward(y, x, w, NULL, 1, C, OC, H, H, s, pool);
-                    wino_conv3x3_backward(g, y, w, C, OC, H, H, s, pool);
+                    wino_conv3x3_forward(y, x, w, NULL, NULL, 1, C, OC, H, H, s, pool);
+                    wino_conv3x3_backward(g, y, w, NULL, C, OC, H, H, s, pool);
                 } else {
-                    b_forward(y, x, w, NULL, 1, C, OC, H, H, s, pool);
-                    b_backward(g, y, w, C, OC, H, H, s, pool);
+                    b_forward(y, x, w, NULL, NULL, 1, C, OC, H, H, s, pool);
+                    b_backward(g, y, w, NULL, C, OC, H, H, s, pool);
                 }
                 t[v][r] = now() - t0;
             }

@@ -465,13 +465,13 @@ int nst_objective_create(const nst_model *m, const nst_params *p, const nst_imag
                          int threads, nst_objective **out, nst_error *err)
 {
     return nst_objective_create_tiled(m, p, content_sized, styles, n_styles, masks, threads, 0,
-                                      out, err);
+                                      1, out, err);
 }
 
 int nst_objective_create_tiled(const nst_model *m, const nst_params *p,
                                const nst_image *content_sized, const nst_image *styles,
                                int n_styles, const nst_masks *masks, int threads, int tile,
-                               nst_objective **out, nst_error *err)
+                               int keep, nst_objective **out, nst_error *err)
 {
     *out = NULL;
     int rc = nst_params_check_styles(p, n_styles, err);
@@ -512,7 +512,9 @@ int nst_objective_create_tiled(const nst_model *m, const nst_params *p,
         nst_objective_free(o);
         return nst_error_set(err, rc, "style", "computing the style targets: %s", nst_strerror(rc));
     }
-    if (!tile && (!(o->net = nst_net_create(m, o->W, o->H, params_depth(p), p->pooling, threads)) ||
+    int wh[2] = {o->W, o->H};
+    if (!tile && (!(o->net = nst_net_create_sizes(m, wh, 1, params_depth(p), 0, keep, p->pooling,
+                                                  threads)) ||
                   work_alloc(o) != NST_OK)) {
         nst_objective_free(o);
         return nst_error_set(err, NST_ENOMEM, "image_size",
@@ -969,7 +971,7 @@ static int tile_setup(nst_objective *o, const nst_model *m, const nst_image *sty
     tile_margins(depth, &o->mv, &o->mg);
     int *wh = all_shapes(o->W, o->H, fwh, n_styles, o->tile, o->mv, o->mg, &n, &area);
     if (!wh) return NST_ENOMEM;
-    o->net = nst_net_create_sizes(m, wh, n, depth, o->tile, p->pooling, o->threads);
+    o->net = nst_net_create_sizes(m, wh, n, depth, o->tile, 0, p->pooling, o->threads);
     free(wh);
     size_t max_c = 0;
     for (int i = 0; i < p->n_style_layers; i++) {
@@ -1034,7 +1036,7 @@ static size_t tiled_bytes(const nst_params *p, int W, int H, const int *style_wh
     tile_margins(depth, &mv, &mg);
     int *wh = all_shapes(W, H, fwh, n_styles, T, mv, mg, &n, &area);
     if (!wh) return (size_t)-1;
-    size_t net = nst_net_bytes_sizes(wh, n, depth, T);
+    size_t net = nst_net_bytes_sizes(wh, n, depth, T, 0);
     free(wh);
     if (!net) return (size_t)-1;
     size_t targets = 0, max_c = 0;
@@ -1063,6 +1065,12 @@ static size_t tiled_bytes(const nst_params *p, int W, int H, const int *style_wh
     size_t later = targets + (styles_peak > content ? styles_peak : content);
     return (buffers + masks + (mask_temp > later ? mask_temp : later)) * sizeof(float) +
            sizeof(nst_objective);
+}
+
+size_t nst_objective_kept_bytes(const nst_params *p, int W, int H)
+{
+    int wh[2] = {W, H};
+    return nst_net_kept_bytes(wh, 1, params_depth(p));
 }
 
 size_t nst_objective_tiled_bytes(const nst_params *p, int W, int H, const int *style_wh,

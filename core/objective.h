@@ -16,18 +16,23 @@ typedef struct nst_objective nst_objective;
  * exactly W×H; styles are the style images as given (resized here by
  * style_scale, colour-matched when preserve_colors is histogram); masks
  * (NULL: none) as for nst_transfer_masked, resized here. threads as for
- * nst_net_create. p must outlive the objective. Caller frees *out. */
+ * nst_net_create. p must outlive the objective. Caller frees *out. The
+ * network keeps its weights prepared (nst_objective_kept_bytes more than
+ * nst_objective_bytes), as nst_objective_create_tiled with keep. */
 int nst_objective_create(const nst_model *m, const nst_params *p, const nst_image *content_sized,
                          const nst_image *styles, int n_styles, const nst_masks *masks,
                          int threads, nst_objective **out, nst_error *err);
 /* The same objective evaluated on tiles of `tile` pixels square (a
  * multiple of nst_objective_tile_align(); 0: untiled, as
  * nst_objective_create), with the same loss and gradient: for outputs whose
- * untiled evaluation does not fit params.memory_limit, masks included. */
+ * untiled evaluation does not fit params.memory_limit, masks included.
+ * keep (untiled only): the network prepares its convolutions' weights once
+ * instead of at every evaluation (nst_net_create_sizes), for
+ * nst_objective_kept_bytes more. */
 int nst_objective_create_tiled(const nst_model *m, const nst_params *p,
                                const nst_image *content_sized, const nst_image *styles,
                                int n_styles, const nst_masks *masks, int threads, int tile,
-                               nst_objective **out, nst_error *err);
+                               int keep, nst_objective **out, nst_error *err);
 void nst_objective_free(nst_objective *o);
 /* Peak bytes nst_objective_create allocates and the objective holds for an
  * output of W×H, style images of style_wh[2k]×style_wh[2k+1] and masks of
@@ -35,6 +40,10 @@ void nst_objective_free(nst_objective *o);
  * images passed in. */
 size_t nst_objective_bytes(const nst_params *p, int W, int H, const int *style_wh, int n_styles,
                            const int *mask_wh);
+
+/* Bytes an untiled objective for W×H keeps beyond nst_objective_bytes when
+ * created with keep. */
+size_t nst_objective_kept_bytes(const nst_params *p, int W, int H);
 
 /* As nst_objective_bytes for the tiled objective of `tile`
  * (0: untiled). */

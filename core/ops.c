@@ -242,38 +242,52 @@ void conv3x3_backward_im2col(float *dinp, const float *dout, const float *weight
     }
 }
 
+size_t conv3x3_kept_floats(int C, int OC, int H, int W, int backward)
+{
+    int wino = backward ? conv_use_winograd(OC, C, H, W) : conv_use_winograd(C, OC, H, W);
+    return wino ? wino_weights_floats(C, OC, backward) : 0;
+}
+
+void conv3x3_keep(float *kept, const float *weight, int C, int OC, int backward, nst_pool *pool)
+{
+    wino_weights(kept, weight, C, OC, backward, pool);
+}
+
 /* conv3x3_forward and conv3x3_relu_forward: Winograd applies the ReLU as it
  * writes the output, im2col in a pass of its own. */
-static void conv_forward(float *out, const float *inp, const float *weight, const float *bias,
-                         int relu, int C, int OC, int H, int W, float *scratch, nst_pool *pool)
+static void conv_forward(float *out, const float *inp, const float *weight, const float *kept,
+                         const float *bias, int relu, int C, int OC, int H, int W,
+                         float *scratch, nst_pool *pool)
 {
     if (conv_use_winograd(C, OC, H, W)) {
-        wino_conv3x3_forward(out, inp, weight, bias, relu, C, OC, H, W, scratch, pool);
+        wino_conv3x3_forward(out, inp, weight, kept, bias, relu, C, OC, H, W, scratch, pool);
         return;
     }
     conv3x3_forward_im2col(out, inp, weight, bias, C, OC, H, W, scratch, pool);
     if (relu) relu_forward(out, (size_t)OC * H * W, pool);
 }
 
-void conv3x3_forward(float *out, const float *inp, const float *weight, const float *bias,
-                     int C, int OC, int H, int W, float *scratch, nst_pool *pool)
+void conv3x3_forward(float *out, const float *inp, const float *weight, const float *kept,
+                     const float *bias, int C, int OC, int H, int W, float *scratch,
+                     nst_pool *pool)
 {
-    conv_forward(out, inp, weight, bias, 0, C, OC, H, W, scratch, pool);
+    conv_forward(out, inp, weight, kept, bias, 0, C, OC, H, W, scratch, pool);
 }
 
-void conv3x3_relu_forward(float *out, const float *inp, const float *weight, const float *bias,
-                          int C, int OC, int H, int W, float *scratch, nst_pool *pool)
+void conv3x3_relu_forward(float *out, const float *inp, const float *weight, const float *kept,
+                          const float *bias, int C, int OC, int H, int W, float *scratch,
+                          nst_pool *pool)
 {
-    conv_forward(out, inp, weight, bias, 1, C, OC, H, W, scratch, pool);
+    conv_forward(out, inp, weight, kept, bias, 1, C, OC, H, W, scratch, pool);
 }
 
-void conv3x3_backward(float *dinp, const float *dout, const float *weight,
+void conv3x3_backward(float *dinp, const float *dout, const float *weight, const float *kept,
                       int C, int OC, int H, int W, float *scratch, nst_pool *pool)
 {
     // dout is (OC,H,W), weight is (OC,C,3,3), dinp will be (C,H,W);
     // scratch holds conv3x3_scratch_floats(C,OC,H,W)
     if (conv_use_winograd(OC, C, H, W))
-        wino_conv3x3_backward(dinp, dout, weight, C, OC, H, W, scratch, pool);
+        wino_conv3x3_backward(dinp, dout, weight, kept, C, OC, H, W, scratch, pool);
     else
         conv3x3_backward_im2col(dinp, dout, weight, C, OC, H, W, scratch, pool);
 }

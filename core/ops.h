@@ -19,21 +19,33 @@
  * Bounded: does not grow with H*W beyond a fixed tile budget. */
 size_t conv3x3_scratch_floats(int C, int OC, int H, int W);
 
+/* Weights kept across calls: floats of what conv3x3_keep prepares from the
+ * weights of a convolution from C to OC channels at H×W (backward: of its
+ * gradient to the input), 0 when that convolution's path has nothing to
+ * prepare; and the preparing (Winograd's transformed weights, which every
+ * call otherwise makes anew in its scratch). */
+size_t conv3x3_kept_floats(int C, int OC, int H, int W, int backward);
+void conv3x3_keep(float *kept, const float *weight, int C, int OC, int backward, nst_pool *pool);
+
 /* 3×3 convolution, stride 1, zero padding 1.
- * inp is (C,H,W), weight is (OC,C,3,3), bias is (OC) or NULL,
- * out will be (OC,H,W). */
-void conv3x3_forward(float *out, const float *inp, const float *weight, const float *bias,
-                     int C, int OC, int H, int W, float *scratch, nst_pool *pool);
+ * inp is (C,H,W), weight is (OC,C,3,3), kept is what conv3x3_keep made of
+ * it for the forward or NULL, bias is (OC) or NULL, out will be (OC,H,W).
+ * The same bits with kept or without. */
+void conv3x3_forward(float *out, const float *inp, const float *weight, const float *kept,
+                     const float *bias, int C, int OC, int H, int W, float *scratch,
+                     nst_pool *pool);
 
 /* Gradient of conv3x3_forward with respect to its input.
- * dout is (OC,H,W), weight is (OC,C,3,3), dinp will be (C,H,W) (overwritten). */
-void conv3x3_backward(float *dinp, const float *dout, const float *weight,
+ * dout is (OC,H,W), weight is (OC,C,3,3), kept is what conv3x3_keep made
+ * of it for the backward or NULL, dinp will be (C,H,W) (overwritten). */
+void conv3x3_backward(float *dinp, const float *dout, const float *weight, const float *kept,
                       int C, int OC, int H, int W, float *scratch, nst_pool *pool);
 
 /* conv3x3_forward, then relu_forward on out, fused where the path allows
  * (the ReLU applied as out is written). */
-void conv3x3_relu_forward(float *out, const float *inp, const float *weight, const float *bias,
-                          int C, int OC, int H, int W, float *scratch, nst_pool *pool);
+void conv3x3_relu_forward(float *out, const float *inp, const float *weight, const float *kept,
+                          const float *bias, int C, int OC, int H, int W, float *scratch,
+                          nst_pool *pool);
 
 /* The im2col path of conv3x3_forward and conv3x3_backward for every shape,
  * whichever path they would take (for the tests and the conv bench, which

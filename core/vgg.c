@@ -27,6 +27,7 @@ struct nst_net {
     float *input;                 /* preprocessed image, then pooled maps (max_in floats) */
     float *grad_a, *grad_b;       /* gradient ping-pong (max_grad floats each) */
     float *scratch;               /* convolution scratch */
+    float *kept[NST_NUM_LAYERS][2]; /* conv3x3_keep's weights, forward and backward, or NULL */
     nst_pool *pool;               /* threads of every layer (NULL: the caller's only) */
     struct net_caps_ *caps;       /* what the buffers hold (nst_net_resize) */
     int crop;                     /* the backward pass's largest image rect (side); 0: whole */
@@ -108,6 +109,7 @@ static int plan_net(int W, int H, int depth, int *lw, int *lh, net_plan *pl)
 typedef struct net_caps_ {
     size_t act[NST_NUM_LAYERS], max_act, max_in, max_scratch;
     size_t max_grad; /* floats of each gradient buffer */
+    size_t kept[NST_NUM_LAYERS][2]; /* conv3x3_kept_floats, forward and backward */
 } net_caps;
 
 /* Floats of the largest gradient (and cropped activation) the backward
@@ -140,8 +142,13 @@ static int caps_add(net_caps *c, int W, int H, int depth, int crop)
         !plan_net(W, H, depth, lw, lh, &pl))
         return 0;
     for (int l = 0; l < depth; l++) {
-        size_t a = (size_t)nst_layers[l].cout * lh[l] * lw[l];
+        const nst_layer_def *d = &nst_layers[l];
+        size_t a = (size_t)d->cout * lh[l] * lw[l];
         if (a > c->act[l]) c->act[l] = a;
+        for (int b = 0; b < 2; b++) {
+            size_t k = conv3x3_kept_floats(d->cin, d->cout, lh[l], lw[l], b);
+            if (k > c->kept[l][b]) c->kept[l][b] = k;
+        }
     }
     size_t g = crop > 0 ? grad_floats(depth, crop, lw, lh) : pl.max_act;
     if (g > c->max_grad) c->max_grad = g;
@@ -160,30 +167,54 @@ static int caps_of(net_caps *c, const int *wh, int n, int depth, int crop)
     return 1;
 }
 
-size_t nst_net_bytes_sizes(const int *wh, int n, int depth, int crop)
+size_t nst_net_bytes_sizes(const int *wh, int n, int depth, int crop, int keep)
 {
     net_caps c;
     if (!caps_of(&c, wh, n, depth, crop)) return 0;
     size_t floats = c.max_in + 2 * c.max_grad + (c.max_scratch ? c.max_scratch : 1);
     for (int l = 0; l < depth; l++) floats += c.act[l];
-    return floats * sizeof(float) + sizeof(nst_net);
+    return floats * sizeof(float) + sizeof(nst_net) + (keep ? nst_net_kept_bytes(wh, n, depth) : 0);
+}
+
+size_t nst_net_kept_bytes(const int *wh, int n, int depth)
+{
+    net_caps c;
+    if (!caps_of(&c, wh, n, depth, 0)) return 0;
+    size_t floats = 0;
+    for (int l = 0; l < depth; l++) floats += c.kept[l][0] + c.kept[l][1];
+    return floats * sizeof(float);
 }
 
 size_t nst_net_bytes(int W, int H, int depth)
 {
     int wh[2] = {W, H};
-    return nst_net_bytes_sizes(wh, 1, depth, 0);
+    return nst_net_bytes_sizes(wh, 1, depth, 0, 0);
 }
 
 nst_net *nst_net_create(const nst_model *m, int W, int H, int depth, nst_pooling pooling,
                         int threads)
 {
     int wh[2] = {W, H};
-    return nst_net_create_sizes(m, wh, 1, depth, 0, pooling, threads);
+    return nst_net_create_sizes(m, wh, 1, depth, 0, 0, pooling, threads);
+}
+
+/* The weights of every convolution whose path prepares them, made once
+ * (conv3x3_keep): 0, or -1 when out of memory. */
+static int keep_weights(nst_net *net)
+{
+    for (int l = 0; l < net->depth; l++)
+        for (int b = 0; b < 2; b++) {
+            size_t k = net->caps->kept[l][b];
+            if (!k) continue;
+            if (!(net->kept[l][b] = nst_big_alloc(k * sizeof(float)))) return -1;
+            const nst_layer_def *d = &nst_layers[l];
+            conv3x3_keep(net->kept[l][b], net->model->weight[l], d->cin, d->cout, b, net->pool);
+        }
+    return 0;
 }
 
 nst_net *nst_net_create_sizes(const nst_model *m, const int *wh, int n, int depth, int crop,
-                              nst_pooling pooling, int threads)
+                              int keep, nst_pooling pooling, int threads)
 {
     net_caps c;
     if (!caps_of(&c, wh, n, depth, crop)) return NULL;
@@ -214,6 +245,10 @@ nst_net *nst_net_create_sizes(const nst_model *m, const int *wh, int n, int dept
         return NULL;
     }
     net->pool = nst_pool_create(threads); /* NULL: runs on the caller's thread alone */
+    if (keep && keep_weights(net) != 0) {
+        nst_net_free(net);
+        return NULL;
+    }
     return net;
 }
 
@@ -241,7 +276,11 @@ int nst_net_resize(nst_net *net, int W, int H)
 void nst_net_free(nst_net *net)
 {
     if (!net) return;
-    for (int l = 0; l < NST_NUM_LAYERS; l++) free(net->act[l]);
+    for (int l = 0; l < NST_NUM_LAYERS; l++) {
+        free(net->act[l]);
+        free(net->kept[l][0]);
+        free(net->kept[l][1]);
+    }
     free(net->input);
     free(net->grad_a);
     free(net->grad_b);
@@ -319,8 +358,8 @@ void nst_net_forward(nst_net *net, const float *img)
     for (int l = 0; l < net->depth; l++) {
         const nst_layer_def *d = &nst_layers[l];
         int w = net->lw[l], h = net->lh[l];
-        conv3x3_relu_forward(net->act[l], in, m->weight[l], m->bias[l], d->cin, d->cout, h, w,
-                             net->scratch, net->pool);
+        conv3x3_relu_forward(net->act[l], in, m->weight[l], net->kept[l][0], m->bias[l], d->cin,
+                             d->cout, h, w, net->scratch, net->pool);
         in = net->act[l];
         if (d->pool_after && l + 1 < net->depth) {
             if (net->pooling == NST_POOL_MAX)
@@ -360,8 +399,8 @@ int nst_net_backward_rect(nst_net *net, float *dimg, size_t row, size_t plane, i
         int w = rect_w(R[l]), h = rect_h(R[l]);
         masked = loss_grad(l, a, g, d->cout, h, w, R[l].x0, R[l].y0, masked, user);
         if (!masked) relu_backward(g, a, (size_t)d->cout * h * w, net->pool);
-        conv3x3_backward(other, g, m->weight[l], d->cin, d->cout, h, w, net->scratch,
-                         net->pool);
+        conv3x3_backward(other, g, m->weight[l], net->kept[l][1], d->cin, d->cout, h, w,
+                         net->scratch, net->pool);
         if (l == 0) break;
         /* other holds d/d input of conv l on R[l]; turn it into d/d act[l-1]
          * on R[l-1] in g, with act[l-1] there in a. */

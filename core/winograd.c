@@ -23,10 +23,10 @@
  * The transforms run in float with the constant matrices folded in (zero
  * coefficients are skipped, ±1 cost no multiply).
  *
- * Memory. The scratch holds U (36·C·OC floats, computed on every call: 2.4
- * ms at 512 + 512 channels on two threads, mostly writing its 38 MB; about
- * 30 ms of a 512 px evaluation, which a cache kept by the caller could
- * save) and one block of tiles: V (36·C·nt) and M (36·OC·nt), where nt is
+ * Memory. The scratch holds U (36·C·OC floats, computed on every call
+ * unless the caller keeps it from wino_weights: 2.4 ms at 512 + 512
+ * channels on two threads, mostly writing its 38 MB; about 30 ms of a
+ * 512 px evaluation) and one block of tiles: V (36·C·nt) and M (36·OC·nt), where nt is
  * chosen so the block stays within WINO_BLOCK_FLOATS, or nt =
  * WINO_BLOCK_MIN if that is more (wide enough GEMMs matter more than the
  * cache); the image is processed block by block, so the scratch does not
@@ -226,17 +226,36 @@ static void weights_transform(const wino_kernels *k, float *U, const float *weig
     nst_pool_for(pool, (size_t)pad_rows(R) / WINO_MR, 1, step_weights, &w);
 }
 
+size_t wino_weights_floats(int C, int OC, int backward)
+{
+    if (C <= 0 || OC <= 0) return 0;
+    return backward ? (size_t)36 * pad_rows(C) * OC : (size_t)36 * pad_rows(OC) * C;
+}
+
+void wino_weights(float *U, const float *weight, int C, int OC, int backward, nst_pool *pool)
+{
+    if (C <= 0 || OC <= 0) return;
+    if (backward)
+        weights_transform(kernels_chosen(), U, weight, C, OC, 1, pool);
+    else
+        weights_transform(kernels_chosen(), U, weight, OC, C, 0, pool);
+}
+
 /* out (OC,H,W) = conv of inp (C,H,W) with weight transformed as
- * weights_transform does with R = OC, K = C and flip, plus bias (OC) or
- * NULL, through a ReLU if relu; scratch (64-byte aligned) holds U, then one
- * block of V and M. */
-static void wino_conv(float *out, const float *inp, const float *weight, int flip,
-                      const float *bias, int relu, int C, int OC, int H, int W, float *scratch,
-                      nst_pool *pool)
+ * weights_transform does with R = OC, K = C and flip (kept: already, else
+ * into the scratch), plus bias (OC) or NULL, through a ReLU if relu;
+ * scratch (64-byte aligned) holds U, then one block of V and M. */
+static void wino_conv(float *out, const float *inp, const float *weight, const float *kept,
+                      int flip, const float *bias, int relu, int C, int OC, int H, int W,
+                      float *scratch, nst_pool *pool)
 {
     const wino_kernels *k = kernels_chosen();
-    float *U = scratch, *work = U + (size_t)36 * pad_rows(OC) * C;
-    weights_transform(k, U, weight, OC, C, flip, pool);
+    const float *U = kept;
+    float *work = scratch + (size_t)36 * pad_rows(OC) * C;
+    if (!kept) {
+        weights_transform(k, scratch, weight, OC, C, flip, pool);
+        U = scratch;
+    }
     int TW = (W + 3) / 4, T = ((H + 3) / 4) * TW;
     int NT = wino_block_tiles(C, OC, T);
     int parts = nst_pool_threads(pool);
@@ -271,8 +290,9 @@ static float *aligned_scratch(float *scratch)
 
 /* ------------------------------------------------------------ entry points */
 
-void wino_conv3x3_forward(float *out, const float *inp, const float *weight, const float *bias,
-                          int relu, int C, int OC, int H, int W, float *scratch, nst_pool *pool)
+void wino_conv3x3_forward(float *out, const float *inp, const float *weight, const float *kept,
+                          const float *bias, int relu, int C, int OC, int H, int W,
+                          float *scratch, nst_pool *pool)
 {
     // inp is (C,H,W), weight is (OC,C,3,3), bias is (OC) or NULL, out will be
     // (OC,H,W), through a ReLU if relu; scratch holds
@@ -287,11 +307,13 @@ void wino_conv3x3_forward(float *out, const float *inp, const float *weight, con
         }
         return;
     }
-    wino_conv(out, inp, weight, 0, bias, relu, C, OC, H, W, aligned_scratch(scratch), pool);
+    wino_conv(out, inp, weight, kept, 0, bias, relu, C, OC, H, W, aligned_scratch(scratch),
+              pool);
 }
 
 void wino_conv3x3_backward(float *dinp, const float *dout, const float *weight,
-                           int C, int OC, int H, int W, float *scratch, nst_pool *pool)
+                           const float *kept, int C, int OC, int H, int W, float *scratch,
+                           nst_pool *pool)
 {
     // dout is (OC,H,W), weight is (OC,C,3,3), dinp will be (C,H,W); scratch
     // holds wino_scratch_floats(C,OC,H,W): U of the flipped, transposed
@@ -301,5 +323,6 @@ void wino_conv3x3_backward(float *dinp, const float *dout, const float *weight,
         memset(dinp, 0, sizeof(float) * (size_t)C * H * W);
         return;
     }
-    wino_conv(dinp, dout, weight, 1, NULL, 0, OC, C, H, W, aligned_scratch(scratch), pool);
+    wino_conv(dinp, dout, weight, kept, 1, NULL, 0, OC, C, H, W, aligned_scratch(scratch),
+              pool);
 }

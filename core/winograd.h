@@ -22,18 +22,32 @@
  * size serves both directions. */
 size_t wino_scratch_floats(int C, int OC, int H, int W);
 
+/* Floats of the transformed weights (U) of a convolution from C to OC
+ * channels, or with backward of its gradient to the input; the same at
+ * every image size. */
+size_t wino_weights_floats(int C, int OC, int backward);
+
+/* U (wino_weights_floats(C, OC, backward) floats) of weight (OC,C,3,3) for
+ * the forward or the backward, for a caller that keeps it across calls:
+ * every convolution otherwise transforms its weights into the scratch (at
+ * 512 px about 5 % of an evaluation). */
+void wino_weights(float *U, const float *weight, int C, int OC, int backward, nst_pool *pool);
+
 /* inp is (C,H,W), weight is (OC,C,3,3), bias is (OC) or NULL, out will be
- * (OC,H,W), passed through a ReLU as it is written if relu; scratch holds
- * wino_scratch_floats(C,OC,H,W). Same result as conv3x3_forward (then
- * relu_forward) up to rounding. */
-void wino_conv3x3_forward(float *out, const float *inp, const float *weight, const float *bias,
-                          int relu, int C, int OC, int H, int W, float *scratch,
-                          nst_pool *pool);
+ * (OC,H,W), passed through a ReLU if relu; kept is weight's U from
+ * wino_weights (forward), or NULL to transform it into the scratch, which
+ * holds wino_scratch_floats(C,OC,H,W). Same result as conv3x3_forward
+ * (then relu_forward) up to rounding, and the same bits with or without
+ * kept. */
+void wino_conv3x3_forward(float *out, const float *inp, const float *weight, const float *kept,
+                          const float *bias, int relu, int C, int OC, int H, int W,
+                          float *scratch, nst_pool *pool);
 
 /* Gradient of the forward with respect to its input: dout is (OC,H,W),
- * weight is (OC,C,3,3), dinp will be (C,H,W) (overwritten); scratch holds
- * wino_scratch_floats(C,OC,H,W). */
+ * weight is (OC,C,3,3), kept its backward U or NULL, dinp will be (C,H,W)
+ * (overwritten); scratch holds wino_scratch_floats(C,OC,H,W). */
 void wino_conv3x3_backward(float *dinp, const float *dout, const float *weight,
-                           int C, int OC, int H, int W, float *scratch, nst_pool *pool);
+                           const float *kept, int C, int OC, int H, int W, float *scratch,
+                           nst_pool *pool);
 
 #endif

@@ -46,10 +46,10 @@ static outputs run_path(cpu_kernels_path k, shape s, const float *x, const float
                  malloc(sizeof(float) * ni)};
     CHECK(cpu_kernels_set(k) == 0 && cpu_kernels() == k, "cannot switch to %s",
           cpu_kernels_name(k));
-    wino_conv3x3_forward(o.fwd, x, w, b, 0, s.C, s.OC, s.H, s.W, scratch, pool);
-    wino_conv3x3_forward(o.relu, x, w, b, 1, s.C, s.OC, s.H, s.W, scratch, pool);
+    wino_conv3x3_forward(o.fwd, x, w, NULL, b, 0, s.C, s.OC, s.H, s.W, scratch, pool);
+    wino_conv3x3_forward(o.relu, x, w, NULL, b, 1, s.C, s.OC, s.H, s.W, scratch, pool);
     for (size_t i = 0; i < ni; i++) o.bwd[i] = 1e6f; /* overwritten, not accumulated */
-    wino_conv3x3_backward(o.bwd, y, w, s.C, s.OC, s.H, s.W, scratch, pool);
+    wino_conv3x3_backward(o.bwd, y, w, NULL, s.C, s.OC, s.H, s.W, scratch, pool);
     return o;
 }
 

@@ -101,6 +101,18 @@ static void test_net_bytes(void)
     CHECK(used >= planned && used <= planned + (256u << 10), "allocated %zu, planned %zu", used,
           planned);
     nst_net_free(net);
+    /* with its weights kept: what nst_net_kept_bytes adds */
+    int wh[2] = {200, 150};
+    before = allocated();
+    net = nst_net_create_sizes(model, wh, 1, NST_NUM_LAYERS, 0, 1, NST_POOL_MAX, 1);
+    used = allocated() - before;
+    size_t kept = nst_net_kept_bytes(wh, 1, NST_NUM_LAYERS);
+    planned = nst_net_bytes_sizes(wh, 1, NST_NUM_LAYERS, 0, 1);
+    CHECK(net && kept > 0 && planned == nst_net_bytes(200, 150, NST_NUM_LAYERS) + kept,
+          "kept %zu, planned %zu", kept, planned);
+    CHECK(used >= planned && used <= planned + (256u << 10), "kept: allocated %zu, planned %zu",
+          used, planned);
+    nst_net_free(net);
     CHECK(nst_net_bytes(8, 8, NST_NUM_LAYERS) == 0, "too small for the depth");
 }
 
@@ -166,6 +178,30 @@ static void test_bound_holds(void)
     check_bound("{\"image_size\": 128, \"iterations\": 3, \"scales\": 2}", 120, 90, 80, 100, 1, 1);
 }
 
+/* The network keeps its prepared weights when the memory limit holds them
+ * beside everything else, and only then: a limit a byte short of that
+ * estimate gives the same job untiled, without them, at the same history
+ * (its estimate that much lower). */
+static void test_kept_weights_budget(void)
+{
+    int wh[2] = {512, 512}, net_wh[2] = {512, 384};
+    nst_params p;
+    nst_params_default(&p, model);
+    size_t with = nst_transfer_memory(model, &p, 640, 480, wh, 1);
+    size_t kept = nst_net_kept_bytes(net_wh, 1, NST_NUM_LAYERS - 3); /* through conv5_1 */
+    p.memory_limit = with;
+    CHECK(nst_transfer_memory(model, &p, 640, 480, wh, 1) == with &&
+              nst_transfer_tile(&p, 640, 480, wh, 1, NULL) == 0,
+          "a limit of the estimate keeps the weights");
+    p.memory_limit = with - 1;
+    size_t without = nst_transfer_memory(model, &p, 640, 480, wh, 1);
+    CHECK(nst_transfer_tile(&p, 640, 480, wh, 1, NULL) == 0, "a byte less: still untiled");
+    CHECK(kept > (300u << 20) && without + kept <= with && without + kept + 4 > with,
+          "a byte less: %zu without the weights, %zu with, %zu kept", without, with, kept);
+    printf("  512x384: %.1f MiB with the weights kept, %.1f MiB without\n", with / 1048576.0,
+           without / 1048576.0);
+}
+
 /* Masks add to the estimate: the masks as decoded, each layer's mask and
  * the masked features; a bigger mask costs more. */
 static void test_grows_with_masks(void)
@@ -220,6 +256,7 @@ int main(void)
     TEST_RUN(test_grows_with_masks);
     TEST_RUN(test_iterations_independent);
     TEST_RUN(test_net_bytes);
+    TEST_RUN(test_kept_weights_budget);
     TEST_RUN(test_bound_holds);
     TEST_RUN(test_verify);
     nst_model_free(model);

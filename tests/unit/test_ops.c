@@ -58,7 +58,7 @@ static void check_conv_forward(conv_shape s, int with_bias)
     float *scratch = malloc(sizeof(float) * conv3x3_scratch_floats(s.C, s.OC, s.H, s.W));
     double *xd = to_double(x, ni), *ref = malloc(sizeof(double) * no),
            *abs = malloc(sizeof(double) * no);
-    conv3x3_forward(out, x, w, b, s.C, s.OC, s.H, s.W, scratch, pool);
+    conv3x3_forward(out, x, w, NULL, b, s.C, s.OC, s.H, s.W, scratch, pool);
     ref_conv(ref, abs, xd, w, b, s.C, s.OC, s.H, s.W);
     double worst = 0.0;
     for (size_t i = 0; i < no; i++) {
@@ -90,8 +90,8 @@ static void check_conv_backward(conv_shape s)
     float *scratch = malloc(sizeof(float) * conv3x3_scratch_floats(s.C, s.OC, s.H, s.W));
     /* dinp is overwritten, not accumulated: start it dirty */
     for (size_t i = 0; i < ni; i++) cty[i] = 1e6f;
-    conv3x3_forward(cx, x, w, NULL, s.C, s.OC, s.H, s.W, scratch, pool);
-    conv3x3_backward(cty, y, w, s.C, s.OC, s.H, s.W, scratch, pool);
+    conv3x3_forward(cx, x, w, NULL, NULL, s.C, s.OC, s.H, s.W, scratch, pool);
+    conv3x3_backward(cty, y, w, NULL, s.C, s.OC, s.H, s.W, scratch, pool);
 
     double *yd = to_double(y, no), *ref = malloc(sizeof(double) * ni);
     ref_conv_backward(ref, yd, w, s.C, s.OC, s.H, s.W);
@@ -147,8 +147,8 @@ static void check_conv_fd(conv_shape s, int probes)
     size_t ni = c.ni, no = c.no;
     float *x = c.x, *w = c.w, *b = c.b, *scratch = c.scratch;
     float *out = malloc(sizeof(float) * no), *g = malloc(sizeof(float) * ni);
-    conv3x3_forward(out, x, w, b, s.C, s.OC, s.H, s.W, scratch, pool);
-    conv3x3_backward(g, out, w, s.C, s.OC, s.H, s.W, scratch, pool);
+    conv3x3_forward(out, x, w, NULL, b, s.C, s.OC, s.H, s.W, scratch, pool);
+    conv3x3_backward(g, out, w, NULL, s.C, s.OC, s.H, s.W, scratch, pool);
 
     double *xd = to_double(x, ni), *od = malloc(sizeof(double) * no);
     double gmax = 0.0, worst = 0.0, h = 1e-3;
@@ -216,9 +216,9 @@ static void test_conv_relu_fused(void)
         conv_case c = conv_case_new(s);
         size_t no = c.no;
         float *y = malloc(sizeof(float) * no), *yf = malloc(sizeof(float) * no);
-        conv3x3_forward(y, c.x, c.w, c.b, s.C, s.OC, s.H, s.W, c.scratch, pool);
+        conv3x3_forward(y, c.x, c.w, NULL, c.b, s.C, s.OC, s.H, s.W, c.scratch, pool);
         relu_forward(y, no, pool);
-        conv3x3_relu_forward(yf, c.x, c.w, c.b, s.C, s.OC, s.H, s.W, c.scratch, pool);
+        conv3x3_relu_forward(yf, c.x, c.w, NULL, c.b, s.C, s.OC, s.H, s.W, c.scratch, pool);
         CHECK(memcmp(y, yf, sizeof(float) * no) == 0, "conv+ReLU forward C=%d OC=%d H=%d W=%d",
               s.C, s.OC, s.H, s.W);
         for (size_t i = 0; i < no; i++) clipped += y[i] == 0.0f;

@@ -53,7 +53,7 @@ static double eval(const nst_params *p, const nst_image *content, const nst_imag
 {
     nst_objective *o = NULL;
     nst_error e = {0};
-    CHECK(nst_objective_create_tiled(model, p, content, style, masks ? 2 : 1, masks, 2, tile, &o,
+    CHECK(nst_objective_create_tiled(model, p, content, style, masks ? 2 : 1, masks, 2, tile, 1, &o,
                                      &e) == 0,
           "create (tile %d): %s", tile, e.message);
     if (!o) return NAN;
@@ -145,7 +145,7 @@ static void test_refusals(void)
     testimg_make(&mask, "mask_left", 64, 48);
     nst_objective *o = NULL;
     nst_error e = {0};
-    CHECK(nst_objective_create_tiled(model, &p, &content, &style, 1, NULL, 0, 24, &o, &e) ==
+    CHECK(nst_objective_create_tiled(model, &p, &content, &style, 1, NULL, 0, 24, 0, &o, &e) ==
               NST_EINVAL && !o,
           "a 24 px tile accepted");
     nst_image_free(&content), nst_image_free(&style), nst_image_free(&mask);
@@ -304,9 +304,9 @@ static void test_backward_rect(void)
         nst_pooling pooling = pool ? NST_POOL_AVG : NST_POOL_MAX;
         nst_net *whole = nst_net_create(model, W, H, depth, pooling, 2);
         int wh[2] = {W, H};
-        nst_net *crop = nst_net_create_sizes(model, wh, 1, depth, T, pooling, 2);
+        nst_net *crop = nst_net_create_sizes(model, wh, 1, depth, T, 0, pooling, 2);
         CHECK(whole && crop, "nets");
-        CHECK(nst_net_bytes_sizes(wh, 1, depth, T) < nst_net_bytes(W, H, depth),
+        CHECK(nst_net_bytes_sizes(wh, 1, depth, T, 0) < nst_net_bytes(W, H, depth),
               "a crop's net is not smaller");
         nst_image x;
         testimg_make(&x, "x", W, H);

@@ -49,7 +49,7 @@ static void check_fused(shape s, const float *x, const float *w, const float *b,
 {
     size_t no = (size_t)s.OC * s.H * s.W;
     float *r = malloc(sizeof(float) * no);
-    wino_conv3x3_forward(r, x, w, b, 1, s.C, s.OC, s.H, s.W, scratch, pool);
+    wino_conv3x3_forward(r, x, w, NULL, b, 1, s.C, s.OC, s.H, s.W, scratch, pool);
     size_t bad = 0;
     for (size_t i = 0; i < no; i++) bad += r[i] != (out[i] > 0.0f ? out[i] : 0.0f);
     CHECK(bad == 0, "fused ReLU C=%d OC=%d H=%d W=%d: %zu elements differ", s.C, s.OC, s.H,
@@ -70,7 +70,7 @@ static void check_shape(shape s)
     double *ref = malloc(sizeof(double) * no), *abs = malloc(sizeof(double) * no);
     double *dref = malloc(sizeof(double) * ni);
 
-    wino_conv3x3_forward(out, x, w, b, 0, s.C, s.OC, s.H, s.W, scratch, pool);
+    wino_conv3x3_forward(out, x, w, NULL, b, 0, s.C, s.OC, s.H, s.W, scratch, pool);
     double *xd = to_double(x, ni), *yd = to_double(y, no);
     ref_conv(ref, abs, xd, w, b, s.C, s.OC, s.H, s.W);
     double fwd = 0, fwdmax = 0, refmax = 0;
@@ -83,14 +83,14 @@ static void check_shape(shape s)
     fwdmax /= refmax > 1.0 ? refmax : 1.0;
 
     for (size_t i = 0; i < ni; i++) dinp[i] = 1e6f; /* overwritten, not accumulated */
-    wino_conv3x3_backward(dinp, y, w, s.C, s.OC, s.H, s.W, scratch, pool);
+    wino_conv3x3_backward(dinp, y, w, NULL, s.C, s.OC, s.H, s.W, scratch, pool);
     ref_conv_backward(dref, yd, w, s.C, s.OC, s.H, s.W);
     double bwd = 0, scale = 0;
     for (size_t i = 0; i < ni; i++) scale = fmax(scale, fabs(dref[i]));
     for (size_t i = 0; i < ni; i++) bwd = fmax(bwd, fabs(dinp[i] - dref[i]));
     bwd /= scale > 1.0 ? scale : 1.0;
 
-    wino_conv3x3_forward(cx, x, w, NULL, 0, s.C, s.OC, s.H, s.W, scratch, pool);
+    wino_conv3x3_forward(cx, x, w, NULL, NULL, 0, s.C, s.OC, s.H, s.W, scratch, pool);
     double lhs = 0, rhs = 0, mag = 0;
     for (size_t i = 0; i < no; i++) {
         lhs += (double)cx[i] * y[i];
@@ -130,7 +130,7 @@ static void test_dispatch_matches_im2col(void)
     float *b = rand_floats(OC, 1.0);
     float *o1 = malloc(sizeof(float) * no), *o2 = malloc(sizeof(float) * no);
     float *scratch = malloc(sizeof(float) * conv3x3_scratch_floats(C, OC, H, W));
-    conv3x3_forward(o1, x, w, b, C, OC, H, W, scratch, pool);
+    conv3x3_forward(o1, x, w, NULL, b, C, OC, H, W, scratch, pool);
     conv3x3_forward_im2col(o2, x, w, b, C, OC, H, W, scratch, pool);
     double worst = 0, mx = 0;
     for (size_t i = 0; i < no; i++) {
@@ -140,6 +140,42 @@ static void test_dispatch_matches_im2col(void)
     printf("  dispatch vs im2col: max diff %.2e of max %.3g\n", worst, mx);
     CHECK(worst <= 1e-5 * mx, "dispatch differs from im2col by %g", worst);
     free(x), free(w), free(b), free(o1), free(o2), free(scratch);
+}
+
+/* Weights transformed once (wino_weights) give the same bits as weights
+ * transformed on every call, forward (with and without the ReLU) and
+ * backward, on every shape. */
+static void test_kept_weights_same_bits(void)
+{
+    size_t differ = 0;
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        shape s = shapes[k];
+        size_t ni = (size_t)s.C * s.H * s.W, no = (size_t)s.OC * s.H * s.W;
+        float *x = rand_floats(ni, 1.0), *y = rand_floats(no, 1.0);
+        float *w = rand_floats((size_t)s.OC * s.C * 9, 0.5), *b = rand_floats(s.OC, 1.0);
+        float *uf = malloc(sizeof(float) * wino_weights_floats(s.C, s.OC, 0));
+        float *ub = malloc(sizeof(float) * wino_weights_floats(s.C, s.OC, 1));
+        float *o1 = malloc(sizeof(float) * no), *o2 = malloc(sizeof(float) * no);
+        float *d1 = malloc(sizeof(float) * ni), *d2 = malloc(sizeof(float) * ni);
+        float *scratch = malloc(sizeof(float) * wino_scratch_floats(s.C, s.OC, s.H, s.W));
+        wino_weights(uf, w, s.C, s.OC, 0, pool);
+        wino_weights(ub, w, s.C, s.OC, 1, pool);
+        for (int relu = 0; relu < 2; relu++) {
+            wino_conv3x3_forward(o1, x, w, NULL, b, relu, s.C, s.OC, s.H, s.W, scratch, pool);
+            wino_conv3x3_forward(o2, x, w, uf, b, relu, s.C, s.OC, s.H, s.W, scratch, pool);
+            differ += memcmp(o1, o2, sizeof(float) * no) != 0;
+        }
+        wino_conv3x3_backward(d1, y, w, NULL, s.C, s.OC, s.H, s.W, scratch, pool);
+        wino_conv3x3_backward(d2, y, w, ub, s.C, s.OC, s.H, s.W, scratch, pool);
+        differ += memcmp(d1, d2, sizeof(float) * ni) != 0;
+        free(x), free(y), free(w), free(b), free(uf), free(ub), free(o1), free(o2), free(d1);
+        free(d2), free(scratch);
+    }
+    CHECK(differ == 0, "%zu convolutions differ with kept weights", differ);
+    CHECK(wino_weights_floats(512, 512, 0) == (size_t)36 * 516 * 512 &&
+              wino_weights_floats(3, 64, 1) == (size_t)36 * 6 * 64 &&
+              wino_weights_floats(3, 64, 0) == (size_t)36 * 66 * 3,
+          "kept weights' sizes (rows padded to the GEMM's panels)");
 }
 
 /* The scratch does not grow with the image beyond the weights and a block. */
@@ -159,6 +195,7 @@ static void suite(void)
 {
     TEST_RUN(test_winograd_against_direct);
     TEST_RUN(test_dispatch_matches_im2col);
+    TEST_RUN(test_kept_weights_same_bits);
     TEST_RUN(test_scratch_bounded);
 }
 
