@@ -12,7 +12,7 @@
  *     path=avx512 ms_per_eval=123.4 cpu_ms_per_eval=240.1
  * (CPU ms: all threads' CPU time per evaluation, less inflated than the
  * wall time when other programs share the cores.)
- * OpenBLAS (the Gram matrices, the style gradients, conv1_1's backward)
+ * OpenBLAS (the Gram matrices, conv1_1's backward)
  * picks its own kernels whatever the path; OPENBLAS_CORETYPE changes them.
  * Not part of CI.
  *

@@ -3,8 +3,9 @@
  * of Gatys et al.: each one's unweighted value, and weight × its exact
  * gradient added into a caller's buffer (see loss.h).
  *
- * Sums are accumulated in double; tensors stay float. The Gram matrix and the
- * style gradient are BLAS calls (ssyrk and sgemm) shared out over the pool.
+ * Sums are accumulated in double; tensors stay float. The Gram matrix is
+ * BLAS calls (ssyrk and sgemm), the style gradient the Winograd GEMM
+ * kernel's (panel_gemm.h), both shared out over the pool.
  *
  * What this file is not: it does not choose layers, weights or blend several
  * styles' Grams (the transfer does), and it allocates nothing.
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "loss.h"
+#include "panel_gemm.h"
 
 /* The Gram matrix on the pool in GRAM_PIECES pieces, which the threads take
  * as they come free (nst_pool_for), split one of two ways; either way each
@@ -42,12 +44,25 @@ typedef struct {
     int N, M;
     /* style gradient: dfeat += scale · D · feat, split over feat's columns */
     float *dfeat;
-    const float *d;
+    const float *d; /* D packed (panel_pack_a) */
+    float *work;    /* piece k's panel_gemm_cols work at work + k·panel_work_floats */
     float scale;
     int relu;       /* then zero dfeat where feat <= 0 */
 } gram_step;
 
-size_t loss_scratch_floats(int N) { return (size_t)N * N * GRAM_PIECES; }
+/* The style gradient in STYLE_PIECES pieces of feat's columns, which the
+ * threads take as they come free (nst_pool_for), each with work of its
+ * own. With 4 pieces the thread done first waited about 3 ms per
+ * evaluation at 512 px for the other's last piece, with 16 about half
+ * that. */
+#define STYLE_PIECES 16
+
+size_t loss_scratch_floats(int N)
+{
+    size_t gram = (size_t)N * N * GRAM_PIECES;
+    size_t style = panel_a_floats(N, N) + STYLE_PIECES * panel_work_floats(N, N);
+    return gram > style ? gram : style;
+}
 
 static int triangle_row(int N, int k, int parts)
 {
@@ -105,25 +120,13 @@ void gram_compute(float *gram, const float *feat, int N, int M, float *scratch, 
         }
 }
 
-/* The style gradient in STYLE_PIECES pieces of feat's columns, which the
- * threads take as they come free (nst_pool_for). Each piece packs D again,
- * which is cheap next to its columns; with 4 pieces the thread done first
- * waited about 3 ms per evaluation at 512 px for the other's last piece,
- * with 16 about half that. */
-#define STYLE_PIECES 16
-
 static void style_grad_part(void *p, int part, size_t lo, size_t hi)
 {
     gram_step *s = p;
     (void)part;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->N, (int)(hi - lo), s->N, s->scale,
-                s->d, s->N, s->feat + lo, s->M, 1.0f, s->dfeat + lo, s->M);
-    if (!s->relu) return;
-    for (int i = 0; i < s->N; i++) {
-        float *g = s->dfeat + (size_t)i * s->M;
-        const float *f = s->feat + (size_t)i * s->M;
-        for (size_t j = lo; j < hi; j++) g[j] = f[j] > 0.0f ? g[j] : 0.0f;
-    }
+    float *work = s->work + lo / s->grain * panel_work_floats(s->N, s->N);
+    panel_gemm_cols(s->dfeat, (size_t)s->M, s->d, s->feat, (size_t)s->M, s->N, s->N, lo, hi,
+                    s->scale, s->relu ? s->feat : NULL, work);
 }
 
 double style_loss(float *diff, const float *feat, const float *target, int N, int M,
@@ -158,14 +161,17 @@ double style_loss_of_gram(float *diff, const float *target, int N)
 }
 
 void style_grad(float *dfeat, float weight, const float *feat, const float *diff, int N, int M,
-                int relu, nst_pool *pool)
+                int relu, float *scratch, nst_pool *pool)
 {
-    // feat and dfeat are (N,M), diff is (N,N); dfeat is accumulated
+    // feat and dfeat are (N,M), diff is (N,N); dfeat is accumulated;
+    // scratch holds D packed, then each piece's work
     if (N <= 0 || M <= 0) return;
-    gram_step g = {.feat = feat, .N = N, .M = M, .dfeat = dfeat, .d = diff, .relu = relu,
+    panel_pack_a(scratch, diff, (size_t)N, N, N);
+    gram_step g = {.feat = feat, .N = N, .M = M, .dfeat = dfeat, .d = scratch, .relu = relu,
+                   .work = scratch + panel_a_floats(N, N),
+                   .grain = ((size_t)M + STYLE_PIECES - 1) / STYLE_PIECES,
                    .scale = (float)((double)weight / ((double)N * N * M))};
-    nst_pool_for(pool, (size_t)M, ((size_t)M + STYLE_PIECES - 1) / STYLE_PIECES, style_grad_part,
-                 &g);
+    nst_pool_for(pool, (size_t)M, g.grain, style_grad_part, &g);
 }
 
 /* The content loss, and with dfeat its gradient: one loop for both halves. */

@@ -36,9 +36,11 @@ double style_loss(float *diff, const float *feat, const float *target, int N, in
 double style_loss_of_gram(float *diff, const float *target, int N);
 /* dfeat (N,M) gets += weight * dE/dF, from style_loss's diff for this feat;
  * with relu, dfeat is then zeroed wherever feat ≤ 0 (the backward of the
- * ReLU whose output feat is, over all of dfeat, in the same pass). */
+ * ReLU whose output feat is, over all of dfeat, in the same pass). scratch
+ * holds loss_scratch_floats(N) floats. The result is the same with any
+ * pool (or none). */
 void style_grad(float *dfeat, float weight, const float *feat, const float *diff, int N, int M,
-                int relu, nst_pool *pool);
+                int relu, float *scratch, nst_pool *pool);
 
 /* feat and target are (n). Returns L. */
 double content_loss(const float *feat, const float *target, size_t n);

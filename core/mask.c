@@ -193,12 +193,12 @@ double mask_style_loss(float *diff, float *work, const float *feat, const float 
 }
 
 void mask_style_grad(float *dfeat, float weight, float *work, const float *feat, const float *m,
-                     float s, const float *diff, int N, int M, nst_pool *pool)
+                     float s, const float *diff, int N, int M, float *scratch, nst_pool *pool)
 {
     // feat, work and dfeat are (N,M), m is (M), diff is (N,N); dfeat is accumulated
     if (N <= 0 || M <= 0 || s == 0.0f) return;
     mask_apply(work, feat, m, s, 2, N, M, pool);
-    style_grad(dfeat, weight, work, diff, N, M, 0, pool);
+    style_grad(dfeat, weight, work, diff, N, M, 0, scratch, pool);
 }
 
 /* ------------------------------------------------------------ weighted content loss */

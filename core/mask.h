@@ -64,9 +64,10 @@ size_t mask_levels_floats(int W, int H, int depth, unsigned layers, size_t *temp
 double mask_style_loss(float *diff, float *work, const float *feat, const float *m, float s,
                        const float *target, int N, int M, float *scratch, nst_pool *pool);
 /* dfeat (N,M) gets += weight · dE/dF from mask_style_loss's diff for this
- * feat, m and s; not through a ReLU. work holds N·M floats. */
+ * feat, m and s; not through a ReLU. work holds N·M floats, scratch
+ * loss_scratch_floats(N). */
 void mask_style_grad(float *dfeat, float weight, float *work, const float *feat, const float *m,
-                     float s, const float *diff, int N, int M, nst_pool *pool);
+                     float s, const float *diff, int N, int M, float *scratch, nst_pool *pool);
 
 /* The weighted content loss L (above) of feat and target (C,M) with w (M). */
 double mask_content_loss(const float *feat, const float *target, const float *w, int C, int M);

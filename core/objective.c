@@ -203,12 +203,12 @@ static int style_terms_grad(nst_objective *o, int l, const float *act, float *gr
             mk = o->tile_mask;
         }
         mask_style_grad(grad, (float)(o->p->beta * o->style_weight[l] * t->weight * share), work,
-                        act, mk, t->mask.scale[l], t->diff[l], C, H * W, pool);
+                        act, mk, t->mask.scale[l], t->diff[l], C, H * W, o->gram_scratch, pool);
         masked = 0;
     }
     if (plain) {
         style_grad(grad, (float)(o->p->beta * o->style_weight[l] * plain->weight * share), act,
-                   plain->diff[l], C, H * W, 1, pool);
+                   plain->diff[l], C, H * W, 1, o->gram_scratch, pool);
         masked = 1;
     }
     return masked;

@@ -61,4 +61,7 @@ typedef struct {
 
 extern const wino_kernels wino_kernels_portable, wino_kernels_avx2, wino_kernels_avx512;
 
+/* The table of the path cpu.h chose (winograd.c). */
+const wino_kernels *wino_kernels_chosen(void);
+
 #endif

@@ -206,8 +206,7 @@ static void step_output(void *p, int part, size_t lo, size_t hi)
 
 /* ------------------------------------------------------------ convolution */
 
-/* The kernels of the path cpu.h chose. */
-static const wino_kernels *kernels_chosen(void)
+const wino_kernels *wino_kernels_chosen(void)
 {
     static const wino_kernels *const by_path[CPU_KERNELS] = {
         [CPU_PORTABLE] = &wino_kernels_portable,
@@ -236,9 +235,9 @@ void wino_weights(float *U, const float *weight, int C, int OC, int backward, ns
 {
     if (C <= 0 || OC <= 0) return;
     if (backward)
-        weights_transform(kernels_chosen(), U, weight, C, OC, 1, pool);
+        weights_transform(wino_kernels_chosen(), U, weight, C, OC, 1, pool);
     else
-        weights_transform(kernels_chosen(), U, weight, OC, C, 0, pool);
+        weights_transform(wino_kernels_chosen(), U, weight, OC, C, 0, pool);
 }
 
 /* out (OC,H,W) = conv of inp (C,H,W) with weight transformed as
@@ -249,7 +248,7 @@ static void wino_conv(float *out, const float *inp, const float *weight, const f
                       int flip, const float *bias, int relu, int C, int OC, int H, int W,
                       float *scratch, nst_pool *pool)
 {
-    const wino_kernels *k = kernels_chosen();
+    const wino_kernels *k = wino_kernels_chosen();
     const float *U = kept;
     float *work = scratch + (size_t)36 * pad_rows(OC) * C;
     if (!kept) {

@@ -8,14 +8,18 @@
  * remainder of 12), an odd number of tile panels, depths past one pass
  * (WINO_KC = 256), more row panels than one cache block (WINO_MC = 42),
  * both the fused (few channels) and the shared-block schemes, and outputs
- * past WINO_STREAM_FLOATS (written past the caches, rows aligned or not). Also
- * the path switch itself and its names. Prints the worst differences.
+ * past WINO_STREAM_FLOATS (written past the caches, rows aligned or not).
+ * The same kernels' panel GEMM (panel_gemm.h, the style gradient) on every
+ * path against a sum in double, with and without its mask, its columns in
+ * one call and split at odd places (the same bits either way). Also the
+ * path switch itself and its names. Prints the worst differences.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cpu.h"
 #include "ops.h"
+#include "panel_gemm.h"
 #define TEST_RNG_SEED 0x6a09e667f3bcc909ull
 #include "test.h"
 #include "winograd.h"
@@ -123,6 +127,70 @@ static void test_paths_match_portable(void)
 
 /* The default is the best path the CPU has unless NST_KERNELS says
  * otherwise; a path the CPU lacks cannot be set; names are distinct. */
+/* C += alpha·A·B on each path: rows past a pair of panels and not a
+ * multiple of them, depths past one pass of the kernel, columns past one
+ * chunk and not whole panels; within 1e-5 of the largest |A|·|B| sum, the
+ * masked elements exactly 0 or the unmasked result, and a split call the
+ * same bits as one call. */
+static void test_panel_gemm(void)
+{
+    static const int dims[][3] = {{13, 70, 150}, {64, 64, 2100}, {512, 300, 77}, {1, 1, 1}};
+    cpu_kernels_path before = cpu_kernels();
+    double most = 0;
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+        int rows = dims[d][0], K = dims[d][1], cols = dims[d][2];
+        float *A = rand_floats((size_t)rows * K, 1.0), *B = rand_floats((size_t)K * cols, 1.0);
+        float *C0 = rand_floats((size_t)rows * cols, 1.0);
+        float *Ap = malloc(sizeof(float) * panel_a_floats(rows, K));
+        float *work = malloc(sizeof(float) * panel_work_floats(rows, K));
+        float *C = malloc(sizeof(float) * rows * cols), *Cs = malloc(sizeof(float) * rows * cols);
+        float *Cm = malloc(sizeof(float) * rows * cols);
+        panel_pack_a(Ap, A, (size_t)K, rows, K);
+        for (int k = 0; k < CPU_KERNELS; k++) {
+            if (!cpu_kernels_supported((cpu_kernels_path)k)) continue;
+            CHECK(cpu_kernels_set((cpu_kernels_path)k) == 0, "switch to %d", k);
+            memcpy(C, C0, sizeof(float) * rows * cols);
+            memcpy(Cs, C0, sizeof(float) * rows * cols);
+            memcpy(Cm, C0, sizeof(float) * rows * cols);
+            panel_gemm_cols(C, (size_t)cols, Ap, B, (size_t)cols, rows, K, 0, (size_t)cols, 0.5f,
+                            NULL, work);
+            size_t cut = (size_t)cols / 3 + 1; /* inside a panel */
+            panel_gemm_cols(Cs, (size_t)cols, Ap, B, (size_t)cols, rows, K, 0, cut, 0.5f, NULL,
+                            work);
+            panel_gemm_cols(Cs, (size_t)cols, Ap, B, (size_t)cols, rows, K, cut, (size_t)cols,
+                            0.5f, NULL, work);
+            /* masked by C0 itself (rows and columns of C's shape) */
+            panel_gemm_cols(Cm, (size_t)cols, Ap, B, (size_t)cols, rows, K, 0, (size_t)cols, 0.5f,
+                            C0, work);
+            double err = 0, scale = 0;
+            size_t bad_mask = 0;
+            for (int i = 0; i < rows; i++)
+                for (int j = 0; j < cols; j++) {
+                    double sum = 0, mag = 0;
+                    for (int q = 0; q < K; q++) {
+                        sum += (double)A[(size_t)i * K + q] * B[(size_t)q * cols + j];
+                        mag += fabs((double)A[(size_t)i * K + q] * B[(size_t)q * cols + j]);
+                    }
+                    size_t at = (size_t)i * cols + j;
+                    err = fmax(err, fabs(C[at] - (C0[at] + 0.5 * sum)));
+                    scale = fmax(scale, 0.5 * mag + fabs(C0[at]));
+                    bad_mask += Cm[at] != (C0[at] > 0.0f ? C[at] : 0.0f);
+                }
+            err /= scale > 0 ? scale : 1;
+            most = fmax(most, err);
+            CHECK(err < 1e-5, "%s %dx%dx%d: %g", cpu_kernels_name((cpu_kernels_path)k), rows, K,
+                  cols, err);
+            CHECK(memcmp(C, Cs, sizeof(float) * rows * cols) == 0, "%s %dx%dx%d: split differs",
+                  cpu_kernels_name((cpu_kernels_path)k), rows, K, cols);
+            CHECK(bad_mask == 0, "%s %dx%dx%d: %zu masked elements differ",
+                  cpu_kernels_name((cpu_kernels_path)k), rows, K, cols, bad_mask);
+        }
+        free(A), free(B), free(C0), free(Ap), free(work), free(C), free(Cs), free(Cm);
+    }
+    printf("  panel GEMM: worst %.2e of the largest |A||B| sum\n", most);
+    CHECK(cpu_kernels_set(before) == 0, "cannot switch back");
+}
+
 static void test_path_choice(void)
 {
     const char *env = getenv("NST_KERNELS");
@@ -149,6 +217,7 @@ static void suite(void)
 {
     TEST_RUN(test_path_choice);
     TEST_RUN(test_paths_match_portable);
+    TEST_RUN(test_panel_gemm);
 }
 
 int main(void)

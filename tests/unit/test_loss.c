@@ -123,9 +123,9 @@ static void check_style(int N, int M, int asym, int probes)
     double e = style_loss(diff, f, a, N, M, scratch, pool);
     float *masked = malloc(sizeof(float) * nf);
     memcpy(masked, acc, sizeof(float) * nf);
-    style_grad(g, 1.0f, f, diff, N, M, 0, pool);
-    style_grad(acc, 2.5f, f, diff, N, M, 0, pool);
-    style_grad(masked, 2.5f, f, diff, N, M, 1, pool);
+    style_grad(g, 1.0f, f, diff, N, M, 0, scratch, pool);
+    style_grad(acc, 2.5f, f, diff, N, M, 0, scratch, pool);
+    style_grad(masked, 2.5f, f, diff, N, M, 1, scratch, pool);
     double *fd = to_double(f, nf), *ad = to_double(a, (size_t)N * N);
     style_ctx ctx = {N, M, ad};
     double ref = ref_style(fd, &ctx);

@@ -119,8 +119,8 @@ static void check_guided(int N, int M, int zero_mask)
     float *g = calloc(nf, sizeof(float)), *acc = rand_floats(nf, 1.0), *base = malloc(sizeof(float) * nf);
     memcpy(base, acc, sizeof(float) * nf);
     double e = mask_style_loss(diff, work, f, m, s, a, N, M, scratch, pool);
-    mask_style_grad(g, 1.0f, work, f, m, s, diff, N, M, pool);
-    mask_style_grad(acc, -1.5f, work, f, m, s, diff, N, M, pool);
+    mask_style_grad(g, 1.0f, work, f, m, s, diff, N, M, scratch, pool);
+    mask_style_grad(acc, -1.5f, work, f, m, s, diff, N, M, scratch, pool);
 
     double *fd = malloc(sizeof(double) * nf), *md = malloc(sizeof(double) * M);
     double *ad = malloc(sizeof(double) * N * N);
@@ -161,8 +161,8 @@ static void check_ones(int N, int M)
     float *g2 = calloc(nf, sizeof(float));
     double e1 = style_loss(d1, f, a, N, M, scratch, pool);
     double e2 = mask_style_loss(d2, work, f, ones, ml.scale[0], a, N, M, scratch, pool);
-    style_grad(g1, 0.75f, f, d1, N, M, 0, pool);
-    mask_style_grad(g2, 0.75f, work, f, ones, ml.scale[0], d2, N, M, pool);
+    style_grad(g1, 0.75f, f, d1, N, M, 0, scratch, pool);
+    mask_style_grad(g2, 0.75f, work, f, ones, ml.scale[0], d2, N, M, scratch, pool);
     CHECK(e1 == e2, "all ones: E %.17g, unmasked %.17g", e2, e1);
     CHECK(memcmp(g1, g2, sizeof(float) * nf) == 0, "all ones: the gradient differs");
     mask_levels_free(&ml);
