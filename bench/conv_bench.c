@@ -76,12 +76,14 @@ static void run_backward(bench_case *k)
 
 static void run_wino_forward(bench_case *k)
 {
-    wino_conv3x3_forward(k->out, k->x, k->w, NULL, k->b, 0, k->C, k->OC, k->H, k->W, k->scratch, k->pool);
+    wino_conv3x3_forward(k->out, k->x, k->w, NULL, k->b, 0, k->C, k->OC, k->H, k->W, k->scratch,
+                         k->pool);
 }
 
 static void run_wino_backward(bench_case *k)
 {
-    wino_conv3x3_backward(k->dinp, k->dout, k->w, NULL, k->C, k->OC, k->H, k->W, k->scratch, k->pool);
+    wino_conv3x3_backward(k->dinp, k->dout, k->w, NULL, k->C, k->OC, k->H, k->W, k->scratch,
+                          k->pool);
 }
 
 /* One thread's columns of the raw sgemm. */

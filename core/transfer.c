@@ -347,7 +347,7 @@ static int lbfgs_history(const nst_params *p, size_t n, size_t fixed)
  * holds them beside the rest of the scale's peak (`fixed` floats, with
  * L-BFGS's history at what it gets without them), so they never cost a
  * correction pair; always without a limit. */
-static int keep_weights(const nst_params *p, size_t fixed, size_t kept)
+static int kept_fits(const nst_params *p, size_t fixed, size_t kept)
 {
     return !p->memory_limit ||
            fixed * sizeof(float) + TRANSFER_OVERHEAD_BYTES + kept <= p->memory_limit;
@@ -419,7 +419,7 @@ static size_t plan_memory(const nst_params *p, int content_w, int content_h, con
             plan[s].history = 0;
         }
         size_t kept = plan[s].tile ? 0 : nst_objective_kept_bytes(p, plan[s].w, plan[s].h);
-        plan[s].keep = kept && keep_weights(p, inputs + run, kept);
+        plan[s].keep = kept && kept_fits(p, inputs + run, kept);
         if (plan[s].keep) run += (kept + sizeof(float) - 1) / sizeof(float);
         size_t at = resize > start ? resize : start;
         if (run > at) at = run;

@@ -173,7 +173,8 @@ size_t nst_net_bytes_sizes(const int *wh, int n, int depth, int crop, int keep)
     if (!caps_of(&c, wh, n, depth, crop)) return 0;
     size_t floats = c.max_in + 2 * c.max_grad + (c.max_scratch ? c.max_scratch : 1);
     for (int l = 0; l < depth; l++) floats += c.act[l];
-    return floats * sizeof(float) + sizeof(nst_net) + (keep ? nst_net_kept_bytes(wh, n, depth) : 0);
+    size_t kept = keep ? nst_net_kept_bytes(wh, n, depth) : 0;
+    return floats * sizeof(float) + sizeof(nst_net) + kept;
 }
 
 size_t nst_net_kept_bytes(const int *wh, int n, int depth)

@@ -26,13 +26,14 @@
  * Memory. The scratch holds U (36·C·OC floats, computed on every call
  * unless the caller keeps it from wino_weights: 2.4 ms at 512 + 512
  * channels on two threads, mostly writing its 38 MB; about 30 ms of a
- * 512 px evaluation) and one block of tiles: V (36·C·nt) and M (36·OC·nt), where nt is
- * chosen so the block stays within WINO_BLOCK_FLOATS, or nt =
- * WINO_BLOCK_MIN if that is more (wide enough GEMMs matter more than the
- * cache); the image is processed block by block, so the scratch does not
- * grow with H·W. For 512 + 512 channels: U 38 MB + block 38 MB. All three
- * are laid out in the panels the GEMM kernel reads (wino_kernels.h), so the
- * transforms write the GEMMs' operands directly and nothing is packed.
+ * 512 px evaluation) and one block of tiles: V (36·C·nt) and M
+ * (36·OC·nt), where nt is chosen so the block stays within
+ * WINO_BLOCK_FLOATS, or nt = WINO_BLOCK_MIN if that is more (wide enough
+ * GEMMs matter more than the cache); the image is processed block by
+ * block, so the scratch does not grow with H·W. For 512 + 512 channels: U
+ * 38 MB + block 38 MB. All three are laid out in the panels the GEMM
+ * kernel reads (wino_kernels.h), so the transforms write the GEMMs'
+ * operands directly and nothing is packed.
  *
  * Kernels. The transforms and the GEMMs are in wino_kernels_body.h,
  * compiled once per kernel path (portable, AVX2, AVX-512: wino_kernels.h);
