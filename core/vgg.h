@@ -42,7 +42,8 @@ void nst_net_free(nst_net *net);
 size_t nst_net_bytes(int W, int H, int depth);
 size_t nst_net_bytes_sizes(const int *wh, int n, int depth, int crop, int keep);
 /* Bytes of the weights a net for these sizes keeps (in nst_net_bytes_sizes
- * with keep): 414 MB through conv5_1 at any size that takes Winograd there. */
+ * with keep): 398 MiB through conv5_1 where every layer takes Winograd
+ * (512 px and above), less where the deep layers are im2col's. */
 size_t nst_net_kept_bytes(const int *wh, int n, int depth);
 /* The net's threads, for the losses the hook computes (may be NULL). */
 nst_pool *nst_net_pool(const nst_net *net);
