@@ -95,11 +95,6 @@ static int refresh(jobs *j, const char *id)
 
 void jobs_cluster_refresh(jobs *j, const char *id) { refresh(j, id); }
 
-static int cmp_id(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Every job again: new ones added, changed ones refreshed, copies of jobs
  * the store no longer has dropped (the listing sorted, so that finding
  * them is n log n). */
@@ -118,14 +113,12 @@ static void resync(jobs *j)
     /* copies the listing does not name */
     char gone[64][JOB_ID_LEN + 1];
     int n_gone = 0;
-    if (n > 0) qsort(ids, (size_t)n, sizeof *ids, cmp_id);
+    store_ids_sort(ids, n);
     pthread_mutex_lock(&j->mu);
     for (int k = 0; k < j->n_all && n_gone < 64; k++) {
         const struct job *jb = j->all[k];
-        const char *id = jb->rec.id;
-        int listed = n > 0 && bsearch(&id, ids, (size_t)n, sizeof *ids, cmp_id);
-        if (!listed && !jb->local_run)
-            snprintf(gone[n_gone++], JOB_ID_LEN + 1, "%s", id);
+        if (!store_ids_has(ids, n, jb->rec.id) && !jb->local_run)
+            snprintf(gone[n_gone++], JOB_ID_LEN + 1, "%s", jb->rec.id);
     }
     pthread_mutex_unlock(&j->mu);
     for (int i = 0; i < n_gone; i++) jobs_cluster_refresh(j, gone[i]);

@@ -189,6 +189,21 @@ int store_list(store *s, char ***ids, int *n)
     return s->ops->list(s, ids, n);
 }
 
+static int compare_ids(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void store_ids_sort(char **ids, int n)
+{
+    if (n > 1) qsort(ids, (size_t)n, sizeof *ids, compare_ids);
+}
+
+int store_ids_has(char *const *ids, int n, const char *id)
+{
+    return n > 0 && bsearch(&id, ids, (size_t)n, sizeof *ids, compare_ids) != NULL;
+}
+
 void store_ids_free(char **ids, int n)
 {
     for (int i = 0; i < n; i++) free(ids[i]);

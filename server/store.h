@@ -144,6 +144,10 @@ int store_job_remove(store *s, const char *id);
  * strings: free with store_ids_free. */
 int store_list(store *s, char ***ids, int *n);
 void store_ids_free(char **ids, int n);
+/* Sort a listing by id; then store_ids_has finds an id in it (a binary
+ * search): 1 when present, else 0. */
+void store_ids_sort(char **ids, int n);
+int store_ids_has(char *const *ids, int n, const char *id);
 
 /* 1 when name is a plain blob name (see above). */
 #define STORE_NAME_MAX 64

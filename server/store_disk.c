@@ -301,11 +301,6 @@ static int disk_job_remove(store *st, const char *id)
     return disk_remove_tree_at(AT_FDCWD, trash);
 }
 
-static int compare_ids(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int disk_list(store *st, char ***ids, int *n)
 {
     *ids = NULL;
@@ -340,7 +335,7 @@ static int disk_list(store *st, char ***ids, int *n)
         store_ids_free(list, count);
         return rc;
     }
-    if (count) qsort(list, (size_t)count, sizeof *list, compare_ids);
+    store_ids_sort(list, count);
     *ids = list;
     *n = count;
     return 0;
