@@ -3,45 +3,39 @@
  * of Gatys et al.: each one's unweighted value, and weight × its exact
  * gradient added into a caller's buffer (see loss.h).
  *
- * Sums are accumulated in double; tensors stay float. The Gram matrix is
- * BLAS calls (ssyrk and sgemm), the style gradient the Winograd GEMM
- * kernel's (panel_gemm.h), both shared out over the pool.
+ * Sums are accumulated in double; tensors stay float. The Gram matrix and
+ * the style gradient run on the Winograd GEMM kernel (panel_gemm.h), both
+ * shared out over the pool.
  *
  * What this file is not: it does not choose layers, weights or blend several
  * styles' Grams (the transfer does), and it allocates nothing.
  */
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
 #include "loss.h"
 #include "panel_gemm.h"
 
-/* The Gram matrix on the pool in GRAM_PIECES pieces, which the threads take
- * as they come free (nst_pool_for), split one of two ways; either way each
- * element is summed in an order that does not depend on which thread took
- * what, or on how many threads there are.
- *   By rows, for few positions per channel: piece k takes the rows [a, b)
- *   of the upper triangle with a = N(1 − √(1 − k/pieces)), the same area
- *   each; it computes its diagonal block with ssyrk and the block right of
- *   it with sgemm.
- *   By columns, for many positions per channel (at least GRAM_COLUMNS_MIN
- *   per channel): pieces of feat's columns, each piece's upper triangle of
- *   F Fᵀ (ssyrk) summed on its own, then the sums added in piece order.
- *   The rows' split makes its first piece read all of F for the block right
- *   of its diagonal; with 64 channels over 512² positions that took 21 ms
- *   and the columns' split 14. With 512 channels over 64² positions the
- *   pieces' own triangles cost more than that saves (7 ms by rows, 9 by
- *   columns). */
+/* The Gram matrix on the pool in pieces of feat's columns, which the
+ * threads take as they come free (nst_pool_for): piece k sums its columns'
+ * F Fᵀ on the convolution's GEMM kernel (panel_gram: the upper triangle)
+ * into a partial of its own, with pack work of its own; then the partials
+ * are added in piece order. Each element is thus summed in an order that
+ * depends neither on which thread took what nor on how many threads there
+ * are. GRAM_PIECES pieces, halved while a piece would have fewer than
+ * GRAM_PIECE_MIN columns (the partials' sum costs as much as a piece's
+ * product there). OpenBLAS's ssyrk, which this replaced, ran its SSE3
+ * kernels on CPUs it does not know (a Xeon of 2023): 136 ms of a 512 px
+ * evaluation's 750. */
 #define GRAM_PIECES 8
-#define GRAM_COLUMNS_MIN 16
+#define GRAM_PIECE_MIN 256
 
 typedef struct {
     float *gram;
-    float *partial; /* by columns: piece k sums into partial + k·N·N */
-    size_t grain;   /* by columns: columns per piece */
+    float *partial; /* piece k sums into partial + k·gram_slot(N) */
+    size_t grain;   /* columns per piece */
     const float *feat;
-    int N, M;
+    int N, M, pieces;
     /* style gradient: dfeat += scale · D · feat, split over feat's columns */
     float *dfeat;
     const float *d; /* D packed (panel_pack_a) */
@@ -57,67 +51,53 @@ typedef struct {
  * that. */
 #define STYLE_PIECES 16
 
+/* A Gram piece's partial and its pack work. */
+static size_t gram_slot(int N) { return panel_gram_floats(N) + panel_gram_work_floats(N); }
+
 size_t loss_scratch_floats(int N)
 {
-    size_t gram = (size_t)N * N * GRAM_PIECES;
+    size_t gram = gram_slot(N) * GRAM_PIECES;
     size_t style = panel_a_floats(N, N) + STYLE_PIECES * panel_work_floats(N, N);
     return gram > style ? gram : style;
 }
 
-static int triangle_row(int N, int k, int parts)
-{
-    return (int)lround((double)N * (1.0 - sqrt(1.0 - (double)k / parts)));
-}
-
-static void gram_rows(void *p, int part, size_t lo, size_t hi)
+static void gram_piece(void *p, int part, size_t lo, size_t hi)
 {
     gram_step *s = p;
-    (void)part, (void)hi;
-    int a = triangle_row(s->N, (int)lo, GRAM_PIECES);
-    int b = triangle_row(s->N, (int)lo + 1, GRAM_PIECES);
-    if (b <= a) return;
-    float alpha = 1.0f / (float)s->M;
-    const float *fa = s->feat + (size_t)a * s->M;
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, b - a, s->M, alpha, fa, s->M, 0.0f,
-                s->gram + (size_t)a * s->N + a, s->N);
-    if (b < s->N)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b - a, s->N - b, s->M, alpha, fa,
-                    s->M, s->feat + (size_t)b * s->M, s->M, 0.0f, s->gram + (size_t)a * s->N + b,
-                    s->N);
-}
-
-static void gram_columns(void *p, int part, size_t lo, size_t hi)
-{
-    gram_step *s = p;
-    float *g = s->partial + lo / s->grain * s->N * s->N;
+    float *g = s->partial + lo / s->grain * gram_slot(s->N);
     (void)part;
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, s->N, (int)(hi - lo), 1.0f / (float)s->M,
-                s->feat + lo, s->M, 0.0f, g, s->N);
+    panel_gram(g, s->feat, (size_t)s->M, s->N, lo, hi, 0, g + panel_gram_floats(s->N));
+}
+
+/* Columns lo … hi-1 of the upper triangle, the partials summed and scaled,
+ * into both triangles. */
+static void gram_sum(void *p, int part, size_t lo, size_t hi)
+{
+    gram_step *s = p;
+    size_t slot = gram_slot(s->N), N = (size_t)s->N;
+    float scale = 1.0f / (float)s->M;
+    (void)part;
+    for (size_t i = 0; i < hi; i++)
+        for (size_t j = i > lo ? i : lo; j < hi; j++) {
+            size_t at = panel_gram_at(s->N, (int)i, (int)j);
+            float sum = 0.0f;
+            for (int k = 0; k < s->pieces; k++) sum += s->partial[(size_t)k * slot + at];
+            s->gram[i * N + j] = s->gram[j * N + i] = sum * scale;
+        }
 }
 
 void gram_compute(float *gram, const float *feat, int N, int M, float *scratch, nst_pool *pool)
 {
     // feat is (N,M), gram will be (N,N) = F Fᵀ / M, both triangles filled;
-    // scratch holds the column pieces' sums
+    // scratch holds the pieces' partials and work
     if (N <= 0 || M <= 0) return;
     gram_step s = {.gram = gram, .partial = scratch, .feat = feat, .N = N, .M = M};
-    if ((size_t)M < (size_t)GRAM_COLUMNS_MIN * N) {
-        nst_pool_for(pool, GRAM_PIECES, 1, gram_rows, &s);
-        for (int i = 1; i < N; i++)
-            for (int j = 0; j < i; j++) gram[(size_t)i * N + j] = gram[(size_t)j * N + i];
-        return;
-    }
-    size_t nn = (size_t)N * N;
-    s.grain = ((size_t)M + GRAM_PIECES - 1) / GRAM_PIECES;
-    size_t pieces = ((size_t)M + s.grain - 1) / s.grain;
-    nst_pool_for(pool, (size_t)M, s.grain, gram_columns, &s);
-    for (int i = 0; i < N; i++)
-        for (int j = i; j < N; j++) {
-            float sum = 0.0f;
-            for (size_t k = 0; k < pieces; k++) sum += scratch[k * nn + (size_t)i * N + j];
-            gram[(size_t)i * N + j] = sum;
-            gram[(size_t)j * N + i] = sum;
-        }
+    s.pieces = GRAM_PIECES;
+    while (s.pieces > 1 && (size_t)M / (size_t)s.pieces < GRAM_PIECE_MIN) s.pieces /= 2;
+    s.grain = ((size_t)M + (size_t)s.pieces - 1) / (size_t)s.pieces;
+    s.pieces = (int)(((size_t)M + s.grain - 1) / s.grain);
+    nst_pool_for(pool, (size_t)M, s.grain, gram_piece, &s);
+    nst_pool_for(pool, (size_t)N, 16, gram_sum, &s);
 }
 
 static void style_grad_part(void *p, int part, size_t lo, size_t hi)

@@ -68,7 +68,7 @@ void panel_gemm_cols(float *C, size_t ldc, const float *Ap, const float *B, size
     for (size_t c = c0; c < c1; c += nc) {
         int n = (int)(c1 - c < nc ? c1 - c : nc);
         pack_b(V, B, ldb, K, c, n);
-        kern->gemm(M, Ap, V, R, (size_t)K, (size_t)pad_tiles(n), rows, 0, 1);
+        kern->gemm(M, Ap, V, R, (size_t)K, (size_t)pad_tiles(n), rows, 0, 1, 0);
         for (int i = 0; i < rows; i++)
             for (int t = 0; t * WINO_NR < n; t++) {
                 size_t at = (size_t)i * ldc + c + (size_t)t * WINO_NR;
@@ -81,5 +81,53 @@ void panel_gemm_cols(float *C, size_t ldc, const float *Ap, const float *B, size
                 else
                     for (int j = 0; j < w; j++) dst[j] += alpha * m[j];
             }
+    }
+}
+
+size_t panel_gram_floats(int rows) { return (size_t)pad_rows(rows) * (size_t)pad_tiles(rows); }
+
+size_t panel_gram_work_floats(int rows)
+{
+    return ((size_t)pad_rows(rows) + (size_t)pad_tiles(rows)) * PANEL_GRAM_KC;
+}
+
+/* A's columns c … c+n-1 as B's rows: V (pad_tiles(rows) tiles in panels,
+ * each (n, WINO_NR)) from A (rows × …, rows lda apart). */
+static void pack_bt(float *V, const float *A, size_t lda, int rows, size_t c, int n)
+{
+    for (int t = 0; t < pad_tiles(rows) / WINO_NR; t++) {
+        float *dst = V + (size_t)t * n * WINO_NR;
+        int w = rows - t * WINO_NR < WINO_NR ? rows - t * WINO_NR : WINO_NR;
+        if (w < WINO_NR) memset(dst, 0, sizeof(float) * (size_t)n * WINO_NR);
+        for (int j = 0; j < w; j++) {
+            const float *src = A + (size_t)(t * WINO_NR + j) * lda + c;
+            for (int k = 0; k < n; k++) dst[(size_t)k * WINO_NR + j] = src[k];
+        }
+    }
+}
+
+void panel_gram(float *G, const float *F, size_t ldf, int rows, size_t k0, size_t k1, int acc,
+                float *work)
+{
+    if (rows <= 0) return;
+    const wino_kernels *kern = wino_kernels_chosen();
+    size_t R = (size_t)pad_rows(rows), T = (size_t)pad_tiles(rows);
+    if (k1 <= k0) {
+        if (!acc) memset(G, 0, sizeof(float) * R * T);
+        return;
+    }
+    float *Ap = work, *V = work + R * PANEL_GRAM_KC;
+    for (size_t k = k0; k < k1; k += PANEL_GRAM_KC) {
+        int n = (int)(k1 - k < PANEL_GRAM_KC ? k1 - k : PANEL_GRAM_KC);
+        panel_pack_a(Ap, F + k, ldf, rows, n);
+        pack_bt(V, F, ldf, rows, k, n);
+        /* pairs of tile panels (the AVX-512 kernel takes two at once),
+         * each with the rows up to the pair's last column */
+        for (size_t t = 0; t < T; t += 2 * WINO_NR) {
+            size_t w = T - t < 2 * WINO_NR ? T - t : 2 * WINO_NR;
+            int r = (int)(t + w) < rows ? (int)(t + w) : rows;
+            kern->gemm(G + t * R, Ap, V + t * (size_t)n, R, (size_t)n, w, r, 0, 1,
+                       acc || k > k0);
+        }
     }
 }

@@ -15,6 +15,8 @@
 
 #include <stddef.h>
 
+#include "wino_kernels.h"
+
 /* Floats of A packed for rows × K. */
 size_t panel_a_floats(int rows, int K);
 /* A (rows × K, rows lda floats apart) into Ap (panel_a_floats). */
@@ -32,5 +34,27 @@ size_t panel_work_floats(int rows, int K);
  * so any split of the columns gives the same bits. */
 void panel_gemm_cols(float *C, size_t ldc, const float *Ap, const float *B, size_t ldb, int rows,
                      int K, size_t c0, size_t c1, float alpha, const float *mask, float *work);
+
+/* The Gram product F Fᵀ of F (rows × K, rows ldf floats apart) on the
+ * same kernel, its upper triangle in panels: element (i, j), i ≤ j, at
+ * G[panel_gram_at(rows, i, j)]; the rest of G is scratch. F's columns go
+ * through in chunks of PANEL_GRAM_KC, each packed twice (as A's row panels
+ * and as B's tile panels) into work, and the triangle is computed by pairs
+ * of tile panels, each with the rows up to its diagonal. */
+#define PANEL_GRAM_KC 256
+
+/* Floats of G, and of work, for rows × rows. */
+size_t panel_gram_floats(int rows);
+size_t panel_gram_work_floats(int rows);
+
+static inline size_t panel_gram_at(int rows, int i, int j)
+{
+    return panel_at(j, (size_t)pad_rows(rows) * WINO_NR) + (size_t)i * WINO_NR;
+}
+
+/* G = (or with acc, G +=) the product of F's columns k0 … k1-1 with
+ * themselves; the sums' order depends on k0 and k1 alone. */
+void panel_gram(float *G, const float *F, size_t ldf, int rows, size_t k0, size_t k1, int acc,
+                float *work);
 
 #endif

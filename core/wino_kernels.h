@@ -50,9 +50,10 @@ typedef struct {
     void (*input)(float *V, const float *inp, int C, int H, int W, int TW, int T0, int nt,
                   int c0, int c1);
     /* M[ξ] (R,N) = U[ξ] (R,K) · V[ξ] (K,N) for the points lo … hi-1, first
-     * `rows` rows of M only */
+     * `rows` rows of M only; with acc, M[ξ] += the product (summed on its
+     * own first, in passes of depth, as without) */
     void (*gemm)(float *M, const float *U, const float *V, size_t R, size_t K, size_t N,
-                 int rows, size_t lo, size_t hi);
+                 int rows, size_t lo, size_t hi, int acc);
     /* out (OC,H,W) for tiles T0 … T0+nt-1 from M, plus bias (OC) or NULL,
      * through a ReLU if relu, output channels o0 … o1-1 */
     void (*output)(float *out, const float *M, const float *bias, int relu, int OC, int H,

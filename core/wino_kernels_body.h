@@ -385,12 +385,12 @@ static void gemm_block(int K, const float *restrict a, size_t as, const float *r
 
 /* M (R, N) = U (R, K) · V (K, N) in the panel layouts above, R and N
  * multiples of WINO_MR and WINO_NR; only M's first `rows` rows (the real
- * ones) are computed, its padding rows are left as they are and never read.
+ * ones, or those a caller wants) are computed, the rest left as they are.
  * Loops as in the other paths, over pairs of panels. */
 static void gemm_point(float *restrict M, const float *restrict U, const float *restrict V, int R,
-                       int K, int N, int rows)
+                       int K, int N, int rows, int acc)
 {
-    int P = R / WINO_MR, TB = N / WINO_NR;
+    int P = pad_rows(rows) / WINO_MR, TB = N / WINO_NR;
     size_t as = (size_t)K * WINO_MR, bs = (size_t)K * WINO_NR, cs = (size_t)R * WINO_NR;
     for (int k0 = 0; k0 < K; k0 += WINO_KC) {
         int kc = K - k0 < WINO_KC ? K - k0 : WINO_KC;
@@ -402,8 +402,8 @@ static void gemm_point(float *restrict M, const float *restrict U, const float *
                 for (int p = p0; p < p1; p += 2) {
                     int mr = rows - p * WINO_MR, pair = p1 - p > 1 ? 2 * WINO_MR : WINO_MR;
                     float *c = M + ((size_t)tb * R + (size_t)p * WINO_MR) * WINO_NR;
-                    gemm_block(kc, U + ((size_t)p * K + k0) * WINO_MR, as, b, bs, c, cs, k0 == 0,
-                               mr < pair ? mr : pair, nb);
+                    gemm_block(kc, U + ((size_t)p * K + k0) * WINO_MR, as, b, bs, c, cs,
+                               k0 == 0 && !acc, mr < pair ? mr : pair, nb);
                 }
             }
         }
@@ -488,11 +488,11 @@ static inline __attribute__((always_inline)) void gemm_panel(int K, const float 
 
 /* M (R, N) = U (R, K) · V (K, N) in the panel layouts above, R and N
  * multiples of WINO_MR and WINO_NR; only M's first `rows` rows (the real
- * ones) are computed, its padding rows are left as they are and never read. */
+ * ones, or those a caller wants) are computed, the rest left as they are. */
 static void gemm_point(float *restrict M, const float *restrict U, const float *restrict V, int R,
-                       int K, int N, int rows)
+                       int K, int N, int rows, int acc)
 {
-    int P = R / WINO_MR, TB = N / WINO_NR, last = rows - (P - 1) * WINO_MR;
+    int P = pad_rows(rows) / WINO_MR, TB = N / WINO_NR, last = rows - (P - 1) * WINO_MR;
     for (int k0 = 0; k0 < K; k0 += WINO_KC) {
         int kc = K - k0 < WINO_KC ? K - k0 : WINO_KC;
         for (int p0 = 0; p0 < P; p0 += WINO_MC) {
@@ -501,8 +501,8 @@ static void gemm_point(float *restrict M, const float *restrict U, const float *
                 const float *b = V + ((size_t)tb * K + k0) * WINO_NR;
                 float *c = M + ((size_t)tb * R + (size_t)p0 * WINO_MR) * WINO_NR;
                 for (int p = p0; p < p1; p++, c += WINO_MR * WINO_NR)
-                    gemm_panel(kc, U + ((size_t)p * K + k0) * WINO_MR, b, c, k0 == 0, p, P,
-                               last);
+                    gemm_panel(kc, U + ((size_t)p * K + k0) * WINO_MR, b, c, k0 == 0 && !acc, p,
+                               P, last);
             }
         }
     }
@@ -510,14 +510,15 @@ static void gemm_point(float *restrict M, const float *restrict U, const float *
 
 #endif
 
-/* M[ξ] = U[ξ]·V[ξ] for the points lo ≤ ξ < hi, all three in the panel
- * layouts above, one after the other: (R, N), (R, K) and (K, N); only M's
- * first `rows` rows are computed. */
+/* M[ξ] = U[ξ]·V[ξ] (with acc, M[ξ] += U[ξ]·V[ξ]) for the points lo ≤ ξ <
+ * hi, all three in the panel layouts above, one after the other: (R, N),
+ * (R, K) and (K, N); only M's first `rows` rows are computed. */
 static void gemm_points(float *M, const float *U, const float *V, size_t R, size_t K, size_t N,
-                        int rows, size_t lo, size_t hi)
+                        int rows, size_t lo, size_t hi, int acc)
 {
     for (size_t xi = lo; xi < hi; xi++)
-        gemm_point(M + xi * R * N, U + xi * R * K, V + xi * K * N, (int)R, (int)K, (int)N, rows);
+        gemm_point(M + xi * R * N, U + xi * R * K, V + xi * K * N, (int)R, (int)K, (int)N, rows,
+                   acc);
 }
 
 /* Tiles in the transform chunk starting at tile t of the block [T0,

@@ -177,7 +177,7 @@ static void step_gemm(void *p, int part, size_t lo, size_t hi)
     wino_step *s = p;
     size_t R = (size_t)pad_rows(s->OC), N = (size_t)pad_tiles(s->nt);
     (void)part;
-    s->k->gemm(s->M, s->U, s->V, R, (size_t)s->C, N, s->OC, lo, hi);
+    s->k->gemm(s->M, s->U, s->V, R, (size_t)s->C, N, s->OC, lo, hi, 0);
 }
 
 /* Blocks lo … hi-1 of WINO_FUSED_TILES tiles, each through the input
@@ -192,7 +192,7 @@ static void step_fused(void *p, int part, size_t lo, size_t hi)
         int T0 = (int)(b * N), nt = s->nt - T0 < (int)N ? s->nt - T0 : (int)N;
         s->k->input(V, s->src, s->C, s->H, s->W, s->TW, T0, nt, 0, s->C);
         /* the last block may have fewer panels: V and M are laid out for them */
-        s->k->gemm(M, s->U, V, R, (size_t)s->C, (size_t)pad_tiles(nt), s->OC, 0, 36);
+        s->k->gemm(M, s->U, V, R, (size_t)s->C, (size_t)pad_tiles(nt), s->OC, 0, 36, 0);
         s->k->output(s->dst, M, s->bias, s->relu, s->OC, s->H, s->W, s->TW, T0, nt, 0, s->OC);
     }
 }

@@ -11,7 +11,8 @@
  * past WINO_STREAM_FLOATS (written past the caches, rows aligned or not).
  * The same kernels' panel GEMM (panel_gemm.h, the style gradient) on every
  * path against a sum in double, with and without its mask, its columns in
- * one call and split at odd places (the same bits either way). Also the
+ * one call and split at odd places (the same bits either way), and its
+ * Gram product (panel_gram, the Gram matrices) the same way. Also the
  * path switch itself and its names. Prints the worst differences.
  */
 #include <stdlib.h>
@@ -191,6 +192,55 @@ static void test_panel_gemm(void)
     CHECK(cpu_kernels_set(before) == 0, "cannot switch back");
 }
 
+/* F Fᵀ's upper triangle on each path (panel_gram): row counts inside one
+ * pair of tile panels and past several, not multiples of a panel; depths
+ * inside one chunk and past several (PANEL_GRAM_KC), from an offset; within
+ * 1e-5 of the largest Σ|F||F|, and acc adding a second range onto the
+ * first the same as one call over both. */
+static void test_panel_gram(void)
+{
+    static const int dims[][2] = {{1, 1}, {5, 300}, {17, 256}, {40, 700}, {100, 513}, {130, 90}};
+    cpu_kernels_path before = cpu_kernels();
+    double most = 0;
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+        int rows = dims[d][0], K = dims[d][1], off = 3;
+        size_t ld = (size_t)K + off;
+        float *F = rand_floats((size_t)rows * ld, 1.0);
+        float *G = malloc(sizeof(float) * panel_gram_floats(rows));
+        float *G2 = malloc(sizeof(float) * panel_gram_floats(rows));
+        float *work = malloc(sizeof(float) * panel_gram_work_floats(rows));
+        for (int k = 0; k < CPU_KERNELS; k++) {
+            if (!cpu_kernels_supported((cpu_kernels_path)k)) continue;
+            CHECK(cpu_kernels_set((cpu_kernels_path)k) == 0, "switch to %d", k);
+            panel_gram(G, F, ld, rows, off, (size_t)off + K, 0, work);
+            /* the same columns as two ranges, the second added */
+            size_t cut = (size_t)off + PANEL_GRAM_KC / 2;
+            if (cut > (size_t)off + K) cut = (size_t)off + K;
+            panel_gram(G2, F, ld, rows, off, cut, 0, work);
+            panel_gram(G2, F, ld, rows, cut, (size_t)off + K, 1, work);
+            double err = 0, scale = 0;
+            for (int i = 0; i < rows; i++)
+                for (int j = i; j < rows; j++) {
+                    double sum = 0, mag = 0;
+                    for (int q = off; q < off + K; q++) {
+                        double x = (double)F[(size_t)i * ld + q] * F[(size_t)j * ld + q];
+                        sum += x, mag += fabs(x);
+                    }
+                    size_t at = panel_gram_at(rows, i, j);
+                    err = fmax(err, fmax(fabs(G[at] - sum), fabs(G2[at] - sum)));
+                    scale = fmax(scale, mag);
+                }
+            err /= scale > 0 ? scale : 1;
+            most = fmax(most, err);
+            CHECK(err < 1e-5, "%s gram %dx%d: %g", cpu_kernels_name((cpu_kernels_path)k), rows,
+                  K, err);
+        }
+        free(F), free(G), free(G2), free(work);
+    }
+    printf("  panel Gram: worst %.2e of the largest Σ|F||F|\n", most);
+    CHECK(cpu_kernels_set(before) == 0, "cannot switch back");
+}
+
 static void test_path_choice(void)
 {
     const char *env = getenv("NST_KERNELS");
@@ -218,6 +268,7 @@ static void suite(void)
     TEST_RUN(test_path_choice);
     TEST_RUN(test_paths_match_portable);
     TEST_RUN(test_panel_gemm);
+    TEST_RUN(test_panel_gram);
 }
 
 int main(void)
