@@ -12,7 +12,8 @@
 
 void *nst_big_alloc(size_t bytes)
 {
-    void *p = malloc(bytes);
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes ? bytes : 1) != 0) p = NULL;
 #ifdef MADV_HUGEPAGE
     if (p) {
         uintptr_t lo = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);

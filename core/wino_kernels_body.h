@@ -161,18 +161,32 @@ static inline __attribute__((always_inline)) void input_chunk(
 #endif
 
 /* dst[0 … n) = row[0 … n) (row 64-byte aligned), streamed past the caches
- * when stream and the vector instructions allow. */
+ * when stream and the vector instructions allow: ordinary stores up to
+ * dst's first vector-aligned element, whole vectors streamed from there
+ * (rows of a plane whose width is not a multiple of the vector start
+ * anywhere in a line), the rest stored. */
 static inline __attribute__((always_inline)) void store_row(float *restrict dst,
                                                             const float *restrict row, int n,
                                                             int stream)
 {
     int e = 0;
+#if defined(__AVX512F__) || defined(__AVX2__)
 #if defined(__AVX512F__)
-    if (stream && ((uintptr_t)dst & 63) == 0)
-        for (; e + 16 <= n; e += 16) _mm512_stream_ps(dst + e, _mm512_load_ps(row + e));
-#elif defined(__AVX2__)
-    if (stream && ((uintptr_t)dst & 31) == 0)
-        for (; e + 8 <= n; e += 8) _mm256_stream_ps(dst + e, _mm256_load_ps(row + e));
+    enum { vec = 16 };
+#else
+    enum { vec = 8 };
+#endif
+    if (stream) {
+        uintptr_t bytes = vec * sizeof(float), off = (uintptr_t)dst & (bytes - 1);
+        e = off ? (int)((bytes - off) / sizeof(float)) : 0;
+        if (e > n) e = n;
+        memcpy(dst, row, sizeof(float) * (size_t)e);
+#if defined(__AVX512F__)
+        for (; e + vec <= n; e += vec) _mm512_stream_ps(dst + e, _mm512_loadu_ps(row + e));
+#else
+        for (; e + vec <= n; e += vec) _mm256_stream_ps(dst + e, _mm256_loadu_ps(row + e));
+#endif
+    }
 #else
     (void)stream;
 #endif
