@@ -52,8 +52,13 @@ static void pack_b(float *V, const float *B, size_t ldb, int K, size_t c, int n)
         int w = n - t * WINO_NR < WINO_NR ? n - t * WINO_NR : WINO_NR;
         for (int k = 0; k < K; k++) {
             float *dst = V + ((size_t)t * K + k) * WINO_NR;
-            memcpy(dst, B + (size_t)k * ldb + c + (size_t)t * WINO_NR, sizeof(float) * w);
-            if (w < WINO_NR) memset(dst + w, 0, sizeof(float) * (WINO_NR - w));
+            const float *src = B + (size_t)k * ldb + c + (size_t)t * WINO_NR;
+            if (w == WINO_NR) { /* a constant size: copied inline, not by a call */
+                memcpy(dst, src, sizeof(float) * WINO_NR);
+                continue;
+            }
+            memcpy(dst, src, sizeof(float) * w);
+            memset(dst + w, 0, sizeof(float) * (WINO_NR - w));
         }
     }
 }
