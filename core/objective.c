@@ -243,6 +243,8 @@ void nst_objective_gradient(nst_objective *o, const float *x, float *g)
     if (o->p->tv_weight > 0) tv_grad(g, (float)o->p->tv_weight, x, 3, o->H, o->W);
 }
 
+nst_pool *nst_objective_pool(const nst_objective *o) { return nst_net_pool(o->net); }
+
 void nst_objective_free(nst_objective *o)
 {
     if (!o) return;

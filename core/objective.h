@@ -9,6 +9,7 @@
 #define NST_OBJECTIVE_H
 
 #include "nst.h"
+#include "pool.h"
 
 typedef struct nst_objective nst_objective;
 
@@ -34,6 +35,9 @@ int nst_objective_create_tiled(const nst_model *m, const nst_params *p,
                                int n_styles, const nst_masks *masks, int threads, int tile,
                                int keep, nst_objective **out, nst_error *err);
 void nst_objective_free(nst_objective *o);
+/* The threads its evaluations run on (the net's pool), free between its
+ * calls for the optimiser's own passes. */
+nst_pool *nst_objective_pool(const nst_objective *o);
 /* Peak bytes nst_objective_create allocates and the objective holds for an
  * output of W×H, style images of style_wh[2k]×style_wh[2k+1] and masks of
  * mask_wh (as for nst_transfer_memory_masked; NULL: none), not counting the

@@ -6,8 +6,9 @@
  * What it is: steppers that own all their memory (allocated once in
  * *_create; a step never allocates) and call the objective only from
  * nst_lbfgs_step. Vectors are float; every inner product is accumulated in
- * double (cblas_dsdot), and the L-BFGS element-wise loops are plain and
- * vectorisable, since n reaches a few million pixels.
+ * double. L-BFGS's passes over its history (a hundred per iteration at 50
+ * pairs, n reaching a few million pixels) run on the objective's pool
+ * (vec_pass), each update fused with the inner product that follows it.
  *
  * What it is not: a general-purpose optimisation library. There is no
  * strong-Wolfe line search (each objective call is a full VGG19 forward and
@@ -28,8 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
-
 #include "bigmem.h"
 #include "optim.h"
 
@@ -46,23 +45,75 @@
 
 /* ------------------------------------------------------------------ vectors */
 
-/* Inner product of two float n-vectors, accumulated in double so that a
- * few million terms do not lose the small differences L-BFGS relies on. */
-static double vec_dot(size_t n, const float *a, const float *b)
+/* One pass over n-vectors: y = b·y + a·x (x NULL: y = b·y; b = 0 sets y
+ * whatever it held), then, with u, the inner product u·w, w being the
+ * updated y (or, with no y, a vector only read).
+ * On the pool in VEC_PIECES fixed pieces of n, each summing its part of
+ * the product in double on its own, the parts then added in piece order:
+ * the result does not depend on the threads. */
+#define VEC_PIECES 16
+
+typedef struct {
+    float *y;
+    const float *x, *u, *w;
+    float a, b;
+    size_t grain;
+    double part[VEC_PIECES];
+} vec_pass;
+
+static void vec_pass_part(void *p, int thread, size_t lo, size_t hi)
 {
-    return cblas_dsdot((blasint)n, a, 1, b, 1);
+    vec_pass *v = p;
+    float *y = v->y, a = v->a, b = v->b;
+    const float *x = v->x, *u = v->u, *w = v->w;
+    (void)thread;
+    if (!y)
+        ;
+    else if (b == 0.0f)
+        for (size_t i = lo; i < hi; i++) y[i] = a * x[i];
+    else if (x)
+        for (size_t i = lo; i < hi; i++) y[i] = b * y[i] + a * x[i];
+    else if (b != 1.0f)
+        for (size_t i = lo; i < hi; i++) y[i] = b * y[i];
+    double acc[4] = {0, 0, 0, 0}; /* four sums in lanes, not one chain */
+    if (u) {
+        size_t i = lo;
+        for (; i + 4 <= hi; i += 4)
+            for (int j = 0; j < 4; j++) acc[j] += (double)u[i + j] * w[i + j];
+        for (; i < hi; i++) acc[0] += (double)u[i] * w[i];
+    }
+    v->part[lo / v->grain] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
-/* y += a·x, the update both loops of the recursion are made of. */
-static void vec_axpy(size_t n, double a, const float *x, float *y)
+static double vec_pass_run(nst_pool *pool, size_t n, vec_pass *v)
 {
-    cblas_saxpy((blasint)n, (float)a, x, 1, y, 1);
+    v->grain = (n + VEC_PIECES - 1) / VEC_PIECES;
+    nst_pool_for(pool, n, v->grain, vec_pass_part, v);
+    double sum = 0.0;
+    for (size_t k = 0; k * v->grain < n; k++) sum += v->part[k];
+    return sum;
+}
+
+static double vec_run(nst_pool *pool, size_t n, float *y, float b, float a, const float *x,
+                      const float *u)
+{
+    vec_pass v = {.y = y, .x = x, .u = u, .w = y, .a = a, .b = b};
+    return vec_pass_run(pool, n, &v);
+}
+
+/* Inner product of two float n-vectors, accumulated in double so that a
+ * few million terms do not lose the small differences L-BFGS relies on. */
+static double vec_dot(nst_pool *pool, size_t n, const float *a, const float *b)
+{
+    vec_pass v = {.u = a, .w = b};
+    return vec_pass_run(pool, n, &v);
 }
 
 /* ------------------------------------------------------------------ L-BFGS */
 
 struct nst_lbfgs {
     size_t n;
+    nst_pool *pool; /* the vector passes' threads, or NULL */
     int m;          /* history: number of (s, y) slots */
     int head;       /* slot the next accepted pair goes into */
     int count;      /* pairs held, <= m; the newest is at head - 1 */
@@ -79,7 +130,7 @@ struct nst_lbfgs {
 
 /* All memory up front: the (2·history + 3)·n floats in one block, so that a
  * step never allocates and accepting a pair is a pointer swap. */
-nst_lbfgs *nst_lbfgs_create(size_t n, int history)
+nst_lbfgs *nst_lbfgs_create(size_t n, int history, nst_pool *pool)
 {
     if (n == 0 || n > INT_MAX || history < 1) return NULL;
     size_t vectors = 2 * (size_t)history + 3;
@@ -88,6 +139,7 @@ nst_lbfgs *nst_lbfgs_create(size_t n, int history)
     nst_lbfgs *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->n = n;
+    s->pool = pool;
     s->m = history;
     s->s = calloc((size_t)history, sizeof *s->s);
     s->y = calloc((size_t)history, sizeof *s->y);
@@ -131,23 +183,33 @@ static void lbfgs_reset(nst_lbfgs *s)
     s->gamma = 1.0;
 }
 
-/* d = -H·g by the two-loop recursion over the ring, newest pair first, with
- * H0 = γ·I. g is (n), d will be (n). */
+/* Slot of the k-th newest pair. */
+static int lbfgs_slot(const nst_lbfgs *s, int k) { return (s->head - 1 - k + 2 * s->m) % s->m; }
+
+/* d = -H·g by the two-loop recursion over the ring (at least one pair),
+ * newest pair first, with H0 = γ·I. g is (n), d will be (n). Each pass
+ * updates d and takes the inner product the next update needs. */
 static void lbfgs_direction(nst_lbfgs *s, const float *g)
 {
     size_t n = s->n;
     float *d = s->d;
-    for (size_t i = 0; i < n; i++) d[i] = -g[i];
-    for (int k = 0; k < s->count; k++) {
-        int i = (s->head - 1 - k + 2 * s->m) % s->m;
-        s->alpha[i] = s->rho[i] * vec_dot(n, s->s[i], d);
-        vec_axpy(n, -s->alpha[i], s->y[i], d);
+    int last = s->count - 1;
+    /* d = -g, and s·d for the newest pair */
+    double dot = vec_run(s->pool, n, d, 0.0f, -1.0f, g, s->s[lbfgs_slot(s, 0)]);
+    for (int k = 0; k <= last; k++) {
+        int i = lbfgs_slot(s, k);
+        s->alpha[i] = s->rho[i] * dot;
+        /* d -= α·y; after the oldest pair d = γ·(d − α·y), and the second
+         * loop's first product, with the oldest y */
+        float b = k == last ? (float)s->gamma : 1.0f;
+        const float *u = k < last ? s->s[lbfgs_slot(s, k + 1)] : s->y[i];
+        dot = vec_run(s->pool, n, d, b, (float)(-s->alpha[i] * b), s->y[i], u);
     }
-    cblas_sscal((blasint)n, (float)s->gamma, d, 1);
-    for (int k = s->count - 1; k >= 0; k--) {
-        int i = (s->head - 1 - k + 2 * s->m) % s->m;
-        double beta = s->rho[i] * vec_dot(n, s->y[i], d);
-        vec_axpy(n, s->alpha[i] - beta, s->s[i], d);
+    for (int k = last; k >= 0; k--) {
+        int i = lbfgs_slot(s, k);
+        double beta = s->rho[i] * dot;
+        const float *u = k > 0 ? s->y[lbfgs_slot(s, k - 1)] : NULL;
+        dot = vec_run(s->pool, n, d, 1.0f, (float)(s->alpha[i] - beta), s->s[i], u);
     }
 }
 
@@ -155,8 +217,7 @@ static void lbfgs_direction(nst_lbfgs *s, const float *g)
  * cannot be trusted. */
 static double lbfgs_steepest(nst_lbfgs *s, const float *g)
 {
-    for (size_t i = 0; i < s->n; i++) s->d[i] = -g[i];
-    return -vec_dot(s->n, g, g);
+    return vec_run(s->pool, s->n, s->d, 0.0f, -1.0f, g, g);
 }
 
 /* x = x0 + t·d; returns whether any element moved, so that a step too small
@@ -213,12 +274,9 @@ static void lbfgs_remember(nst_lbfgs *s, const float *x, const float *g)
 {
     size_t n = s->n;
     float *sv = s->x0, *yv = s->g0;
-    for (size_t i = 0; i < n; i++) {
-        sv[i] = x[i] - sv[i];
-        yv[i] = g[i] - yv[i];
-    }
-    double sy = vec_dot(n, sv, yv);
-    double yy = vec_dot(n, yv, yv);
+    vec_run(s->pool, n, sv, -1.0f, 1.0f, x, NULL);          /* s = x − x0 */
+    double sy = vec_run(s->pool, n, yv, -1.0f, 1.0f, g, sv); /* y = g − g0, sᵀy */
+    double yy = vec_dot(s->pool, n, yv, yv);
     if (!(sy > LBFGS_CURVATURE_EPS * yy) || !(yy > 0) || !isfinite(sy)) return;
 
     int slot = s->head;
@@ -238,7 +296,7 @@ int nst_lbfgs_step(nst_lbfgs *s, float *x, double *f, float *g, const nst_object
 {
     size_t n = s->n;
     double f0 = *f;
-    double gg = vec_dot(n, g, g);
+    double gg = vec_dot(s->pool, n, g, g);
     if (!isfinite(f0) || !isfinite(gg) || gg == 0.0) return 0;
     /* the first step moves x by at most unit Euclidean length */
     double t_steep = fmin(1.0, 1.0 / sqrt(gg));
@@ -250,7 +308,7 @@ int nst_lbfgs_step(nst_lbfgs *s, float *x, double *f, float *g, const nst_object
     int steep = s->count == 0;
     if (!steep) {
         lbfgs_direction(s, g);
-        dg0 = vec_dot(n, g, s->d);
+        dg0 = vec_dot(s->pool, n, g, s->d);
         steep = !(dg0 < 0.0) || !isfinite(dg0);
     }
     if (steep) {

@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "pool.h"
+
 /* The objective in two halves, so that a line search pays only for the value
  * at a trial point it rejects: value returns f(x); gradient writes ∇f into g
  * (n floats) at the x of the latest value call, which it is given again. */
@@ -20,9 +22,12 @@ typedef struct {
 
 /* L-BFGS: two-loop recursion with `history` correction pairs and a
  * backtracking line search (Armijo) that never accepts a step that raises
- * the loss. Memory: 2*history*n floats plus a few n-vectors. */
+ * the loss. Memory: 2*history*n floats plus a few n-vectors. Its passes
+ * over them run on pool (or, NULL, the caller's thread alone), with the
+ * same result either way; the pool must be free whenever a step runs
+ * (the objective's own, which it uses only inside its calls, is). */
 typedef struct nst_lbfgs nst_lbfgs;
-nst_lbfgs *nst_lbfgs_create(size_t n, int history);
+nst_lbfgs *nst_lbfgs_create(size_t n, int history, nst_pool *pool);
 void nst_lbfgs_free(nst_lbfgs *s);
 /* One iteration. On entry *f and g hold the objective at x (the first call
  * included: evaluate once before the loop); on return x, *f and g are the

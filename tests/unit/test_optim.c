@@ -78,7 +78,7 @@ static double rosenbrock_fn(const float *x, float *g, void *user)
  * values and gradients, checking that each gradient is asked for at the x
  * of the latest value, and keeping the first point each step asks for (the
  * step-1 trial, which reveals the search direction). */
-#define PROBE_MAX 1000 /* largest n of these tests */
+#define PROBE_MAX 10007 /* largest n of these tests */
 
 typedef struct {
     double (*fn)(const float *x, float *g, void *user);
@@ -145,7 +145,7 @@ static run_stats run_lbfgs(probe *p, float *x, int history, int max_iter, done_f
     size_t n = p->n;
     run_stats st = {0};
     float *g = malloc(n * sizeof *g), *xs = malloc(n * sizeof *xs), *gs = malloc(n * sizeof *gs);
-    nst_lbfgs *s = nst_lbfgs_create(n, history);
+    nst_lbfgs *s = nst_lbfgs_create(n, history, NULL);
     CHECK(s != NULL, "create(%zu, %d)", n, history);
     double f = p->fn(x, g, p->inner);
     nst_objective_fns fns = probe_fns(p);
@@ -264,7 +264,7 @@ static void test_lbfgs_at_minimum(void)
     float *x = malloc(n * sizeof *x), *g = malloc(n * sizeof *g);
     memcpy(x, q.c, n * sizeof *x);
     double f = quadratic_fn(x, g, &q);
-    nst_lbfgs *s = nst_lbfgs_create(n, 5);
+    nst_lbfgs *s = nst_lbfgs_create(n, 5, NULL);
     nst_objective_fns fns = probe_fns(&p);
     int r = nst_lbfgs_step(s, x, &f, g, &fns);
     CHECK(r == 0, "step at the minimum returned %d", r);
@@ -318,7 +318,7 @@ static void test_lbfgs_failed_search(void)
     memcpy(g0, g, sizeof g);
     probe p = {.fn = wall_fn, .inner = &n, .n = n};
     double f = 0.0;
-    nst_lbfgs *s = nst_lbfgs_create(n, 4);
+    nst_lbfgs *s = nst_lbfgs_create(n, 4, NULL);
     nst_objective_fns fns = probe_fns(&p);
     int r = nst_lbfgs_step(s, x, &f, g, &fns);
     CHECK(r == 0, "failed search returned %d", r);
@@ -339,7 +339,7 @@ static void test_lbfgs_nonfinite_trial(void)
     probe p = {.fn = quadratic_fn, .inner = &q, .n = n};
     float *x = calloc(n, sizeof *x), *g = malloc(n * sizeof *g);
     double f = quadratic_fn(x, g, &q), f0 = f;
-    nst_lbfgs *s = nst_lbfgs_create(n, 5);
+    nst_lbfgs *s = nst_lbfgs_create(n, 5, NULL);
     p.nan_calls = 3;
     nst_objective_fns fns = probe_fns(&p);
     int r = nst_lbfgs_step(s, x, &f, g, &fns);
@@ -395,7 +395,7 @@ static void test_lbfgs_history_ring(void)
     p.first = first;
     nst_objective_fns fns = probe_fns(&p);
     double f = quadratic_fn(x, g, &q);
-    nst_lbfgs *s = nst_lbfgs_create(N, M);
+    nst_lbfgs *s = nst_lbfgs_create(N, M, NULL);
     int iters = 0;
     double worst = 0.0;
     for (int k = 0; k < ITERS; k++) {
@@ -446,8 +446,8 @@ static void test_lbfgs_history_ring(void)
 
 static void test_lbfgs_create_limits(void)
 {
-    CHECK(nst_lbfgs_create(0, 5) == NULL, "n = 0 accepted");
-    CHECK(nst_lbfgs_create(10, 0) == NULL, "history 0 accepted");
+    CHECK(nst_lbfgs_create(0, 5, NULL) == NULL, "n = 0 accepted");
+    CHECK(nst_lbfgs_create(10, 0, NULL) == NULL, "history 0 accepted");
     CHECK(nst_adam_create(0, 0.1) == NULL, "adam n = 0 accepted");
     CHECK(nst_adam_create(10, 0.0) == NULL, "adam learning rate 0 accepted");
     nst_lbfgs_free(NULL);
@@ -501,6 +501,44 @@ static void test_adam_first_step(void)
     nst_adam_free(s);
 }
 
+/* The steps' vector passes on a pool of two threads give the same bits as
+ * on the caller's thread alone, over a history that wraps its ring and a
+ * vector cut into pieces that do not divide it evenly. */
+static void test_lbfgs_pool_same_bits(void)
+{
+    enum { N = 10007, ITERS = 12, M = 4 };
+    quadratic q = quadratic_make(N, 1e3);
+    nst_pool *pool = nst_pool_create(2);
+    probe p[2] = {{.fn = quadratic_fn, .inner = &q, .n = N},
+                  {.fn = quadratic_fn, .inner = &q, .n = N}};
+    nst_lbfgs *s[2] = {nst_lbfgs_create(N, M, NULL), nst_lbfgs_create(N, M, pool)};
+    float *x[2], *g[2];
+    double f[2], f_start = 0;
+    for (int r = 0; r < 2; r++) {
+        x[r] = calloc(N, sizeof(float)), g[r] = malloc(N * sizeof(float));
+        f_start = f[r] = quadratic_fn(x[r], g[r], &q);
+    }
+    int steps = 0;
+    for (int k = 0; k < ITERS; k++) {
+        int used[2];
+        for (int r = 0; r < 2; r++) {
+            nst_objective_fns fns = probe_fns(&p[r]);
+            used[r] = nst_lbfgs_step(s[r], x[r], &f[r], g[r], &fns);
+        }
+        CHECK(used[0] == used[1], "step %d: %d evaluations alone, %d on the pool", k, used[0],
+              used[1]);
+        CHECK(memcmp(x[0], x[1], N * sizeof(float)) == 0, "step %d: x differs on the pool", k);
+        if (used[0] == 0) break;
+        steps++;
+    }
+    CHECK(steps > M, "only %d steps: the ring never wrapped", steps);
+    CHECK(f[0] == f[1] && f[0] < 1e-3 * f_start, "losses %.17g and %.17g from %.17g", f[0],
+          f[1], f_start);
+    for (int r = 0; r < 2; r++) nst_lbfgs_free(s[r]), free(x[r]), free(g[r]);
+    nst_pool_free(pool);
+    quadratic_free(&q);
+}
+
 int main(void)
 {
     TEST_RUN(test_lbfgs_create_limits);
@@ -512,6 +550,7 @@ int main(void)
     TEST_RUN(test_lbfgs_failed_search);
     TEST_RUN(test_lbfgs_nonfinite_trial);
     TEST_RUN(test_lbfgs_history_ring);
+    TEST_RUN(test_lbfgs_pool_same_bits);
     TEST_RUN(test_adam_first_step);
     TEST_RUN(test_adam_quadratic);
     return TEST_EXIT();
