@@ -4,7 +4,7 @@
  * normalisation).
  *
  * The guided style loss is the plain one (loss.h) on features scaled per
- * position, so it shares its BLAS calls, its pieces over the pool and its
+ * position, so it shares its GEMMs, its pieces over the pool and its
  * order of summation: with an all-ones mask the scaled features are the
  * features themselves, bit for bit, and so are the loss and the gradient.
  *
