@@ -146,7 +146,7 @@ void style_grad(float *dfeat, float weight, const float *feat, const float *diff
     // feat and dfeat are (N,M), diff is (N,N); dfeat is accumulated;
     // scratch holds D packed, then each piece's work
     if (N <= 0 || M <= 0) return;
-    panel_pack_a(scratch, diff, (size_t)N, 1, N, N);
+    panel_pack_a(scratch, diff, (size_t)N, N, N);
     gram_step g = {.feat = feat, .N = N, .M = M, .dfeat = dfeat, .d = scratch, .relu = relu,
                    .work = scratch + panel_a_floats(N, N),
                    .grain = ((size_t)M + STYLE_PIECES - 1) / STYLE_PIECES,

@@ -3,14 +3,13 @@
  * input), ReLU and 2×2 max/average pooling, over flat (C,H,W) float buffers.
  *
  * The convolution goes, shape by shape, to Winograd F(4×4,3×3) (winograd.c,
- * a quarter of the multiplications; see conv_use_winograd) or to im2col and
- * a GEMM per band of output rows, described here (the GEMM is Winograd's
- * kernel, panel_gemm.h).
+ * a quarter of the multiplications; see conv_use_winograd) or to im2col +
+ * sgemm per band of output rows, described here.
  * A band of R rows unfolds into a column matrix of (C*9, R*W) floats; R is
  * chosen so that matrix stays within CONV_TILE_FLOATS, which bounds the
  * scratch memory at any image height (a 1024 px image needs no more scratch
  * than a 256 px one with the same width class). Backward computes the column
- * gradient Wᵀ·dout for a band with one GEMM and folds it back (col2im) into
+ * gradient Wᵀ·dout for a band with one sgemm and folds it back (col2im) into
  * the input gradient.
  *
  * What this file is not: it computes no weight or bias gradients (the network
@@ -20,10 +19,10 @@
  * they come free; an im2col band is split by rows of output, each piece
  * unfolding and multiplying its own columns.
  */
+#include <cblas.h>
 #include <string.h>
 
 #include "ops.h"
-#include "panel_gemm.h"
 #include "winograd.h"
 
 /* ------------------------------------------------------------ convolution */
@@ -48,33 +47,11 @@ static int conv_tile_rows(int C, int H, int W)
     return (H + bands - 1) / bands;
 }
 
-/* One band of the im2col path is shared by the pool's threads: they take
- * pieces of the band's rows, that is of the column matrix's columns, about
- * IM2COL_PIECES of them per band (nst_pool_for). */
-#define IM2COL_PIECES 8
-
-/* GEMM work of one piece for the weights' product either way: forward
- * OC rows deep 9C, backward 9C rows deep OC (panel_gemm.h). */
-static size_t im2col_work_floats(int C, int OC)
-{
-    size_t f = panel_work_floats(OC, 9 * C), b = panel_work_floats(9 * C, OC);
-    return f > b ? f : b;
-}
-
-/* The weights packed for the GEMM either way. */
-static size_t im2col_a_floats(int C, int OC)
-{
-    size_t f = panel_a_floats(OC, 9 * C), b = panel_a_floats(9 * C, OC);
-    return f > b ? f : b;
-}
-
-/* The band's column matrix, the weights packed for the GEMM, and each
- * piece's GEMM work. */
-size_t conv3x3_im2col_scratch_floats(int C, int OC, int H, int W)
+/* Floats of scratch the im2col path needs (forward and backward alike). */
+static size_t im2col_scratch_floats(int C, int H, int W)
 {
     if (C <= 0 || H <= 0 || W <= 0) return 0;
-    size_t col = (size_t)9 * (size_t)C * (size_t)conv_tile_rows(C, H, W) * (size_t)W;
-    return col + im2col_a_floats(C, OC) + IM2COL_PIECES * im2col_work_floats(C, OC);
+    return (size_t)9 * (size_t)C * (size_t)conv_tile_rows(C, H, W) * (size_t)W;
 }
 
 /* Whether a convolution from cin to cout channels at H×W goes to Winograd
@@ -97,10 +74,10 @@ size_t conv3x3_scratch_floats(int C, int OC, int H, int W)
     size_t need = 0, s;
     /* forward: C → OC; backward: OC → C */
     s = conv_use_winograd(C, OC, H, W) ? wino_scratch_floats(C, OC, H, W)
-                                       : conv3x3_im2col_scratch_floats(C, OC, H, W);
+                                       : im2col_scratch_floats(C, H, W);
     if (s > need) need = s;
     s = conv_use_winograd(OC, C, H, W) ? wino_scratch_floats(C, OC, H, W)
-                                       : conv3x3_im2col_scratch_floats(C, OC, H, W);
+                                       : im2col_scratch_floats(C, H, W);
     if (s > need) need = s;
     return need;
 }
@@ -173,23 +150,17 @@ static void col2im_band(float *restrict dinp, const float *restrict dcol, int H,
     }
 }
 
-/* One band of the im2col path (see IM2COL_PIECES). */
+/* One band of the im2col path, shared by the pool's threads: they take
+ * pieces of the band's rows, that is of the column matrix's columns, about
+ * IM2COL_PIECES of them per band (nst_pool_for). */
+#define IM2COL_PIECES 8
 typedef struct {
     float *out;              /* forward: out; backward: dinp */
     const float *in;         /* forward: inp; backward: dout */
-    const float *bias;
+    const float *weight, *bias;
     float *col;              /* (K, R*W) */
-    float *a;                /* the weights packed (panel_pack_a), forward or transposed */
-    float *work;             /* piece k's GEMM work at work + k·im2col_work_floats */
-    size_t grain;            /* rows per piece */
     int C, OC, H, W, y0, R;
 } im2col_step;
-
-/* The GEMM work of the piece starting at row lo. */
-static float *im2col_work(const im2col_step *s, size_t lo)
-{
-    return s->work + lo / s->grain * im2col_work_floats(s->C, s->OC);
-}
 
 /* Forward, rows lo … hi-1 of the band: out[:, rows] = bias + weight · im2col. */
 static void im2col_forward_part(void *p, int part, size_t lo, size_t hi)
@@ -206,22 +177,22 @@ static void im2col_forward_part(void *p, int part, size_t lo, size_t hi)
     }
     if (s->C <= 0) return;
     im2col_band(col, n, s->in, s->C, s->H, s->W, y, r);
-    /* out[:, rows] += weight (OC,K) · col (K,m), onto the bias */
-    panel_gemm_cols(band, plane, s->a, col, n, s->OC, 9 * s->C, 0, m, 1.0f, NULL,
-                    im2col_work(s, lo));
+    /* out[:, rows] += weight (OC,K) · col (K,m); beta = 1 keeps the bias */
+    int K = 9 * s->C;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->OC, (int)m, K, 1.0f, s->weight,
+                K, col, (int)n, 1.0f, band, (int)plane);
 }
 
 /* Backward, first step, rows lo … hi-1: dcol (K,m) = weightᵀ · dout. */
 static void im2col_backward_gemm(void *p, int part, size_t lo, size_t hi)
 {
     im2col_step *s = p;
-    size_t plane = (size_t)s->H * s->W, n = (size_t)s->R * s->W, m = (hi - lo) * s->W;
-    int K = 9 * s->C;
-    float *dcol = s->col + lo * s->W;
+    size_t plane = (size_t)s->H * s->W, n = (size_t)s->R * s->W;
     (void)part;
-    for (int k = 0; k < K; k++) memset(dcol + (size_t)k * n, 0, sizeof(float) * m);
-    panel_gemm_cols(dcol, n, s->a, s->in + (size_t)(s->y0 + (int)lo) * s->W, plane, K, s->OC, 0,
-                    m, 1.0f, NULL, im2col_work(s, lo));
+    int K = 9 * s->C, m = (int)(hi - lo) * s->W;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, m, s->OC, 1.0f, s->weight, K,
+                s->in + (size_t)(s->y0 + (int)lo) * s->W, (int)plane, 0.0f,
+                s->col + lo * s->W, (int)n);
 }
 
 /* Backward, second step, channels lo … hi-1: col2im into dinp. */
@@ -235,19 +206,6 @@ static void im2col_backward_fold(void *p, int part, size_t lo, size_t hi)
 /* Rows per piece of a band of R rows. */
 static size_t im2col_grain(int R) { return (size_t)(R + IM2COL_PIECES - 1) / IM2COL_PIECES; }
 
-/* The band's step for rows y0 … of H in bands of R, with the packed
- * weights and the pieces' work in scratch after the column matrix. */
-static im2col_step im2col_at(float *out, const float *in, const float *bias, float *scratch,
-                             int C, int OC, int H, int W, int y0, int R)
-{
-    im2col_step s = {.out = out, .in = in, .bias = bias, .col = scratch, .C = C, .OC = OC,
-                     .H = H, .W = W, .y0 = y0, .R = H - y0 < R ? H - y0 : R};
-    s.a = scratch + (size_t)9 * C * R * W;
-    s.work = s.a + im2col_a_floats(C, OC);
-    s.grain = im2col_grain(s.R);
-    return s;
-}
-
 /* The im2col path of conv3x3_forward, for every shape (exported for the
  * conv bench and the Winograd tests, which compare the two paths). */
 void conv3x3_forward_im2col(float *out, const float *inp, const float *weight,
@@ -259,9 +217,10 @@ void conv3x3_forward_im2col(float *out, const float *inp, const float *weight,
     if (OC <= 0 || H <= 0 || W <= 0) return;
     int R = conv_tile_rows(C, H, W);
     for (int y0 = 0; y0 < H; y0 += R) {
-        im2col_step s = im2col_at(out, inp, bias, scratch, C, OC, H, W, y0, R);
-        if (y0 == 0) panel_pack_a(s.a, weight, (size_t)9 * C, 1, OC, 9 * C);
-        nst_pool_for(pool, (size_t)s.R, s.grain, im2col_forward_part, &s);
+        im2col_step s = {.out = out, .in = inp, .weight = weight, .bias = bias,
+                         .col = scratch, .C = C, .OC = OC, .H = H, .W = W, .y0 = y0,
+                         .R = H - y0 < R ? H - y0 : R};
+        nst_pool_for(pool, (size_t)s.R, im2col_grain(s.R), im2col_forward_part, &s);
     }
 }
 
@@ -276,10 +235,9 @@ void conv3x3_backward_im2col(float *dinp, const float *dout, const float *weight
     if (OC <= 0) return;
     int R = conv_tile_rows(C, H, W);
     for (int y0 = 0; y0 < H; y0 += R) {
-        im2col_step s = im2col_at(dinp, dout, NULL, scratch, C, OC, H, W, y0, R);
-        /* weightᵀ (9C, OC) */
-        if (y0 == 0) panel_pack_a(s.a, weight, 1, (size_t)9 * C, 9 * C, OC);
-        nst_pool_for(pool, (size_t)s.R, s.grain, im2col_backward_gemm, &s);
+        im2col_step s = {.out = dinp, .in = dout, .weight = weight, .col = scratch, .C = C,
+                         .OC = OC, .H = H, .W = W, .y0 = y0, .R = H - y0 < R ? H - y0 : R};
+        nst_pool_for(pool, (size_t)s.R, im2col_grain(s.R), im2col_backward_gemm, &s);
         nst_pool_for(pool, (size_t)C, 1, im2col_backward_fold, &s);
     }
 }

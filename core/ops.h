@@ -55,8 +55,6 @@ void conv3x3_forward_im2col(float *out, const float *inp, const float *weight,
                             nst_pool *pool);
 void conv3x3_backward_im2col(float *dinp, const float *dout, const float *weight,
                              int C, int OC, int H, int W, float *scratch, nst_pool *pool);
-/* Floats of scratch the two need (either direction). */
-size_t conv3x3_im2col_scratch_floats(int C, int OC, int H, int W);
 
 /* ReLU in place: x is (n). */
 void relu_forward(float *x, size_t n, nst_pool *pool);

@@ -25,14 +25,14 @@ static size_t chunk_cols(int rows, int K)
 
 size_t panel_a_floats(int rows, int K) { return (size_t)pad_rows(rows) * (size_t)K; }
 
-void panel_pack_a(float *Ap, const float *A, size_t rs, size_t cs, int rows, int K)
+void panel_pack_a(float *Ap, const float *A, size_t lda, int rows, int K)
 {
     for (int p = 0; p < pad_rows(rows) / WINO_MR; p++)
         for (int k = 0; k < K; k++) {
             float *dst = Ap + ((size_t)p * K + k) * WINO_MR;
             for (int i = 0; i < WINO_MR; i++) {
                 int r = p * WINO_MR + i;
-                dst[i] = r < rows ? A[(size_t)r * rs + (size_t)k * cs] : 0.0f;
+                dst[i] = r < rows ? A[(size_t)r * lda + k] : 0.0f;
             }
         }
 }
@@ -124,7 +124,7 @@ void panel_gram(float *G, const float *F, size_t ldf, int rows, size_t k0, size_
     float *Ap = work, *V = work + R * PANEL_GRAM_KC;
     for (size_t k = k0; k < k1; k += PANEL_GRAM_KC) {
         int n = (int)(k1 - k < PANEL_GRAM_KC ? k1 - k : PANEL_GRAM_KC);
-        panel_pack_a(Ap, F + k, ldf, 1, rows, n);
+        panel_pack_a(Ap, F + k, ldf, rows, n);
         pack_bt(V, F, ldf, rows, k, n);
         /* pairs of tile panels (the AVX-512 kernel takes two at once),
          * each with the rows up to the pair's last column */

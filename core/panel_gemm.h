@@ -19,10 +19,8 @@
 
 /* Floats of A packed for rows × K. */
 size_t panel_a_floats(int rows, int K);
-/* A (rows × K, element (r, k) at A[r·rs + k·cs]: rs = K, cs = 1 for a
- * row-major A, rs = 1, cs = rows for its transpose) into Ap
- * (panel_a_floats). */
-void panel_pack_a(float *Ap, const float *A, size_t rs, size_t cs, int rows, int K);
+/* A (rows × K, rows lda floats apart) into Ap (panel_a_floats). */
+void panel_pack_a(float *Ap, const float *A, size_t lda, int rows, int K);
 
 /* Floats of work one panel_gemm_cols call needs for rows × K; never fewer
  * for more rows or a greater K. */

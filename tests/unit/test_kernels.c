@@ -79,9 +79,8 @@ static void check_shape(shape s)
     size_t ni = (size_t)s.C * s.H * s.W, no = (size_t)s.OC * s.H * s.W;
     float *x = rand_floats(ni, 1.0), *y = rand_floats(no, 1.0);
     float *w = rand_floats((size_t)s.OC * s.C * 9, 0.5), *b = rand_floats(s.OC, 1.0);
-    /* Winograd's or im2col's, the larger */
-    size_t sn = conv3x3_im2col_scratch_floats(s.C, s.OC, s.H, s.W);
-    size_t wn = wino_scratch_floats(s.C, s.OC, s.H, s.W);
+    /* Winograd's, or im2col's whole column matrix (9·C·H·W at most) */
+    size_t sn = (size_t)9 * s.C * s.H * s.W, wn = wino_scratch_floats(s.C, s.OC, s.H, s.W);
     float *scratch = malloc(sizeof(float) * (sn > wn ? sn : wn));
 
     outputs ref = run_path(CPU_PORTABLE, s, x, y, w, b, scratch);
@@ -147,7 +146,7 @@ static void test_panel_gemm(void)
         float *work = malloc(sizeof(float) * panel_work_floats(rows, K));
         float *C = malloc(sizeof(float) * rows * cols), *Cs = malloc(sizeof(float) * rows * cols);
         float *Cm = malloc(sizeof(float) * rows * cols);
-        panel_pack_a(Ap, A, (size_t)K, 1, rows, K);
+        panel_pack_a(Ap, A, (size_t)K, rows, K);
         for (int k = 0; k < CPU_KERNELS; k++) {
             if (!cpu_kernels_supported((cpu_kernels_path)k)) continue;
             CHECK(cpu_kernels_set((cpu_kernels_path)k) == 0, "switch to %d", k);

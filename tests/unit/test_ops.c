@@ -186,21 +186,12 @@ static void test_conv_finite_differences(void)
  * transformed weights a Winograd convolution keeps (36·C·OC floats) it stays
  * within the tile budgets (8 MB im2col; Winograd 16 MB or 256 tiles, the
  * larger) for VGG shapes at 1024 px. */
-/* The column matrix's part of an im2col shape's scratch: the rest (the
- * packed weights, the GEMM's work) does not depend on the image, and a
- * 1×1 image's column matrix is 9·C floats. */
-static size_t im2col_col_floats(int C, int OC, int H, int W)
-{
-    return conv3x3_scratch_floats(C, OC, H, W) -
-           (conv3x3_scratch_floats(C, OC, 1, 1) - (size_t)9 * C);
-}
-
 static void test_conv_scratch_bounded(void)
 {
     size_t a = conv3x3_scratch_floats(64, 64, 1024, 1024);
     size_t b = conv3x3_scratch_floats(64, 64, 8192, 1024);
     size_t c = conv3x3_scratch_floats(512, 512, 128, 128);
-    size_t small = im2col_col_floats(3, 64, 4, 5);
+    size_t small = conv3x3_scratch_floats(3, 64, 4, 5);
     printf("  scratch floats: 64ch 1024px %zu, 64ch 8192x1024 %zu, 512ch 128px %zu\n", a, b,
            c);
     CHECK(a == b, "scratch grows with H: %zu vs %zu", a, b);
@@ -210,8 +201,8 @@ static void test_conv_scratch_bounded(void)
     CHECK(c <= (size_t)36 * 516 * 512 + (size_t)36 * 1032 * 256 + 16, "scratch %zu", c);
     CHECK(small == (size_t)27 * 4 * 5, "small image scratch %zu", small);
     /* the two largest conv_shapes are there to cross band borders */
-    CHECK(im2col_col_floats(64, 2, 157, 64) < (size_t)9 * 64 * 157 * 64, "one band");
-    CHECK(im2col_col_floats(256, 2, 3, 1000) == (size_t)9 * 256 * 1000, "not 1 row");
+    CHECK(conv3x3_scratch_floats(64, 2, 157, 64) < (size_t)9 * 64 * 157 * 64, "one band");
+    CHECK(conv3x3_scratch_floats(256, 2, 3, 1000) == (size_t)9 * 256 * 1000, "not 1 row");
     CHECK(conv3x3_scratch_floats(3, 64, 1024, 1024) >= (size_t)27 * 1024, "one row fits");
 }
 
