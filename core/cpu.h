@@ -2,9 +2,9 @@
  * cpu.h — which of the engine's own kernel paths runs: the portable C, AVX2
  * with FMA, or AVX-512, chosen once at run time by what the CPU has
  * (CPUID) and overridable for tests and benchmarks. Every product of an
- * evaluation runs on these kernels (winograd.c, panel_gemm.c); none calls
- * OpenBLAS, whose own choice of kernels (OPENBLAS_CORETYPE) no longer
- * matters here.
+ * evaluation runs on these kernels (winograd.c, panel_gemm.c) but im2col's
+ * (ops.c), which OpenBLAS computes with kernels of its own choice (its
+ * OPENBLAS_CORETYPE).
  *
  * The choice is process-wide: the best path the CPU has, unless the
  * environment's NST_KERNELS names another (portable, avx2 or avx512; one
