@@ -161,7 +161,9 @@ static int optimise(nst_objective *o, const nst_params *p, const scale_plan *sp,
     size_t n = (size_t)3 * sp->w * sp->h;
     int final = sp->last == p->iterations;
     float *g = nst_big_alloc(n * sizeof(float));
-    nst_lbfgs *lb = p->optimizer == NST_OPT_LBFGS ? nst_lbfgs_create(n, sp->history, nst_objective_pool(o)) : NULL;
+    nst_pool *pool = nst_objective_pool(o);
+    nst_lbfgs *lb =
+        p->optimizer == NST_OPT_LBFGS ? nst_lbfgs_create(n, sp->history, pool) : NULL;
     nst_adam *ad = p->optimizer == NST_OPT_ADAM ? nst_adam_create(n, p->learning_rate) : NULL;
     if (!g || (!lb && !ad)) {
         free(g);
