@@ -55,30 +55,41 @@ static size_t im2col_scratch_floats(int C, int H, int W)
 }
 
 /* Whether a convolution from cin to cout channels at H×W goes to Winograd
- * (winograd.c) rather than im2col. Measured with bench/conv_bench.c on the
- * VGG19 shapes at 256 and 512 px: Winograd is 1.7–3× faster from 64
- * channels and 32×32 pixels up (512 channels at 32×32: 26 ms against 45),
- * but below about 48 tiles transforming the weights on every call costs
- * more than the GEMMs save (512 channels at 16×16: 16 ms against 10). Three
- * output channels make the GEMMs too thin to pay for the transforms
- * (conv1_1's backward at 512 px: 16 ms against 12), but three input
- * channels do not (its forward with the ReLU: 11 ms against 15). */
-static int conv_use_winograd(int cin, int cout, int H, int W)
+ * (winograd.c) rather than im2col; kept: its transformed weights are kept
+ * (conv3x3_keep), as a job's network keeps them unless memory is short.
+ * Without them, measured with bench/conv_bench.c on the VGG19 shapes at
+ * 256 and 512 px (Zen 5, OpenBLAS on its Haswell kernels): Winograd is
+ * 1.7–3× faster from 64 channels and 32×32 pixels up (512 channels at
+ * 32×32: 26 ms against 45), but below about 48 tiles transforming the
+ * weights on every call costs more than the GEMMs save (512 channels at
+ * 16×16: 16 ms against 10). With them, Winograd runs from half a panel
+ * of tiles (8, 16×8 pixels) and down to three channels: on a Xeon whose
+ * OpenBLAS falls back to SSE3 kernels (Performance in the README), an
+ * evaluation (bench/eval_bench.c, AVX-512, 2 threads) took 0.71 of the
+ * time at 256 px and 0.35 at 128 px, where conv4_x and conv5_1 had gone to
+ * im2col, and 0.975 at 512 px, where only conv1_1's backward (three output
+ * channels) had; the default 256 px job (256×192) 0.74 (medians of 3–8
+ * paired runs). From one tile up, 128 px gained a little more, but panels
+ * mostly of padding cost ThreadSanitizer, which instruments nstd's kernels
+ * and not OpenBLAS, twice the time of a 64 px job (1.2 from 8 tiles). */
+static int conv_use_winograd(int cin, int cout, int H, int W, int kept)
 {
     int tiles = ((H + 3) / 4) * ((W + 3) / 4);
-    return cin >= 3 && cout >= 16 && tiles >= 48;
+    return cin >= 3 && cout >= 3 && tiles >= (kept ? 8 : 48);
 }
 
 size_t conv3x3_scratch_floats(int C, int OC, int H, int W)
 {
     size_t need = 0, s;
     /* forward: C → OC; backward: OC → C */
-    s = conv_use_winograd(C, OC, H, W) ? wino_scratch_floats(C, OC, H, W)
-                                       : im2col_scratch_floats(C, H, W);
-    if (s > need) need = s;
-    s = conv_use_winograd(OC, C, H, W) ? wino_scratch_floats(C, OC, H, W)
-                                       : im2col_scratch_floats(C, H, W);
-    if (s > need) need = s;
+    for (int kept = 0; kept < 2; kept++) {
+        s = conv_use_winograd(C, OC, H, W, kept) ? wino_scratch_floats(C, OC, H, W)
+                                                 : im2col_scratch_floats(C, H, W);
+        if (s > need) need = s;
+        s = conv_use_winograd(OC, C, H, W, kept) ? wino_scratch_floats(C, OC, H, W)
+                                                 : im2col_scratch_floats(C, H, W);
+        if (s > need) need = s;
+    }
     return need;
 }
 
@@ -244,7 +255,7 @@ void conv3x3_backward_im2col(float *dinp, const float *dout, const float *weight
 
 size_t conv3x3_kept_floats(int C, int OC, int H, int W, int backward)
 {
-    int wino = backward ? conv_use_winograd(OC, C, H, W) : conv_use_winograd(C, OC, H, W);
+    int wino = backward ? conv_use_winograd(OC, C, H, W, 1) : conv_use_winograd(C, OC, H, W, 1);
     return wino ? wino_weights_floats(C, OC, backward) : 0;
 }
 
@@ -259,7 +270,7 @@ static void conv_forward(float *out, const float *inp, const float *weight, cons
                          const float *bias, int relu, int C, int OC, int H, int W,
                          float *scratch, nst_pool *pool)
 {
-    if (conv_use_winograd(C, OC, H, W)) {
+    if (conv_use_winograd(C, OC, H, W, kept != NULL)) {
         wino_conv3x3_forward(out, inp, weight, kept, bias, relu, C, OC, H, W, scratch, pool);
         return;
     }
@@ -286,7 +297,7 @@ void conv3x3_backward(float *dinp, const float *dout, const float *weight, const
 {
     // dout is (OC,H,W), weight is (OC,C,3,3), dinp will be (C,H,W);
     // scratch holds conv3x3_scratch_floats(C,OC,H,W)
-    if (conv_use_winograd(OC, C, H, W))
+    if (conv_use_winograd(OC, C, H, W, kept != NULL))
         wino_conv3x3_backward(dinp, dout, weight, kept, C, OC, H, W, scratch, pool);
     else
         conv3x3_backward_im2col(dinp, dout, weight, C, OC, H, W, scratch, pool);

@@ -42,56 +42,71 @@ typedef struct {
 /* Odd sizes, a single row or column, C = 3; then two large enough for
  * several row bands (the second with bands of a single row), with two
  * output channels so that their backward takes im2col's bands too; then two
- * on the Winograd path. */
+ * on the Winograd path, and one (20 tiles, three output channels) that
+ * takes it only with its weights kept. */
 static const conv_shape conv_shapes[] = {
     {1, 1, 1, 1},   {3, 4, 5, 7},    {3, 2, 1, 9},   {2, 3, 9, 1},  {3, 5, 1, 1},
     {4, 5, 6, 6},   {3, 8, 13, 11},  {16, 7, 4, 31}, {5, 3, 2, 2},  {64, 2, 157, 64},
-    {256, 2, 3, 1000}, {24, 40, 29, 27}, {40, 16, 30, 33},
+    {256, 2, 3, 1000}, {24, 40, 29, 27}, {40, 16, 30, 33}, {8, 3, 16, 17},
 };
 
-static void check_conv_forward(conv_shape s, int with_bias)
+/* With keep, weights w kept for shape s (conv3x3_keep), which take the
+ * convolution to Winograd at any size; NULL without keep or where none are
+ * kept. */
+static float *kept_for(conv_shape s, const float *w, int backward, int keep)
+{
+    size_t n = keep ? conv3x3_kept_floats(s.C, s.OC, s.H, s.W, backward) : 0;
+    float *k = n ? malloc(sizeof(float) * n) : NULL;
+    if (k) conv3x3_keep(k, w, s.C, s.OC, backward, pool);
+    return k;
+}
+
+static void check_conv_forward(conv_shape s, int with_bias, int keep)
 {
     size_t ni = (size_t)s.C * s.H * s.W, no = (size_t)s.OC * s.H * s.W;
     float *x = rand_floats(ni, 1.0), *w = rand_floats((size_t)s.OC * s.C * 9, 0.5);
     float *b = with_bias ? rand_floats(s.OC, 1.0) : NULL;
-    float *out = malloc(sizeof(float) * no);
+    float *out = malloc(sizeof(float) * no), *kept = kept_for(s, w, 0, keep);
     float *scratch = malloc(sizeof(float) * conv3x3_scratch_floats(s.C, s.OC, s.H, s.W));
     double *xd = to_double(x, ni), *ref = malloc(sizeof(double) * no),
            *abs = malloc(sizeof(double) * no);
-    conv3x3_forward(out, x, w, NULL, b, s.C, s.OC, s.H, s.W, scratch, pool);
+    conv3x3_forward(out, x, w, kept, b, s.C, s.OC, s.H, s.W, scratch, pool);
     ref_conv(ref, abs, xd, w, b, s.C, s.OC, s.H, s.W);
     double worst = 0.0;
     for (size_t i = 0; i < no; i++) {
         double e = fabs(out[i] - ref[i]) / (abs[i] > 1e-3 ? abs[i] : 1e-3);
         if (e > worst) worst = e;
     }
-    printf("  conv forward  C=%-3d OC=%d H=%-3d W=%-4d bias=%d  worst err/Σ|wx| %.2e\n", s.C,
-           s.OC, s.H, s.W, with_bias, worst);
+    printf("  conv forward  C=%-3d OC=%d H=%-3d W=%-4d bias=%d%s  worst err/Σ|wx| %.2e\n", s.C,
+           s.OC, s.H, s.W, with_bias, kept ? " kept" : "", worst);
     CHECK(worst < 1e-5, "conv forward C=%d OC=%d H=%d W=%d: %g", s.C, s.OC, s.H, s.W, worst);
-    free(x), free(w), free(b), free(out), free(scratch), free(xd), free(ref), free(abs);
+    free(x), free(w), free(b), free(out), free(kept), free(scratch), free(xd), free(ref),
+        free(abs);
 }
 
 static void test_conv_forward(void)
 {
-    for (size_t i = 0; i < sizeof conv_shapes / sizeof *conv_shapes; i++) {
-        check_conv_forward(conv_shapes[i], 1);
-        if (i < 4) check_conv_forward(conv_shapes[i], 0);
-    }
+    for (int keep = 0; keep < 2; keep++)
+        for (size_t i = 0; i < sizeof conv_shapes / sizeof *conv_shapes; i++) {
+            check_conv_forward(conv_shapes[i], 1, keep);
+            if (i < 4) check_conv_forward(conv_shapes[i], 0, keep);
+        }
 }
 
 /* Backward element by element against the transposed sum, and the adjoint
  * identity over the whole tensors. */
-static void check_conv_backward(conv_shape s)
+static void check_conv_backward(conv_shape s, int keep)
 {
     size_t ni = (size_t)s.C * s.H * s.W, no = (size_t)s.OC * s.H * s.W;
     float *x = rand_floats(ni, 1.0), *y = rand_floats(no, 1.0);
     float *w = rand_floats((size_t)s.OC * s.C * 9, 0.5);
     float *cx = malloc(sizeof(float) * no), *cty = malloc(sizeof(float) * ni);
+    float *fwd = kept_for(s, w, 0, keep), *bwd = kept_for(s, w, 1, keep);
     float *scratch = malloc(sizeof(float) * conv3x3_scratch_floats(s.C, s.OC, s.H, s.W));
     /* dinp is overwritten, not accumulated: start it dirty */
     for (size_t i = 0; i < ni; i++) cty[i] = 1e6f;
-    conv3x3_forward(cx, x, w, NULL, NULL, s.C, s.OC, s.H, s.W, scratch, pool);
-    conv3x3_backward(cty, y, w, NULL, s.C, s.OC, s.H, s.W, scratch, pool);
+    conv3x3_forward(cx, x, w, fwd, NULL, s.C, s.OC, s.H, s.W, scratch, pool);
+    conv3x3_backward(cty, y, w, bwd, s.C, s.OC, s.H, s.W, scratch, pool);
 
     double *yd = to_double(y, no), *ref = malloc(sizeof(double) * ni);
     ref_conv_backward(ref, yd, w, s.C, s.OC, s.H, s.W);
@@ -107,17 +122,19 @@ static void check_conv_backward(conv_shape s)
     }
     for (size_t i = 0; i < ni; i++) rhs += (double)x[i] * cty[i];
     double adj = fabs(lhs - rhs) / (mag > 1e-12 ? mag : 1e-12);
-    printf("  conv backward C=%-3d OC=%d H=%-3d W=%-4d  worst elem %.2e  adjoint %.2e\n", s.C,
-           s.OC, s.H, s.W, worst, adj);
+    printf("  conv backward C=%-3d OC=%d H=%-3d W=%-4d%s  worst elem %.2e  adjoint %.2e\n", s.C,
+           s.OC, s.H, s.W, bwd ? " kept" : "", worst, adj);
     CHECK(worst < 1e-5, "conv backward C=%d OC=%d H=%d W=%d: %g", s.C, s.OC, s.H, s.W, worst);
     CHECK(adj < 1e-5, "adjoint <conv x, y> = %.12g, <x, convT y> = %.12g", lhs, rhs);
-    free(x), free(y), free(w), free(cx), free(cty), free(scratch), free(yd), free(ref);
+    free(x), free(y), free(w), free(cx), free(cty), free(fwd), free(bwd), free(scratch), free(yd),
+        free(ref);
 }
 
 static void test_conv_backward(void)
 {
-    for (size_t i = 0; i < sizeof conv_shapes / sizeof *conv_shapes; i++)
-        check_conv_backward(conv_shapes[i]);
+    for (int keep = 0; keep < 2; keep++)
+        for (size_t i = 0; i < sizeof conv_shapes / sizeof *conv_shapes; i++)
+            check_conv_backward(conv_shapes[i], keep);
 }
 
 /* A convolution to run for shape s: a random input, weights and bias, and
