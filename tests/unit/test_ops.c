@@ -51,8 +51,8 @@ static const conv_shape conv_shapes[] = {
 };
 
 /* With keep, weights w kept for shape s (conv3x3_keep), which take the
- * convolution to Winograd at any size; NULL without keep or where none are
- * kept. */
+ * convolution to Winograd from 8 tiles; NULL without keep or where none
+ * are kept. */
 static float *kept_for(conv_shape s, const float *w, int backward, int keep)
 {
     size_t n = keep ? conv3x3_kept_floats(s.C, s.OC, s.H, s.W, backward) : 0;
