@@ -80,17 +80,13 @@ static int conv_use_winograd(int cin, int cout, int H, int W, int kept)
 
 size_t conv3x3_scratch_floats(int C, int OC, int H, int W)
 {
-    size_t need = 0, s;
-    /* forward: C → OC; backward: OC → C */
-    for (int kept = 0; kept < 2; kept++) {
-        s = conv_use_winograd(C, OC, H, W, kept) ? wino_scratch_floats(C, OC, H, W)
-                                                 : im2col_scratch_floats(C, H, W);
-        if (s > need) need = s;
-        s = conv_use_winograd(OC, C, H, W, kept) ? wino_scratch_floats(C, OC, H, W)
-                                                 : im2col_scratch_floats(C, H, W);
-        if (s > need) need = s;
-    }
-    return need;
+    /* forward C → OC, backward OC → C; kept weights take either further
+     * into Winograd, their absence further into im2col */
+    int wino = conv_use_winograd(C, OC, H, W, 1) || conv_use_winograd(OC, C, H, W, 1);
+    int im2col = !conv_use_winograd(C, OC, H, W, 0) || !conv_use_winograd(OC, C, H, W, 0);
+    size_t w = wino ? wino_scratch_floats(C, OC, H, W) : 0;
+    size_t i = im2col ? im2col_scratch_floats(C, H, W) : 0;
+    return w > i ? w : i;
 }
 
 /* One unfolded row k = (c,ky,kx) of the band starting at output row y0:

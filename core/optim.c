@@ -67,12 +67,14 @@ static void vec_pass_part(void *p, int thread, size_t lo, size_t hi)
     float *y = v->y, a = v->a, b = v->b;
     const float *x = v->x, *u = v->u, *w = v->w;
     (void)thread;
-    if (y && b == 0.0f)
-        for (size_t i = lo; i < hi; i++) y[i] = a * x[i];
-    else if (y && x)
-        for (size_t i = lo; i < hi; i++) y[i] = b * y[i] + a * x[i];
-    else if (y && b != 1.0f)
-        for (size_t i = lo; i < hi; i++) y[i] = b * y[i];
+    if (y) {
+        if (b == 0.0f)
+            for (size_t i = lo; i < hi; i++) y[i] = a * x[i];
+        else if (x)
+            for (size_t i = lo; i < hi; i++) y[i] = b * y[i] + a * x[i];
+        else if (b != 1.0f)
+            for (size_t i = lo; i < hi; i++) y[i] = b * y[i];
+    }
     double acc[4] = {0, 0, 0, 0}; /* four sums in lanes, not one chain */
     if (u) {
         size_t i = lo;
